@@ -1,0 +1,142 @@
+// commander wiring only: flags → validated options → a command's run function. No domain logic.
+import { Command, CommanderError, Option } from 'commander';
+import type { Context } from '../context.js';
+import { NotImplementedError, UsageError } from '../errors.js';
+import { parseName, parsePort } from '../names.js';
+import { runInitCluster } from '../commands/initcluster.js';
+import { runList } from '../commands/list.js';
+import { runInstallLinks } from '../commands/install-links.js';
+import type { LogLevel } from '../log.js';
+
+export interface GlobalOptions {
+  dryRun: boolean;
+  yes: boolean;
+  json: boolean;
+  config?: string;
+  logLevel: LogLevel;
+}
+
+/** Builds the Context once the global options (config file, log level) are known. */
+export type ContextFactory = (g: GlobalOptions, command: string) => Promise<Context>;
+
+function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as Record<string, unknown>;
+  const level = (o['quiet'] ? 'warn' : o['verbose'] ? 'debug' : (o['logLevel'] as LogLevel | undefined)) ?? 'info';
+  return { dryRun: Boolean(o['dryRun']), yes: Boolean(o['yes']), json: Boolean(o['json']), config: o['config'] as string | undefined, logLevel: level };
+}
+
+const EXAMPLES: Record<string, string> = {
+  initcluster: 'pgmam initcluster app1 --port 5433\n  pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw\n  legacy: initcluster -a app1 -p 5433',
+  list: 'pgmam list\n  pgmam list --json',
+  'install-links': 'pgmam install-links --prefix /usr/local/bin',
+};
+
+function example(cmd: Command, name: string): Command {
+  return cmd.addHelpText('after', `\nExample:\n  ${EXAMPLES[name] ?? `pgmam ${name} --help`}\n`);
+}
+
+export function buildProgram(makeContext: ContextFactory, meta: { version: string; selfPath: string; write: (s: string) => void; writeErr: (s: string) => void }): Command {
+  const program = new Command('pgmam')
+    .description('Many PostgreSQL applications on one Debian host: one app = one cluster, each with its own pgBackRest stanza.')
+    .version(meta.version, '--version')
+    .option('--dry-run', 'print the plan (every step with its exact command line) and change nothing')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--config <file>', 'configuration file (default /etc/pgmam/pgmam.conf, or $PGMAM_CONFIG)')
+    .addOption(new Option('--log-level <level>', 'stderr log level').choices(['debug', 'info', 'warn', 'error', 'silent']))
+    .option('-q, --quiet', 'only warnings and errors on stderr')
+    .option('-v, --verbose', 'also every command pgmam runs, on stderr')
+    .showHelpAfterError(false)
+    .configureHelp({ showGlobalOptions: true })
+    .configureOutput({ writeOut: meta.write, writeErr: meta.writeErr, outputError: (s, w) => w(s.startsWith('error:') ? `pgmam: ${s.slice(7)}` : s) })
+    .exitOverride();
+
+  example(
+    program
+      .command('initcluster')
+      .description('create a cluster with WAL archiving to its own stanza and a first full backup (PITR-ready)')
+      .argument('[app]', 'cluster name, ^[a-z][a-z0-9_]{0,47}$')
+      .option('-p, --port <port>', 'port (default: the first free one in port-min..port-max)')
+      .option('--pg-version <major>', 'PostgreSQL major (default: newest installed that pgBackRest supports)')
+      .option('--db <name>', "create the app's database")
+      .option('--owner <role>', 'create this login role and make it the database owner')
+      .option('--password-file <file>', "the owner's password (first line); never shown in argv, logs or ps")
+      .option('--keep-on-error', 'if a step fails, keep what was made instead of undoing it')
+      .option('--from-export <dir>', 'create from a pgmam export (not implemented yet)')
+      .action(async (app: string | undefined, o: Record<string, string | boolean | undefined>, cmd: Command) => {
+        if (o['fromExport']) throw new NotImplementedError('initcluster --from-export');
+        const g = globals(cmd);
+        const name = parseName(app, 'cluster name');
+        const port = o['port'] === undefined ? undefined : parsePort(String(o['port']));
+        const pgVersion = o['pgVersion'] === undefined ? undefined : String(o['pgVersion']);
+        if (pgVersion !== undefined && !/^\d{2}$/.test(pgVersion)) throw new UsageError(`invalid --pg-version "${pgVersion}": a PostgreSQL major such as 15`);
+        const db = o['db'] === undefined ? undefined : parseName(String(o['db']), 'database name');
+        const owner = o['owner'] === undefined ? undefined : parseName(String(o['owner']), 'role name');
+        const ctx = await makeContext(g, 'initcluster');
+        await runInitCluster(ctx, {
+          name,
+          port,
+          pgVersion,
+          db,
+          owner,
+          passwordFile: o['passwordFile'] === undefined ? undefined : String(o['passwordFile']),
+          dryRun: g.dryRun,
+          yes: g.yes,
+          json: g.json,
+          keepOnError: Boolean(o['keepOnError']),
+        });
+      }),
+    'initcluster',
+  );
+
+  example(
+    program
+      .command('list')
+      .description('every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories')
+      .action(async (_o: unknown, cmd: Command) => {
+        const g = globals(cmd);
+        await runList(await makeContext(g, 'list'), { json: g.json });
+      }),
+    'list',
+  );
+
+  example(
+    program
+      .command('install-links')
+      .description('link pgmam and the legacy names (initcluster, pitr, pgbranch, pgbackup) into a directory')
+      .option('--prefix <dir>', 'where the links go', '/usr/local/bin')
+      .action(async (o: { prefix: string }, cmd: Command) => {
+        const g = globals(cmd);
+        if (!o.prefix.startsWith('/')) throw new UsageError(`--prefix must be an absolute path (got "${o.prefix}")`);
+        await runInstallLinks(await makeContext(g, 'install-links'), { ...g, keepOnError: false, prefix: o.prefix.replace(/\/+$/, '') || '/', selfPath: meta.selfPath });
+      }),
+    'install-links',
+  );
+
+  // Later issues build these; until then they say so plainly (exit 2) rather than pretend.
+  for (const [name, desc] of [
+    ['backup', 'back up clusters with pgBackRest'],
+    ['pitr', 'restore a whole cluster to a point in time, keeping the old data directory'],
+    ['branch', 'independent clusters from a parent\'s backups'],
+    ['export', 'dumps or base backups outside the pgBackRest repository'],
+    ['resetwal', 'guarded pg_resetwal of a cluster that cannot start'],
+    ['check', 'health of managed clusters'],
+    ['adopt', 'take an existing cluster under pgmam'],
+    ['drop', 'drop a managed cluster'],
+    ['prune', 'remove old preserved data directories'],
+    ['schedule', 'install the backup schedule'],
+  ] as const) {
+    program
+      .command(name)
+      .description(`${desc} (not implemented yet)`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[args...]')
+      .action(() => {
+        throw new NotImplementedError(name);
+      });
+  }
+  return program;
+}
+
+export { CommanderError };

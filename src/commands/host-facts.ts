@@ -1,0 +1,69 @@
+// Read-only facts about the host that several commands need: clusters, managed records, tools,
+// versions, pgBackRest's own configuration. Nothing here changes anything.
+import type { Context } from '../context.js';
+import type { HostFs } from '../host-fs.js';
+import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
+import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
+import { parseListeningPorts } from '../pg/listening.js';
+import { MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import { readManaged, type ManagedCluster } from '../state/store.js';
+import type { Runner } from '../runner/types.js';
+
+export const REQUIRED_TOOLS = ['pg_createcluster', 'pg_ctlcluster', 'pg_lsclusters', 'pg_dropcluster', 'pgbackrest', 'runuser'] as const;
+export type Tool = (typeof REQUIRED_TOOLS)[number];
+
+export async function which(fs: HostFs, pathEnv: string, tool: string): Promise<string | undefined> {
+  for (const dir of pathEnv.split(':').filter(Boolean)) {
+    if (await fs.isExecutable(`${dir}/${tool}`)) return `${dir}/${tool}`;
+  }
+  return undefined;
+}
+
+export async function findTools(ctx: Context): Promise<Record<Tool, string | undefined>> {
+  const found = await Promise.all(REQUIRED_TOOLS.map((t) => which(ctx.fs, ctx.host.path, t)));
+  return Object.fromEntries(REQUIRED_TOOLS.map((t, i) => [t, found[i]])) as Record<Tool, string | undefined>;
+}
+
+export async function readClusters(runner: Runner): Promise<HostCluster[]> {
+  return parseLsClusters((await runner.run(lsClusters())).stdout);
+}
+
+/** PostgreSQL majors whose server binary is installed, newest first. */
+export async function installedPgVersions(fs: HostFs): Promise<string[]> {
+  const dirs = (await fs.readdir(PG_LIB)).filter((d) => /^\d+$/.test(d));
+  const ok = await Promise.all(dirs.map((d) => fs.isExecutable(pgBin(d, 'postgres'))));
+  return dirs.filter((_, i) => ok[i]).sort((a, b) => Number(b) - Number(a));
+}
+
+export async function pgbackrestVersion(runner: Runner): Promise<string | undefined> {
+  const r = await runner.run(pgbr.version(), { check: false });
+  return r.exitCode === 0 ? pgbr.parseVersion(r.stdout) : undefined;
+}
+
+export async function readMainConfig(fs: HostFs): Promise<MainConfig> {
+  const texts = await Promise.all(MAIN_CONFIG_FILES.map(async (f) => [f, await fs.readText(f).catch(() => undefined)] as [string, string | undefined]));
+  return parseMainConfig(texts);
+}
+
+/** pgmam's repo-path setting, else repo1-path from pgBackRest's own config, else pgBackRest's default. */
+export function repoPathFrom(configured: string, main: MainConfig): string {
+  return configured || main.globalRepoPath || FALLBACK_REPO_PATH;
+}
+
+export async function listeningPorts(fs: HostFs): Promise<Set<number>> {
+  const [v4, v6] = await Promise.all([fs.readText('/proc/net/tcp'), fs.readText('/proc/net/tcp6')]);
+  return new Set([...parseListeningPorts(v4 ?? ''), ...parseListeningPorts(v6 ?? '')]);
+}
+
+export async function postgresOwner(fs: HostFs): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = (await fs.readText('/etc/passwd')) ?? '';
+  const line = passwd.split('\n').find((l) => l.startsWith('postgres:'));
+  if (!line) return undefined;
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+export async function managedClusters(ctx: Context): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {
+  return readManaged(ctx.fs, ctx.paths.clustersDir);
+}

@@ -1,0 +1,143 @@
+// `pgmam list`: every cluster on the host, managed or not, with its backups and recovery window.
+// Host facts (port, status, backups) are read from the host; pgmam's records add role, parent, preserved.
+import type { Context } from '../context.js';
+import type { HostCluster } from '../pg/clusters.js';
+import { clusterLabel } from '../pg/commands.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import { DEFAULT_INCLUDE_PATH } from '../pgbackrest/config.js';
+import { archiveMax, firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
+import { ReadOnlyRunner } from '../runner/wrappers.js';
+import type { ManagedCluster, Preserved } from '../state/store.js';
+import { managedClusters, readClusters } from './host-facts.js';
+
+export interface ListEntry {
+  cluster: string;
+  name: string;
+  version: string;
+  port: number | null;
+  status: 'online' | 'down' | 'missing';
+  dataDir: string | null;
+  managed: boolean;
+  role: 'app' | 'branch' | 'unmanaged';
+  parent: string | null;
+  stanza: string | null;
+  lastBackup: { type: string; label: string; stoppedAt: string } | null;
+  recoveryWindow: { from: string; to: string } | null;
+  preserved: Preserved[];
+}
+
+export interface ListFacts {
+  clusters: HostCluster[];
+  managed: ManagedCluster[];
+  /** stanza name → info, for every repository a managed cluster uses; undefined when unreadable. */
+  stanzas: Map<string, StanzaInfo> | undefined;
+  /** stanza name → when its newest archived WAL file was written. */
+  archivedAt: Map<string, Date>;
+  problems: string[];
+}
+
+export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
+  const runner = new ReadOnlyRunner(ctx.runner);
+  const problems: string[] = [];
+  const [clusters, managed] = await Promise.all([readClusters(runner), managedClusters(ctx)]);
+  for (const f of managed.unreadable) problems.push(`cannot read pgmam state ${f}`);
+
+  let stanzas: Map<string, StanzaInfo> | undefined;
+  const archivedAt = new Map<string, Date>();
+  const repos = [...new Set(managed.records.map((r) => r.repoPath))];
+  const canReadRepo = ctx.host.uid === 0;
+  if (repos.length && !canReadRepo) problems.push('backup information not shown: reading the pgBackRest repository needs root (run with sudo)');
+  if (repos.length && canReadRepo) {
+    stanzas = new Map();
+    const includePath = ctx.paths.stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : ctx.paths.stanzaDir;
+    // One `info` per repository, covering all its stanzas — not one call per cluster.
+    const results = await Promise.all(
+      repos.map(async (repoPath) => ({ repoPath, r: await runner.run(pgbr.info({ repoPath, configIncludePath: includePath }), { check: false }) })),
+    );
+    for (const { repoPath, r } of results) {
+      if (r.exitCode !== 0) {
+        problems.push(`pgbackrest info failed for repository ${repoPath}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+        continue;
+      }
+      for (const s of parseInfo(r.stdout)) stanzas.set(s.name, s);
+    }
+    await Promise.all(
+      managed.records.map(async (rec) => {
+        const s = stanzas!.get(rec.stanza);
+        const max = s && archiveMax(s);
+        if (!max) return;
+        const dir = `${rec.repoPath}/archive/${rec.stanza}/${max.id}/${max.wal.slice(0, 16)}`;
+        const file = (await ctx.fs.readdir(dir).catch(() => [])).find((f) => f.startsWith(max.wal));
+        const st = file ? await ctx.fs.stat(`${dir}/${file}`) : undefined;
+        if (st) archivedAt.set(rec.stanza, new Date(st.mtimeMs));
+      }),
+    );
+  }
+  return { clusters, managed: managed.records, stanzas, archivedAt, problems };
+}
+
+const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
+
+export function buildList(f: ListFacts): ListEntry[] {
+  const byLabel = new Map(f.managed.map((m) => [m.cluster, m]));
+  const entries: ListEntry[] = f.clusters.map((c) => {
+    const m = byLabel.get(clusterLabel(c));
+    return entry(c.version, c.name, c, m, f);
+  });
+  // Managed clusters the host no longer has are shown, not hidden.
+  for (const m of f.managed) if (!f.clusters.some((c) => clusterLabel(c) === m.cluster)) entries.push(entry(m.version, m.name, undefined, m, f));
+  return entries;
+}
+
+function entry(version: string, name: string, c: HostCluster | undefined, m: ManagedCluster | undefined, f: ListFacts): ListEntry {
+  const s = m ? f.stanzas?.get(m.stanza) : undefined;
+  const last = s && lastBackup(s);
+  const first = s && firstBackup(s);
+  let recoveryWindow: ListEntry['recoveryWindow'] = null;
+  if (first && last) {
+    const archived = f.archivedAt.get(m!.stanza);
+    const lastStop = last.timestamp.stop * 1000;
+    recoveryWindow = { from: iso(first.timestamp.stop), to: new Date(Math.max(lastStop, archived?.getTime() ?? 0)).toISOString() };
+  }
+  return {
+    cluster: `${version}/${name}`,
+    name,
+    version,
+    port: c?.port ?? null,
+    status: c ? (c.running ? 'online' : 'down') : 'missing',
+    dataDir: c?.dataDir ?? null,
+    managed: Boolean(m),
+    role: m ? m.role : 'unmanaged',
+    parent: m?.parent ?? null,
+    stanza: m?.stanza ?? null,
+    lastBackup: last ? { type: last.type, label: last.label, stoppedAt: iso(last.timestamp.stop) } : null,
+    recoveryWindow,
+    preserved: m?.preserved ?? [],
+  };
+}
+
+const short = (isoTime: string) => isoTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+
+export function renderTable(entries: ListEntry[]): string {
+  const head = ['CLUSTER', 'PORT', 'STATUS', 'ROLE', 'PARENT', 'STANZA', 'LAST BACKUP', 'RECOVERY WINDOW', 'PRESERVED'];
+  const rows = entries.map((e) => [
+    e.cluster,
+    e.port === null ? '-' : String(e.port),
+    e.status,
+    e.role,
+    e.parent ?? '-',
+    e.stanza ?? '-',
+    e.lastBackup ? `${e.lastBackup.type} ${short(e.lastBackup.stoppedAt)}` : '-',
+    e.recoveryWindow ? `${short(e.recoveryWindow.from)} .. ${short(e.recoveryWindow.to)}` : '-',
+    e.preserved.length ? e.preserved.map((p) => `${p.path} (${p.reason}, ${short(p.createdAt)})`).join(', ') : '-',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return `${[head, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+export async function runList(ctx: Context, o: { json: boolean }): Promise<void> {
+  const facts = await gatherListFacts(ctx);
+  for (const p of facts.problems) ctx.io.err(`pgmam: ${p}\n`);
+  const entries = buildList(facts);
+  ctx.io.out(o.json ? `${JSON.stringify(entries, null, 2)}\n` : renderTable(entries));
+}

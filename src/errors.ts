@@ -1,0 +1,83 @@
+// Every error kind pgmam reports, and the one table that maps them to exit codes (pgmam-cli.md).
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  config: 3,
+  refused: 4,
+  cancelled: 5,
+  stepFailed: 6,
+  partial: 7,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface GuardFailure {
+  id: string;
+  reason: string;
+  hint?: string;
+}
+
+/** Base of every error that pgmam expects and reports without a stack trace. */
+export class PgmamError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    /** Lines printed to stderr instead of the message, when more than one thing is wrong. */
+    readonly lines: readonly string[] = [message],
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class UsageError extends PgmamError {
+  constructor(message: string, lines?: string[]) {
+    super(message, ExitCode.usage, lines ?? [`pgmam: ${message}`]);
+  }
+}
+
+export class NotImplementedError extends UsageError {
+  constructor(command: string) {
+    super(`${command} is not implemented yet`);
+  }
+}
+
+export class ConfigError extends PgmamError {
+  constructor(file: string, problems: string[]) {
+    super(
+      `configuration file ${file} is invalid`,
+      ExitCode.config,
+      [`pgmam: configuration file ${file} is invalid:`, ...problems.map((p) => `  ${p}`)],
+    );
+  }
+}
+
+/** One or more guards failed: nothing changed. */
+export class RefusedError extends PgmamError {
+  constructor(
+    readonly command: string,
+    readonly failures: readonly GuardFailure[],
+  ) {
+    super(
+      `${command} refused: ${failures.map((f) => f.reason).join('; ')}`,
+      ExitCode.refused,
+      failures.flatMap((f) => [
+        `pgmam: ${command} refused: ${f.reason}`,
+        ...(f.hint ? [`  hint: ${f.hint}`] : []),
+      ]),
+    );
+  }
+}
+
+export class CancelledError extends PgmamError {
+  constructor(message = 'cancelled; nothing changed') {
+    super(message, ExitCode.cancelled, [`pgmam: ${message}`]);
+  }
+}
+
+/** A step failed after changes began. */
+export class StepFailedError extends PgmamError {
+  constructor(message: string, lines: string[]) {
+    super(message, ExitCode.stepFailed, lines);
+  }
+}

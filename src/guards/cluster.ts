@@ -1,0 +1,53 @@
+// Guards about one cluster's name, port, repository and lock.
+import { fail, pass, type Guard } from '../plan/types.js';
+import type { LockHolder } from '../state/lock.js';
+
+/** Everything that would make a new cluster's name collide; each entry says where it was found. */
+export const nameIsFree = (name: string, takenBy: string[]): Guard => ({
+  id: 'name-is-free',
+  check: () =>
+    takenBy.length
+      ? fail(`the name ${name} is already in use: ${takenBy.join('; ')}`, 'choose another name, or remove the leftovers if they are stale')
+      : pass,
+});
+
+export interface PortFacts {
+  port: number | undefined;
+  /** Clusters (15/app1) whose configuration names this port. */
+  configuredBy: string[];
+  listening: boolean;
+  range: [number, number];
+  explicit: boolean;
+}
+
+export const portIsFree = (f: PortFacts): Guard => ({
+  id: 'port-is-free',
+  check() {
+    if (f.port === undefined) return fail(`no free port in the range ${f.range[0]}-${f.range[1]}`, 'pass --port, or widen port-min/port-max in the configuration');
+    const why = [...(f.configuredBy.length ? [`configured by cluster ${f.configuredBy.join(', ')}`] : []), ...(f.listening ? ['something is listening on it'] : [])];
+    return why.length ? fail(`port ${f.port} is not free: ${why.join(' and ')}`, 'choose another --port, or leave it out to get a free one') : pass;
+  },
+});
+
+export interface RepoFacts {
+  path: string;
+  exists: boolean;
+  /** Tested as postgres; undefined when it cannot be tested (not root). */
+  writableByPostgres: boolean | undefined;
+}
+
+export const repoIsWritable = (f: RepoFacts): Guard => ({
+  id: 'repo-is-writable',
+  check() {
+    if (!f.exists || f.writableByPostgres !== false) return pass;
+    return fail(`the pgBackRest repository ${f.path} is not writable by postgres`, `chown postgres:postgres ${f.path}`);
+  },
+});
+
+export const clusterIsNotLocked = (name: string, holder: LockHolder | undefined, alive: boolean): Guard => ({
+  id: 'cluster-is-not-locked',
+  check: () =>
+    holder && alive
+      ? fail(`${name} is locked by pgmam ${holder.command} (pid ${holder.pid}, since ${holder.startedAt})`, 'wait for it to finish')
+      : pass,
+});

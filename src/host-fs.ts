@@ -1,0 +1,145 @@
+// File-system access for commands, behind an interface so planners and guards stay pure and testable.
+import { constants, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+export interface FileStat {
+  uid: number;
+  gid: number;
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  isDirectory: boolean;
+}
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface HostFs {
+  /** undefined when the file does not exist. */
+  readText(file: string): Promise<string | undefined>;
+  exists(file: string): Promise<boolean>;
+  /** [] when the directory does not exist. */
+  readdir(dir: string): Promise<string[]>;
+  stat(file: string): Promise<FileStat | undefined>;
+  /** Free bytes on the filesystem that holds `file` (or its nearest existing ancestor). */
+  freeBytes(file: string): Promise<number>;
+  /** Write to a temporary name, fsync, rename: readers never see a half-written file. */
+  writeFileAtomic(file: string, data: string, opts: { mode: number; owner?: Owner }): Promise<void>;
+  /** Create exclusively; false when the file already exists. */
+  createExclusive(file: string, data: string, mode: number): Promise<boolean>;
+  mkdirp(dir: string, opts: { mode: number; owner?: Owner }): Promise<void>;
+  rm(file: string, opts?: { recursive?: boolean }): Promise<void>;
+  symlink(target: string, file: string): Promise<void>;
+  readlink(file: string): Promise<string | undefined>;
+  isExecutable(file: string): Promise<boolean>;
+}
+
+const isMissing = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR';
+
+export const nodeFs: HostFs = {
+  async readText(file) {
+    try {
+      return await fsp.readFile(file, 'utf8');
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  },
+  async exists(file) {
+    try {
+      await fsp.lstat(file);
+      return true;
+    } catch (e) {
+      if (isMissing(e)) return false;
+      throw e;
+    }
+  },
+  async readdir(dir) {
+    try {
+      return (await fsp.readdir(dir)).sort();
+    } catch (e) {
+      if (isMissing(e)) return [];
+      throw e;
+    }
+  },
+  async stat(file) {
+    try {
+      const s = await fsp.stat(file);
+      return { uid: s.uid, gid: s.gid, mode: s.mode & 0o7777, size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory() };
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  },
+  async freeBytes(file) {
+    let p = path.resolve(file);
+    for (;;) {
+      try {
+        const s = await fsp.statfs(p);
+        return s.bavail * s.bsize;
+      } catch (e) {
+        if (!isMissing(e) || p === '/') throw e;
+        p = path.dirname(p);
+      }
+    }
+  },
+  async writeFileAtomic(file, data, { mode, owner }) {
+    const tmp = `${file}.pgmam-tmp-${process.pid}`;
+    const fh = await fsp.open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(mode);
+      if (owner) await fh.chown(owner.uid, owner.gid);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  },
+  async createExclusive(file, data, mode) {
+    try {
+      const fh = await fsp.open(file, 'wx', mode);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+  },
+  async mkdirp(dir, { mode, owner }) {
+    const created = await fsp.mkdir(dir, { recursive: true, mode });
+    if (created !== undefined) {
+      await fsp.chmod(dir, mode);
+      if (owner) await fsp.chown(dir, owner.uid, owner.gid);
+    }
+  },
+  async rm(file, opts) {
+    await fsp.rm(file, { force: true, recursive: opts?.recursive ?? false });
+  },
+  async symlink(target, file) {
+    await fsp.symlink(target, file);
+  },
+  async readlink(file) {
+    try {
+      return await fsp.readlink(file);
+    } catch (e) {
+      if (isMissing(e) || (e as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
+      throw e;
+    }
+  },
+  async isExecutable(file) {
+    try {
+      await fsp.access(file, constants.X_OK);
+      return (await fsp.stat(file)).isFile();
+    } catch {
+      return false;
+    }
+  },
+};

@@ -1,0 +1,39 @@
+// Logging: JSON lines (pino) to the log file, and the same events, readable, to stderr.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type Logger } from 'pino';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+const NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+
+/** A pino destination that prints `pgmam: <msg>` lines for people. */
+export function readableStream(write: (s: string) => void) {
+  return {
+    write(line: string) {
+      try {
+        const o = JSON.parse(line) as { level: number; msg?: string };
+        const prefix = o.level >= 40 ? `${NAMES[o.level]}: ` : '';
+        write(`pgmam: ${prefix}${o.msg ?? ''}\n`);
+      } catch {
+        write(line);
+      }
+    },
+  };
+}
+
+export function createLogger(opts: { file: string | undefined; stderrLevel: LogLevel; writeErr: (s: string) => void; command: string }): { log: Logger; fileProblem?: string } {
+  const streams: pino.StreamEntry[] = [];
+  let fileProblem: string | undefined;
+  if (opts.file) {
+    try {
+      mkdirSync(dirname(opts.file), { recursive: true, mode: 0o750 });
+      streams.push({ level: 'debug', stream: pino.destination({ dest: opts.file, sync: true, mkdir: false }) });
+    } catch (e) {
+      fileProblem = `cannot write the log file ${opts.file}: ${(e as Error).message}`;
+    }
+  }
+  if (opts.stderrLevel !== 'silent') streams.push({ level: opts.stderrLevel, stream: readableStream(opts.writeErr) });
+  const log = pino({ level: 'debug', base: { pid: process.pid, command: opts.command }, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams));
+  return { log, fileProblem };
+}

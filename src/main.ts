@@ -1,0 +1,90 @@
+// The only file that touches `process`: argv, environment, terminal, exit code.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommanderError } from 'commander';
+import { configSource, parseConfig } from './config/load.js';
+import { pathsFrom, type Context } from './context.js';
+import { ExitCode, PgmamError } from './errors.js';
+import { nodeFs } from './host-fs.js';
+import { createLogger } from './log.js';
+import { ExecaRunner } from './runner/execa-runner.js';
+import { isLegacyName, translateLegacy } from './cli/legacy.js';
+import { buildProgram, type GlobalOptions } from './cli/program.js';
+
+declare const PGMAM_VERSION: string;
+const version = typeof PGMAM_VERSION === 'string' ? PGMAM_VERSION : '0.0.0-dev';
+
+const write = (s: string) => void process.stdout.write(s);
+const writeErr = (s: string) => void process.stderr.write(s);
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function makeContext(g: GlobalOptions, command: string): Promise<Context> {
+  const source = configSource(g.config, process.env['PGMAM_CONFIG']);
+  let text: string | undefined;
+  try {
+    text = existsSync(source.path) ? readFileSync(source.path, 'utf8') : undefined;
+  } catch (e) {
+    throw new PgmamError(`cannot read ${source.path}: ${(e as Error).message}`, ExitCode.config);
+  }
+  const config = parseConfig(source, text);
+  const paths = pathsFrom(config);
+  const uid = process.getuid?.() ?? 0;
+  const { log, fileProblem } = createLogger({ file: uid === 0 ? paths.logFile : undefined, stderrLevel: g.logLevel, writeErr, command });
+  if (fileProblem) log.warn(fileProblem);
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  return {
+    runner: new ExecaRunner(log, uid, process.env),
+    fs: nodeFs,
+    clock: { now: () => new Date() },
+    log,
+    io: { out: write, err: writeErr, interactive },
+    prompter: {
+      async confirm(message) {
+        const { confirm } = await import('@inquirer/prompts');
+        return confirm({ message, default: false });
+      },
+      async typeToConfirm(message, expected) {
+        const { input } = await import('@inquirer/prompts');
+        return (await input({ message: `${message} Type ${expected} to confirm:` })) === expected;
+      },
+    },
+    config,
+    paths,
+    host: { uid, systemd: existsSync('/run/systemd/system'), path: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', pid: process.pid, isProcessAlive },
+    version,
+  };
+}
+
+async function main(): Promise<number> {
+  const invokedAs = basename(process.argv[1] ?? 'pgmam');
+  try {
+    const args = isLegacyName(invokedAs) ? translateLegacy(invokedAs, process.argv.slice(2)) : process.argv.slice(2);
+    const selfPath = fileURLToPath(new URL('../bin/pgmam', import.meta.url));
+    const program = buildProgram(makeContext, { version, selfPath, write, writeErr });
+    if (args.length === 0) {
+      program.outputHelp();
+      return ExitCode.usage;
+    }
+    await program.parseAsync(args, { from: 'user' });
+    return ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    if (e instanceof PgmamError) {
+      for (const line of e.lines) writeErr(`${line}\n`);
+      return e.exitCode;
+    }
+    writeErr(`pgmam: internal error (a bug): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return ExitCode.internal;
+  }
+}
+
+process.exitCode = await main();

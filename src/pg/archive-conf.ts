@@ -1,0 +1,23 @@
+// The archiving settings pgmam writes into /etc/postgresql/<v>/<name>/conf.d/ — never ALTER SYSTEM,
+// because postgresql.auto.conf travels inside backups into every restored copy (raw-workflow.md).
+export const ARCHIVE_CONF_NAME = '90-pgmam-archive.conf';
+
+export interface ArchiveSettings {
+  stanza: string;
+  archiveTimeout: number;
+  /** Only when the stanza files live outside pgBackRest's default include path. */
+  configIncludePath?: string;
+}
+
+export function renderArchiveConf(s: ArchiveSettings): string {
+  // No --pg1-path here: pgBackRest's cwd check [032] must keep refusing any data directory but the stanza's own.
+  const include = s.configIncludePath ? ` --config-include-path=${s.configIncludePath}` : '';
+  return [
+    '# Written by pgmam: WAL archiving to this cluster\'s own pgBackRest stanza. Do not edit by hand.',
+    'wal_level = replica',
+    'archive_mode = on',
+    `archive_command = 'pgbackrest${include} --stanza=${s.stanza} archive-push %p'`,
+    `archive_timeout = ${s.archiveTimeout}`,
+    '',
+  ].join('\n');
+}

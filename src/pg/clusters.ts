@@ -1,0 +1,50 @@
+// Parses `pg_lsclusters --json` into the host's clusters.
+import { z } from 'zod';
+
+const entry = z.object({
+  version: z.union([z.number(), z.string()]).transform(String),
+  cluster: z.string(),
+  port: z.union([z.number(), z.string()]).transform(Number),
+  running: z.union([z.number(), z.boolean()]).transform((v) => Boolean(v)),
+  pgdata: z.string().optional(),
+  configdir: z.string(),
+  logfile: z.string().optional(),
+  socketdir: z.string().optional(),
+  start: z.string().optional(),
+  recovery: z.union([z.number(), z.boolean()]).optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+});
+
+export interface HostCluster {
+  version: string;
+  name: string;
+  port: number;
+  running: boolean;
+  dataDir: string | undefined;
+  configDir: string;
+  logFile: string | undefined;
+  socketDir: string;
+  startConf: string | undefined;
+  /** Known only for running clusters (pg_lsclusters reads it from the server). */
+  inRecovery: boolean | undefined;
+  archiveCommand: string | undefined;
+}
+
+export function parseLsClusters(json: string): HostCluster[] {
+  const rows = z.array(entry).parse(JSON.parse(json || '[]'));
+  return rows
+    .map((r) => ({
+      version: r.version,
+      name: r.cluster,
+      port: r.port,
+      running: r.running,
+      dataDir: r.pgdata,
+      configDir: r.configdir,
+      logFile: r.logfile,
+      socketDir: r.socketdir ?? '/var/run/postgresql',
+      startConf: r.start,
+      inRecovery: r.recovery === undefined ? undefined : Boolean(r.recovery),
+      archiveCommand: typeof r.config?.['archive_command'] === 'string' ? (r.config['archive_command'] as string) : undefined,
+    }))
+    .sort((a, b) => a.version.localeCompare(b.version) || a.name.localeCompare(b.name));
+}

@@ -1,0 +1,70 @@
+// Command builders for postgresql-common and the PostgreSQL binaries. Build only; nothing runs here.
+import type { Cmd } from '../runner/types.js';
+
+export const PG_LIB = '/usr/lib/postgresql';
+export const pgBin = (version: string, tool: string) => `${PG_LIB}/${version}/bin/${tool}`;
+export const SOCKET_DIR = '/var/run/postgresql';
+
+export interface ClusterId {
+  version: string;
+  name: string;
+}
+export const clusterLabel = (c: ClusterId) => `${c.version}/${c.name}`;
+/** The systemd unit postgresql-common installs for a cluster. */
+export const unitName = (c: ClusterId) => `postgresql@${c.version}-${c.name}`;
+export const dataDirOf = (c: ClusterId) => `/var/lib/postgresql/${c.version}/${c.name}`;
+export const confDirOf = (c: ClusterId) => `/etc/postgresql/${c.version}/${c.name}`;
+
+export const lsClusters = (): Cmd => ({ argv: ['pg_lsclusters', '--json'], effect: 'read' });
+
+export function createCluster(c: ClusterId, port: number): Cmd {
+  // -k: data checksums, so pgBackRest can detect torn or corrupted pages during backup.
+  return { argv: ['pg_createcluster', c.version, c.name, '--port', String(port), '--', '--data-checksums'], effect: 'write' };
+}
+
+export function dropCluster(c: ClusterId): Cmd {
+  return { argv: ['pg_dropcluster', '--stop', c.version, c.name], effect: 'write' };
+}
+
+export type ControlAction = 'start' | 'stop' | 'restart';
+
+/** systemctl when systemd runs (so the unit's state stays true), pg_ctlcluster directly otherwise. */
+export function controlCluster(c: ClusterId, action: ControlAction, systemd: boolean): Cmd {
+  if (systemd) return { argv: ['systemctl', action, unitName(c)], effect: 'write' };
+  return { argv: ['pg_ctlcluster', c.version, c.name, action], effect: 'write' };
+}
+
+export interface PsqlTarget {
+  version: string;
+  port: number;
+  db?: string;
+}
+
+/** One value from one query, over the cluster's Unix socket, as postgres. */
+export function psqlValue(t: PsqlTarget, sql: string): Cmd {
+  return {
+    argv: [pgBin(t.version, 'psql'), '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', SOCKET_DIR, '-p', String(t.port), '-d', t.db ?? 'postgres', '-c', sql],
+    asUser: 'postgres',
+    effect: 'read',
+  };
+}
+
+/** A script sent on stdin (so secrets never reach argv or ps), stopping at the first error. */
+export function psqlScript(t: PsqlTarget, script: string): Cmd {
+  return {
+    argv: [pgBin(t.version, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', SOCKET_DIR, '-p', String(t.port), '-d', t.db ?? 'postgres', '-f', '-'],
+    asUser: 'postgres',
+    effect: 'write',
+    input: script,
+  };
+}
+
+export const pgControlData = (version: string, dataDir: string): Cmd => ({
+  argv: [pgBin(version, 'pg_controldata'), dataDir],
+  effect: 'read',
+});
+
+/** Quote an SQL identifier. */
+export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+/** Quote an SQL string literal. */
+export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;

@@ -1,0 +1,54 @@
+// Command builders for pgBackRest. Every call runs as postgres, never as root (pgBackRest #2407, #1693).
+import type { Cmd } from '../runner/types.js';
+
+export interface PgbrScope {
+  stanza?: string;
+  /** Set when stanza files live outside pgBackRest's default include path. */
+  configIncludePath?: string;
+  /** Overrides repo1-path (used to read a repository no stanza section names). */
+  repoPath?: string;
+}
+
+function pgbr(scope: PgbrScope, args: string[], effect: Cmd['effect']): Cmd {
+  const opts: string[] = [];
+  if (scope.configIncludePath) opts.push(`--config-include-path=${scope.configIncludePath}`);
+  if (scope.stanza) opts.push(`--stanza=${scope.stanza}`);
+  if (scope.repoPath) opts.push(`--repo1-path=${scope.repoPath}`);
+  return { argv: ['pgbackrest', ...opts, ...args], asUser: 'postgres', effect };
+}
+
+export const version = (): Cmd => ({ argv: ['pgbackrest', 'version'], asUser: 'postgres', effect: 'read' });
+export const stanzaCreate = (s: PgbrScope) => pgbr(s, ['stanza-create'], 'write');
+export const check = (s: PgbrScope) => pgbr(s, ['check'], 'write');
+export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr') => pgbr(s, [`--type=${type}`, 'backup'], 'write');
+export const info = (s: PgbrScope) => pgbr(s, ['--output=json', 'info'], 'read');
+export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
+export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
+export const stanzaDelete = (s: PgbrScope, force: boolean) => pgbr(s, ['stanza-delete', ...(force ? ['--force'] : [])], 'write');
+
+/** "pgBackRest 2.45" → "2.45" */
+export function parseVersion(stdout: string): string | undefined {
+  return /pgBackRest\s+(\d+\.\d+)/.exec(stdout)?.[1];
+}
+
+// The newest PostgreSQL major each pgBackRest release supports (from its release notes).
+const SUPPORT: ReadonlyArray<[string, number]> = [
+  ['2.56', 18],
+  ['2.53', 17],
+  ['2.47', 16],
+  ['2.41', 15],
+  ['2.34', 14],
+  ['2.30', 13],
+  ['2.18', 12],
+];
+
+export function newestSupportedPg(pgbackrestVersion: string): number {
+  const v = versionNumber(pgbackrestVersion);
+  for (const [since, pg] of SUPPORT) if (v >= versionNumber(since)) return pg;
+  return 11;
+}
+
+const versionNumber = (v: string) => {
+  const [maj, min] = v.split('.').map(Number);
+  return (maj ?? 0) * 1000 + (min ?? 0);
+};

@@ -1,0 +1,72 @@
+// pgBackRest configuration: the per-cluster stanza file pgmam writes, and reading the user's own
+// main config (which pgmam never edits) for repo1-path and stanza sections.
+import { parse } from 'ini';
+
+/** Debian ships /etc/pgbackrest.conf; pgBackRest reads it when /etc/pgbackrest/pgbackrest.conf is absent. */
+export const MAIN_CONFIG_FILES = ['/etc/pgbackrest/pgbackrest.conf', '/etc/pgbackrest.conf'] as const;
+export const DEFAULT_INCLUDE_PATH = '/etc/pgbackrest/conf.d';
+export const FALLBACK_REPO_PATH = '/var/lib/pgbackrest';
+
+export interface StanzaFileSettings {
+  stanza: string;
+  dataDir: string;
+  port: number;
+  socketDir: string;
+  repoPath: string;
+  retentionFull: number;
+  compressType: string;
+  processMax: number;
+}
+
+export function renderStanzaFile(s: StanzaFileSettings): string {
+  // Everything in the stanza section: a [global] key repeated across files is fatal ([031]).
+  // pg1-port and pg1-socket-path: without them pgBackRest talks to the 5432 cluster (#1390).
+  return [
+    '# Written by pgmam for this cluster only. Do not edit by hand.',
+    `[${s.stanza}]`,
+    `pg1-path=${s.dataDir}`,
+    `pg1-port=${s.port}`,
+    `pg1-socket-path=${s.socketDir}`,
+    `repo1-path=${s.repoPath}`,
+    `repo1-retention-full=${s.retentionFull}`,
+    `compress-type=${s.compressType}`,
+    `process-max=${s.processMax}`,
+    'start-fast=y',
+    '',
+  ].join('\n');
+}
+
+export interface MainConfig {
+  file: string | undefined;
+  globalRepoPath: string | undefined;
+  sections: string[];
+}
+
+/** `texts` maps each candidate main config file to its text (undefined = absent), in pgBackRest's order. */
+export function parseMainConfig(texts: ReadonlyArray<[string, string | undefined]>): MainConfig {
+  const found = texts.find(([, t]) => t !== undefined);
+  if (!found) return { file: undefined, globalRepoPath: undefined, sections: [] };
+  const ini = parse(found[1]!) as Record<string, Record<string, unknown> | unknown>;
+  const global = (ini['global'] ?? {}) as Record<string, unknown>;
+  const repo = global['repo1-path'];
+  return {
+    file: found[0],
+    globalRepoPath: typeof repo === 'string' ? repo : undefined,
+    sections: Object.keys(ini).filter((k) => typeof ini[k] === 'object' && !k.startsWith('global')),
+  };
+}
+
+/** Reads the stanza name and repo1-path back from a stanza file. */
+export function parseStanzaFile(text: string): { stanza: string; repoPath: string | undefined; port: number | undefined; dataDir: string | undefined } | undefined {
+  const ini = parse(text) as Record<string, unknown>;
+  const [stanza, body] = Object.entries(ini).find(([, v]) => v !== null && typeof v === 'object') ?? [];
+  if (!stanza || !body) return undefined;
+  const b = body as Record<string, unknown>;
+  const port = Number(b['pg1-port']);
+  return {
+    stanza,
+    repoPath: typeof b['repo1-path'] === 'string' ? b['repo1-path'] : undefined,
+    port: Number.isFinite(port) ? port : undefined,
+    dataDir: typeof b['pg1-path'] === 'string' ? b['pg1-path'] : undefined,
+  };
+}

@@ -1,0 +1,112 @@
+// Runs a plan: every guard first, then dry-run or confirmation, then the steps under a lock, each
+// logged begin/end; on failure, undoes what this run made and reports the step.
+import type { Context } from '../context.js';
+import { CancelledError, RefusedError, StepFailedError, UsageError, type GuardFailure } from '../errors.js';
+import { acquireLock, LockHeldError } from '../state/lock.js';
+import { renderArgv } from '../runner/types.js';
+import { renderPlan } from './render.js';
+import { isCmd, type Action, type Plan, type Step } from './types.js';
+
+export interface ExecuteFlags {
+  dryRun: boolean;
+  yes: boolean;
+  keepOnError: boolean;
+}
+
+/** Every guard evaluated, every failure reported at once; a failure means zero writes. */
+export function checkGuards(plan: Plan): void {
+  const failures: GuardFailure[] = [];
+  for (const g of plan.guards) {
+    const r = g.check();
+    if (!r.ok) failures.push({ id: g.id, reason: r.reason, hint: r.hint });
+  }
+  if (failures.length) throw new RefusedError(plan.command, failures);
+}
+
+async function runAction(ctx: Context, a: Action): Promise<void> {
+  if (isCmd(a)) await ctx.runner.run(a);
+  else await a(ctx);
+}
+
+export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags): Promise<'done' | 'dry-run'> {
+  checkGuards(plan);
+  if (flags.dryRun) {
+    ctx.io.out(renderPlan(plan, ctx.host.uid));
+    return 'dry-run';
+  }
+  if (plan.destructive && !flags.yes) {
+    if (!ctx.io.interactive) throw new UsageError(`${plan.command} ${plan.target} changes existing data: confirm on a terminal or pass --yes`);
+    ctx.io.err(renderPlan(plan, ctx.host.uid));
+    if (!(await ctx.prompter.confirm(`Run these ${plan.steps.length} steps on ${plan.target}?`))) throw new CancelledError();
+  }
+
+  const releases: Array<() => Promise<void>> = [];
+  try {
+    for (const name of plan.locks) {
+      releases.push(
+        await acquireLock(
+          { fs: ctx.fs, log: ctx.log, locksDir: ctx.paths.locksDir, pid: ctx.host.pid, isProcessAlive: ctx.host.isProcessAlive, now: () => ctx.clock.now() },
+          name,
+          plan.command,
+        ),
+      );
+    }
+  } catch (e) {
+    for (const r of releases) await r();
+    if (e instanceof LockHeldError) throw new RefusedError(plan.command, [{ id: 'cluster-is-not-locked', reason: e.message, hint: 'wait for it to finish' }]);
+    throw e;
+  }
+
+  const began = performance.now();
+  ctx.log.info({ event: 'begin', command: plan.command, target: plan.target, steps: plan.steps.map((s) => s.id) }, `begin ${plan.command} ${plan.target}`);
+  const done: Step[] = [];
+  try {
+    for (const [i, step] of plan.steps.entries()) {
+      const t0 = performance.now();
+      const n = `[${i + 1}/${plan.steps.length}]`;
+      ctx.log.info({ event: 'step-begin', step: step.id }, `${n} ${step.title}`);
+      try {
+        await runAction(ctx, step.run);
+      } catch (e) {
+        ctx.log.error({ event: 'step-failed', step: step.id, err: String(e) }, `${n} ${step.id} failed`);
+        throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, await failureReport(ctx, plan, step, i, done, e, flags));
+      }
+      done.push(step);
+      ctx.log.info({ event: 'step-end', step: step.id, durationMs: Math.round(performance.now() - t0) }, `${n} ${step.id} done (${secs(performance.now() - t0)})`);
+    }
+    ctx.log.info({ event: 'end', command: plan.command, target: plan.target, durationMs: Math.round(performance.now() - began) }, `end ${plan.command} ${plan.target} (${secs(performance.now() - began)})`);
+    return 'done';
+  } finally {
+    for (const r of releases.reverse()) await r();
+  }
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function failureReport(ctx: Context, plan: Plan, failed: Step, index: number, done: Step[], err: unknown, flags: ExecuteFlags): Promise<string[]> {
+  const lines = [`pgmam: ${plan.command} ${plan.target} failed at step ${index + 1}/${plan.steps.length} ${failed.id} (${failed.title}):`];
+  lines.push(...String(err instanceof Error ? err.message : err).split('\n').map((l) => `  ${l}`));
+  lines.push(`  done before it: ${done.length ? done.map((s) => s.id).join(', ') : 'nothing'}`);
+  const undoable = [...done, failed].filter((s) => s.undo).reverse();
+  if (!undoable.length) return lines;
+  if (flags.keepOnError) {
+    lines.push(`  kept as it is (--keep-on-error); to go back, run: ${undoable.map((s) => s.undo!.title).join('; ')}`);
+    return lines;
+  }
+  const undone: string[] = [];
+  const notUndone: string[] = [];
+  for (const s of undoable) {
+    try {
+      ctx.log.info({ event: 'undo-begin', step: s.id }, `undo: ${s.undo!.title}`);
+      await runAction(ctx, s.undo!.run);
+      undone.push(s.undo!.title);
+    } catch (e) {
+      const what = isCmd(s.undo!.run) ? renderArgv(s.undo!.run.argv) : s.undo!.title;
+      notUndone.push(`${what}: ${String(e instanceof Error ? e.message : e).split('\n')[0]}`);
+    }
+  }
+  if (undone.length) lines.push(`  undone: ${undone.join('; ')}`);
+  if (notUndone.length) lines.push(`  could not undo (do this by hand): ${notUndone.join('; ')}`);
+  else lines.push('  nothing this run made is left behind');
+  return lines;
+}

@@ -1,0 +1,27 @@
+// Renders a plan for --dry-run and confirmation: every step with its exact command line.
+import { effectiveArgv, renderArgv } from '../runner/types.js';
+import { isCmd, type Action, type Plan } from './types.js';
+
+function actionLines(a: Action, show: string[] | undefined, uid: number): string[] {
+  if (isCmd(a)) return [`$ ${renderArgv(effectiveArgv(a, uid))}${a.input !== undefined ? ' < (script on stdin)' : ''}`, ...(show ?? [])];
+  return show ?? [];
+}
+
+export function renderPlan(plan: Plan, uid: number): string {
+  const out: string[] = [`plan: pgmam ${plan.command} ${plan.target}`];
+  out.push(`guards: ${plan.guards.length} checked, all passed (${plan.guards.map((g) => g.id).join(', ')})`);
+  plan.steps.forEach((s, i) => {
+    out.push(`${i + 1}. ${s.id}: ${s.title}`);
+    for (const l of actionLines(s.run, s.show, uid)) out.push(`     ${l}`);
+  });
+  const undos = plan.steps.filter((s) => s.undo);
+  if (undos.length) {
+    out.push('on failure, undone in reverse order (unless --keep-on-error):');
+    for (const s of [...undos].reverse()) {
+      out.push(`   - ${s.undo!.title}`);
+      for (const l of actionLines(s.undo!.run, s.undo!.show, uid)) out.push(`       ${l}`);
+    }
+  }
+  for (const n of plan.notes ?? []) out.push(n);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,46 @@
+// A command's behaviour as data: the same Plan drives dry-run output, confirmation, logs and tests.
+import type { Context } from '../context.js';
+import type { Cmd } from '../runner/types.js';
+
+export type GuardResult = { ok: true } | { ok: false; reason: string; hint?: string };
+export const pass: GuardResult = { ok: true };
+export const fail = (reason: string, hint?: string): GuardResult => ({ ok: false, reason, ...(hint ? { hint } : {}) });
+
+export interface Guard {
+  /** Named for the condition that must hold, e.g. 'port-is-free'. */
+  id: string;
+  check(): GuardResult;
+}
+
+export type Action = Cmd | ((ctx: Context) => Promise<void>);
+
+export interface Step {
+  /** verb-object, e.g. 'create-cluster'. */
+  id: string;
+  title: string;
+  effect: 'read' | 'write' | 'destroy';
+  run: Action;
+  /** What a function step does, for --dry-run (a command step shows its command line). */
+  show?: string[];
+  /**
+   * Undoes what this step made, when this or a later step fails. Must be idempotent: it also runs
+   * for the failed step itself, which may have made nothing.
+   */
+  undo?: { title: string; run: Action; show?: string[] };
+}
+
+export interface Plan {
+  command: string;
+  /** The cluster the plan changes, e.g. '15/app1'. */
+  target: string;
+  /** Cluster names locked while the steps run. */
+  locks: string[];
+  /** true when the plan removes or replaces something the user had: needs confirmation or --yes. */
+  destructive: boolean;
+  guards: Guard[];
+  steps: Step[];
+  /** Lines printed with the plan (what the result will be). */
+  notes?: string[];
+}
+
+export const isCmd = (a: Action): a is Cmd => typeof a !== 'function';

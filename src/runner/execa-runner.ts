@@ -1,0 +1,43 @@
+// The one place that starts processes: execa with argv arrays, no shell; every call logged.
+import { execa } from 'execa';
+import type { Logger } from 'pino';
+import { CommandFailedError, effectiveArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
+
+export class ExecaRunner implements Runner {
+  constructor(
+    private readonly log: Logger,
+    private readonly uid: number,
+    private readonly baseEnv: Readonly<Record<string, string | undefined>>,
+  ) {}
+
+  async run(cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
+    const argv = effectiveArgv(cmd, this.uid);
+    const started = performance.now();
+    const child = await execa(argv[0]!, argv.slice(1), {
+      reject: false,
+      shell: false,
+      // postgres cannot enter root's working directory; /tmp is readable by everyone.
+      cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
+      env: { ...this.baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
+      extendEnv: false,
+      input: cmd.input,
+      stdin: cmd.input === undefined ? 'ignore' : undefined,
+      timeout: cmd.timeoutMs,
+      stripFinalNewline: true,
+    });
+    const result: RunResult = {
+      argv,
+      exitCode: child.exitCode ?? (child.failed ? 127 : 0),
+      signal: child.signal ?? undefined,
+      stdout: typeof child.stdout === 'string' ? child.stdout : '',
+      stderr: typeof child.stderr === 'string' ? child.stderr : (child.failed && !child.exitCode ? String(child.message) : ''),
+      durationMs: Math.round(performance.now() - started),
+    };
+    this.log.debug(
+      { event: 'exec', argv, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs },
+      `exec ${argv[0]} → ${result.exitCode} (${result.durationMs} ms)`,
+    );
+    if (result.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(result);
+    return result;
+  }
+}

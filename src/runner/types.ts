@@ -1,0 +1,60 @@
+// The process-runner contract: commands are argv arrays (never a shell string), results have one shape.
+export interface Cmd {
+  /** argv[0] is the program, resolved through PATH. */
+  readonly argv: readonly string[];
+  /** Run as this OS user (through runuser when pgmam is root). pgBackRest always runs as postgres. */
+  readonly asUser?: 'postgres';
+  /** 'read' commands may run while gathering facts; anything else only as a plan step. */
+  readonly effect: 'read' | 'write';
+  readonly cwd?: string;
+  /** Sent on stdin; never logged and never shown (it may carry a password hash). */
+  readonly input?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+}
+
+export interface RunResult {
+  readonly argv: readonly string[];
+  readonly exitCode: number;
+  readonly signal?: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+}
+
+export interface RunOptions {
+  /** Default true: a non-zero exit throws CommandFailedError. false is for probes. */
+  readonly check?: boolean;
+}
+
+export interface Runner {
+  run(cmd: Cmd, opts?: RunOptions): Promise<RunResult>;
+}
+
+const TAIL_LINES = 12;
+
+export function stderrTail(text: string, lines = TAIL_LINES): string {
+  const all = text.trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+export class CommandFailedError extends Error {
+  constructor(readonly result: RunResult) {
+    const how = result.signal ? `signal ${result.signal}` : `exit code ${result.exitCode}`;
+    const tail = stderrTail(result.stderr || result.stdout);
+    super(`${renderArgv(result.argv)} failed with ${how}${tail ? `:\n${tail}` : ''}`);
+    this.name = 'CommandFailedError';
+  }
+}
+
+/** The argv actually executed: pgBackRest and psql run as postgres via runuser when we are root. */
+export function effectiveArgv(cmd: Cmd, currentUid: number): string[] {
+  if (cmd.asUser && currentUid === 0) return ['runuser', '-u', cmd.asUser, '--', ...cmd.argv];
+  return [...cmd.argv];
+}
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** Quote for display only (copy-pasteable into a POSIX shell); never used to execute. */
+export function renderArgv(argv: readonly string[]): string {
+  return argv.map((a) => (a !== '' && SAFE.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,59 @@
+// Per-cluster locks, so two pgmam processes never change one cluster at once.
+import type { HostFs } from '../host-fs.js';
+import type { Logger } from 'pino';
+
+export interface LockHolder {
+  pid: number;
+  command: string;
+  startedAt: string;
+}
+
+export const lockPath = (locksDir: string, name: string) => `${locksDir}/${name}.lock`;
+
+export async function readLock(fs: HostFs, locksDir: string, name: string): Promise<LockHolder | undefined> {
+  const text = await fs.readText(lockPath(locksDir, name));
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as LockHolder;
+  } catch {
+    return { pid: 0, command: 'unknown', startedAt: '' };
+  }
+}
+
+export class LockHeldError extends Error {
+  constructor(
+    readonly cluster: string,
+    readonly holder: LockHolder,
+  ) {
+    super(`cluster ${cluster} is locked by pgmam ${holder.command} (pid ${holder.pid}, since ${holder.startedAt})`);
+  }
+}
+
+export interface LockDeps {
+  fs: HostFs;
+  log: Logger;
+  locksDir: string;
+  pid: number;
+  isProcessAlive(pid: number): boolean;
+  now(): Date;
+}
+
+/** Takes the lock, taking over a stale one (its process is gone) with a log line. Returns the release function. */
+export async function acquireLock(d: LockDeps, name: string, command: string): Promise<() => Promise<void>> {
+  await d.fs.mkdirp(d.locksDir, { mode: 0o755 });
+  const file = lockPath(d.locksDir, name);
+  const me: LockHolder = { pid: d.pid, command, startedAt: d.now().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await d.fs.createExclusive(file, JSON.stringify(me), 0o644)) {
+      return async () => {
+        const holder = await readLock(d.fs, d.locksDir, name);
+        if (holder?.pid === d.pid) await d.fs.rm(file);
+      };
+    }
+    const holder = await readLock(d.fs, d.locksDir, name);
+    if (holder && holder.pid > 0 && d.isProcessAlive(holder.pid)) throw new LockHeldError(name, holder);
+    d.log.warn({ event: 'lock-stale', cluster: name, holder }, `taking over stale lock on ${name} (pid ${holder?.pid ?? '?'} is gone)`);
+    await d.fs.rm(file);
+  }
+  throw new Error(`could not take the lock on ${name}`);
+}

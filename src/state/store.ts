@@ -1,0 +1,52 @@
+// pgmam's own state: one JSON file per managed cluster under <state-dir>/clusters/.
+// Only what the host cannot tell us lives here (managed, role, parent, times, preserved directories);
+// ports, status and backups are always read from the host.
+import { z } from 'zod';
+import type { HostFs } from '../host-fs.js';
+
+export const preservedSchema = z.object({ path: z.string(), reason: z.string(), createdAt: z.string() });
+
+export const managedSchema = z.object({
+  format: z.literal(1),
+  cluster: z.string(),
+  name: z.string(),
+  version: z.string(),
+  role: z.enum(['app', 'branch']),
+  parent: z.string().nullable(),
+  stanza: z.string(),
+  stanzaFile: z.string(),
+  repoPath: z.string(),
+  createdAt: z.string(),
+  syncedAt: z.string().nullable().default(null),
+  preserved: z.array(preservedSchema).default([]),
+});
+export type ManagedCluster = z.infer<typeof managedSchema>;
+export type Preserved = z.infer<typeof preservedSchema>;
+
+export const recordPath = (clustersDir: string, name: string) => `${clustersDir}/${name}.json`;
+
+export async function readManaged(fs: HostFs, clustersDir: string): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {
+  const records: ManagedCluster[] = [];
+  const unreadable: string[] = [];
+  let names: string[];
+  try {
+    names = (await fs.readdir(clustersDir)).filter((f) => f.endsWith('.json'));
+  } catch {
+    return { records, unreadable: [clustersDir] };
+  }
+  for (const f of names) {
+    try {
+      const text = await fs.readText(`${clustersDir}/${f}`);
+      if (text !== undefined) records.push(managedSchema.parse(JSON.parse(text)));
+    } catch {
+      unreadable.push(`${clustersDir}/${f}`);
+    }
+  }
+  return { records, unreadable };
+}
+
+export async function writeManaged(fs: HostFs, clustersDir: string, rec: ManagedCluster): Promise<void> {
+  // World-readable, so `pgmam list` works for any user.
+  await fs.mkdirp(clustersDir, { mode: 0o755 });
+  await fs.writeFileAtomic(recordPath(clustersDir, rec.name), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o644 });
+}
