@@ -97,7 +97,9 @@ export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<Ini
   }
   if (await ctx.fs.exists(stanzaFile)) nameTakenBy.push(`stanza file ${stanzaFile} exists`);
   if (main.sections.includes(o.name)) nameTakenBy.push(`stanza [${o.name}] is configured in ${main.file}`);
-  for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${o.name}`)) nameTakenBy.push(`stanza ${o.name} exists in repository ${repoPath}`);
+  // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
+  if (ctx.host.uid === 0)
+    for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${o.name}`)) nameTakenBy.push(`stanza ${o.name} exists in repository ${repoPath}`);
   if (managed.records.some((r) => r.name === o.name)) nameTakenBy.push(`pgmam record ${recordPath(paths.clustersDir, o.name)} exists`);
   const uniqueTaken = [...new Set(nameTakenBy)];
 
@@ -113,7 +115,7 @@ export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<Ini
     }
   }
 
-  const repoExists = await ctx.fs.exists(repoPath);
+  const repoExists = await ctx.fs.exists(repoPath).catch(() => true);
   let writableByPostgres: boolean | undefined;
   if (repoExists && canRunPgbr) {
     writableByPostgres = (await runner.run({ argv: ['test', '-w', repoPath], asUser: 'postgres', effect: 'read' }, { check: false })).exitCode === 0;

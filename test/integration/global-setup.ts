@@ -1,0 +1,23 @@
+// Integration suite setup and the final leftovers check: the tools must be there (a missing binary
+// is a failure, never a skip), and nothing a test made may remain when the suite ends.
+import { execaSync } from 'execa';
+import { existsSync, rmSync } from 'node:fs';
+import { PGMAM, TEST_ROOT, testNamesOnHost, removeTestCluster, writeTestConfig } from './helpers.js';
+
+export function setup(): void {
+  if (process.getuid?.() !== 0) throw new Error('integration tests run as root (they create real clusters)');
+  for (const tool of ['pg_createcluster', 'pgbackrest', 'runuser'])
+    if (execaSync('sh', ['-c', `command -v ${tool}`], { reject: false }).exitCode !== 0) throw new Error(`${tool} is not installed: the integration tests need it`);
+  if (!existsSync(`${PGMAM.replace('bin/pgmam', 'dist/pgmam.mjs')}`)) throw new Error('dist/pgmam.mjs is missing: run npm run build first');
+  const stale = testNamesOnHost();
+  if (stale.length) throw new Error(`test clusters left by an earlier run: ${stale.join(', ')} (remove them first)`);
+  rmSync(TEST_ROOT, { recursive: true, force: true });
+  writeTestConfig();
+}
+
+export async function teardown(): Promise<void> {
+  const left = testNamesOnHost();
+  for (const n of left) await removeTestCluster(n);
+  rmSync(TEST_ROOT, { recursive: true, force: true });
+  if (left.length) throw new Error(`leftovers after the suite (now removed): ${left.join(', ')}`);
+}

@@ -1,0 +1,139 @@
+// Helpers for integration tests: drive the built bin/pgmam against real clusters, and clean up
+// only what the tests made (names start with t_, ports 56000-56999, everything else under TEST_ROOT).
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const PGMAM = `${ROOT}/bin/pgmam`;
+export const TEST_ROOT = '/var/lib/pgmam-test';
+export const REPO = `${TEST_ROOT}/repo`;
+export const STATE = `${TEST_ROOT}/state`;
+export const CONFIG = `${TEST_ROOT}/pgmam.conf`;
+export const STANZA_DIR = '/etc/pgbackrest/conf.d';
+export const PORT_MIN = 56000;
+export const PORT_MAX = 56999;
+
+export function writeTestConfig(): void {
+  mkdirSync(TEST_ROOT, { recursive: true, mode: 0o755 });
+  writeFileSync(
+    CONFIG,
+    [`repo-path = ${REPO}`, `state-dir = ${STATE}`, `log-file = ${TEST_ROOT}/pgmam.log`, `port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', ''].join('\n'),
+  );
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function pgmam(args: string[], opts: { env?: Record<string, string>; bin?: string; user?: string; input?: string } = {}): Promise<Run> {
+  const bin = opts.bin ?? PGMAM;
+  const argv = opts.user ? ['runuser', '-u', opts.user, '--', bin, ...args] : [bin, ...args];
+  const r = await execa(argv[0]!, argv.slice(1), {
+    reject: false,
+    env: { PGMAM_CONFIG: CONFIG, ...opts.env },
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : undefined,
+    cwd: '/tmp',
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+export const uniqueName = () => `t_${randomBytes(4).toString('hex')}`;
+
+export async function sh(cmd: string, args: string[], opts: { user?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const argv = opts.user ? ['runuser', '-u', opts.user, '--', cmd, ...args] : [cmd, ...args];
+  const r = await execa(argv[0]!, argv.slice(1), { reject: false, cwd: '/tmp', env: opts.env });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+export async function sql(port: number, query: string, db = 'postgres'): Promise<string> {
+  const r = await sh('psql', ['-X', '-At', '-h', '/var/run/postgresql', '-p', String(port), '-d', db, '-c', query], { user: 'postgres' });
+  if (r.code !== 0) throw new Error(`psql failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export interface HostCluster {
+  version: number;
+  cluster: string;
+  port: string | number;
+  running: number;
+}
+
+export async function clusters(): Promise<HostCluster[]> {
+  return JSON.parse((await sh('pg_lsclusters', ['--json'])).stdout) as HostCluster[];
+}
+
+const listeningPorts = (): Set<number> => {
+  const ports = new Set<number>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c[3] === '0A') ports.add(parseInt(c[1]!.split(':').pop()!, 16));
+    }
+  }
+  return ports;
+};
+
+/** A random port in the tests' own range that no cluster configures and nothing listens on. */
+export async function freePort(): Promise<number> {
+  const used = new Set((await clusters()).map((c) => Number(c.port)));
+  const listening = listeningPorts();
+  for (;;) {
+    const p = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
+    if (!used.has(p) && !listening.has(p)) return p;
+  }
+}
+
+/** Everything on the host that a cluster named `name` could leave behind. */
+export async function traces(name: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const c of await clusters()) if (c.cluster === name) found.push(`cluster ${c.version}/${c.cluster}`);
+  for (const p of [
+    `/etc/postgresql/15/${name}`,
+    `/var/lib/postgresql/15/${name}`,
+    `${STANZA_DIR}/${name}.conf`,
+    `${REPO}/backup/${name}`,
+    `${REPO}/archive/${name}`,
+    `/var/lib/pgbackrest/backup/${name}`,
+    `/var/lib/pgbackrest/archive/${name}`,
+    `${STATE}/clusters/${name}.json`,
+    `${STATE}/locks/${name}.lock`,
+  ])
+    if (existsSync(p)) found.push(p);
+  return found;
+}
+
+/** Removes a test cluster by hand with the raw tools (pgmam has no drop yet). Only ever t_ names. */
+export async function removeTestCluster(name: string, repo = REPO): Promise<void> {
+  if (!name.startsWith('t_')) throw new Error(`refusing to remove ${name}: not a test cluster`);
+  const stanzaFile = `${STANZA_DIR}/${name}.conf`;
+  if (existsSync(stanzaFile)) {
+    await sh('pgbackrest', [`--stanza=${name}`, 'stop'], { user: 'postgres' });
+    await sh('pgbackrest', [`--stanza=${name}`, 'stanza-delete', '--force'], { user: 'postgres' });
+  }
+  if ((await clusters()).some((c) => c.cluster === name)) await sh('pg_dropcluster', ['--stop', '15', name]);
+  for (const p of [`/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`, stanzaFile, `${repo}/backup/${name}`, `${repo}/archive/${name}`, `${STATE}/clusters/${name}.json`, `${STATE}/locks/${name}.lock`, `/tmp/pgbackrest/${name}.stop`])
+    await sh('rm', ['-rf', p]);
+}
+
+export function testNamesOnHost(): string[] {
+  const names = new Set<string>();
+  for (const dir of ['/etc/postgresql/15', '/var/lib/postgresql/15']) if (existsSync(dir)) for (const n of readdirSync(dir)) if (n.startsWith('t_')) names.add(n);
+  if (existsSync(STANZA_DIR)) for (const f of readdirSync(STANZA_DIR)) if (f.startsWith('t_')) names.add(f.replace(/\.conf$/, ''));
+  return [...names];
+}
+
+export async function pgbackrestInfo(stanza: string): Promise<Array<{ name: string; status: { code: number }; backup: Array<{ type: string; label: string }> }>> {
+  const r = await sh('pgbackrest', [`--stanza=${stanza}`, '--output=json', 'info'], { user: 'postgres' });
+  return JSON.parse(r.stdout.replace(/"system-id":(\d+)/g, '"system-id":"$1"'));
+}
