@@ -10,7 +10,7 @@ export class WriteDuringReadOnlyError extends Error {
 /** Wraps the runner used while gathering facts: anything not marked 'read' is a bug. */
 export class ReadOnlyRunner implements Runner {
   constructor(private readonly inner: Runner) {}
-  run(cmd: Cmd, opts?: RunOptions): Promise<RunResult> {
+  async run(cmd: Cmd, opts?: RunOptions): Promise<RunResult> {
     if (cmd.effect !== 'read') throw new WriteDuringReadOnlyError(cmd);
     return this.inner.run(cmd, opts);
   }

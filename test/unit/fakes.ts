@@ -1,0 +1,80 @@
+// An in-memory host for unit tests of planners, guards and the executor.
+import pino from 'pino';
+import type { Context } from '../../src/context.js';
+import { pathsFrom } from '../../src/context.js';
+import { defaultConfig } from '../../src/config/schema.js';
+import type { FileStat, HostFs } from '../../src/host-fs.js';
+import { RecordingRunner } from '../../src/runner/wrappers.js';
+
+export class MemoryFs implements HostFs {
+  files = new Map<string, string>();
+  dirs = new Set<string>(['/']);
+  writes: string[] = [];
+  free = 10 * 1024 ** 3;
+  async readText(f: string) {
+    return this.files.get(f);
+  }
+  async exists(f: string) {
+    return this.files.has(f) || this.dirs.has(f);
+  }
+  async readdir(d: string) {
+    const pre = d.endsWith('/') ? d : `${d}/`;
+    return [...new Set([...this.files.keys(), ...this.dirs].filter((p) => p.startsWith(pre)).map((p) => p.slice(pre.length).split('/')[0]!))].sort();
+  }
+  async stat(f: string): Promise<FileStat | undefined> {
+    if (!(await this.exists(f))) return undefined;
+    return { uid: 0, gid: 0, mode: 0o644, size: this.files.get(f)?.length ?? 0, mtimeMs: 0, isDirectory: this.dirs.has(f) };
+  }
+  async freeBytes() {
+    return this.free;
+  }
+  async writeFileAtomic(f: string, data: string) {
+    this.writes.push(`write ${f}`);
+    this.files.set(f, data);
+  }
+  async createExclusive(f: string, data: string) {
+    if (this.files.has(f)) return false;
+    this.files.set(f, data);
+    return true;
+  }
+  async mkdirp(d: string) {
+    this.writes.push(`mkdir ${d}`);
+    this.dirs.add(d);
+  }
+  async rm(f: string) {
+    this.writes.push(`rm ${f}`);
+    this.files.delete(f);
+    this.dirs.delete(f);
+  }
+  async symlink(t: string, f: string) {
+    this.writes.push(`symlink ${f}`);
+    this.files.set(f, `-> ${t}`);
+  }
+  async readlink(f: string) {
+    const v = this.files.get(f);
+    return v?.startsWith('-> ') ? v.slice(3) : undefined;
+  }
+  async isExecutable(f: string) {
+    return this.files.has(f);
+  }
+}
+
+export function fakeContext(over: { uid?: number; interactive?: boolean; confirm?: boolean } = {}) {
+  const fs = new MemoryFs();
+  const runner = new RecordingRunner();
+  const out: string[] = [];
+  const err: string[] = [];
+  const ctx: Context = {
+    runner,
+    fs,
+    clock: { now: () => new Date('2026-11-22T10:00:00Z') },
+    log: pino({ level: 'silent' }),
+    io: { out: (s) => out.push(s), err: (s) => err.push(s), interactive: over.interactive ?? false },
+    prompter: { confirm: async () => over.confirm ?? false, typeToConfirm: async () => over.confirm ?? false },
+    config: defaultConfig,
+    paths: pathsFrom(defaultConfig),
+    host: { uid: over.uid ?? 0, systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242 },
+    version: 'test',
+  };
+  return { ctx, fs, runner, out, err };
+}

@@ -1,0 +1,73 @@
+// Parsers against recorded outputs in fixtures/.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseLsClusters } from '../../src/pg/clusters.js';
+import { parseListeningPorts } from '../../src/pg/listening.js';
+import { archiveMax, firstBackup, lastBackup, parseInfo } from '../../src/pgbackrest/info.js';
+import { newestSupportedPg, parseVersion } from '../../src/pgbackrest/commands.js';
+import { parseMainConfig, parseStanzaFile, renderStanzaFile } from '../../src/pgbackrest/config.js';
+
+const fixture = (f: string) => readFileSync(new URL(`../../fixtures/${f}`, import.meta.url), 'utf8');
+
+describe('pg_lsclusters --json', () => {
+  it('parses a recorded host', () => {
+    const all = parseLsClusters(fixture('pg_lsclusters.json'));
+    expect(all.map((c) => c.name)).toEqual(['fxrec', 'main']);
+    expect(all[1]).toMatchObject({ version: '15', name: 'main', port: 5432, running: false, dataDir: '/var/lib/postgresql/15/main', configDir: '/etc/postgresql/15/main' });
+    expect(all[0]).toMatchObject({ name: 'fxrec', port: 5491, running: true, archiveCommand: 'pgbackrest --stanza=fxrec archive-push %p' });
+  });
+  it('empty host', () => expect(parseLsClusters('[]')).toEqual([]));
+});
+
+describe('pgbackrest info --output=json', () => {
+  it('keeps every digit of the system identifier (it exceeds 2^53)', () => {
+    const [s] = parseInfo(fixture('pgbackrest-info-one-full.json'));
+    expect(s!.db[0]!['system-id']).toBe('7710859106177468397');
+  });
+  it('finds backups and the archive range', () => {
+    const [s] = parseInfo(fixture('pgbackrest-info-one-full.json'));
+    expect(lastBackup(s!)).toMatchObject({ type: 'full', label: '20261122-051133F' });
+    expect(firstBackup(s!)?.timestamp.stop).toBe(1795324296);
+    expect(archiveMax(s!)).toEqual({ id: '15-1', wal: '000000010000000000000003' });
+  });
+  it('a missing stanza has no backups', () => {
+    const [s] = parseInfo('[{"archive":[],"backup":[],"cipher":"none","db":[],"name":"x","repo":[],"status":{"code":1,"message":"missing stanza path"}}]');
+    expect(lastBackup(s!)).toBeUndefined();
+    expect(archiveMax(s!)).toBeUndefined();
+  });
+});
+
+describe('pgBackRest versions', () => {
+  it('parses the version line', () => expect(parseVersion('pgBackRest 2.45\n')).toBe('2.45'));
+  it('2.45 cannot back up PostgreSQL 16', () => {
+    expect(newestSupportedPg('2.45')).toBe(15);
+    expect(newestSupportedPg('2.54')).toBe(17);
+  });
+});
+
+describe('pgBackRest configuration', () => {
+  it('reads repo1-path from Debian\'s /etc/pgbackrest.conf when the newer path is absent', () => {
+    const m = parseMainConfig([
+      ['/etc/pgbackrest/pgbackrest.conf', undefined],
+      ['/etc/pgbackrest.conf', '[global]\nrepo1-path=/var/lib/pgbackrest\n\n[main]\npg1-path=/x\n'],
+    ]);
+    expect(m).toEqual({ file: '/etc/pgbackrest.conf', globalRepoPath: '/var/lib/pgbackrest', sections: ['main'] });
+  });
+  it('a stanza file round-trips, with pg1-port and pg1-socket-path (#1390)', () => {
+    const text = renderStanzaFile({ stanza: 'app1', dataDir: '/d', port: 5433, socketDir: '/var/run/postgresql', repoPath: '/r', retentionFull: 2, compressType: 'lz4', processMax: 2 });
+    expect(text).toContain('pg1-socket-path=/var/run/postgresql');
+    expect(text).not.toContain('[global]');
+    expect(parseStanzaFile(text)).toEqual({ stanza: 'app1', repoPath: '/r', port: 5433, dataDir: '/d' });
+  });
+});
+
+describe('/proc/net/tcp', () => {
+  it('finds listening ports only', () => {
+    const text = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 1 1 0 100 0 0 10 0',
+      '   1: 0100007F:DAC0 0100007F:1538 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1',
+    ].join('\n');
+    expect([...parseListeningPorts(text)]).toEqual([5432]);
+  });
+});
