@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# A short demo on the default local repository: create a cluster, write, back up, list.
+# Extended as pitr and branch land. Safe to run again: it reuses demo_app if pgmam already made it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PGMAM=bin/pgmam
+APP=demo_app
+
+if ! $PGMAM list --json | grep -q "\"cluster\": \"15/$APP\""; then
+  $PGMAM initcluster "$APP" --db demo
+fi
+PORT=$($PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(a.find(e=>e.name===process.argv[1]).port)' "$APP")
+psql_() { runuser -u postgres -- psql -X -q -At -h /var/run/postgresql -p "$PORT" -d demo "$@"; }
+
+psql_ -c "create table if not exists orders (id serial primary key, item text, at timestamptz default now())"
+psql_ -c "insert into orders (item) values ('written at ' || now())"
+echo "rows in demo.orders: $(psql_ -c 'select count(*) from orders')"
+
+echo "--- pgbackrest info (the stanza pgmam created, with its first full backup)"
+(cd /tmp && runuser -u postgres -- pgbackrest --stanza="$APP" info)
+echo "--- pgmam list"
+$PGMAM list
