@@ -87,4 +87,10 @@ async function main(): Promise<number> {
   }
 }
 
+// `pgmam list | head` closes stdout early: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 process.exitCode = await main();

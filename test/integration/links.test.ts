@@ -1,0 +1,36 @@
+// install-links: pgmam and the legacy names as symlinks that dispatch on the invoked name.
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { PGMAM, pgmam } from './helpers.js';
+
+describe('pgmam install-links', () => {
+  it('links pgmam and the four legacy names; each dispatches on its name', async () => {
+    const prefix = mkdtempSync('/tmp/pgmam-links-');
+    try {
+      expect((await pgmam(['install-links', '--prefix', prefix])).code).toBe(0);
+      expect(readlinkSync(`${prefix}/pgmam`)).toBe(PGMAM);
+      for (const n of ['initcluster', 'pitr', 'pgbranch', 'pgbackup']) expect(readlinkSync(`${prefix}/${n}`)).toBe(`${prefix}/pgmam`);
+      expect((await pgmam(['--version'], { bin: `${prefix}/pgmam` })).code).toBe(0);
+      const help = await pgmam(['--help'], { bin: `${prefix}/initcluster` });
+      expect(help.stdout).toContain('Usage: pgmam initcluster');
+      // Not built yet: said plainly, exit 2.
+      const backup = await pgmam(['-path', '/mnt/x'], { bin: `${prefix}/pgbackup` });
+      expect(backup.code).toBe(2);
+      expect(backup.stderr).toContain('backup is not implemented yet');
+      // Running it again changes nothing and succeeds.
+      expect((await pgmam(['install-links', '--prefix', prefix])).code).toBe(0);
+    } finally {
+      rmSync(prefix, { recursive: true });
+    }
+  });
+
+  it('refuses to replace a file that is not its link (exit 4)', async () => {
+    const prefix = mkdtempSync('/tmp/pgmam-links-');
+    writeFileSync(`${prefix}/pitr`, 'a user script');
+    const r = await pgmam(['install-links', '--prefix', prefix]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`${prefix}/pitr`);
+    expect(() => readlinkSync(`${prefix}/pgmam`)).toThrow();
+    rmSync(prefix, { recursive: true });
+  });
+});
