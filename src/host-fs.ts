@@ -31,6 +31,8 @@ export interface HostFs {
   createExclusive(file: string, data: string, mode: number): Promise<boolean>;
   mkdirp(dir: string, opts: { mode: number; owner?: Owner }): Promise<void>;
   rm(file: string, opts?: { recursive?: boolean }): Promise<void>;
+  /** Same filesystem only: a rename, never a copy. */
+  rename(from: string, to: string): Promise<void>;
   symlink(target: string, file: string): Promise<void>;
   readlink(file: string): Promise<string | undefined>;
   isExecutable(file: string): Promise<boolean>;
@@ -114,14 +116,24 @@ export const nodeFs: HostFs = {
     }
   },
   async mkdirp(dir, { mode, owner }) {
-    const created = await fsp.mkdir(dir, { recursive: true, mode });
-    if (created !== undefined) {
-      await fsp.chmod(dir, mode);
-      if (owner) await fsp.chown(dir, owner.uid, owner.gid);
+    // Missing parents get 0755 (so postgres can reach a repository below them); only the leaf
+    // gets `mode` and `owner`.
+    const parent = path.dirname(dir);
+    if (parent !== dir && !(await nodeFs.exists(parent))) await nodeFs.mkdirp(parent, { mode: 0o755 });
+    try {
+      await fsp.mkdir(dir, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw e;
     }
+    await fsp.chmod(dir, mode);
+    if (owner) await fsp.chown(dir, owner.uid, owner.gid);
   },
   async rm(file, opts) {
     await fsp.rm(file, { force: true, recursive: opts?.recursive ?? false });
+  },
+  async rename(from, to) {
+    await fsp.rename(from, to);
   },
   async symlink(target, file) {
     await fsp.symlink(target, file);

@@ -27,8 +27,8 @@ export function createLogger(opts: { file: string | undefined; stderrLevel: LogL
   let fileProblem: string | undefined;
   if (opts.file) {
     try {
-      mkdirSync(dirname(opts.file), { recursive: true, mode: 0o750 });
-      streams.push({ level: 'debug', stream: pino.destination({ dest: opts.file, sync: true, mkdir: false }) });
+      mkdirSync(dirname(opts.file), { recursive: true, mode: 0o755 });
+      streams.push({ level: 'debug', stream: pino.destination({ dest: opts.file, sync: true, mkdir: false, mode: 0o640 }) });
     } catch (e) {
       fileProblem = `cannot write the log file ${opts.file}: ${(e as Error).message}`;
     }

@@ -2,7 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Context } from '../context.js';
 import { NotImplementedError, UsageError } from '../errors.js';
-import { parseName, parsePort } from '../names.js';
+import { parseClusterRef, parseName, parsePort } from '../names.js';
+import { pitrMode, runPitr } from '../commands/pitr.js';
 import { runInitCluster } from '../commands/initcluster.js';
 import { runList } from '../commands/list.js';
 import { runInstallLinks } from '../commands/install-links.js';
@@ -28,6 +29,7 @@ function globals(cmd: Command): GlobalOptions {
 const EXAMPLES: Record<string, string> = {
   initcluster: 'pgmam initcluster app1 --port 5433\n  pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw\n  legacy: initcluster -a app1 -p 5433',
   list: 'pgmam list\n  pgmam list --json',
+  pitr: 'pgmam pitr app1 --to "2026-01-19 10:40:00+00"\n  pgmam pitr app1 --latest --yes\n  pgmam pitr app1 --undo\n  legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y',
   'install-links': 'pgmam install-links --prefix /usr/local/bin',
 };
 
@@ -91,6 +93,23 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
 
   example(
     program
+      .command('pitr')
+      .description('restore a whole cluster to a point in time, keeping the old data directory')
+      .argument('[app]', 'managed cluster: app1 or 15/app1')
+      .option('--to <timestamp>', 'target time with UTC offset, e.g. "2026-01-19 10:40:00+00"')
+      .option('--latest', 'restore to the end of the archive (every commit before the command started)')
+      .option('--undo', 'put back the data directory the last pitr preserved')
+      .action(async (app: string | undefined, o: { to?: string; latest?: boolean; undo?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const ref = parseClusterRef(app);
+        const mode = pitrMode(o);
+        await runPitr(await makeContext(g, 'pitr'), { ref, mode, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+      }),
+    'pitr',
+  );
+
+  example(
+    program
       .command('list')
       .description('every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories')
       .action(async (_o: unknown, cmd: Command) => {
@@ -116,7 +135,6 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   // Later issues build these; until then they say so plainly (exit 2) rather than pretend.
   for (const [name, desc] of [
     ['backup', 'back up clusters with pgBackRest'],
-    ['pitr', 'restore a whole cluster to a point in time, keeping the old data directory'],
     ['branch', 'independent clusters from a parent\'s backups'],
     ['export', 'dumps or base backups outside the pgBackRest repository'],
     ['resetwal', 'guarded pg_resetwal of a cluster that cannot start'],

@@ -5,7 +5,9 @@ import type { HostFs } from '../host-fs.js';
 import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
 import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
-import { MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
+import { DEFAULT_INCLUDE_PATH, MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
+import { archiveMax, type StanzaInfo } from '../pgbackrest/info.js';
+import type { PgbrScope } from '../pgbackrest/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { readManaged, type ManagedCluster } from '../state/store.js';
 import type { Runner } from '../runner/types.js';
@@ -62,6 +64,21 @@ export async function postgresOwner(fs: HostFs): Promise<{ uid: number; gid: num
   if (!line) return undefined;
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** When the newest archived WAL segment of a stanza was written (its file's mtime in the repository). */
+export async function newestArchivedAt(fs: HostFs, repoPath: string, stanza: StanzaInfo): Promise<Date | undefined> {
+  const max = archiveMax(stanza);
+  if (!max) return undefined;
+  const dir = `${repoPath}/archive/${stanza.name}/${max.id}/${max.wal.slice(0, 16)}`;
+  const file = (await fs.readdir(dir).catch(() => [] as string[])).find((f) => f.startsWith(max.wal));
+  const st = file ? await fs.stat(`${dir}/${file}`) : undefined;
+  return st ? new Date(st.mtimeMs) : undefined;
+}
+
+/** pgBackRest options that address a managed cluster's stanza. */
+export function stanzaScope(stanza: string, stanzaDir: string): PgbrScope {
+  return { stanza, configIncludePath: stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : stanzaDir };
 }
 
 export async function managedClusters(ctx: Context): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {

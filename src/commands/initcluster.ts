@@ -210,6 +210,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
     createdAt: now.toISOString(),
     syncedAt: null,
     preserved: [],
+    timelines: [],
   };
 
   const steps: Step[] = [];

@@ -5,10 +5,10 @@ import type { HostCluster } from '../pg/clusters.js';
 import { clusterLabel } from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { DEFAULT_INCLUDE_PATH } from '../pgbackrest/config.js';
-import { archiveMax, firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
+import { firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
-import { managedClusters, readClusters } from './host-facts.js';
+import { managedClusters, newestArchivedAt, readClusters } from './host-facts.js';
 
 export interface ListEntry {
   cluster: string;
@@ -64,12 +64,8 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
     await Promise.all(
       managed.records.map(async (rec) => {
         const s = stanzas!.get(rec.stanza);
-        const max = s && archiveMax(s);
-        if (!max) return;
-        const dir = `${rec.repoPath}/archive/${rec.stanza}/${max.id}/${max.wal.slice(0, 16)}`;
-        const file = (await ctx.fs.readdir(dir).catch(() => [])).find((f) => f.startsWith(max.wal));
-        const st = file ? await ctx.fs.stat(`${dir}/${file}`) : undefined;
-        if (st) archivedAt.set(rec.stanza, new Date(st.mtimeMs));
+        const at = s && (await newestArchivedAt(ctx.fs, rec.repoPath, s));
+        if (at) archivedAt.set(rec.stanza, at);
       }),
     );
   }

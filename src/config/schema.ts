@@ -26,6 +26,10 @@ export const configSchema = z
     'log-file': absPath.default('/var/log/pgmam/pgmam.log'),
     /** Refuse to create or restore when a filesystem we write to has less than this free. */
     'min-free-mb': int(0, 10_000_000).default(256),
+    /** How long to wait for a switched WAL segment to be archived. */
+    'archive-wait-timeout': int(1, 86400).default(120),
+    /** How long recovery after a restore may take before pgmam gives up waiting. */
+    'recovery-timeout': int(10, 604800).default(3600),
   })
   .strict()
   .refine((c) => c['port-min'] <= c['port-max'], { message: 'port-min must not exceed port-max', path: ['port-min'] });

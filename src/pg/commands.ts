@@ -49,6 +49,15 @@ export function psqlValue(t: PsqlTarget, sql: string): Cmd {
   };
 }
 
+/** Several statements, each in its own transaction; one output line per statement. */
+export function psqlStatements(t: PsqlTarget, statements: string[], effect: Cmd['effect']): Cmd {
+  return {
+    argv: [pgBin(t.version, 'psql'), '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', SOCKET_DIR, '-p', String(t.port), '-d', t.db ?? 'postgres', ...statements.flatMap((s) => ['-c', s])],
+    asUser: 'postgres',
+    effect,
+  };
+}
+
 /** A script sent on stdin (so secrets never reach argv or ps), stopping at the first error. */
 export function psqlScript(t: PsqlTarget, script: string): Cmd {
   return {

@@ -52,3 +52,28 @@ const versionNumber = (v: string) => {
   const [maj, min] = v.split('.').map(Number);
   return (maj ?? 0) * 1000 + (min ?? 0);
 };
+
+export interface RestoreOptions {
+  set: string;
+  /** 'time' with a target, or 'default' (to the end of the archive; promotes by itself). */
+  type: 'time' | 'default' | 'immediate';
+  target?: string;
+  /** Pinned, so a restore never follows an abandoned timeline in the archive. */
+  targetTimeline?: number | 'current';
+  /** Restore into another data directory (a branch) than the stanza's pg1-path. */
+  pg1Path?: string;
+  /** Archiving off during recovery: a restored copy must not push WAL into the source stanza. */
+  archiveModeOff?: boolean;
+}
+
+export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
+  const args = [`--set=${o.set}`];
+  if (o.pg1Path) args.push(`--pg1-path=${o.pg1Path}`);
+  // pgBackRest 2.45 refuses --target-action without --type ([031], #1989); the default type promotes by itself.
+  if (o.type !== 'default') args.push(`--type=${o.type}`, '--target-action=promote');
+  if (o.target) args.push(`--target=${o.target}`);
+  if (o.targetTimeline !== undefined) args.push(`--target-timeline=${o.targetTimeline}`);
+  if (o.archiveModeOff) args.push('--archive-mode=off');
+  args.push('restore');
+  return pgbr(s, args, 'write');
+}

@@ -9,6 +9,7 @@ const backupSchema = z.object({
   lsn: z.object({ start: z.string(), stop: z.string() }).partial().optional(),
   timestamp: z.object({ start: z.number(), stop: z.number() }),
   prior: z.string().nullable().optional(),
+  info: z.object({ size: z.number() }).partial().optional(),
   database: z.object({ id: z.number() }).partial().optional(),
 });
 

@@ -87,6 +87,7 @@ async function failureReport(ctx: Context, plan: Plan, failed: Step, index: numb
   const lines = [`pgmam: ${plan.command} ${plan.target} failed at step ${index + 1}/${plan.steps.length} ${failed.id} (${failed.title}):`];
   lines.push(...String(err instanceof Error ? err.message : err).split('\n').map((l) => `  ${l}`));
   lines.push(`  done before it: ${done.length ? done.map((s) => s.id).join(', ') : 'nothing'}`);
+  lines.push(...(plan.failureHint?.(index) ?? []).map((l) => `  ${l}`));
   const undoable = [...done, failed].filter((s) => s.undo).reverse();
   if (!undoable.length) return lines;
   if (flags.keepOnError) {

@@ -41,6 +41,8 @@ export interface Plan {
   steps: Step[];
   /** Lines printed with the plan (what the result will be). */
   notes?: string[];
+  /** How to go back or forward when step `failedIndex` fails (for steps that are not undone automatically). */
+  failureHint?: (failedIndex: number) => string[];
 }
 
 export const isCmd = (a: Action): a is Cmd => typeof a !== 'function';

@@ -19,6 +19,10 @@ export const managedSchema = z.object({
   createdAt: z.string(),
   syncedAt: z.string().nullable().default(null),
   preserved: z.array(preservedSchema).default([]),
+  /** Timelines pgmam's restores created, so later restores can refuse targets only an abandoned timeline covers. */
+  timelines: z
+    .array(z.object({ timeline: z.number(), parent: z.number(), target: z.string().nullable(), promotedAt: z.string() }))
+    .default([]),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;
@@ -43,6 +47,18 @@ export async function readManaged(fs: HostFs, clustersDir: string): Promise<{ re
     }
   }
   return { records, unreadable };
+}
+
+export async function readRecord(fs: HostFs, clustersDir: string, name: string): Promise<ManagedCluster | undefined> {
+  const text = await fs.readText(recordPath(clustersDir, name));
+  return text === undefined ? undefined : managedSchema.parse(JSON.parse(text));
+}
+
+/** Read-modify-write of one record (callers hold the cluster's lock). */
+export async function updateManaged(fs: HostFs, clustersDir: string, name: string, change: (r: ManagedCluster) => ManagedCluster): Promise<void> {
+  const rec = await readRecord(fs, clustersDir, name);
+  if (!rec) throw new Error(`pgmam record of ${name} is missing`);
+  await writeManaged(fs, clustersDir, change(rec));
 }
 
 export async function writeManaged(fs: HostFs, clustersDir: string, rec: ManagedCluster): Promise<void> {

@@ -46,6 +46,13 @@ export class MemoryFs implements HostFs {
     this.files.delete(f);
     this.dirs.delete(f);
   }
+  async rename(a: string, b: string) {
+    this.writes.push(`rename ${a} ${b}`);
+    if (this.files.has(a)) this.files.set(b, this.files.get(a)!);
+    if (this.dirs.has(a)) this.dirs.add(b);
+    this.files.delete(a);
+    this.dirs.delete(a);
+  }
   async symlink(t: string, f: string) {
     this.writes.push(`symlink ${f}`);
     this.files.set(f, `-> ${t}`);

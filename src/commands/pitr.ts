@@ -1,0 +1,408 @@
+// `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
+// overwrites the current data directory; everything that can be validated is validated before the stop.
+import type { Context } from '../context.js';
+import { UsageError } from '../errors.js';
+import { clusterIsNotLocked } from '../guards/cluster.js';
+import { enoughDisk, runsAsRoot } from '../guards/host.js';
+import type { HostCluster } from '../pg/clusters.js';
+import * as pg from '../pg/commands.js';
+import { parseControlData, type ControlData } from '../pg/controldata.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import { parseStanzaFile } from '../pgbackrest/config.js';
+import { archiveMax, parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
+import { executePlan, type ExecuteFlags } from '../plan/executor.js';
+import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
+import {
+  createDataDirStep,
+  preserveDataDirStep,
+  restoreStep,
+  stamp,
+  startClusterStep,
+  stopClusterStep,
+  switchWalStep,
+  verifyRecoveredStep,
+  waitPromotedStep,
+  type LiveCluster,
+  type RecoveredState,
+} from '../restore/steps.js';
+import { formatUs, parseTarget, type TargetTime } from '../restore/target.js';
+import { abandonedPeriods, chooseSet, historyFileName, lineage, parseHistory, timelineOfWal, usableBackups, type HistoryEntry } from '../restore/timeline.js';
+import { ReadOnlyRunner } from '../runner/wrappers.js';
+import { readLock, type LockHolder } from '../state/lock.js';
+import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
+import { managedClusters, newestArchivedAt, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
+
+export interface PitrOptions extends ExecuteFlags {
+  ref: { version: string | undefined; name: string };
+  mode: { kind: 'time'; target: TargetTime } | { kind: 'latest' } | { kind: 'undo' };
+  json: boolean;
+}
+
+export interface PitrFacts {
+  uid: number;
+  now: Date;
+  record: ManagedCluster | undefined;
+  cluster: HostCluster | undefined;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+  signalFiles: string[];
+  /** Online only. */
+  server: { inRecovery: boolean; timeline: number | undefined } | undefined;
+  control: ControlData | undefined;
+  stanza: StanzaInfo | undefined;
+  stanzaProblem: string | undefined;
+  stanzaFile: { dataDir: string | undefined; port: number | undefined } | undefined;
+  currentTimeline: number | undefined;
+  history: HistoryEntry[];
+  archivedAt: Date | undefined;
+  freeBytes: number | undefined;
+  /** For --undo: the directory the last pitr preserved, and whether it holds a data directory. */
+  undoSource: { preserved: Preserved; holdsDataDir: boolean } | undefined;
+  postgres: { uid: number; gid: number } | undefined;
+}
+
+export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<PitrFacts> {
+  const runner = new ReadOnlyRunner(ctx.runner);
+  const [clusters, managed, lockHolder, postgres] = await Promise.all([readClusters(runner), managedClusters(ctx), readLock(ctx.fs, ctx.paths.locksDir, o.ref.name), postgresOwner(ctx.fs)]);
+  const record = managed.records.find((r) => r.name === o.ref.name && (!o.ref.version || r.version === o.ref.version));
+  const cluster = clusters.find((c) => c.name === o.ref.name && c.version === (record?.version ?? o.ref.version ?? c.version));
+  const facts: PitrFacts = {
+    uid: ctx.host.uid,
+    now: ctx.clock.now(),
+    record,
+    cluster,
+    lock: { holder: lockHolder, alive: lockHolder ? ctx.host.isProcessAlive(lockHolder.pid) : false },
+    signalFiles: [],
+    server: undefined,
+    control: undefined,
+    stanza: undefined,
+    stanzaProblem: undefined,
+    stanzaFile: undefined,
+    currentTimeline: undefined,
+    history: [],
+    archivedAt: undefined,
+    freeBytes: undefined,
+    undoSource: undefined,
+    postgres,
+  };
+  if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return facts;
+  const dataDir = cluster.dataDir;
+  const scope = stanzaScope(record.stanza, ctx.paths.stanzaDir);
+
+  const [signals, server, control, info, stanzaText, free] = await Promise.all([
+    Promise.all(['recovery.signal', 'standby.signal'].map(async (f) => ((await ctx.fs.exists(`${dataDir}/${f}`)) ? f : undefined))),
+    cluster.running
+      ? runner
+          .run(pg.psqlValue({ version: cluster.version, port: cluster.port }, "select pg_is_in_recovery()::text || '|' || case when pg_is_in_recovery() then '' else pg_walfile_name(pg_current_wal_lsn()) end"), { check: false })
+          .then((r) => {
+            if (r.exitCode !== 0) return undefined;
+            const [rec, wal] = r.stdout.trim().split('|');
+            return { inRecovery: rec === 'true', timeline: wal ? timelineOfWal(wal) : undefined };
+          })
+      : Promise.resolve(undefined),
+    runner.run(pg.pgControlData(cluster.version, dataDir), { check: false }).then((r) => (r.exitCode === 0 ? parseControlData(r.stdout) : undefined)),
+    runner.run(pgbr.info(scope), { check: false }),
+    ctx.fs.readText(record.stanzaFile),
+    ctx.fs.freeBytes(dataDir).catch(() => undefined),
+  ]);
+  facts.signalFiles = signals.filter((s): s is string => Boolean(s));
+  facts.server = server;
+  facts.control = control;
+  facts.freeBytes = free;
+  if (info.exitCode !== 0) facts.stanzaProblem = `pgbackrest info failed: ${info.stderr.trim().split('\n').at(-1) ?? ''}`;
+  else {
+    const s = parseInfo(info.stdout)[0];
+    if (!s || s.status.code !== 0) facts.stanzaProblem = `stanza ${record.stanza}: ${s?.status.message ?? 'not found'}`;
+    facts.stanza = s;
+  }
+  const parsed = stanzaText === undefined ? undefined : parseStanzaFile(stanzaText);
+  facts.stanzaFile = parsed ? { dataDir: parsed.dataDir, port: parsed.port } : undefined;
+  facts.currentTimeline = server?.timeline ?? control?.timeline;
+
+  const tli = facts.currentTimeline;
+  if (tli && tli > 1 && facts.stanza) {
+    // Only the archive's copy counts: recovery reads the history from there. Without it (pgBackRest's
+    // expire can remove it) only backups taken on the current timeline itself are usable.
+    const archiveId = facts.stanza.archive.at(-1)?.id;
+    const text = await ctx.fs.readText(`${record.repoPath}/archive/${record.stanza}/${archiveId}/${historyFileName(tli)}`);
+    facts.history = text ? parseHistory(text) : [];
+  }
+  if (facts.stanza) facts.archivedAt = await newestArchivedAt(ctx.fs, record.repoPath, facts.stanza);
+
+  const last = [...record.preserved].reverse().find((p) => p.reason === 'pitr');
+  if (last) facts.undoSource = { preserved: last, holdsDataDir: await ctx.fs.exists(`${last.path}/PG_VERSION`) };
+  return facts;
+}
+
+interface Selection {
+  set: BackupInfo | undefined;
+  usable: BackupInfo[];
+}
+
+function select(f: PitrFacts, o: PitrOptions): Selection {
+  if (!f.stanza || f.currentTimeline === undefined) return { set: undefined, usable: [] };
+  const usable = usableBackups(f.stanza.backup, f.currentTimeline, f.history);
+  const set = o.mode.kind === 'time' ? chooseSet(usable, o.mode.target.epochUs) : usable.at(-1);
+  return { set, usable };
+}
+
+const sec = (epochSeconds: number) => formatUs(epochSeconds * 1_000_000).replace(/\.0+\+00$/, '+00');
+
+export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Guard[] {
+  const label = `${f.record?.version ?? o.ref.version ?? '15'}/${o.ref.name}`;
+  const known = Boolean(f.record && f.cluster);
+  const guards: Guard[] = [
+    runsAsRoot(f.uid),
+    {
+      id: 'cluster-is-managed',
+      check: () =>
+        !f.record
+          ? fail(`${label} is not managed by pgmam`, f.cluster ? 'pgmam restores only clusters it manages' : 'see pgmam list')
+          : !f.cluster
+            ? fail(`${label} is managed by pgmam but the host has no such cluster`)
+            : pass,
+    },
+    clusterIsNotLocked(o.ref.name, f.lock.holder, f.lock.alive),
+  ];
+  if (!known || f.uid !== 0) return guards;
+
+  if (o.mode.kind === 'undo') {
+    guards.push({
+      id: 'preserved-datadir-exists',
+      check: () =>
+        !f.undoSource
+          ? fail(`${label} has no data directory preserved by a pitr to put back`, 'see pgmam list')
+          : !f.undoSource.holdsDataDir
+            ? fail(`${f.undoSource.preserved.path} does not hold a data directory (no PG_VERSION)`)
+            : pass,
+    });
+    return guards;
+  }
+
+  const { set, usable } = select(f, o);
+  const first = usable[0];
+  guards.push(
+    {
+      id: 'cluster-is-not-in-recovery',
+      check: () =>
+        f.signalFiles.length
+          ? fail(`${label} has ${f.signalFiles.join(' and ')}: no restore during active recovery`, 'a standby or a recovering cluster is not restored by pgmam')
+          : f.server?.inRecovery
+            ? fail(`${label} is in recovery (pg_is_in_recovery() is true): no restore during active recovery`)
+            : pass,
+    },
+    {
+      id: 'stanza-is-this-clusters',
+      check() {
+        if (f.stanzaProblem) return fail(f.stanzaProblem);
+        const why: string[] = [];
+        const db = f.stanza?.db.at(-1);
+        if (db && f.control?.systemId && db['system-id'] !== f.control.systemId) why.push(`its system identifier ${db['system-id']} is not the cluster's ${f.control.systemId}`);
+        if (f.stanzaFile?.dataDir !== f.cluster!.dataDir) why.push(`its pg1-path ${f.stanzaFile?.dataDir ?? '(none)'} is not the cluster's ${f.cluster!.dataDir}`);
+        if (f.stanzaFile?.port !== f.cluster!.port) why.push(`its pg1-port ${f.stanzaFile?.port ?? '(none)'} is not the cluster's ${f.cluster!.port}`);
+        return why.length ? fail(`stanza ${f.record!.stanza} does not belong to ${label}: ${why.join('; ')}`, 'no cross-cluster restore') : pass;
+      },
+    },
+    { id: 'current-timeline-is-known', check: () => (f.currentTimeline === undefined ? fail(`cannot read the current timeline of ${label} (pg_controldata failed)`) : pass) },
+  );
+
+  if (o.mode.kind === 'time') {
+    const t = o.mode.target;
+    const nowUs = f.now.getTime() * 1000;
+    const online = Boolean(f.cluster!.running);
+    guards.push(
+      { id: 'target-is-not-in-the-future', check: () => (t.epochUs > nowUs ? fail(`target ${t.text} is in the future (now is ${formatUs(nowUs)})`) : pass) },
+      {
+        id: 'target-is-in-recovery-window',
+        check() {
+          if (!first) return fail(`${label} has no backup on its current timeline to restore from`, 'take one: pgbackrest backup, or pgmam backup once available');
+          if (!set)
+            return fail(
+              `target ${t.text} is before the end of the first usable backup (${first.label}, ended ${sec(first.timestamp.stop)})`,
+              `the recovery window starts at ${sec(first.timestamp.stop + 1)} (pgBackRest needs the target at least one whole second after a backup's end)`,
+            );
+          if (!online && f.archivedAt && t.epochUs > f.archivedAt.getTime() * 1000)
+            return fail(`target ${t.text} is after the newest archived WAL (${f.archivedAt.toISOString()}) of the stopped cluster`, 'choose an earlier time, or use --latest');
+          return pass;
+        },
+      },
+      {
+        id: 'target-is-on-current-timeline',
+        check() {
+          if (f.currentTimeline === undefined) return pass;
+          const hit = abandonedPeriods(f.record!.timelines, lineage(f.currentTimeline, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
+          return hit
+            ? fail(
+                `target ${t.text} lies in a period only the abandoned timeline ${hit.timeline} covers (${formatUs(hit.fromUs)} to ${formatUs(hit.untilUs)}, undone by an earlier pitr)`,
+                `choose a time outside that period; that state is in the data directory the earlier pitr preserved (pgmam pitr ${o.ref.name} --undo)`,
+              )
+            : pass;
+        },
+      },
+    );
+  } else {
+    guards.push({ id: 'cluster-has-backup', check: () => (set ? pass : fail(`${label} has no backup on its current timeline to restore from`)) });
+  }
+
+  guards.push({
+    id: 'backup-wal-is-archived',
+    check() {
+      const max = f.stanza && archiveMax(f.stanza);
+      const stop = set?.archive?.stop;
+      return set && stop && (!max || max.wal < stop) ? fail(`WAL ${stop} needed by backup ${set.label} is not in the archive (newest: ${max?.wal ?? 'none'})`) : pass;
+    },
+  });
+  guards.push(enoughDisk([{ path: f.cluster!.dataDir!, freeBytes: f.freeBytes === undefined ? undefined : f.freeBytes - (set?.info?.size ?? 0) }], minFreeMb));
+  return guards;
+}
+
+export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'config' | 'paths' | 'host'>): Plan {
+  const rec = f.record;
+  const version = rec?.version ?? o.ref.version ?? '15';
+  const id = { version, name: o.ref.name };
+  const label = pg.clusterLabel(id);
+  const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
+  const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
+  const scope = stanzaScope(rec?.stanza ?? o.ref.name, ctx.paths.stanzaDir);
+  const systemd = ctx.host.systemd;
+  const cfg = ctx.config;
+  const owner = f.postgres ?? { uid: 0, gid: 0 };
+  const createdAt = f.now.toISOString();
+  const online = Boolean(f.cluster?.running);
+  const steps: Step[] = [];
+  const clustersDir = ctx.paths.clustersDir;
+
+  if (o.mode.kind === 'undo') {
+    const source = f.undoSource?.preserved;
+    const aside: Preserved = { path: `${dataDir}.pre-undo-${stamp(f.now)}`, reason: 'pitr-undo', createdAt };
+    if (online) steps.push(stopClusterStep(live, systemd));
+    steps.push(preserveDataDirStep(o.ref.name, dataDir, aside, clustersDir));
+    steps.push({
+      id: 'put-back-datadir',
+      title: `move ${source?.path ?? '(preserved directory)'} back to ${dataDir}`,
+      effect: 'write',
+      run: async (c) => {
+        await c.fs.rename(source!.path, dataDir);
+        await updateManaged(c.fs, clustersDir, o.ref.name, (r) => ({ ...r, preserved: r.preserved.filter((p) => p.path !== source!.path) }));
+      },
+      show: [`mv ${source?.path} ${dataDir}`],
+    });
+    steps.push(startClusterStep(live, systemd, cfg['recovery-timeout']), waitPromotedStep(live, cfg['recovery-timeout']));
+    steps.push(
+      { id: 'backup-full', title: `take a full backup of ${o.ref.name} on the timeline it is back on`, effect: 'write', run: pgbr.backup(scope, 'full') },
+      { id: 'check-archiving', title: `check that WAL archiving to stanza ${o.ref.name} works`, effect: 'write', run: pgbr.check(scope) },
+    );
+    return {
+      command: 'pitr --undo',
+      target: label,
+      locks: [o.ref.name],
+      destructive: true,
+      guards: [],
+      steps,
+      notes: [`the data directory as it is now is preserved at ${aside.path}; later restores stay on the timeline the cluster is back on`],
+      failureHint: (i) => {
+        const put = steps.findIndex((s) => s.id === 'put-back-datadir');
+        if (i < steps.findIndex((s) => s.id === 'preserve-datadir')) return ['nothing was moved', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
+        if (i <= put) return [`the current data directory is preserved at ${aside.path}; ${source?.path} is where it was; fix the cause and run pgmam pitr ${o.ref.name} --undo again`];
+        return [`the data directory of before the pitr is back in ${dataDir}; the one it replaced is preserved at ${aside.path}`];
+      },
+    };
+  }
+
+  const { set } = select(f, o);
+  const previousTimeline = f.currentTimeline ?? 0;
+  const preserved: Preserved = { path: `${dataDir}.pre-pitr-${stamp(f.now)}`, reason: 'pitr', createdAt };
+  // Pinned: 'current' (the backup's own timeline) when the set is on the cluster's timeline — this
+  // needs no history file, which pgBackRest's expire may have removed; the number when the set is on
+  // an ancestor (then its history file was read from the archive, so recovery can follow it).
+  const setTimeline = set?.archive?.start ? timelineOfWal(set.archive.start) : previousTimeline;
+  const targetTimeline = setTimeline === previousTimeline ? 'current' : previousTimeline;
+  const restore =
+    o.mode.kind === 'time'
+      ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline })
+      : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline });
+  const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
+  const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
+
+  if (online) steps.push(switchWalStep(live, cfg['archive-wait-timeout']), stopClusterStep(live, systemd));
+  steps.push(
+    preserveDataDirStep(o.ref.name, dataDir, preserved, clustersDir),
+    createDataDirStep(dataDir, owner),
+    restoreStep(
+      restore,
+      o.mode.kind === 'time'
+        ? `restore backup ${set?.label} and replay WAL to ${o.mode.target.text} along timeline ${previousTimeline}`
+        : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`,
+    ),
+    startClusterStep(live, systemd, cfg['recovery-timeout']),
+    waitPromotedStep(live, cfg['recovery-timeout']),
+    verifyRecoveredStep(live, { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined }, recovered),
+    {
+      id: 'record-timeline',
+      title: `record the new timeline of ${label}`,
+      effect: 'write',
+      run: (c) =>
+        updateManaged(c.fs, clustersDir, o.ref.name, (r) => ({
+          ...r,
+          timelines: [...r.timelines, { timeline: recovered.timeline, parent: previousTimeline, target: targetIso, promotedAt: c.clock.now().toISOString() }],
+        })),
+      show: [`update ${clustersDir}/${o.ref.name}.json`],
+    },
+    { id: 'backup-full', title: `take a full backup of ${o.ref.name} so the new timeline has a base`, effect: 'write', run: pgbr.backup(scope, 'full') },
+    { id: 'check-archiving', title: `check that WAL archiving to stanza ${o.ref.name} works`, effect: 'write', run: pgbr.check(scope) },
+  );
+  const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
+  const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
+  const again = o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`;
+  return {
+    command: 'pitr',
+    target: label,
+    locks: [o.ref.name],
+    destructive: true,
+    guards: [],
+    steps,
+    notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
+    failureHint: (i) => {
+      if (i < preserveAt) return ['the data directory was not touched', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
+      if (i > recordAt) return [`the cluster is restored and running; the data directory of before is preserved at ${preserved.path}`, `finish by hand: runuser -u postgres -- pgbackrest --stanza=${o.ref.name} --type=full backup`];
+      return [
+        `the data directory of before the pitr is preserved at ${preserved.path}`,
+        `to go back: pgmam pitr ${o.ref.name} --undo`,
+        `to go forward: fix the cause, then pgmam pitr ${o.ref.name} --undo and ${again} again`,
+      ];
+    },
+  };
+}
+
+export async function runPitr(ctx: Context, o: PitrOptions): Promise<void> {
+  const facts = await gatherPitrFacts(ctx, o);
+  const plan = planPitr(facts, o, ctx);
+  plan.guards = pitrGuards(facts, o, ctx.config['min-free-mb']);
+  if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
+  const record = facts.record!;
+  const after = await managedClusters(ctx).then((m) => m.records.find((r) => r.name === record.name));
+  const newest = after?.preserved.at(-1);
+  const result = {
+    cluster: plan.target,
+    mode: o.mode.kind,
+    target: o.mode.kind === 'time' ? o.mode.target.text : null,
+    set: o.mode.kind === 'undo' ? null : (select(facts, o).set?.label ?? null),
+    timeline: after?.timelines.at(-1)?.timeline ?? null,
+    preserved: newest?.path ?? null,
+    undo: o.mode.kind === 'undo' ? null : `pgmam pitr ${record.name} --undo`,
+  };
+  if (o.json) ctx.io.out(`${JSON.stringify(result)}\n`);
+  else if (o.mode.kind === 'undo') ctx.io.out(`${plan.target} is back on its data directory of before the last pitr; the one it replaced is preserved at ${result.preserved}\n`);
+  else
+    ctx.io.out(
+      `${plan.target} restored ${o.mode.kind === 'time' ? `to ${result.target}` : 'to the end of its archive'} from backup ${result.set}, now on timeline ${result.timeline}, with a new full backup\n` +
+        `previous data directory preserved at ${result.preserved}; undo with: ${result.undo}\n`,
+    );
+}
+
+export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): PitrOptions['mode'] {
+  const given = [o.to !== undefined, Boolean(o.latest), Boolean(o.undo)].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('pitr needs exactly one of --to "<timestamp with offset>", --latest or --undo');
+  if (o.undo) return { kind: 'undo' };
+  if (o.latest) return { kind: 'latest' };
+  return { kind: 'time', target: parseTarget(o.to!) };
+}

@@ -1,0 +1,156 @@
+// The restore machinery pitr (and later branch create/sync) share: make the newest commits
+// restorable, stop and verify, preserve the data directory (never overwrite it), restore from a
+// stanza into an emptied path, start, wait for promotion, verify.
+import type { Context } from '../context.js';
+import * as pg from '../pg/commands.js';
+import type { Step } from '../plan/types.js';
+import type { Cmd } from '../runner/types.js';
+import { updateManaged, type Preserved } from '../state/store.js';
+import { parsePgTimestamp } from './target.js';
+import { timelineOfWal } from './timeline.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface LiveCluster {
+  id: pg.ClusterId;
+  port: number;
+  dataDir: string;
+  logFile: string | undefined;
+}
+
+/**
+ * Commit a transaction (so a time target before now is followed by a commit record and counts as
+ * reached — PostgreSQL refuses to end recovery before its target), switch WAL, and wait until that
+ * segment is archived. Changes no data.
+ */
+export function switchWalStep(c: LiveCluster, timeoutSec: number): Step {
+  const sql = ['select txid_current()', 'select pg_walfile_name(pg_switch_wal() - 1)'];
+  return {
+    id: 'switch-wal',
+    title: `switch WAL on ${pg.clusterLabel(c.id)} and wait until it is archived`,
+    effect: 'write',
+    run: async (ctx) => {
+      const out = (await ctx.runner.run(pg.psqlStatements({ version: c.id.version, port: c.port }, sql, 'write'))).stdout.trim().split('\n');
+      const segment = out.at(-1)!.trim();
+      const deadline = Date.now() + timeoutSec * 1000;
+      for (;;) {
+        const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, 'select coalesce(last_archived_wal, \'\') || \'|\' || failed_count || \'|\' || coalesce(last_failed_wal, \'\') from pg_stat_archiver'));
+        const [archived = '', failed = '0', failedWal = ''] = r.stdout.trim().split('|');
+        if (archived && /^[0-9A-F]{24}$/.test(archived) && (timelineOfWal(archived) > timelineOfWal(segment) || (timelineOfWal(archived) === timelineOfWal(segment) && archived >= segment))) return;
+        if (Date.now() > deadline)
+          throw new Error(`WAL segment ${segment} was not archived within ${timeoutSec} s (last archived: ${archived || 'none'}, failures: ${failed}${failedWal ? `, last failed ${failedWal}` : ''})`);
+        await sleep(100);
+      }
+    },
+    show: [`$ psql -p ${c.port} -c "${sql[0]}" -c "${sql[1]}"`, '  then poll pg_stat_archiver.last_archived_wal until it reaches that segment'],
+  };
+}
+
+export function stopClusterStep(c: LiveCluster, systemd: boolean): Step {
+  const stop = pg.controlCluster(c.id, 'stop', systemd);
+  return {
+    id: 'stop-cluster',
+    title: `stop ${pg.clusterLabel(c.id)} and verify the postmaster is gone`,
+    effect: 'write',
+    run: async (ctx) => {
+      await ctx.runner.run(stop);
+      for (let i = 0; i < 100 && (await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)); i++) await sleep(100);
+      if (await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)) throw new Error(`${c.dataDir}/postmaster.pid is still there after stopping`);
+    },
+    show: [`$ ${stop.argv.join(' ')}`, `  then verify ${c.dataDir}/postmaster.pid is gone`],
+  };
+}
+
+/** Move the data directory aside (a rename on the same filesystem) and record it as preserved. */
+export function preserveDataDirStep(name: string, dataDir: string, preserved: Preserved, clustersDir: string): Step {
+  return {
+    id: 'preserve-datadir',
+    title: `move ${dataDir} aside to ${preserved.path} (preserved, never deleted by pgmam)`,
+    effect: 'write',
+    run: async (ctx) => {
+      await ctx.fs.rename(dataDir, preserved.path);
+      await updateManaged(ctx.fs, clustersDir, name, (r) => ({ ...r, preserved: [...r.preserved, preserved] }));
+    },
+    show: [`mv ${dataDir} ${preserved.path}`, `  and record it in ${clustersDir}/${name}.json`],
+  };
+}
+
+export function createDataDirStep(dataDir: string, owner: { uid: number; gid: number }): Step {
+  return {
+    id: 'create-datadir',
+    title: `create an empty ${dataDir} owned by postgres`,
+    effect: 'write',
+    run: (ctx) => ctx.fs.mkdirp(dataDir, { mode: 0o700, owner }),
+    show: [`install -d -o postgres -g postgres -m 0700 ${dataDir}`],
+  };
+}
+
+export function restoreStep(cmd: Cmd, what: string): Step {
+  return { id: 'restore-backup', title: what, effect: 'write', run: cmd };
+}
+
+export function startClusterStep(c: LiveCluster, systemd: boolean, timeoutSec: number): Step {
+  // pg_ctl gives up after 60 s by default; a long recovery is not a failed start.
+  const start = { ...pg.controlCluster(c.id, 'start', systemd), env: { PGCTLTIMEOUT: String(timeoutSec) } };
+  return { id: 'start-cluster', title: `start ${pg.clusterLabel(c.id)}`, effect: 'write', run: start };
+}
+
+/** Wait, bounded, until recovery has ended and the cluster is promoted. */
+export function waitPromotedStep(c: LiveCluster, timeoutSec: number): Step {
+  return {
+    id: 'wait-promoted',
+    title: `wait until ${pg.clusterLabel(c.id)} has finished recovery and is promoted (at most ${timeoutSec} s)`,
+    effect: 'read',
+    run: async (ctx) => {
+      const deadline = Date.now() + timeoutSec * 1000;
+      for (;;) {
+        const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, 'select pg_is_in_recovery()'), { check: false });
+        if (r.exitCode === 0 && r.stdout.trim() === 'f') return;
+        if (r.exitCode !== 0 && !(await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)))
+          throw new Error(`PostgreSQL stopped during recovery${await logTail(ctx, c.logFile)}`);
+        if (Date.now() > deadline) throw new Error(`recovery did not end within ${timeoutSec} s${await logTail(ctx, c.logFile)}`);
+        await sleep(100);
+      }
+    },
+    show: ['  poll select pg_is_in_recovery() until it is false'],
+  };
+}
+
+export async function logTail(ctx: Context, logFile: string | undefined, lines = 8): Promise<string> {
+  if (!logFile) return '';
+  const text = await ctx.fs.readText(logFile).catch(() => undefined);
+  if (!text) return '';
+  return `; the server log (${logFile}) ends with:\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
+}
+
+export interface RecoveredState {
+  timeline: number;
+  lastReplayUs: number | undefined;
+}
+
+/** Not in recovery, on a newer timeline than before, and (for a time target) nothing replayed after it. */
+export function verifyRecoveredStep(c: LiveCluster, expect: { previousTimeline: number; targetUs?: number; targetText?: string }, out: RecoveredState): Step {
+  return {
+    id: 'verify-recovery',
+    title: `verify ${pg.clusterLabel(c.id)}: promoted, on a new timeline${expect.targetText ? `, nothing replayed after ${expect.targetText}` : ''}`,
+    effect: 'read',
+    run: async (ctx) => {
+      const r = await ctx.runner.run(
+        pg.psqlValue({ version: c.id.version, port: c.port }, "select pg_is_in_recovery()::text || '|' || pg_walfile_name(pg_current_wal_lsn()) || '|' || coalesce(pg_last_xact_replay_timestamp()::text, '')"),
+      );
+      const [inRecovery, wal = '', replay = ''] = r.stdout.trim().split('|');
+      if (inRecovery !== 'false') throw new Error('the cluster is still in recovery');
+      const tli = timelineOfWal(wal);
+      if (!(tli > expect.previousTimeline)) throw new Error(`the timeline did not advance (still ${tli}, was ${expect.previousTimeline})`);
+      const replayUs = replay ? parsePgTimestamp(replay) : undefined;
+      if (expect.targetUs !== undefined && replayUs !== undefined && replayUs > expect.targetUs)
+        throw new Error(`the last replayed commit (${replay}) is after the target ${expect.targetText}`);
+      out.timeline = tli;
+      out.lastReplayUs = replayUs;
+    },
+    show: ['  select pg_is_in_recovery(), pg_walfile_name(pg_current_wal_lsn()), pg_last_xact_replay_timestamp()'],
+  };
+}
+
+/** A timestamp that sorts and reads well in a directory name: 20261122T052700Z. */
+export const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
