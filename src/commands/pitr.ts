@@ -53,10 +53,12 @@ export interface PitrFacts {
   stanzaFile: { dataDir: string | undefined; port: number | undefined } | undefined;
   currentTimeline: number | undefined;
   history: HistoryEntry[];
+  /** Where the current timeline's history file is (timeline 1 has none). */
+  historySource: 'archive' | 'pg_wal' | 'missing' | 'none';
   archivedAt: Date | undefined;
   freeBytes: number | undefined;
   /** For --undo: the directory the last pitr preserved, and whether it holds a data directory. */
-  undoSource: { preserved: Preserved; holdsDataDir: boolean } | undefined;
+  undoSource: { preserved: Preserved; holdsDataDir: boolean; timeline: number | undefined } | undefined;
   postgres: { uid: number; gid: number } | undefined;
 }
 
@@ -79,6 +81,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
     stanzaFile: undefined,
     currentTimeline: undefined,
     history: [],
+    historySource: 'none',
     archivedAt: undefined,
     freeBytes: undefined,
     undoSource: undefined,
@@ -120,16 +123,23 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
 
   const tli = facts.currentTimeline;
   if (tli && tli > 1 && facts.stanza) {
-    // Only the archive's copy counts: recovery reads the history from there. Without it (pgBackRest's
-    // expire can remove it) only backups taken on the current timeline itself are usable.
+    // Recovery pinned to timeline N reads N's history file from the archive. pgBackRest 2.45's expire
+    // can remove it (seen after an undo); the cluster's own pg_wal still has it, and pgmam re-archives it.
     const archiveId = facts.stanza.archive.at(-1)?.id;
-    const text = await ctx.fs.readText(`${record.repoPath}/archive/${record.stanza}/${archiveId}/${historyFileName(tli)}`);
+    const inArchive = await ctx.fs.readText(`${record.repoPath}/archive/${record.stanza}/${archiveId}/${historyFileName(tli)}`);
+    const inPgWal = inArchive === undefined ? await ctx.fs.readText(`${dataDir}/pg_wal/${historyFileName(tli)}`) : undefined;
+    facts.historySource = inArchive !== undefined ? 'archive' : inPgWal !== undefined ? 'pg_wal' : 'missing';
+    const text = inArchive ?? inPgWal;
     facts.history = text ? parseHistory(text) : [];
   }
   if (facts.stanza) facts.archivedAt = await newestArchivedAt(ctx.fs, record.repoPath, facts.stanza);
 
   const last = [...record.preserved].reverse().find((p) => p.reason === 'pitr');
-  if (last) facts.undoSource = { preserved: last, holdsDataDir: await ctx.fs.exists(`${last.path}/PG_VERSION`) };
+  if (last) {
+    const holdsDataDir = await ctx.fs.exists(`${last.path}/PG_VERSION`);
+    const ctl = holdsDataDir ? await runner.run(pg.pgControlData(cluster.version, last.path), { check: false }) : undefined;
+    facts.undoSource = { preserved: last, holdsDataDir, timeline: ctl?.exitCode === 0 ? parseControlData(ctl.stdout).timeline : undefined };
+  }
   return facts;
 }
 
@@ -202,7 +212,15 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
         return why.length ? fail(`stanza ${f.record!.stanza} does not belong to ${label}: ${why.join('; ')}`, 'no cross-cluster restore') : pass;
       },
     },
-    { id: 'current-timeline-is-known', check: () => (f.currentTimeline === undefined ? fail(`cannot read the current timeline of ${label} (pg_controldata failed)`) : pass) },
+    {
+      id: 'timeline-history-is-available',
+      check: () =>
+        f.currentTimeline === undefined
+          ? fail(`cannot read the current timeline of ${label} (pg_controldata failed)`)
+          : f.historySource === 'missing'
+            ? fail(`the history file of timeline ${f.currentTimeline} is neither in the archive nor in pg_wal: a restore cannot be pinned to it`)
+            : pass,
+    },
   );
 
   if (o.mode.kind === 'time') {
@@ -286,9 +304,53 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
       },
       show: [`mv ${source?.path} ${dataDir}`],
     });
-    steps.push(startClusterStep(live, systemd, cfg['recovery-timeout']), waitPromotedStep(live, cfg['recovery-timeout']));
+    // Started through a recovery that ends at the end of its own timeline and promotes: the cluster
+    // lands on a new timeline above the abandoned one, so no restore can follow the abandoned one and
+    // its new backups sort after the abandoned timeline's (pgBackRest 2.45's expire compares WAL
+    // names across timelines and would otherwise remove this timeline's WAL).
+    const oldTimeline = f.undoSource?.timeline ?? 0;
+    const settings = [
+      '',
+      `# Added by pgmam pitr --undo on ${createdAt}: replay this data directory's own timeline to its end, then promote`,
+      `restore_command = 'pgbackrest${scope.configIncludePath ? ` --config-include-path=${scope.configIncludePath}` : ''} --stanza=${scope.stanza} archive-get %f "%p"'`,
+      "recovery_target_timeline = 'current'",
+      '',
+    ].join('\n');
+    const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
+    steps.push({
+      id: 'request-recovery',
+      title: 'request a recovery to the end of its own timeline, then promotion',
+      effect: 'write',
+      run: async (c) => {
+        const auto = `${dataDir}/postgresql.auto.conf`;
+        // An earlier restore left its recovery target here; it must not apply to this recovery.
+        const kept = ((await c.fs.readText(auto)) ?? '')
+          .split('\n')
+          .map((l) => (/^\s*(recovery_target\w*|restore_command)\s*=/.test(l) ? `# Removed by pgmam pitr --undo: ${l}` : l))
+          .join('\n');
+        await c.fs.writeFileAtomic(auto, `${kept}${settings}`, { mode: 0o600, owner });
+        await c.fs.writeFileAtomic(`${dataDir}/recovery.signal`, '', { mode: 0o600, owner });
+      },
+      show: [`comment out recovery_target* and restore_command in ${dataDir}/postgresql.auto.conf, then append:`, ...settings.trim().split('\n').map((l) => `  | ${l}`), `touch ${dataDir}/recovery.signal`],
+    });
     steps.push(
-      { id: 'backup-full', title: `take a full backup of ${o.ref.name} on the timeline it is back on`, effect: 'write', run: pgbr.backup(scope, 'full') },
+      startClusterStep(live, systemd, cfg['recovery-timeout']),
+      waitPromotedStep(live, cfg['recovery-timeout']),
+      verifyRecoveredStep(live, { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) }, recovered),
+      {
+        id: 'record-timeline',
+        title: `record the new timeline of ${label}`,
+        effect: 'write',
+        run: (c) =>
+          updateManaged(c.fs, clustersDir, o.ref.name, (r) => ({
+            ...r,
+            timelines: [...r.timelines, { timeline: recovered.timeline, parent: oldTimeline, target: null, promotedAt: c.clock.now().toISOString() }],
+          })),
+        show: [`update ${clustersDir}/${o.ref.name}.json`],
+      },
+    );
+    steps.push(
+      { id: 'backup-full', title: `take a full backup of ${o.ref.name} on its new timeline`, effect: 'write', run: pgbr.backup(scope, 'full') },
       { id: 'check-archiving', title: `check that WAL archiving to stanza ${o.ref.name} works`, effect: 'write', run: pgbr.check(scope) },
     );
     return {
@@ -311,11 +373,9 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
   const { set } = select(f, o);
   const previousTimeline = f.currentTimeline ?? 0;
   const preserved: Preserved = { path: `${dataDir}.pre-pitr-${stamp(f.now)}`, reason: 'pitr', createdAt };
-  // Pinned: 'current' (the backup's own timeline) when the set is on the cluster's timeline — this
-  // needs no history file, which pgBackRest's expire may have removed; the number when the set is on
-  // an ancestor (then its history file was read from the archive, so recovery can follow it).
-  const setTimeline = set?.archive?.start ? timelineOfWal(set.archive.start) : previousTimeline;
-  const targetTimeline = setTimeline === previousTimeline ? 'current' : previousTimeline;
+  // Pinned to the cluster's timeline by number, so recovery never follows an abandoned timeline in the
+  // archive ('latest'), nor depends on which timeline the backup's pg_control names ('current').
+  const targetTimeline = previousTimeline;
   const restore =
     o.mode.kind === 'time'
       ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline })
@@ -323,6 +383,10 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
   const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
   const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
 
+  if (f.historySource === 'pg_wal') {
+    const file = `${dataDir}/pg_wal/${historyFileName(previousTimeline)}`;
+    steps.push({ id: 'archive-timeline-history', title: `put timeline ${previousTimeline}'s history file back into the archive`, effect: 'write', run: pgbr.archivePush(scope, file) });
+  }
   if (online) steps.push(switchWalStep(live, cfg['archive-wait-timeout']), stopClusterStep(live, systemd));
   steps.push(
     preserveDataDirStep(o.ref.name, dataDir, preserved, clustersDir),

@@ -22,6 +22,8 @@ export const stanzaCreate = (s: PgbrScope) => pgbr(s, ['stanza-create'], 'write'
 export const check = (s: PgbrScope) => pgbr(s, ['check'], 'write');
 export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr') => pgbr(s, [`--type=${type}`, 'backup'], 'write');
 export const info = (s: PgbrScope) => pgbr(s, ['--output=json', 'info'], 'read');
+/** Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths). */
+export const archivePush = (s: PgbrScope, file: string) => pgbr(s, ['archive-push', file], 'write');
 export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
 export const stanzaDelete = (s: PgbrScope, force: boolean) => pgbr(s, ['stanza-delete', ...(force ? ['--force'] : [])], 'write');

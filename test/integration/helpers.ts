@@ -122,18 +122,46 @@ export async function removeTestCluster(name: string, repo = REPO): Promise<void
     await sh('pgbackrest', [`--stanza=${name}`, 'stanza-delete', '--force'], { user: 'postgres' });
   }
   if ((await clusters()).some((c) => c.cluster === name)) await sh('pg_dropcluster', ['--stop', '15', name]);
+  // Preserved data directories (pitr, undo) of this test cluster.
+  for (const d of existsSync('/var/lib/postgresql/15') ? readdirSync('/var/lib/postgresql/15') : [])
+    if (d.startsWith(`${name}.pre-`)) await sh('rm', ['-rf', `/var/lib/postgresql/15/${d}`]);
   for (const p of [`/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`, stanzaFile, `${repo}/backup/${name}`, `${repo}/archive/${name}`, `${STATE}/clusters/${name}.json`, `${STATE}/locks/${name}.lock`, `/tmp/pgbackrest/${name}.stop`])
     await sh('rm', ['-rf', p]);
 }
 
 export function testNamesOnHost(): string[] {
   const names = new Set<string>();
-  for (const dir of ['/etc/postgresql/15', '/var/lib/postgresql/15']) if (existsSync(dir)) for (const n of readdirSync(dir)) if (n.startsWith('t_')) names.add(n);
+  for (const dir of ['/etc/postgresql/15', '/var/lib/postgresql/15']) if (existsSync(dir)) for (const n of readdirSync(dir)) if (n.startsWith('t_')) names.add(n.split('.')[0]!);
   if (existsSync(STANZA_DIR)) for (const f of readdirSync(STANZA_DIR)) if (f.startsWith('t_')) names.add(f.replace(/\.conf$/, ''));
   return [...names];
 }
 
-export async function pgbackrestInfo(stanza: string): Promise<Array<{ name: string; status: { code: number }; backup: Array<{ type: string; label: string }> }>> {
+export interface ListEntry {
+  name: string;
+  port: number;
+  status: string;
+  managed: boolean;
+  stanza: string | null;
+  lastBackup: { type: string; label: string; stoppedAt: string } | null;
+  recoveryWindow: { from: string; to: string } | null;
+  preserved: Array<{ path: string; reason: string; createdAt: string }>;
+}
+
+export async function listEntry(name: string): Promise<ListEntry> {
+  const r = await pgmam(['list', '--json']);
+  const e = (JSON.parse(r.stdout) as ListEntry[]).find((x) => x.name === name);
+  if (!e) throw new Error(`${name} is not in pgmam list`);
+  return e;
+}
+
+/** Creates a managed test cluster through pgmam; returns its port. */
+export async function initTestCluster(name: string): Promise<number> {
+  const r = await pgmam(['initcluster', name, '-q']);
+  if (r.code !== 0) throw new Error(`initcluster ${name} failed: ${r.stderr}`);
+  return (await listEntry(name)).port;
+}
+
+export async function pgbackrestInfo(stanza: string): Promise<Array<{ name: string; status: { code: number }; backup: Array<{ type: string; label: string; archive: { start: string; stop: string } }>; archive: Array<{ min: string; max: string }> }>> {
   const r = await sh('pgbackrest', [`--stanza=${stanza}`, '--output=json', 'info'], { user: 'postgres' });
   return JSON.parse(r.stdout.replace(/"system-id":(\d+)/g, '"system-id":"$1"'));
 }
