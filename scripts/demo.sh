@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A short demo on the default local repository: create a cluster, write, back up, list.
+# A short demo on the default local repository: create a cluster, write, back up, restore to a
+# point in time, list.
 # Extended as pitr and branch land. Safe to run again: it reuses demo_app if pgmam already made it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +19,15 @@ echo "rows in demo.orders: $(psql_ -c 'select count(*) from orders')"
 
 echo "--- pgbackrest info (the stanza pgmam created, with its first full backup)"
 (cd /tmp && runuser -u postgres -- pgbackrest --stanza="$APP" info)
+
+echo "--- point-in-time restore: a row written after T disappears"
+sleep 1.1   # a restore target lies at least one whole second after the last backup's end
+psql_ -c "insert into orders (item) values ('kept')"
+T=$(psql_ -c "select now()")
+psql_ -c "insert into orders (item) values ('dropped by the pitr')"
+$PGMAM pitr "$APP" --to "$T" --yes
+echo "rows after restoring to $T:"
+psql_ -c "select item from orders order by id"
+
 echo "--- pgmam list"
 $PGMAM list
