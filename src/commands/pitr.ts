@@ -6,10 +6,8 @@ import { clusterIsNotLocked } from '../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
-import { parseControlData, type ControlData } from '../pg/controldata.js';
+import { parseControlData } from '../pg/controldata.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { parseStanzaFile } from '../pgbackrest/config.js';
-import { archiveMax, parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import {
@@ -25,12 +23,24 @@ import {
   type LiveCluster,
   type RecoveredState,
 } from '../restore/steps.js';
-import { formatUs, parseTarget, type TargetTime } from '../restore/target.js';
-import { abandonedPeriods, chooseSet, historyFileName, lineage, parseHistory, timelineOfWal, usableBackups, type HistoryEntry } from '../restore/timeline.js';
+import { parseTarget, type TargetTime } from '../restore/target.js';
+import {
+  archiveHistorySteps,
+  backupWalArchived,
+  emptySource,
+  gatherSource,
+  hasBackupGuard,
+  selectSet,
+  stanzaIsClustersOwn,
+  targetGuards,
+  timelineHistoryAvailable,
+  type SourceFacts,
+} from '../restore/source.js';
+
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
-import { managedClusters, newestArchivedAt, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
+import { managedClusters, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
 
 export interface PitrOptions extends ExecuteFlags {
   ref: { version: string | undefined; name: string };
@@ -38,24 +48,13 @@ export interface PitrOptions extends ExecuteFlags {
   json: boolean;
 }
 
-export interface PitrFacts {
+export interface PitrFacts extends SourceFacts {
   uid: number;
   now: Date;
   record: ManagedCluster | undefined;
   cluster: HostCluster | undefined;
   lock: { holder: LockHolder | undefined; alive: boolean };
   signalFiles: string[];
-  /** Online only. */
-  server: { inRecovery: boolean; timeline: number | undefined } | undefined;
-  control: ControlData | undefined;
-  stanza: StanzaInfo | undefined;
-  stanzaProblem: string | undefined;
-  stanzaFile: { dataDir: string | undefined; port: number | undefined } | undefined;
-  currentTimeline: number | undefined;
-  history: HistoryEntry[];
-  /** Where the current timeline's history file is (timeline 1 has none). */
-  historySource: 'archive' | 'pg_wal' | 'missing' | 'none';
-  archivedAt: Date | undefined;
   freeBytes: number | undefined;
   /** For --undo: the directory the last pitr preserved, and whether it holds a data directory. */
   undoSource: { preserved: Preserved; holdsDataDir: boolean; timeline: number | undefined } | undefined;
@@ -68,71 +67,27 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
   const record = managed.records.find((r) => r.name === o.ref.name && (!o.ref.version || r.version === o.ref.version));
   const cluster = clusters.find((c) => c.name === o.ref.name && c.version === (record?.version ?? o.ref.version ?? c.version));
   const facts: PitrFacts = {
+    ...emptySource(),
     uid: ctx.host.uid,
     now: ctx.clock.now(),
     record,
     cluster,
     lock: { holder: lockHolder, alive: lockHolder ? ctx.host.isProcessAlive(lockHolder.pid) : false },
     signalFiles: [],
-    server: undefined,
-    control: undefined,
-    stanza: undefined,
-    stanzaProblem: undefined,
-    stanzaFile: undefined,
-    currentTimeline: undefined,
-    history: [],
-    historySource: 'none',
-    archivedAt: undefined,
     freeBytes: undefined,
     undoSource: undefined,
     postgres,
   };
   if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return facts;
   const dataDir = cluster.dataDir;
-  const scope = stanzaScope(record.stanza, ctx.paths.stanzaDir);
-
-  const [signals, server, control, info, stanzaText, free] = await Promise.all([
+  const [signals, source, free] = await Promise.all([
     Promise.all(['recovery.signal', 'standby.signal'].map(async (f) => ((await ctx.fs.exists(`${dataDir}/${f}`)) ? f : undefined))),
-    cluster.running
-      ? runner
-          .run(pg.psqlValue({ version: cluster.version, port: cluster.port }, "select pg_is_in_recovery()::text || '|' || case when pg_is_in_recovery() then '' else pg_walfile_name(pg_current_wal_lsn()) end"), { check: false })
-          .then((r) => {
-            if (r.exitCode !== 0) return undefined;
-            const [rec, wal] = r.stdout.trim().split('|');
-            return { inRecovery: rec === 'true', timeline: wal ? timelineOfWal(wal) : undefined };
-          })
-      : Promise.resolve(undefined),
-    runner.run(pg.pgControlData(cluster.version, dataDir), { check: false }).then((r) => (r.exitCode === 0 ? parseControlData(r.stdout) : undefined)),
-    runner.run(pgbr.info(scope), { check: false }),
-    ctx.fs.readText(record.stanzaFile),
+    gatherSource(ctx, runner, record, cluster),
     ctx.fs.freeBytes(dataDir).catch(() => undefined),
   ]);
+  Object.assign(facts, source);
   facts.signalFiles = signals.filter((s): s is string => Boolean(s));
-  facts.server = server;
-  facts.control = control;
   facts.freeBytes = free;
-  if (info.exitCode !== 0) facts.stanzaProblem = `pgbackrest info failed: ${info.stderr.trim().split('\n').at(-1) ?? ''}`;
-  else {
-    const s = parseInfo(info.stdout)[0];
-    if (!s || s.status.code !== 0) facts.stanzaProblem = `stanza ${record.stanza}: ${s?.status.message ?? 'not found'}`;
-    facts.stanza = s;
-  }
-  const parsed = stanzaText === undefined ? undefined : parseStanzaFile(stanzaText);
-  facts.stanzaFile = parsed ? { dataDir: parsed.dataDir, port: parsed.port } : undefined;
-  facts.currentTimeline = server?.timeline ?? control?.timeline;
-
-  const tli = facts.currentTimeline;
-  if (tli && tli > 1 && facts.stanza) {
-    // Recovery pinned to timeline N reads N's history file from the archive. pgBackRest 2.45's expire
-    // can remove it (seen after an undo); the cluster's own pg_wal still has it, and pgmam re-archives it.
-    const archiveId = facts.stanza.archive.at(-1)?.id;
-    const inArchive = await ctx.fs.readText(`${record.repoPath}/archive/${record.stanza}/${archiveId}/${historyFileName(tli)}`);
-    const inPgWal = inArchive === undefined ? await ctx.fs.readText(`${dataDir}/pg_wal/${historyFileName(tli)}`) : undefined;
-    facts.historySource = inArchive !== undefined ? 'archive' : inPgWal !== undefined ? 'pg_wal' : 'missing';
-    const text = inArchive ?? inPgWal;
-    facts.history = text ? parseHistory(text) : [];
-  }
-  if (facts.stanza) facts.archivedAt = await newestArchivedAt(ctx.fs, record.repoPath, facts.stanza);
 
   const last = [...record.preserved].reverse().find((p) => p.reason === 'pitr');
   if (last) {
@@ -143,19 +98,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
   return facts;
 }
 
-interface Selection {
-  set: BackupInfo | undefined;
-  usable: BackupInfo[];
-}
-
-function select(f: PitrFacts, o: PitrOptions): Selection {
-  if (!f.stanza || f.currentTimeline === undefined) return { set: undefined, usable: [] };
-  const usable = usableBackups(f.stanza.backup, f.currentTimeline, f.history);
-  const set = o.mode.kind === 'time' ? chooseSet(usable, o.mode.target.epochUs) : usable.at(-1);
-  return { set, usable };
-}
-
-const sec = (epochSeconds: number) => formatUs(epochSeconds * 1_000_000).replace(/\.0+\+00$/, '+00');
+const select = (f: PitrFacts, o: PitrOptions) => selectSet(f, o.mode.kind === 'time' ? o.mode.target : undefined);
 
 export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Guard[] {
   const label = `${f.record?.version ?? o.ref.version ?? '15'}/${o.ref.name}`;
@@ -188,8 +131,7 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
     return guards;
   }
 
-  const { set, usable } = select(f, o);
-  const first = usable[0];
+  const { set } = select(f, o);
   guards.push(
     {
       id: 'cluster-is-not-in-recovery',
@@ -200,75 +142,12 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
             ? fail(`${label} is in recovery (pg_is_in_recovery() is true): no restore during active recovery`)
             : pass,
     },
-    {
-      id: 'stanza-is-this-clusters',
-      check() {
-        if (f.stanzaProblem) return fail(f.stanzaProblem);
-        const why: string[] = [];
-        const db = f.stanza?.db.at(-1);
-        if (db && f.control?.systemId && db['system-id'] !== f.control.systemId) why.push(`its system identifier ${db['system-id']} is not the cluster's ${f.control.systemId}`);
-        if (f.stanzaFile?.dataDir !== f.cluster!.dataDir) why.push(`its pg1-path ${f.stanzaFile?.dataDir ?? '(none)'} is not the cluster's ${f.cluster!.dataDir}`);
-        if (f.stanzaFile?.port !== f.cluster!.port) why.push(`its pg1-port ${f.stanzaFile?.port ?? '(none)'} is not the cluster's ${f.cluster!.port}`);
-        return why.length ? fail(`stanza ${f.record!.stanza} does not belong to ${label}: ${why.join('; ')}`, 'no cross-cluster restore') : pass;
-      },
-    },
-    {
-      id: 'timeline-history-is-available',
-      check: () =>
-        f.currentTimeline === undefined
-          ? fail(`cannot read the current timeline of ${label} (pg_controldata failed)`)
-          : f.historySource === 'missing'
-            ? fail(`the history file of timeline ${f.currentTimeline} is neither in the archive nor in pg_wal: a restore cannot be pinned to it`)
-            : pass,
-    },
+    stanzaIsClustersOwn(f, label, f.record!.stanza, f.cluster!),
+    timelineHistoryAvailable(f, label),
   );
-
-  if (o.mode.kind === 'time') {
-    const t = o.mode.target;
-    const nowUs = f.now.getTime() * 1000;
-    const online = Boolean(f.cluster!.running);
-    guards.push(
-      { id: 'target-is-not-in-the-future', check: () => (t.epochUs > nowUs ? fail(`target ${t.text} is in the future (now is ${formatUs(nowUs)})`) : pass) },
-      {
-        id: 'target-is-in-recovery-window',
-        check() {
-          if (!first) return fail(`${label} has no backup on its current timeline to restore from`, 'take one: pgbackrest backup, or pgmam backup once available');
-          if (!set)
-            return fail(
-              `target ${t.text} is before the end of the first usable backup (${first.label}, ended ${sec(first.timestamp.stop)})`,
-              `the recovery window starts at ${sec(first.timestamp.stop + 1)} (pgBackRest needs the target at least one whole second after a backup's end)`,
-            );
-          if (!online && f.archivedAt && t.epochUs > f.archivedAt.getTime() * 1000)
-            return fail(`target ${t.text} is after the newest archived WAL (${f.archivedAt.toISOString()}) of the stopped cluster`, 'choose an earlier time, or use --latest');
-          return pass;
-        },
-      },
-      {
-        id: 'target-is-on-current-timeline',
-        check() {
-          if (f.currentTimeline === undefined) return pass;
-          const hit = abandonedPeriods(f.record!.timelines, lineage(f.currentTimeline, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
-          return hit
-            ? fail(
-                `target ${t.text} lies in a period only the abandoned timeline ${hit.timeline} covers (${formatUs(hit.fromUs)} to ${formatUs(hit.untilUs)}, undone by an earlier pitr)`,
-                `choose a time outside that period; that state is in the data directory the earlier pitr preserved (pgmam pitr ${o.ref.name} --undo)`,
-              )
-            : pass;
-        },
-      },
-    );
-  } else {
-    guards.push({ id: 'cluster-has-backup', check: () => (set ? pass : fail(`${label} has no backup on its current timeline to restore from`)) });
-  }
-
-  guards.push({
-    id: 'backup-wal-is-archived',
-    check() {
-      const max = f.stanza && archiveMax(f.stanza);
-      const stop = set?.archive?.stop;
-      return set && stop && (!max || max.wal < stop) ? fail(`WAL ${stop} needed by backup ${set.label} is not in the archive (newest: ${max?.wal ?? 'none'})`) : pass;
-    },
-  });
+  if (o.mode.kind === 'time') guards.push(...targetGuards(f, o.mode.target, { label, name: o.ref.name, now: f.now, online: Boolean(f.cluster!.running), record: f.record! }));
+  else guards.push(hasBackupGuard(f, label));
+  guards.push(backupWalArchived(f, set));
   guards.push(enoughDisk([{ path: f.cluster!.dataDir!, freeBytes: f.freeBytes === undefined ? undefined : f.freeBytes - (set?.info?.size ?? 0) }], minFreeMb));
   return guards;
 }
@@ -383,10 +262,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
   const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
   const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
 
-  if (f.historySource === 'pg_wal') {
-    const file = `${dataDir}/pg_wal/${historyFileName(previousTimeline)}`;
-    steps.push({ id: 'archive-timeline-history', title: `put timeline ${previousTimeline}'s history file back into the archive`, effect: 'write', run: pgbr.archivePush(scope, file) });
-  }
+  steps.push(...archiveHistorySteps(f, dataDir, scope));
   if (online) steps.push(switchWalStep(live, cfg['archive-wait-timeout']), stopClusterStep(live, systemd));
   steps.push(
     preserveDataDirStep(o.ref.name, dataDir, preserved, clustersDir),

@@ -1,0 +1,231 @@
+// What every new managed cluster needs, whether made empty (initcluster) or restored (branch):
+// the name, port, repository and disk facts and guards, and the steps that give it its own
+// archiving, stanza file, stanza, first full backup and pgmam record.
+import type { Context, Paths } from '../context.js';
+import type { Config } from '../config/schema.js';
+import { clusterIsNotLocked, nameIsFree, portIsFree, repoIsWritable } from '../guards/cluster.js';
+import { enoughDisk } from '../guards/host.js';
+import { ARCHIVE_CONF_NAME, renderArchiveConf } from '../pg/archive-conf.js';
+import type { HostCluster } from '../pg/clusters.js';
+import * as pg from '../pg/commands.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import { renderStanzaFile, type MainConfig } from '../pgbackrest/config.js';
+import { archiveMax, lastBackup, parseInfo } from '../pgbackrest/info.js';
+import type { Guard, Step } from '../plan/types.js';
+import type { Runner } from '../runner/types.js';
+import { readLock, type LockHolder } from '../state/lock.js';
+import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
+import { listeningPorts, repoPathFrom, stanzaScope } from './host-facts.js';
+
+export interface NewClusterFacts {
+  /** Places where the name is already taken (cluster, config leftovers, stanza, records). */
+  nameTakenBy: string[];
+  port: number | undefined;
+  portConfiguredBy: string[];
+  portListening: boolean;
+  repo: { path: string; exists: boolean; writableByPostgres: boolean | undefined };
+  disk: Array<{ path: string; freeBytes: number | undefined }>;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+}
+
+export interface NewClusterQuery {
+  name: string;
+  version: string;
+  port: number | undefined;
+  installedPg: string[];
+  clusters: HostCluster[];
+  managed: ManagedCluster[];
+  main: MainConfig;
+  /** pgBackRest can be run (root, tool present): the repository can be probed as postgres. */
+  canProbeRepo: boolean;
+}
+
+/** Read-only (runner must be the read-only one). */
+export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClusterQuery): Promise<NewClusterFacts> {
+  const { config, paths } = ctx;
+  const [listening, lockHolder] = await Promise.all([listeningPorts(ctx.fs), readLock(ctx.fs, paths.locksDir, q.name)]);
+  const repoPath = repoPathFrom(config['repo-path'], q.main);
+  const stanzaFile = `${paths.stanzaDir}/${q.name}.conf`;
+
+  const taken: string[] = [];
+  for (const c of q.clusters) if (c.name === q.name) taken.push(`cluster ${c.version}/${c.name} exists`);
+  // Leftovers of a dropped cluster: pg_dropcluster leaves a config dir holding files it did not create,
+  // and a later pg_createcluster would silently reuse a stale archive_command from it.
+  for (const v of q.installedPg) {
+    if (q.clusters.some((c) => c.version === v && c.name === q.name)) continue;
+    for (const p of [pg.confDirOf({ version: v, name: q.name }), pg.dataDirOf({ version: v, name: q.name })]) if (await ctx.fs.exists(p)) taken.push(`${p} exists`);
+  }
+  if (await ctx.fs.exists(stanzaFile)) taken.push(`stanza file ${stanzaFile} exists`);
+  if (q.main.sections.includes(q.name)) taken.push(`stanza [${q.name}] is configured in ${q.main.file}`);
+  // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
+  if (ctx.host.uid === 0)
+    for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${q.name}`)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
+  if (q.managed.some((r) => r.name === q.name)) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists`);
+
+  const configuredBy = (p: number) => q.clusters.filter((c) => c.port === p).map((c) => `${c.version}/${c.name}`);
+  const isListening = async (p: number) => listening.has(p) || (await ctx.fs.exists(`${pg.SOCKET_DIR}/.s.PGSQL.${p}`));
+  let port = q.port;
+  for (let p = config['port-min']; port === undefined && p <= config['port-max']; p++) if (!configuredBy(p).length && !(await isListening(p))) port = p;
+
+  const repoExists = await ctx.fs.exists(repoPath).catch(() => true);
+  const writableByPostgres =
+    repoExists && q.canProbeRepo ? (await runner.run({ argv: ['test', '-w', repoPath], asUser: 'postgres', effect: 'read' }, { check: false })).exitCode === 0 : undefined;
+  const diskPaths = [...new Set([pg.dataDirOf({ version: q.version, name: q.name }).replace(/\/[^/]+$/, ''), repoPath])];
+  const disk = await Promise.all(diskPaths.map(async (p) => ({ path: p, freeBytes: await ctx.fs.freeBytes(p).catch(() => undefined) })));
+
+  return {
+    nameTakenBy: [...new Set(taken)],
+    port,
+    portConfiguredBy: port === undefined ? [] : configuredBy(port),
+    portListening: port === undefined ? false : await isListening(port),
+    repo: { path: repoPath, exists: repoExists, writableByPostgres },
+    disk,
+    lock: { holder: lockHolder, alive: lockHolder ? ctx.host.isProcessAlive(lockHolder.pid) : false },
+  };
+}
+
+export function newClusterGuards(f: NewClusterFacts, name: string, explicitPort: boolean, config: Config, extraBytes = 0): Guard[] {
+  return [
+    nameIsFree(name, f.nameTakenBy),
+    portIsFree({ port: f.port, configuredBy: f.portConfiguredBy, listening: f.portListening, range: [config['port-min'], config['port-max']], explicit: explicitPort }),
+    repoIsWritable(f.repo),
+    enoughDisk(
+      f.disk.map((d) => ({ ...d, freeBytes: d.freeBytes === undefined ? undefined : d.freeBytes - extraBytes })),
+      config['min-free-mb'],
+    ),
+    clusterIsNotLocked(name, f.lock.holder, f.lock.alive),
+  ];
+}
+
+const indent = (text: string) => text.trimEnd().split('\n').map((l) => `  | ${l}`);
+
+export interface NewClusterSpec {
+  id: pg.ClusterId;
+  port: number;
+  repo: NewClusterFacts['repo'];
+  owner: { uid: number; gid: number };
+  config: Config;
+  paths: Paths;
+  systemd: boolean;
+}
+
+/** The steps, by name, so each command orders them as it needs. Undo steps are idempotent. */
+export function newClusterSteps(s: NewClusterSpec) {
+  const { id, port, owner, paths } = s;
+  const name = id.name;
+  const label = pg.clusterLabel(id);
+  const dataDir = pg.dataDirOf(id);
+  const confDir = pg.confDirOf(id);
+  const stanzaFile = `${paths.stanzaDir}/${name}.conf`;
+  const scope = stanzaScope(name, paths.stanzaDir);
+  const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath });
+  const stanzaText = renderStanzaFile({
+    stanza: name,
+    dataDir,
+    port,
+    socketDir: pg.SOCKET_DIR,
+    repoPath: s.repo.path,
+    retentionFull: s.config['retention-full'],
+    compressType: s.config['compress-type'],
+    processMax: s.config['process-max'],
+  });
+  const record = recordPath(paths.clustersDir, name);
+
+  const createRepo: Step[] = s.repo.exists
+    ? []
+    : [
+        {
+          id: 'create-repo',
+          title: `create the pgBackRest repository ${s.repo.path}`,
+          effect: 'write',
+          run: (ctx) => ctx.fs.mkdirp(s.repo.path, { mode: 0o750, owner }),
+          show: [`mkdir -p -m 0750 ${s.repo.path} (owner postgres)`],
+        },
+      ];
+  return {
+    scope,
+    dataDir,
+    confDir,
+    stanzaFile,
+    createRepo,
+    createCluster: {
+      id: 'create-cluster',
+      title: `create cluster ${label} on port ${port}`,
+      effect: 'write',
+      run: pg.createCluster(id, port),
+      undo: {
+        title: `drop cluster ${label} and remove ${confDir}`,
+        run: async (ctx) => {
+          await ctx.runner.run(pg.dropCluster(id), { check: false });
+          // pg_dropcluster leaves the config directory when it holds files it did not create (our conf.d).
+          await ctx.fs.rm(confDir, { recursive: true });
+          await ctx.fs.rm(dataDir, { recursive: true });
+        },
+        show: [`$ pg_dropcluster --stop ${id.version} ${name}`, `rm -rf ${confDir} ${dataDir}`],
+      },
+    } satisfies Step,
+    configureArchiving: {
+      id: 'configure-archiving',
+      title: `archive WAL to stanza ${name} (${confDir}/conf.d/${ARCHIVE_CONF_NAME})`,
+      effect: 'write',
+      run: async (ctx) => {
+        await ctx.fs.mkdirp(`${confDir}/conf.d`, { mode: 0o755, owner });
+        await ctx.fs.writeFileAtomic(`${confDir}/conf.d/${ARCHIVE_CONF_NAME}`, archiveConf, { mode: 0o644, owner });
+      },
+      show: [`write ${confDir}/conf.d/${ARCHIVE_CONF_NAME} (0644 postgres):`, ...indent(archiveConf)],
+    } satisfies Step,
+    writeStanzaFile: {
+      id: 'write-stanza-file',
+      title: `write the stanza file ${stanzaFile}`,
+      effect: 'write',
+      run: async (ctx) => {
+        await ctx.fs.mkdirp(paths.stanzaDir, { mode: 0o755 });
+        await ctx.fs.writeFileAtomic(stanzaFile, stanzaText, { mode: 0o640, owner });
+      },
+      show: [`write ${stanzaFile} (0640 postgres):`, ...indent(stanzaText)],
+      undo: { title: `remove ${stanzaFile}`, run: (ctx) => ctx.fs.rm(stanzaFile), show: [`rm -f ${stanzaFile}`] },
+    } satisfies Step,
+    startCluster: { id: 'start-cluster', title: `start ${label}`, effect: 'write', run: pg.controlCluster(id, 'start', s.systemd) } satisfies Step,
+    createStanza: {
+      id: 'create-stanza',
+      title: `create stanza ${name} in ${s.repo.path}`,
+      effect: 'write',
+      run: pgbr.stanzaCreate(scope),
+      undo: {
+        title: `delete stanza ${name} from ${s.repo.path}`,
+        run: async (ctx) => {
+          await ctx.runner.run(pgbr.stop(scope), { check: false });
+          const del = await ctx.runner.run(pgbr.stanzaDelete(scope, true), { check: false });
+          // stanza-delete removes the stop file; if it failed, start again so the stanza is not left stopped.
+          if (del.exitCode !== 0) await ctx.runner.run(pgbr.start(scope), { check: false });
+          for (const sub of ['backup', 'archive'])
+            if (await ctx.fs.exists(`${s.repo.path}/${sub}/${name}`)) throw new Error(`${s.repo.path}/${sub}/${name} is still there: ${del.stderr.trim()}`);
+        },
+        show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${name} stanza-delete --force`],
+      },
+    } satisfies Step,
+    checkArchiving: { id: 'check-archiving', title: `check that WAL archiving to stanza ${name} works`, effect: 'write', run: pgbr.check(scope) } satisfies Step,
+    backupFull: (why: string): Step => ({ id: 'backup-full', title: `take ${why} of ${name}`, effect: 'write', run: pgbr.backup(scope, 'full') }),
+    verifyPitrReady: {
+      id: 'verify-pitr-ready',
+      title: 'verify the backup is listed and its WAL archived',
+      effect: 'read',
+      run: async (ctx) => {
+        const stanza = parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0];
+        const b = stanza && lastBackup(stanza);
+        if (!stanza || !b || b.type !== 'full') throw new Error(`pgbackrest info lists no full backup for stanza ${name}`);
+        const max = archiveMax(stanza);
+        if (!max || !b.archive?.stop || max.wal < b.archive.stop) throw new Error(`WAL ${b.archive?.stop ?? '?'} of backup ${b.label} is not archived yet`);
+      },
+      show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} --output=json info  (a full backup, its stop WAL archived)`],
+    } satisfies Step,
+    recordManaged: (rec: ManagedCluster): Step => ({
+      id: 'record-managed',
+      title: `record ${label} as managed by pgmam`,
+      effect: 'write',
+      run: (ctx) => writeManaged(ctx.fs, paths.clustersDir, rec),
+      show: [`write ${record}`],
+      undo: { title: `remove ${record}`, run: (ctx) => ctx.fs.rm(record) },
+    }),
+  };
+}

@@ -1,0 +1,188 @@
+// The stanza a restore reads from, as seen before anything changes: its backups, the source
+// cluster's timeline and history, and the checks every restore from it needs (pitr, branch).
+import type { Context } from '../context.js';
+import type { HostCluster } from '../pg/clusters.js';
+import * as pg from '../pg/commands.js';
+import { parseControlData, type ControlData } from '../pg/controldata.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import { parseStanzaFile } from '../pgbackrest/config.js';
+import { archiveMax, parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import type { Runner } from '../runner/types.js';
+import type { ManagedCluster } from '../state/store.js';
+import { newestArchivedAt, stanzaScope } from '../commands/host-facts.js';
+import { formatUs, type TargetTime } from './target.js';
+import { abandonedPeriods, chooseSet, historyFileName, lineage, parseHistory, timelineOfWal, usableBackups, type HistoryEntry } from './timeline.js';
+
+export interface SourceFacts {
+  /** Online only. */
+  server: { inRecovery: boolean; timeline: number | undefined } | undefined;
+  control: ControlData | undefined;
+  stanza: StanzaInfo | undefined;
+  stanzaProblem: string | undefined;
+  stanzaFile: { dataDir: string | undefined; port: number | undefined } | undefined;
+  currentTimeline: number | undefined;
+  history: HistoryEntry[];
+  /** Where the current timeline's history file is (timeline 1 has none). */
+  historySource: 'archive' | 'pg_wal' | 'missing' | 'none';
+  archivedAt: Date | undefined;
+}
+
+export const emptySource = (): SourceFacts => ({
+  server: undefined,
+  control: undefined,
+  stanza: undefined,
+  stanzaProblem: undefined,
+  stanzaFile: undefined,
+  currentTimeline: undefined,
+  history: [],
+  historySource: 'none',
+  archivedAt: undefined,
+});
+
+/** Read-only (runner must be the read-only one). */
+export async function gatherSource(ctx: Context, runner: Runner, record: ManagedCluster, cluster: HostCluster): Promise<SourceFacts> {
+  const f = emptySource();
+  const dataDir = cluster.dataDir!;
+  const scope = stanzaScope(record.stanza, ctx.paths.stanzaDir);
+  const [server, control, info, stanzaText] = await Promise.all([
+    cluster.running
+      ? runner
+          .run(pg.psqlValue({ version: cluster.version, port: cluster.port }, "select pg_is_in_recovery()::text || '|' || case when pg_is_in_recovery() then '' else pg_walfile_name(pg_current_wal_lsn()) end"), { check: false })
+          .then((r) => {
+            if (r.exitCode !== 0) return undefined;
+            const [rec, wal] = r.stdout.trim().split('|');
+            return { inRecovery: rec === 'true', timeline: wal ? timelineOfWal(wal) : undefined };
+          })
+      : Promise.resolve(undefined),
+    runner.run(pg.pgControlData(cluster.version, dataDir), { check: false }).then((r) => (r.exitCode === 0 ? parseControlData(r.stdout) : undefined)),
+    runner.run(pgbr.info(scope), { check: false }),
+    ctx.fs.readText(record.stanzaFile),
+  ]);
+  f.server = server;
+  f.control = control;
+  if (info.exitCode !== 0) f.stanzaProblem = `pgbackrest info failed: ${info.stderr.trim().split('\n').at(-1) ?? ''}`;
+  else {
+    const s = parseInfo(info.stdout)[0];
+    if (!s || s.status.code !== 0) f.stanzaProblem = `stanza ${record.stanza}: ${s?.status.message ?? 'not found'}`;
+    f.stanza = s;
+  }
+  const parsed = stanzaText === undefined ? undefined : parseStanzaFile(stanzaText);
+  f.stanzaFile = parsed ? { dataDir: parsed.dataDir, port: parsed.port } : undefined;
+  f.currentTimeline = server?.timeline ?? control?.timeline;
+
+  const tli = f.currentTimeline;
+  if (tli && tli > 1 && f.stanza) {
+    // Recovery pinned to timeline N reads N's history file from the archive. pgBackRest 2.45's expire
+    // can remove it (seen after an undo); the cluster's own pg_wal still has it, and pgmam re-archives it.
+    const archiveId = f.stanza.archive.at(-1)?.id;
+    const inArchive = await ctx.fs.readText(`${record.repoPath}/archive/${record.stanza}/${archiveId}/${historyFileName(tli)}`);
+    const inPgWal = inArchive === undefined ? await ctx.fs.readText(`${dataDir}/pg_wal/${historyFileName(tli)}`) : undefined;
+    f.historySource = inArchive !== undefined ? 'archive' : inPgWal !== undefined ? 'pg_wal' : 'missing';
+    const text = inArchive ?? inPgWal;
+    f.history = text ? parseHistory(text) : [];
+  }
+  if (f.stanza) f.archivedAt = await newestArchivedAt(ctx.fs, record.repoPath, f.stanza);
+  return f;
+}
+
+export interface Selection {
+  set: BackupInfo | undefined;
+  usable: BackupInfo[];
+}
+
+/** The set along the current timeline: the newest ending before the target, or the newest at all. */
+export function selectSet(f: SourceFacts, target: TargetTime | undefined): Selection {
+  if (!f.stanza || f.currentTimeline === undefined) return { set: undefined, usable: [] };
+  const usable = usableBackups(f.stanza.backup, f.currentTimeline, f.history);
+  return { set: target ? chooseSet(usable, target.epochUs) : usable.at(-1), usable };
+}
+
+const sec = (epochSeconds: number) => formatUs(epochSeconds * 1_000_000).replace(/\.0+\+00$/, '+00');
+
+/** The stanza is this cluster's own: same system identifier, pg1-path and pg1-port. */
+export function stanzaIsClustersOwn(f: SourceFacts, label: string, stanza: string, cluster: HostCluster): Guard {
+  return {
+    id: 'stanza-is-this-clusters',
+    check() {
+      if (f.stanzaProblem) return fail(f.stanzaProblem);
+      const why: string[] = [];
+      const db = f.stanza?.db.at(-1);
+      if (db && f.control?.systemId && db['system-id'] !== f.control.systemId) why.push(`its system identifier ${db['system-id']} is not the cluster's ${f.control.systemId}`);
+      if (f.stanzaFile?.dataDir !== cluster.dataDir) why.push(`its pg1-path ${f.stanzaFile?.dataDir ?? '(none)'} is not the cluster's ${cluster.dataDir}`);
+      if (f.stanzaFile?.port !== cluster.port) why.push(`its pg1-port ${f.stanzaFile?.port ?? '(none)'} is not the cluster's ${cluster.port}`);
+      return why.length ? fail(`stanza ${stanza} does not belong to ${label}: ${why.join('; ')}`, 'no cross-cluster restore') : pass;
+    },
+  };
+}
+
+export function timelineHistoryAvailable(f: SourceFacts, label: string): Guard {
+  return {
+    id: 'timeline-history-is-available',
+    check: () =>
+      f.currentTimeline === undefined
+        ? fail(`cannot read the current timeline of ${label} (pg_controldata failed)`)
+        : f.historySource === 'missing'
+          ? fail(`the history file of timeline ${f.currentTimeline} is neither in the archive nor in pg_wal: a restore cannot be pinned to it`)
+          : pass,
+  };
+}
+
+/** The target is not in the future, lies in the recovery window along the current timeline, and is not only on an abandoned one. */
+export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; name: string; now: Date; online: boolean; record: ManagedCluster }): Guard[] {
+  const { set, usable } = selectSet(f, t);
+  const first = usable[0];
+  const nowUs = o.now.getTime() * 1000;
+  return [
+    { id: 'target-is-not-in-the-future', check: () => (t.epochUs > nowUs ? fail(`target ${t.text} is in the future (now is ${formatUs(nowUs)})`) : pass) },
+    {
+      id: 'target-is-in-recovery-window',
+      check() {
+        if (!first) return fail(`${o.label} has no backup on its current timeline to restore from`, 'take one: pgbackrest backup, or pgmam backup once available');
+        if (!set)
+          return fail(
+            `target ${t.text} is before the end of the first usable backup (${first.label}, ended ${sec(first.timestamp.stop)})`,
+            `the recovery window starts at ${sec(first.timestamp.stop + 1)} (pgBackRest needs the target at least one whole second after a backup's end)`,
+          );
+        if (!o.online && f.archivedAt && t.epochUs > f.archivedAt.getTime() * 1000)
+          return fail(`target ${t.text} is after the newest archived WAL (${f.archivedAt.toISOString()}) of the stopped cluster`, 'choose an earlier time, or use --latest');
+        return pass;
+      },
+    },
+    {
+      id: 'target-is-on-current-timeline',
+      check() {
+        if (f.currentTimeline === undefined) return pass;
+        const hit = abandonedPeriods(o.record.timelines, lineage(f.currentTimeline, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
+        return hit
+          ? fail(
+              `target ${t.text} lies in a period only the abandoned timeline ${hit.timeline} covers (${formatUs(hit.fromUs)} to ${formatUs(hit.untilUs)}, undone by an earlier pitr)`,
+              `choose a time outside that period; that state is in the data directory the earlier pitr preserved (pgmam pitr ${o.name} --undo)`,
+            )
+          : pass;
+      },
+    },
+  ];
+}
+
+export function hasBackupGuard(f: SourceFacts, label: string): Guard {
+  return { id: 'cluster-has-backup', check: () => (selectSet(f, undefined).set ? pass : fail(`${label} has no backup on its current timeline to restore from`)) };
+}
+
+export function backupWalArchived(f: SourceFacts, set: BackupInfo | undefined): Guard {
+  return {
+    id: 'backup-wal-is-archived',
+    check() {
+      const max = f.stanza && archiveMax(f.stanza);
+      const stop = set?.archive?.stop;
+      return set && stop && (!max || max.wal < stop) ? fail(`WAL ${stop} needed by backup ${set.label} is not in the archive (newest: ${max?.wal ?? 'none'})`) : pass;
+    },
+  };
+}
+
+/** When the source's current history file is only in its pg_wal, put it back into its own archive first. */
+export function archiveHistorySteps(f: SourceFacts, dataDir: string, scope: pgbr.PgbrScope): Step[] {
+  if (f.historySource !== 'pg_wal' || f.currentTimeline === undefined) return [];
+  const file = `${dataDir}/pg_wal/${historyFileName(f.currentTimeline)}`;
+  return [{ id: 'archive-timeline-history', title: `put timeline ${f.currentTimeline}'s history file back into the archive`, effect: 'write', run: pgbr.archivePush(scope, file) }];
+}
