@@ -15,6 +15,8 @@ export interface Prompter {
   confirm(message: string): Promise<boolean>;
   /** Ask the user to type `expected`; true when they did. */
   typeToConfirm(message: string, expected: string): Promise<boolean>;
+  choose(message: string, choices: string[]): Promise<string>;
+  ask(message: string, defaultValue: string): Promise<string>;
 }
 
 export interface HostInfo {

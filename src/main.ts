@@ -56,6 +56,14 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
         const { input } = await import('@inquirer/prompts');
         return (await input({ message: `${message} Type ${expected} to confirm:` })) === expected;
       },
+      async choose(message, choices) {
+        const { select } = await import('@inquirer/prompts');
+        return select({ message, choices: choices.map((c) => ({ name: c, value: c })) });
+      },
+      async ask(message, defaultValue) {
+        const { input } = await import('@inquirer/prompts');
+        return input({ message, default: defaultValue });
+      },
     },
     config,
     paths,

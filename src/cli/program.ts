@@ -4,6 +4,8 @@ import type { Context } from '../context.js';
 import { NotImplementedError, UsageError } from '../errors.js';
 import { parseClusterRef, parseName, parsePort } from '../names.js';
 import { pitrMode, runPitr } from '../commands/pitr.js';
+import { askParent, runBranchCreate, runBranchDrop, runBranchList, runBranchSync } from '../commands/branch.js';
+import { parseTarget } from '../restore/target.js';
 import { runInitCluster } from '../commands/initcluster.js';
 import { runList } from '../commands/list.js';
 import { runInstallLinks } from '../commands/install-links.js';
@@ -31,6 +33,10 @@ const EXAMPLES: Record<string, string> = {
   list: 'pgmam list\n  pgmam list --json',
   pitr: 'pgmam pitr app1 --to "2026-01-19 10:40:00+00"\n  pgmam pitr app1 --latest --yes\n  pgmam pitr app1 --undo\n  legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y',
   'install-links': 'pgmam install-links --prefix /usr/local/bin',
+  'branch create': 'pgmam branch create app1 --name dev\n  pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"\n  legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)',
+  'branch sync': 'pgmam branch sync app1_dev --yes\n  legacy: pgbranch -b app1_dev sync -y',
+  'branch list': 'pgmam branch list --json',
+  'branch drop': 'pgmam branch drop app1_dev --yes --purge-backups',
 };
 
 function example(cmd: Command, name: string): Command {
@@ -108,6 +114,68 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
     'pitr',
   );
 
+  const branch = program.command('branch').description("independent clusters restored from a parent's backups");
+  example(
+    branch
+      .command('create')
+      .description("create <parent>_<label> from the parent's backups (now, or its state at --at)")
+      .argument('[parent]', 'managed cluster to branch (asked on a terminal when left out)')
+      .option('--name <label>', 'label: the branch is <parent>_<label>', 'dev')
+      .option('--at <timestamp>', "the parent's state at this time (with UTC offset)")
+      .option('-p, --port <port>', 'port (default: the first free one in port-min..port-max)')
+      .option('--post-sql <dir>', 'run the *.sql files of DIR, in name order, before handing the branch over')
+      .option('--conf <file>', "settings for the branch's configuration (not port, archive_*, data_directory, restore_command)")
+      .action(async (parentArg: string | undefined, o: Record<string, string | undefined>, cmd: Command) => {
+        const g = globals(cmd);
+        const port = o['port'] === undefined ? undefined : parsePort(o['port']);
+        const at = o['at'] === undefined ? undefined : parseTarget(o['at']);
+        let parent = parentArg === undefined ? undefined : parseName(parentArg, 'parent name');
+        let label = parseName(o['name'] ?? 'dev', 'branch label');
+        const ctx = await makeContext(g, 'branch create');
+        if (parent === undefined) ({ parent, label } = await askParent(ctx));
+        parseName(`${parent}_${parseName(label, 'branch label')}`, 'branch name'); // the whole name must fit the pattern too
+        await runBranchCreate(ctx, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+      }),
+    'branch create',
+  );
+  example(
+    branch
+      .command('sync')
+      .description("one-way, parent → branch: the branch gets the parent's latest state (its own data directory preserved, its stanza reset)")
+      .argument('<branch>', 'a branch made by pgmam branch create')
+      .option('--post-sql <dir>', 'run the *.sql files of DIR, in name order, before handing the branch over')
+      .option('--conf <file>', "settings for the branch's configuration")
+      .action(async (b: string, o: Record<string, string | undefined>, cmd: Command) => {
+        const g = globals(cmd);
+        const name = parseName(b, 'branch name');
+        await runBranchSync(await makeContext(g, 'branch sync'), { name, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+      }),
+    'branch sync',
+  );
+  example(
+    branch
+      .command('list')
+      .description('branches with their parent, created and synced times, port and status')
+      .action(async (_o: unknown, cmd: Command) => {
+        const g = globals(cmd);
+        await runBranchList(await makeContext(g, 'branch list'), { json: g.json });
+      }),
+    'branch list',
+  );
+  example(
+    branch
+      .command('drop')
+      .description("drop a branch (only branches); keeps its backups unless --purge-backups")
+      .argument('<branch>')
+      .option('--purge-backups', "also delete the branch's stanza and backups")
+      .action(async (b: string, o: { purgeBackups?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const name = parseName(b, 'branch name');
+        await runBranchDrop(await makeContext(g, 'branch drop'), { name, purgeBackups: Boolean(o.purgeBackups), dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+      }),
+    'branch drop',
+  );
+
   example(
     program
       .command('list')
@@ -135,7 +203,6 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   // Later issues build these; until then they say so plainly (exit 2) rather than pretend.
   for (const [name, desc] of [
     ['backup', 'back up clusters with pgBackRest'],
-    ['branch', 'independent clusters from a parent\'s backups'],
     ['export', 'dumps or base backups outside the pgBackRest repository'],
     ['resetwal', 'guarded pg_resetwal of a cluster that cannot start'],
     ['check', 'health of managed clusters'],

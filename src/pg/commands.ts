@@ -77,3 +77,8 @@ export const pgControlData = (version: string, dataDir: string): Cmd => ({
 export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 /** Quote an SQL string literal. */
 export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** The effective value of one setting, as the server would start with it (postgres -C), without starting it. */
+export function showSetting(c: ClusterId, dataDir: string, name: string): Cmd {
+  return { argv: [pgBin(c.version, 'postgres'), '-D', dataDir, '-c', `config_file=${confDirOf(c)}/postgresql.conf`, '-C', name], asUser: 'postgres', effect: 'read' };
+}

@@ -89,7 +89,7 @@ async function failureReport(ctx: Context, plan: Plan, failed: Step, index: numb
   lines.push(`  done before it: ${done.length ? done.map((s) => s.id).join(', ') : 'nothing'}`);
   lines.push(...(plan.failureHint?.(index) ?? []).map((l) => `  ${l}`));
   const undoable = [...done, failed].filter((s) => s.undo).reverse();
-  if (!undoable.length) return lines;
+  if (!undoable.length || failed.keepOnFailure) return lines;
   if (flags.keepOnError) {
     lines.push(`  kept as it is (--keep-on-error); to go back, run: ${undoable.map((s) => s.undo!.title).join('; ')}`);
     return lines;

@@ -27,6 +27,8 @@ export interface Step {
    * for the failed step itself, which may have made nothing.
    */
   undo?: { title: string; run: Action; show?: string[] };
+  /** When this step fails, undo nothing: what was made stays, as the step's failure message says. */
+  keepOnFailure?: boolean;
 }
 
 export interface Plan {

@@ -154,3 +154,81 @@ export function verifyRecoveredStep(c: LiveCluster, expect: { previousTimeline: 
 
 /** A timestamp that sorts and reads well in a directory name: 20261122T052700Z. */
 export const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/** Replace a data directory made by pg_createcluster (initdb) with an empty one, for a restore. */
+export function emptyDataDirStep(dataDir: string, owner: { uid: number; gid: number }): Step {
+  return {
+    id: 'empty-datadir',
+    title: `empty ${dataDir} (made by initdb) for the restore`,
+    effect: 'write',
+    run: async (ctx) => {
+      await ctx.fs.rm(dataDir, { recursive: true });
+      await ctx.fs.mkdirp(dataDir, { mode: 0o700, owner });
+    },
+    show: [`rm -rf ${dataDir} && install -d -o postgres -g postgres -m 0700 ${dataDir}`],
+  };
+}
+
+/**
+ * Before a restored copy first starts: its effective settings (postgres -C) must keep archiving off
+ * and name only its own stanza and port — never the stanza it was restored from.
+ */
+export function verifyIsolationStep(c: LiveCluster, expect: { archiveCommand: string }): Step {
+  return {
+    id: 'verify-isolation',
+    title: `verify ${pg.clusterLabel(c.id)} will start with archiving off, its own archive_command and port ${c.port}`,
+    effect: 'read',
+    run: async (ctx) => {
+      const [mode, command, port] = await Promise.all(
+        ['archive_mode', 'archive_command', 'port'].map(async (n) => (await ctx.runner.run(pg.showSetting(c.id, c.dataDir, n))).stdout.trim()),
+      );
+      const wrong: string[] = [];
+      if (mode !== 'off') wrong.push(`archive_mode is ${mode}, not off`);
+      if (command !== expect.archiveCommand) wrong.push(`archive_command is "${command}", not "${expect.archiveCommand}"`);
+      if (port !== String(c.port)) wrong.push(`port is ${port}, not ${c.port}`);
+      if (wrong.length) throw new Error(`the restored copy is not isolated: ${wrong.join('; ')}`);
+    },
+    show: ['$ runuser -u postgres -- postgres -C archive_mode|archive_command|port  (off, its own stanza, its own port)'],
+  };
+}
+
+/**
+ * Turn on the archiving the restore turned off (--archive-mode=off wrote archive_mode into
+ * postgresql.auto.conf), and comment out the restore's recovery settings: stop, rewrite, start.
+ */
+export function enableArchivingStep(c: LiveCluster, systemd: boolean, owner: { uid: number; gid: number }): Step {
+  const auto = `${c.dataDir}/postgresql.auto.conf`;
+  return {
+    id: 'enable-archiving',
+    title: `turn archiving on for ${pg.clusterLabel(c.id)} (its own stanza) and restart it`,
+    effect: 'write',
+    run: async (ctx) => {
+      await ctx.runner.run(pg.controlCluster(c.id, 'stop', systemd));
+      const text = (await ctx.fs.readText(auto)) ?? '';
+      const kept = text
+        .split('\n')
+        .filter((l) => !/^\s*archive_mode\s*=/.test(l))
+        .map((l) => (/^\s*(recovery_target\w*|restore_command)\s*=/.test(l) ? `# Removed by pgmam after the restore: ${l}` : l))
+        .join('\n');
+      await ctx.fs.writeFileAtomic(auto, kept, { mode: 0o600, owner });
+      await ctx.runner.run(pg.controlCluster(c.id, 'start', systemd));
+    },
+    show: [`$ ${pg.controlCluster(c.id, 'stop', systemd).argv.join(' ')}`, `remove archive_mode, comment out restore_command and recovery_target* in ${auto}`, `$ ${pg.controlCluster(c.id, 'start', systemd).argv.join(' ')}`],
+  };
+}
+
+/** The source stanza's archive gained no history file and no segment of the copy's timeline. */
+export function verifySourceArchiveStep(archiveDir: string, before: string[], copy: RecoveredState): Step {
+  return {
+    id: 'verify-parent-archive',
+    title: `verify the parent's archive received nothing from the branch (${archiveDir})`,
+    effect: 'read',
+    run: async (ctx) => {
+      const hex = copy.timeline.toString(16).toUpperCase().padStart(8, '0');
+      const added = (await ctx.fs.readdir(archiveDir)).filter((e) => !before.includes(e) && e.startsWith(hex));
+      if (added.length) throw new Error(`the parent's archive gained ${added.join(', ')} of the branch's timeline ${copy.timeline}`);
+    },
+    show: [`  no new ${'<branch timeline>'}.history or segment directory of the branch's timeline in ${archiveDir}`],
+  };
+}
+

@@ -77,7 +77,12 @@ export function fakeContext(over: { uid?: number; interactive?: boolean; confirm
     clock: { now: () => new Date('2026-11-22T10:00:00Z') },
     log: pino({ level: 'silent' }),
     io: { out: (s) => out.push(s), err: (s) => err.push(s), interactive: over.interactive ?? false },
-    prompter: { confirm: async () => over.confirm ?? false, typeToConfirm: async () => over.confirm ?? false },
+    prompter: {
+      confirm: async () => over.confirm ?? false,
+      typeToConfirm: async () => over.confirm ?? false,
+      choose: async (_m: string, choices: string[]) => choices[0]!,
+      ask: async (_m: string, d: string) => d,
+    },
     config: defaultConfig,
     paths: pathsFrom(defaultConfig),
     host: { uid: over.uid ?? 0, systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242 },
