@@ -2,7 +2,7 @@
 // only what the tests made (names start with t_, ports 56000-56999, everything else under TEST_ROOT).
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -164,4 +164,29 @@ export async function initTestCluster(name: string): Promise<number> {
 export async function pgbackrestInfo(stanza: string): Promise<Array<{ name: string; status: { code: number }; backup: Array<{ type: string; label: string; archive: { start: string; stop: string } }>; archive: Array<{ min: string; max: string }> }>> {
   const r = await sh('pgbackrest', [`--stanza=${stanza}`, '--output=json', 'info'], { user: 'postgres' });
   return JSON.parse(r.stdout.replace(/"system-id":(\d+)/g, '"system-id":"$1"'));
+}
+
+/** Runs a query against a copy of a (stopped) data directory, started on a spare port; the original is not touched. */
+export async function queryDataDirCopy(dataDir: string, hbaFile: string, query: string): Promise<string> {
+  const copy = `${TEST_ROOT}/datadir-copy`;
+  const log = '/tmp/pgmam-datadir-copy.log';
+  rmSync(copy, { recursive: true, force: true });
+  cpSync(dataDir, copy, { recursive: true });
+  await sh('chown', ['-R', 'postgres:postgres', copy]);
+  chmodSync(copy, 0o700);
+  rmSync(`${copy}/postmaster.pid`, { force: true });
+  writeFileSync(`${TEST_ROOT}/empty.conf`, '');
+  const spare = await freePort();
+  const start = await sh(
+    '/usr/lib/postgresql/15/bin/pg_ctl',
+    ['-D', copy, '-w', '-l', log, '-o', `-c config_file=${TEST_ROOT}/empty.conf -c hba_file=${hbaFile} -c port=${spare} -c unix_socket_directories=/var/run/postgresql -c listen_addresses='' -c archive_mode=off`, 'start'],
+    { user: 'postgres' },
+  );
+  if (start.code !== 0) throw new Error(`cannot start the copy of ${dataDir}: ${start.stderr}\n${readFileSync(log, 'utf8')}`);
+  try {
+    return await sql(spare, query);
+  } finally {
+    await sh('/usr/lib/postgresql/15/bin/pg_ctl', ['-D', copy, '-m', 'fast', 'stop'], { user: 'postgres' });
+    rmSync(copy, { recursive: true, force: true });
+  }
 }

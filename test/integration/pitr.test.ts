@@ -1,8 +1,8 @@
 // pgmam pitr against real clusters: the sentinel pattern (rows A, time T, rows B, restore to T, only A).
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGMAM, STATE, TEST_ROOT, freePort, initTestCluster, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName } from './helpers.js';
+import { PGMAM, STATE, initTestCluster, queryDataDirCopy, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const other = uniqueName();
@@ -53,20 +53,7 @@ describe('pgmam pitr', () => {
     expect(e.status).toBe('online');
     expect(e.preserved).toHaveLength(1);
     expect(e.preserved[0]!.reason).toBe('pitr');
-    const copy = `${TEST_ROOT}/preserved-copy`;
-    cpSync(e.preserved[0]!.path, copy, { recursive: true });
-    await sh('chown', ['-R', 'postgres:postgres', copy]);
-    chmodSync(copy, 0o700);
-    writeFileSync(`${TEST_ROOT}/empty.conf`, '');
-    const spare = await freePort();
-    const start = await sh('/usr/lib/postgresql/15/bin/pg_ctl', ['-D', copy, '-w', '-l', '/tmp/pgmam-preserved-copy.log', '-o', `-c config_file=${TEST_ROOT}/empty.conf -c hba_file=/etc/postgresql/15/${app}/pg_hba.conf -c port=${spare} -c unix_socket_directories=/var/run/postgresql -c listen_addresses='' -c archive_mode=off`, 'start'], { user: 'postgres' });
-    expect(start.code, start.stderr + readFileSync('/tmp/pgmam-preserved-copy.log', 'utf8')).toBe(0);
-    try {
-      expect(await sql(spare, "select string_agg(v, ',' order by v) from s")).toBe('A,B');
-    } finally {
-      await sh('/usr/lib/postgresql/15/bin/pg_ctl', ['-D', copy, '-m', 'fast', 'stop'], { user: 'postgres' });
-      rmSync(copy, { recursive: true, force: true });
-    }
+    expect(await queryDataDirCopy(e.preserved[0]!.path, `/etc/postgresql/15/${app}/pg_hba.conf`, "select string_agg(v, ',' order by v) from s")).toBe('A,B');
   });
 
   it('a second pitr works; --undo brings back the state before it; a later pitr follows the undone lineage', async () => {
