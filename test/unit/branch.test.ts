@@ -59,7 +59,7 @@ describe('branch create', () => {
   });
   it('nothing of the parent is stopped, reconfigured or restored into', () => {
     const plan = planBranchCreate(createFacts(), createOpts(), ctx);
-    const argvs = plan.steps.flatMap((s) => [s.run, s.undo?.run]).filter((r): r is { argv: string[] } => Boolean(r) && typeof r !== 'function').map((r) => r.argv);
+    const argvs = plan.steps.flatMap((s) => [s.run, s.undo?.run]).flatMap((r) => (r && typeof r !== 'function' ? [[...r.argv]] : []));
     expect(argvs.filter((a) => a.includes('/var/lib/postgresql/15/app1') || (a.includes('app1') && ['pg_ctlcluster', 'pg_dropcluster', 'systemctl'].includes(a[0]!)))).toEqual([]);
     const restore = argvs.find((a) => a.includes('restore'))!;
     expect(restore).toContain('--pg1-path=/var/lib/postgresql/15/app1_dev');
