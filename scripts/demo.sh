@@ -29,5 +29,15 @@ $PGMAM pitr "$APP" --to "$T" --yes
 echo "rows after restoring to $T:"
 psql_ -c "select item from orders order by id"
 
+echo "--- branch: an independent copy with its own port and stanza; the parent is untouched"
+if $PGMAM list --json | grep -q "\"cluster\": \"15/${APP}_dev\""; then
+  $PGMAM branch sync "${APP}_dev" --yes
+else
+  $PGMAM branch create "$APP" --name dev
+fi
+BPORT=$($PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(a.find(e=>e.name===process.argv[1]).port)' "${APP}_dev")
+runuser -u postgres -- psql -X -q -At -h /var/run/postgresql -p "$BPORT" -d demo -c "insert into orders (item) values ('only in the branch')"
+echo "rows in the branch: $(runuser -u postgres -- psql -X -At -h /var/run/postgresql -p "$BPORT" -d demo -c 'select count(*) from orders'), in the parent: $(psql_ -c 'select count(*) from orders')"
+
 echo "--- pgmam list"
 $PGMAM list
