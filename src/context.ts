@@ -45,6 +45,8 @@ export interface Context {
   io: Io;
   prompter: Prompter;
   config: Config;
+  /** The configuration file named by --config or PGMAM_CONFIG; undefined for the default. */
+  configFile: string | undefined;
   paths: Paths;
   host: HostInfo;
   version: string;

@@ -1,5 +1,6 @@
 // File-system access for commands, behind an interface so planners and guards stay pure and testable.
-import { constants, promises as fsp } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { constants, createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
 export interface FileStat {
@@ -36,6 +37,11 @@ export interface HostFs {
   symlink(target: string, file: string): Promise<void>;
   readlink(file: string): Promise<string | undefined>;
   isExecutable(file: string): Promise<boolean>;
+  /** Every regular file below `dir`, as paths relative to it ([] when it does not exist). */
+  walk(dir: string): Promise<string[]>;
+  /** Copy one file (parents created with `owner`), keeping its mode; then fsync. */
+  copyFile(from: string, to: string, owner?: Owner): Promise<void>;
+  sha256(file: string): Promise<string>;
 }
 
 const isMissing = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR';
@@ -145,6 +151,53 @@ export const nodeFs: HostFs = {
       if (isMissing(e) || (e as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
       throw e;
     }
+  },
+  async walk(dir) {
+    const out: string[] = [];
+    const visit = async (rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fsp.readdir(path.join(dir, rel), { withFileTypes: true });
+      } catch (e) {
+        if (isMissing(e)) return;
+        throw e;
+      }
+      for (const e of entries) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) await visit(r);
+        else if (e.isFile()) out.push(r);
+      }
+    };
+    await visit('');
+    return out.sort();
+  },
+  async copyFile(from, to, owner) {
+    // Missing parents get the copy's owner too (an export repository belongs to postgres).
+    const missing: string[] = [];
+    for (let p = path.dirname(to); !(await nodeFs.exists(p)); p = path.dirname(p)) missing.unshift(p);
+    for (const p of missing) await nodeFs.mkdirp(p, { mode: 0o750, owner });
+    const tmp = `${to}.pgmam-tmp-${process.pid}`;
+    await fsp.copyFile(from, tmp);
+    const st = await fsp.stat(from);
+    const fh = await fsp.open(tmp, 'r+');
+    try {
+      await fh.chmod(st.mode & 0o7777);
+      if (owner) await fh.chown(owner.uid, owner.gid);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, to);
+    await fsp.utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+  },
+  sha256(file) {
+    return new Promise((resolve, reject) => {
+      const h = createHash('sha256');
+      createReadStream(file)
+        .on('data', (d) => h.update(d))
+        .on('error', reject)
+        .on('end', () => resolve(h.digest('hex')));
+    });
   },
   async isExecutable(file) {
     try {

@@ -66,6 +66,7 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
       },
     },
     config,
+    configFile: source.explicit ? source.path : undefined,
     paths,
     host: { uid, systemd: existsSync('/run/systemd/system'), path: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', pid: process.pid, isProcessAlive },
     version,

@@ -6,6 +6,8 @@ import { parseClusterRef, parseName, parsePort } from '../names.js';
 import { pitrMode, runPitr } from '../commands/pitr.js';
 import { askParent, runBranchCreate, runBranchDrop, runBranchList, runBranchSync } from '../commands/branch.js';
 import { parseTarget } from '../restore/target.js';
+import { runBackup } from '../commands/backup.js';
+import { runSchedule } from '../commands/schedule.js';
 import { runInitCluster } from '../commands/initcluster.js';
 import { runList } from '../commands/list.js';
 import { runInstallLinks } from '../commands/install-links.js';
@@ -36,6 +38,8 @@ const EXAMPLES: Record<string, string> = {
   'branch create': 'pgmam branch create app1 --name dev\n  pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"\n  legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)',
   'branch sync': 'pgmam branch sync app1_dev --yes\n  legacy: pgbranch -b app1_dev sync -y',
   'branch list': 'pgmam branch list --json',
+  backup: 'pgmam backup --all                       # from cron: auto type, quiet on success\n  pgmam backup app1 --type full\n  pgmam backup --all --export-to /mnt/offsite\n  legacy: pgbackup -path /mnt/offsite',
+  schedule: 'pgmam schedule install\n  pgmam schedule show\n  pgmam schedule remove',
   'branch drop': 'pgmam branch drop app1_dev --yes --purge-backups',
 };
 
@@ -112,6 +116,39 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         await runPitr(await makeContext(g, 'pitr'), { ref, mode, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'pitr',
+  );
+
+  example(
+    program
+      .command('backup')
+      .description('back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export')
+      .argument('[apps...]', 'managed clusters (or --all)')
+      .option('--all', 'every cluster pgmam manages')
+      .addOption(new Option('--type <type>', 'backup type; auto: full when due, else diff when due, else incr').choices(['full', 'diff', 'incr', 'auto']).default('auto'))
+      .option('--export-to <dir>', 'afterwards, mirror the repository of each stanza into DIR (a pgBackRest repository itself)')
+      .option('--force', 'back up even when nothing was written since the last backup')
+      .action(async (apps: string[], o: { all?: boolean; type: 'full' | 'diff' | 'incr' | 'auto'; exportTo?: string; force?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const names = apps.map((a) => parseName(a, 'cluster name'));
+        if (!names.length && !o.all) throw new UsageError('backup needs cluster names or --all');
+        if (names.length && o.all) throw new UsageError('backup takes cluster names or --all, not both');
+        if (o.exportTo !== undefined && !o.exportTo.startsWith('/')) throw new UsageError(`--export-to must be an absolute path (got "${o.exportTo}")`);
+        await runBackup(await makeContext(g, 'backup'), { names, all: Boolean(o.all), type: o.type, exportTo: o.exportTo, force: Boolean(o.force), dryRun: g.dryRun, json: g.json });
+      }),
+    'backup',
+  );
+
+  example(
+    program
+      .command('schedule')
+      .description('install, show or remove the schedule that runs pgmam backup --all (cron, or systemd timers)')
+      .argument('<action>', 'install | show | remove')
+      .action(async (action: string, _o: unknown, cmd: Command) => {
+        const g = globals(cmd);
+        const ctx = await makeContext(g, 'schedule');
+        await runSchedule(ctx, { action, pgmam: meta.selfPath, configFile: ctx.configFile, dryRun: g.dryRun });
+      }),
+    'schedule',
   );
 
   const branch = program.command('branch').description("independent clusters restored from a parent's backups");
@@ -202,14 +239,12 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
 
   // Later issues build these; until then they say so plainly (exit 2) rather than pretend.
   for (const [name, desc] of [
-    ['backup', 'back up clusters with pgBackRest'],
     ['export', 'dumps or base backups outside the pgBackRest repository'],
     ['resetwal', 'guarded pg_resetwal of a cluster that cannot start'],
     ['check', 'health of managed clusters'],
     ['adopt', 'take an existing cluster under pgmam'],
     ['drop', 'drop a managed cluster'],
     ['prune', 'remove old preserved data directories'],
-    ['schedule', 'install the backup schedule'],
   ] as const) {
     program
       .command(name)

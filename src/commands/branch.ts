@@ -291,6 +291,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     syncedAt: null,
     preserved: [],
     timelines: [],
+    backupMark: null,
   };
   const steps: Step[] = [
     ...archiveHistorySteps(p, p.cluster?.dataDir ?? '', stanzaScope(p.record?.stanza ?? '?', ctx.paths.stanzaDir)),

@@ -116,6 +116,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
     syncedAt: null,
     preserved: [],
     timelines: [],
+    backupMark: null,
   };
   return {
     command: 'initcluster',

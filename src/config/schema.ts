@@ -4,6 +4,18 @@ import { z } from 'zod';
 const str = (v: unknown) => (v === undefined ? undefined : String(v).trim());
 const int = (min: number, max: number) =>
   z.preprocess(str, z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max)));
+/** "7d", "12h", "30m", "45s" or plain seconds → seconds. */
+const duration = z.preprocess(
+  str,
+  z
+    .string()
+    .regex(/^\d+\s*[smhdw]?$/, 'must be a duration such as 3600, 90m, 12h, 7d or 2w')
+    .transform((v) => {
+      const n = parseInt(v, 10);
+      const unit = v.trim().slice(-1);
+      return n * ({ s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit] ?? 1);
+    }),
+);
 const absPath = z.preprocess(str, z.string().regex(/^\/[^\0]*$/, 'must be an absolute path'));
 
 export const DEFAULT_CONFIG_FILE = '/etc/pgmam/pgmam.conf';
@@ -30,6 +42,17 @@ export const configSchema = z
     'archive-wait-timeout': int(1, 86400).default(120),
     /** How long recovery after a restore may take before pgmam gives up waiting. */
     'recovery-timeout': int(10, 604800).default(3600),
+    /** backup --type auto: a full when none is newer than this, else a diff when none newer than diff-interval, else incr. */
+    'full-interval': duration.default(7 * 86400),
+    'diff-interval': duration.default(86400),
+    /** pgBackRest's repo1-retention-full-type: keep `retention-full` full backups ('count') or days ('time'). */
+    'retention-full-type': z.preprocess(str, z.enum(['count', 'time'])).default('count'),
+    /** Clusters backed up at once by backup --all. */
+    'backup-parallel': int(1, 64).default(2),
+    /** How long backup waits for a cluster locked by another pgmam command before skipping it. */
+    'lock-wait': int(0, 86400).default(60),
+    /** When the installed schedule runs pgmam backup --all (cron syntax; systemd timers get OnCalendar from it when it is hourly or daily). */
+    schedule: z.preprocess(str, z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron time spec with five fields, e.g. "0 * * * *"')).default('0 * * * *'),
   })
   .strict()
   .refine((c) => c['port-min'] <= c['port-max'], { message: 'port-min must not exceed port-max', path: ['port-min'] });

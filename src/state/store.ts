@@ -19,6 +19,11 @@ export const managedSchema = z.object({
   createdAt: z.string(),
   syncedAt: z.string().nullable().default(null),
   preserved: z.array(preservedSchema).default([]),
+  /**
+   * Written right after pgmam's own backup: the backup's label and the next transaction ID then.
+   * Unchanged next-xid and label = nothing was written since (maintenance WAL does not count).
+   */
+  backupMark: z.object({ label: z.string(), nextXid: z.string() }).nullable().default(null),
   /** Timelines pgmam's restores created, so later restores can refuse targets only an abandoned timeline covers. */
   timelines: z
     .array(z.object({ timeline: z.number(), parent: z.number(), target: z.string().nullable(), promotedAt: z.string() }))

@@ -15,7 +15,7 @@ const cluster = (name: string, port: number): HostCluster => ({
 });
 const record = (name: string, role: 'app' | 'branch', parent: string | null = null): ManagedCluster => ({
   format: 1, cluster: `15/${name}`, name, version: '15', role, parent, stanza: name, stanzaFile: `/etc/pgbackrest/conf.d/${name}.conf`,
-  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [],
+  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null,
 });
 const parent = (over: Partial<ParentFacts> = {}): ParentFacts => ({
   ...emptySource(),

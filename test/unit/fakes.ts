@@ -61,6 +61,17 @@ export class MemoryFs implements HostFs {
     const v = this.files.get(f);
     return v?.startsWith('-> ') ? v.slice(3) : undefined;
   }
+  async walk(d: string) {
+    const pre = d.endsWith('/') ? d : `${d}/`;
+    return [...this.files.keys()].filter((f) => f.startsWith(pre)).map((f) => f.slice(pre.length)).sort();
+  }
+  async copyFile(a: string, b: string) {
+    this.writes.push(`copy ${a} ${b}`);
+    this.files.set(b, this.files.get(a) ?? '');
+  }
+  async sha256(f: string) {
+    return `sha(${this.files.get(f) ?? ''})`;
+  }
   async isExecutable(f: string) {
     return this.files.has(f);
   }
@@ -84,6 +95,7 @@ export function fakeContext(over: { uid?: number; interactive?: boolean; confirm
       ask: async (_m: string, d: string) => d,
     },
     config: defaultConfig,
+    configFile: undefined,
     paths: pathsFrom(defaultConfig),
     host: { uid: over.uid ?? 0, systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242 },
     version: 'test',

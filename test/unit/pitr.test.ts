@@ -18,7 +18,7 @@ const cluster: HostCluster = {
 };
 const record: ManagedCluster = {
   format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf',
-  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [],
+  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null,
 };
 const at = (iso: string) => Date.parse(iso) / 1000;
 
