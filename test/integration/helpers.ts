@@ -166,12 +166,18 @@ export async function pgbackrestInfo(stanza: string): Promise<Array<{ name: stri
   return JSON.parse(r.stdout.replace(/"system-id":(\d+)/g, '"system-id":"$1"'));
 }
 
-/** Runs a query against a copy of a (stopped) data directory, started on a spare port; the original is not touched. */
-export async function queryDataDirCopy(dataDir: string, hbaFile: string, query: string): Promise<string> {
-  const copy = `${TEST_ROOT}/datadir-copy`;
+/**
+ * Runs a query against a copy of a (stopped) data directory, started on a spare port; the original is
+ * not touched. `inPlace` starts the directory itself (a scratch restore whose restore_command names
+ * its path: pgBackRest refuses any other working directory).
+ */
+export async function queryDataDirCopy(dataDir: string, hbaFile: string, query: string, opts: { inPlace?: boolean } = {}): Promise<string> {
+  const copy = opts.inPlace ? dataDir : `${TEST_ROOT}/datadir-copy`;
   const log = '/tmp/pgmam-datadir-copy.log';
-  rmSync(copy, { recursive: true, force: true });
-  cpSync(dataDir, copy, { recursive: true });
+  if (!opts.inPlace) {
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(dataDir, copy, { recursive: true });
+  }
   await sh('chown', ['-R', 'postgres:postgres', copy]);
   chmodSync(copy, 0o700);
   rmSync(`${copy}/postmaster.pid`, { force: true });
@@ -187,6 +193,6 @@ export async function queryDataDirCopy(dataDir: string, hbaFile: string, query: 
     return await sql(spare, query);
   } finally {
     await sh('/usr/lib/postgresql/15/bin/pg_ctl', ['-D', copy, '-m', 'fast', 'stop'], { user: 'postgres' });
-    rmSync(copy, { recursive: true, force: true });
+    if (!opts.inPlace) rmSync(copy, { recursive: true, force: true });
   }
 }

@@ -50,7 +50,8 @@ describe('malformed input: exit 2 whatever the host', () => {
     rmSync(dir, { recursive: true });
   });
   it('a command not built yet says so (exit 2)', async () => {
-    await expectNoChange(2, ['pitr', 'x', '--to', 'now']);
+    const r = await expectNoChange(2, ['export', '--all']);
+    expect(r.stderr).toContain('export is not implemented yet');
   });
 });
 
