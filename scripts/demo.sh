@@ -20,6 +20,10 @@ echo "rows in demo.orders: $(psql_ -c 'select count(*) from orders')"
 echo "--- pgbackrest info (the stanza pgmam created, with its first full backup)"
 (cd /tmp && runuser -u postgres -- pgbackrest --stanza="$APP" info)
 
+echo "--- backup: an incremental backup; a second run right after skips it (nothing written)"
+$PGMAM backup "$APP" --type incr
+$PGMAM backup "$APP" --type incr
+
 echo "--- point-in-time restore: a row written after T disappears"
 sleep 1.1   # a restore target lies at least one whole second after the last backup's end
 psql_ -c "insert into orders (item) values ('kept')"
