@@ -44,6 +44,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { findTools, installedPgVersions, managedClusters, postgresOwner, readClusters, readMainConfig, stanzaScope } from './host-facts.js';
+import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
 import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
 
 /** Settings a branch's --conf may not set: they would break its isolation from the parent. */
@@ -438,8 +439,8 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, ctx: Pi
       show: ['stop', 'stanza-delete --force', 'start', 'stanza-create'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${o.name} ${a}`),
     },
     enableArchivingStep(live, ctx.host.systemd, owner),
-    { id: 'check-archiving', title: `check that WAL archiving to stanza ${o.name} works`, effect: 'write', run: pgbr.check(scope) },
-    { id: 'backup-full', title: `take a full backup of ${o.name}`, effect: 'write', run: pgbr.backup(scope, 'full') },
+    checkArchivingStep(scope, o.name),
+    backupFullStep(scope, o.name, 'a full backup'),
     {
       id: 'record-sync',
       title: `record the sync of ${pg.clusterLabel(id)}`,

@@ -16,6 +16,7 @@ import type { Runner } from '../runner/types.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
 import { listeningPorts, repoPathFrom, stanzaScope } from './host-facts.js';
+import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
 
 export interface NewClusterFacts {
   /** Places where the name is already taken (cluster, config leftovers, stanza, records). */
@@ -204,8 +205,8 @@ export function newClusterSteps(s: NewClusterSpec) {
         show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${name} stanza-delete --force`],
       },
     } satisfies Step,
-    checkArchiving: { id: 'check-archiving', title: `check that WAL archiving to stanza ${name} works`, effect: 'write', run: pgbr.check(scope) } satisfies Step,
-    backupFull: (why: string): Step => ({ id: 'backup-full', title: `take ${why} of ${name}`, effect: 'write', run: pgbr.backup(scope, 'full') }),
+    checkArchiving: checkArchivingStep(scope, name),
+    backupFull: (why: string): Step => backupFullStep(scope, name, why),
     verifyPitrReady: {
       id: 'verify-pitr-ready',
       title: 'verify the backup is listed and its WAL archived',

@@ -20,6 +20,7 @@ import {
   switchWalStep,
   verifyRecoveredStep,
   waitPromotedStep,
+  recordTimelineStep,
   type LiveCluster,
   type RecoveredState,
 } from '../restore/steps.js';
@@ -40,6 +41,7 @@ import {
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
+import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
 import { managedClusters, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
 
 export interface PitrOptions extends ExecuteFlags {
@@ -216,21 +218,9 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
       startClusterStep(live, systemd, cfg['recovery-timeout']),
       waitPromotedStep(live, cfg['recovery-timeout']),
       verifyRecoveredStep(live, { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) }, recovered),
-      {
-        id: 'record-timeline',
-        title: `record the new timeline of ${label}`,
-        effect: 'write',
-        run: (c) =>
-          updateManaged(c.fs, clustersDir, o.ref.name, (r) => ({
-            ...r,
-            timelines: [...r.timelines, { timeline: recovered.timeline, parent: oldTimeline, target: null, promotedAt: c.clock.now().toISOString() }],
-          })),
-        show: [`update ${clustersDir}/${o.ref.name}.json`],
-      },
-    );
-    steps.push(
-      { id: 'backup-full', title: `take a full backup of ${o.ref.name} on its new timeline`, effect: 'write', run: pgbr.backup(scope, 'full') },
-      { id: 'check-archiving', title: `check that WAL archiving to stanza ${o.ref.name} works`, effect: 'write', run: pgbr.check(scope) },
+      recordTimelineStep(o.ref.name, clustersDir, recovered, oldTimeline, null),
+      backupFullStep(scope, o.ref.name, 'a full backup on its new timeline'),
+      checkArchivingStep(scope, o.ref.name),
     );
     return {
       command: 'pitr --undo',
@@ -276,19 +266,9 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
     startClusterStep(live, systemd, cfg['recovery-timeout']),
     waitPromotedStep(live, cfg['recovery-timeout']),
     verifyRecoveredStep(live, { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined }, recovered),
-    {
-      id: 'record-timeline',
-      title: `record the new timeline of ${label}`,
-      effect: 'write',
-      run: (c) =>
-        updateManaged(c.fs, clustersDir, o.ref.name, (r) => ({
-          ...r,
-          timelines: [...r.timelines, { timeline: recovered.timeline, parent: previousTimeline, target: targetIso, promotedAt: c.clock.now().toISOString() }],
-        })),
-      show: [`update ${clustersDir}/${o.ref.name}.json`],
-    },
-    { id: 'backup-full', title: `take a full backup of ${o.ref.name} so the new timeline has a base`, effect: 'write', run: pgbr.backup(scope, 'full') },
-    { id: 'check-archiving', title: `check that WAL archiving to stanza ${o.ref.name} works`, effect: 'write', run: pgbr.check(scope) },
+    recordTimelineStep(o.ref.name, clustersDir, recovered, previousTimeline, targetIso),
+    backupFullStep(scope, o.ref.name, 'a full backup so the new timeline has a base'),
+    checkArchivingStep(scope, o.ref.name),
   );
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');

@@ -232,3 +232,18 @@ export function verifySourceArchiveStep(archiveDir: string, before: string[], co
   };
 }
 
+
+/** Record the timeline a restore created, so later restores can tell abandoned periods. */
+export function recordTimelineStep(name: string, clustersDir: string, recovered: RecoveredState, parent: number, target: string | null): Step {
+  return {
+    id: 'record-timeline',
+    title: `record the new timeline of ${name}`,
+    effect: 'write',
+    run: (c) =>
+      updateManaged(c.fs, clustersDir, name, (r) => ({
+        ...r,
+        timelines: [...r.timelines, { timeline: recovered.timeline, parent, target, promotedAt: c.clock.now().toISOString() }],
+      })),
+    show: [`update ${clustersDir}/${name}.json`],
+  };
+}
