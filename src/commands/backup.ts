@@ -104,6 +104,19 @@ async function gatherTargets(ctx: Context, o: BackupOptions): Promise<{ targets:
   return { targets, unknown };
 }
 
+/**
+ * Record the newest backup's label and the next transaction ID right after pgmam's own backup, for
+ * the change detection of later backups. Returns the stanza's backup labels.
+ */
+export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }): Promise<string[]> {
+  const info = parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0];
+  const labels = (info?.backup ?? []).map((b) => b.label);
+  const label = labels.at(-1);
+  const nextXid = await readNextXid(ctx.runner, at.version, at.port);
+  if (label && nextXid) await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, backupMark: { label, nextXid } }));
+  return labels;
+}
+
 async function readNextXid(runner: Context['runner'], version: string, port: number): Promise<string | undefined> {
   const r = await runner.run(pg.psqlValue({ version, port }, 'select pg_snapshot_xmax(pg_current_snapshot())'), { check: false });
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
@@ -143,12 +156,9 @@ async function backupOne(ctx: Context, t: Target, d: Extract<Decision, { action:
     const scope = stanzaScope(t.record.stanza, ctx.paths.stanzaDir);
     const before = new Set((t.stanza?.backup ?? []).map((b) => b.label));
     await ctx.runner.run(backupCmd(t, d.type, ctx));
-    const after = parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0];
-    const labels = (after?.backup ?? []).map((b) => b.label);
+    const labels = t.cluster ? await markBackup(ctx, t.record.name, scope, { version: t.record.version, port: t.cluster.port }) : [];
     const label = labels.at(-1);
     const expired = [...before].filter((l) => !labels.includes(l));
-    const nextXid = t.cluster ? await readNextXid(ctx.runner, t.record.version, t.cluster.port) : undefined;
-    if (label && nextXid) await updateManaged(ctx.fs, ctx.paths.clustersDir, t.record.name, (r) => ({ ...r, backupMark: { label, nextXid } }));
     return { cluster, result: 'backed-up', type: d.type, label, expired, reason: d.why, durationMs: Math.round(performance.now() - t0) };
   } catch (e) {
     return { cluster, result: 'failed', type: d.type, reason: String(e instanceof Error ? e.message : e).split('\n').slice(0, 3).join(' '), durationMs: Math.round(performance.now() - t0) };

@@ -44,7 +44,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { findTools, installedPgVersions, managedClusters, postgresOwner, readClusters, readMainConfig, stanzaScope } from './host-facts.js';
-import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
 import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
 
 /** Settings a branch's --conf may not set: they would break its isolation from the parent. */
@@ -316,6 +316,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     enableArchivingStep(live, ctx.host.systemd, owner),
     n.checkArchiving,
     n.backupFull('the first full backup'),
+    markBackupStep(n.scope, f.name, { version, port }),
   ];
   return {
     command: 'branch create',
@@ -441,6 +442,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, ctx: Pi
     enableArchivingStep(live, ctx.host.systemd, owner),
     checkArchivingStep(scope, o.name),
     backupFullStep(scope, o.name, 'a full backup'),
+    markBackupStep(scope, o.name, { version, port: live.port }),
     {
       id: 'record-sync',
       title: `record the sync of ${pg.clusterLabel(id)}`,

@@ -13,6 +13,7 @@ import type { Guard, Plan, Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import type { ManagedCluster } from '../state/store.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from './host-facts.js';
+import { markBackupStep } from './stanza-steps.js';
 import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
 
 export interface InitOptions extends ExecuteFlags {
@@ -136,6 +137,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
       n.backupFull('the first full backup'),
       n.verifyPitrReady,
       n.recordManaged(record),
+      markBackupStep(n.scope, o.name, { version: id.version, port }),
     ],
   };
 }

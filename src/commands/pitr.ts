@@ -41,7 +41,7 @@ import {
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
-import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
 import { managedClusters, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
 
 export interface PitrOptions extends ExecuteFlags {
@@ -220,6 +220,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
       verifyRecoveredStep(live, { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) }, recovered),
       recordTimelineStep(o.ref.name, clustersDir, recovered, oldTimeline, null),
       backupFullStep(scope, o.ref.name, 'a full backup on its new timeline'),
+      markBackupStep(scope, o.ref.name, { version, port: live.port }),
       checkArchivingStep(scope, o.ref.name),
     );
     return {
@@ -268,6 +269,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
     verifyRecoveredStep(live, { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined }, recovered),
     recordTimelineStep(o.ref.name, clustersDir, recovered, previousTimeline, targetIso),
     backupFullStep(scope, o.ref.name, 'a full backup so the new timeline has a base'),
+    markBackupStep(scope, o.ref.name, { version, port: live.port }),
     checkArchivingStep(scope, o.ref.name),
   );
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');

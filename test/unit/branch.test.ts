@@ -95,7 +95,7 @@ describe('branch sync', () => {
     expect(plan.destructive).toBe(true);
     expect(plan.steps.map((s) => s.id)).toEqual([
       'switch-wal', 'stop-cluster', 'preserve-datadir', 'create-datadir', 'restore-backup', 'verify-isolation', 'start-cluster', 'wait-promoted',
-      'verify-recovery', 'verify-parent-archive', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'record-sync',
+      'verify-recovery', 'verify-parent-archive', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync',
     ]);
     expect(renderPlan(plan, 0)).toContain('its stanza app1_dev and its backups are reset');
   });

@@ -82,7 +82,7 @@ describe('pitr guards', () => {
     const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
     expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
     const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } });
-    expect(plan.steps.map((s) => s.id)).toEqual(['preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'backup-full', 'check-archiving']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
   });
 
   it('refuses standby.signal, recovery, another cluster\'s stanza and a live lock — all at once', () => {
