@@ -47,6 +47,11 @@ export const configSchema = z
     'diff-interval': duration.default(86400),
     /** pgBackRest's repo1-retention-full-type: keep `retention-full` full backups ('count') or days ('time'). */
     'retention-full-type': z.preprocess(str, z.enum(['count', 'time'])).default('count'),
+    /** Where pgmam export writes, and how long each tier of exports is kept. */
+    'export-dir': absPath.default('/var/backups/pgmam'),
+    'export-keep-daily': duration.default(7 * 86400),
+    'export-keep-weekly': duration.default(30 * 86400),
+    'export-keep-monthly': duration.default(365 * 86400),
     /** Clusters backed up at once by backup --all. */
     'backup-parallel': int(1, 64).default(2),
     /** How long backup waits for a cluster locked by another pgmam command before skipping it. */

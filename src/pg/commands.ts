@@ -73,6 +73,29 @@ export const pgControlData = (version: string, dataDir: string): Cmd => ({
   effect: 'read',
 });
 
+const conn = (t: PsqlTarget) => ['-h', SOCKET_DIR, '-p', String(t.port)];
+
+export const dumpGlobals = (t: PsqlTarget, file: string): Cmd => ({
+  argv: [pgBin(t.version, 'pg_dumpall'), ...conn(t), '--globals-only', '-f', file],
+  asUser: 'postgres',
+  effect: 'write',
+});
+
+export const dumpDatabase = (t: PsqlTarget, db: string, file: string): Cmd => ({
+  argv: [pgBin(t.version, 'pg_dump'), ...conn(t), '-Fc', '-f', file, '-d', db],
+  asUser: 'postgres',
+  effect: 'write',
+});
+
+/** Tar format, compressed, WAL streamed, with PostgreSQL's backup_manifest. */
+export const baseBackup = (t: PsqlTarget, dir: string): Cmd => ({
+  argv: [pgBin(t.version, 'pg_basebackup'), ...conn(t), '-D', dir, '-Ft', '-z', '-X', 'stream', '-c', 'fast', '--manifest-checksums=SHA256'],
+  asUser: 'postgres',
+  effect: 'write',
+});
+
+export const verifyBackup = (version: string, dir: string): Cmd => ({ argv: [pgBin(version, 'pg_verifybackup'), '-n', dir], asUser: 'postgres', effect: 'read' });
+
 /** Quote an SQL identifier. */
 export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 /** Quote an SQL string literal. */
