@@ -29,7 +29,7 @@ export function tierOf(d: Date): Tier {
 }
 
 export const exportStamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-const DIR_NAME = /^(\d{8})T(\d{6})Z-(daily|weekly|monthly)$/;
+const DIR_NAME = /^(\d{8})T(\d{6})Z-(daily|weekly|monthly)(-\d+)?$/;
 
 /** Export directories of one app past their tier's keep time (the newest is never one of them). */
 export function expiredExports(names: string[], now: Date, keep: Record<Tier, number>, newest: string): string[] {
@@ -67,7 +67,9 @@ export async function runExport(ctx: Context, o: ExportOptions): Promise<void> {
   for (const rec of records) {
     const cluster = clusters.find((c) => c.name === rec.name && c.version === rec.version);
     const t = { version: rec.version, port: cluster?.port ?? 0 };
-    const name = `${exportStamp(now)}-${tier}`;
+    // Never reuse a directory: a failure must only ever remove what this run wrote.
+    let name = `${exportStamp(now)}-${tier}`;
+    for (let n = 2; await ctx.fs.exists(`${to}/${rec.name}/${name}`); n++) name = `${exportStamp(now)}-${tier}-${n}`;
     const dir = `${to}/${rec.name}/${name}`;
     if (!cluster?.running) {
       results.push({ cluster: rec.cluster, result: 'failed', reason: `${rec.cluster} is ${cluster ? 'down' : 'missing'}` });
@@ -95,6 +97,7 @@ export async function runExport(ctx: Context, o: ExportOptions): Promise<void> {
     }
     const t0 = performance.now();
     try {
+      await ctx.fs.mkdirp(`${to}/${rec.name}`, { mode: 0o755 });
       await ctx.fs.mkdirp(dir, { mode: 0o750, owner });
       const files: string[] = [];
       if (o.format === 'dump') {

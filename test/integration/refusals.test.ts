@@ -70,7 +70,9 @@ describe('forbidden by the host: exit 4, nothing changed', () => {
   });
   it('an existing stanza in the repository', async () => {
     const name = uniqueName();
-    mkdirSync(`${REPO}/backup/${name}`, { recursive: true });
+    // The repository as pgmam would have made it (owned by postgres), holding a stanza of that name.
+    await sh('install', ['-d', '-o', 'postgres', '-g', 'postgres', '-m', '750', REPO, `${REPO}/backup`]);
+    mkdirSync(`${REPO}/backup/${name}`);
     await expectNoChange(4, ['initcluster', name]);
     rmSync(`${REPO}/backup/${name}`, { recursive: true });
     expect(await traces(name)).toEqual([]);
@@ -84,7 +86,7 @@ describe('forbidden by the host: exit 4, nothing changed', () => {
   });
   it('every failed guard is reported at once', async () => {
     const r = await expectNoChange(4, ['initcluster', existing, '--port', String(listenPort)]);
-    expect(r.stderr.match(/^pgmam: initcluster refused:/gm)?.length).toBe(2);
+    expect(r.stderr.match(/^pgmam: initcluster refused:/gm)?.length, r.stderr).toBe(2);
   });
   it('run as a non-root user', async () => {
     const name = uniqueName();
