@@ -76,9 +76,9 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .option('--owner <role>', 'create this login role and make it the database owner')
       .option('--password-file <file>', "the owner's password (first line); never shown in argv, logs or ps")
       .option('--keep-on-error', 'if a step fails, keep what was made instead of undoing it')
-      .option('--from-export <dir>', 'create from a pgmam export (not implemented yet)')
+      .option('--from-export <dir>', 'create from a pgmam dump export (verified first; the source app is not touched)')
+      .option('--only-db <name>', 'with --from-export: restore only this database')
       .action(async (app: string | undefined, o: Record<string, string | boolean | undefined>, cmd: Command) => {
-        if (o['fromExport']) throw new NotImplementedError('initcluster --from-export');
         const g = globals(cmd);
         const name = parseName(app, 'cluster name');
         const port = o['port'] === undefined ? undefined : parsePort(String(o['port']));
@@ -94,6 +94,8 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
           db,
           owner,
           passwordFile: o['passwordFile'] === undefined ? undefined : String(o['passwordFile']),
+          fromExport: o['fromExport'] === undefined ? undefined : String(o['fromExport']).replace(/\/+$/, ''),
+          onlyDb: o['onlyDb'] === undefined ? undefined : parseName(String(o['onlyDb']), 'database name'),
           dryRun: g.dryRun,
           yes: g.yes,
           json: g.json,

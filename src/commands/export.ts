@@ -145,8 +145,24 @@ export async function runExport(ctx: Context, o: ExportOptions): Promise<void> {
   if (bad) throw new PgmamError('some exports failed', ExitCode.partial, [`pgmam: export: ${bad} of ${results.length} cluster(s) failed`]);
 }
 
-/** Check an export's SHA256SUMS (and, for a base backup, pg_verifybackup on an extracted copy). */
-export async function verifyExport(ctx: Context, dir: string): Promise<string[]> {
+export interface ExportMeta {
+  format?: ExportFormat;
+  cluster?: string;
+  pgVersion?: string;
+  databases?: Array<{ name: string; size: number; file?: string }>;
+}
+
+export async function readExportMeta(ctx: Context, dir: string): Promise<ExportMeta | undefined> {
+  const text = await ctx.fs.readText(`${dir}/meta.json`).catch(() => undefined);
+  try {
+    return text === undefined ? undefined : (JSON.parse(text) as ExportMeta);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every file of SHA256SUMS present with its checksum (read-only). */
+export async function checkSums(ctx: Context, dir: string): Promise<string[]> {
   const problems: string[] = [];
   const sums = await ctx.fs.readText(`${dir}/SHA256SUMS`);
   if (sums === undefined) return [`${dir}/SHA256SUMS is missing`];
@@ -160,6 +176,12 @@ export async function verifyExport(ctx: Context, dir: string): Promise<string[]>
     if (!(await ctx.fs.exists(file))) problems.push(`${file}: missing`);
     else if ((await ctx.fs.sha256(file)) !== m[1]) problems.push(`${file}: checksum mismatch`);
   }
+  return problems;
+}
+
+/** Check an export's SHA256SUMS (and, for a base backup, pg_verifybackup on an extracted copy). */
+export async function verifyExport(ctx: Context, dir: string): Promise<string[]> {
+  const problems = await checkSums(ctx, dir);
   const meta = JSON.parse((await ctx.fs.readText(`${dir}/meta.json`)) ?? '{}') as { format?: string; pgVersion?: string };
   if (!problems.length && meta.format === 'basebackup') {
     // pg_verifybackup reads only the plain format in PostgreSQL 15: extract into a scratch directory.

@@ -14,6 +14,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import type { ManagedCluster } from '../state/store.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from './host-facts.js';
 import { markBackupStep } from './stanza-steps.js';
+import { checkSums, readExportMeta, type ExportMeta } from './export.js';
 import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
 
 export interface InitOptions extends ExecuteFlags {
@@ -23,6 +24,9 @@ export interface InitOptions extends ExecuteFlags {
   db?: string;
   owner?: string;
   passwordFile?: string;
+  /** Create from a pgmam dump export (all its databases, or only `onlyDb`). */
+  fromExport?: string;
+  onlyDb?: string;
   json: boolean;
 }
 
@@ -34,6 +38,8 @@ export interface InitFacts extends NewClusterFacts {
   pgVersion: string | undefined;
   clusters: HostCluster[];
   postgres: { uid: number; gid: number } | undefined;
+  /** --from-export: what it holds and what is wrong with it. */
+  source: { meta: ExportMeta | undefined; problems: string[]; globals: string | undefined } | undefined;
   /** First line of --password-file; undefined when none given. */
   password: string | undefined;
   passwordProblem: string | undefined;
@@ -77,7 +83,12 @@ export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<Ini
     else if (!password) passwordProblem = `password file ${o.passwordFile} is empty`;
   }
 
-  return { ...fresh, uid: ctx.host.uid, tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem };
+  let source: InitFacts['source'];
+  if (o.fromExport) {
+    const meta = await readExportMeta(ctx, o.fromExport);
+    source = { meta, problems: meta ? await checkSums(ctx, o.fromExport) : [`${o.fromExport} holds no meta.json: not a pgmam export`], globals: await ctx.fs.readText(`${o.fromExport}/globals.sql`).catch(() => undefined) };
+  }
+  return { ...fresh, uid: ctx.host.uid, tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem, source };
 }
 
 /** Newest installed major that the installed pgBackRest can back up. */
@@ -94,6 +105,20 @@ export function initGuards(f: InitFacts, o: InitOptions, config: Config): Guard[
     pgVersionIsSupported({ pgVersion: f.pgVersion, configured: Boolean(o.pgVersion || config['pg-version']), installed: f.installedPg, pgbackrestVersion: f.pgbackrestVersion }),
     ...newClusterGuards(f, o.name, o.port !== undefined, config),
   ];
+  if (o.fromExport) {
+    const s = f.source;
+    guards.push({
+      id: 'export-is-intact',
+      check() {
+        if (!s?.meta) return { ok: false, reason: s?.problems[0] ?? `${o.fromExport} is not a pgmam export` };
+        if (s.problems.length) return { ok: false, reason: `export ${o.fromExport} is damaged: ${s.problems.join('; ')}`, hint: `pgmam export --verify ${o.fromExport}` };
+        if (s.meta.format !== 'dump') return { ok: false, reason: `${o.fromExport} is a ${s.meta.format} export: only dump exports can be restored yet` };
+        if (s.meta.pgVersion && f.pgVersion && Number(s.meta.pgVersion) > Number(f.pgVersion)) return { ok: false, reason: `the export is from PostgreSQL ${s.meta.pgVersion}, newer than ${f.pgVersion}` };
+        if (o.onlyDb && !s.meta.databases?.some((d) => d.name === o.onlyDb)) return { ok: false, reason: `the export has no database ${o.onlyDb} (it has ${s.meta.databases?.map((d) => d.name).join(', ')})` };
+        return { ok: true };
+      },
+    });
+  }
   if (o.passwordFile)
     guards.push({ id: 'password-file-is-readable', check: () => (f.passwordProblem ? { ok: false, reason: f.passwordProblem } : { ok: true }) });
   return guards;
@@ -132,6 +157,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
       n.writeStanzaFile,
       n.startCluster,
       ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),
+      ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
       n.createStanza,
       n.checkArchiving,
       n.backupFull('the first full backup'),
@@ -140,6 +166,27 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
       markBackupStep(n.scope, o.name, { version: id.version, port }),
     ],
   };
+}
+
+/** Globals first (roles; the bootstrap role already exists), then each database with pg_restore -j. */
+function restoreExportSteps(t: { version: string; port: number }, dir: string, source: InitFacts['source'], onlyDb: string | undefined): Step[] {
+  const globals = (source?.globals ?? '')
+    .split('\n')
+    .filter((l) => !/^CREATE ROLE postgres;$/.test(l.trim()))
+    .join('\n');
+  const dbs = (source?.meta?.databases ?? []).filter((d) => !onlyDb || d.name === onlyDb);
+  return [
+    { id: 'restore-globals', title: `restore roles from ${dir}/globals.sql`, effect: 'write', run: pg.psqlScript(t, globals) },
+    ...dbs.map(
+      (d): Step => ({
+        id: 'restore-database',
+        title: `restore database ${d.name} from ${dir}/${d.file ?? `${d.name}.dump`}`,
+        effect: 'write',
+        // postgres exists in every cluster: restore into it; any other database is created by the dump (-C).
+        run: pg.restoreDump(t, `${dir}/${d.file ?? `${d.name}.dump`}`, d.name !== 'postgres'),
+      }),
+    ),
+  ];
 }
 
 function createDbStep(t: { version: string; port: number }, o: InitOptions, password: string | undefined): Step {
@@ -166,6 +213,8 @@ function createDbStep(t: { version: string; port: number }, o: InitOptions, pass
 export async function runInitCluster(ctx: Context, o: InitOptions): Promise<void> {
   if ((o.owner || o.passwordFile) && !o.db) throw new UsageError('--owner and --password-file need --db NAME');
   if (o.passwordFile && !o.owner) throw new UsageError('--password-file needs --owner ROLE');
+  if (o.fromExport && o.db) throw new UsageError('--from-export and --db do not go together: the export brings its databases');
+  if (o.onlyDb && !o.fromExport) throw new UsageError('--only-db needs --from-export DIR');
   const facts = await gatherInitFacts(ctx, o);
   const plan = planInitCluster(facts, o, ctx.config, ctx.paths, ctx.host.systemd, ctx.clock.now());
   plan.guards = initGuards(facts, o, ctx.config);

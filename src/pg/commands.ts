@@ -94,6 +94,13 @@ export const baseBackup = (t: PsqlTarget, dir: string): Cmd => ({
   effect: 'write',
 });
 
+/** pg_restore -j 2 of a custom-format dump; with `create`, the dump's CREATE DATABASE runs first. */
+export const restoreDump = (t: PsqlTarget, file: string, create: boolean): Cmd => ({
+  argv: [pgBin(t.version, 'pg_restore'), ...conn(t), '-j', '2', '--exit-on-error', ...(create ? ['-C'] : []), '-d', 'postgres', file],
+  asUser: 'postgres',
+  effect: 'write',
+});
+
 export const verifyBackup = (version: string, dir: string): Cmd => ({ argv: [pgBin(version, 'pg_verifybackup'), '-n', dir], asUser: 'postgres', effect: 'read' });
 
 /** Quote an SQL identifier. */

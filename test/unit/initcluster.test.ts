@@ -27,6 +27,7 @@ const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
   postgres: { uid: 101, gid: 104 },
   password: undefined,
   passwordProblem: undefined,
+  source: undefined,
   ...f,
 });
 
