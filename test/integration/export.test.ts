@@ -1,8 +1,8 @@
 // pgmam export and export --verify against a real cluster.
 import { execa } from 'execa';
-import { mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_ROOT, initTestCluster, pgmam, removeTestCluster, sql, uniqueName } from './helpers.js';
+import { TEST_ROOT, initTestCluster, listEntry, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const to = `${TEST_ROOT}/exports`;
@@ -12,11 +12,14 @@ beforeAll(async () => {
   port = await initTestCluster(app);
   await sql(port, 'create database second');
   await sql(port, 'create table t as select g from generate_series(1, 500) g');
+  await sql(port, 'create role t_export_owner login');
+  await sql(port, 'alter table t owner to t_export_owner');
   await sql(port, 'create table u as select g from generate_series(1, 50) g', 'second');
 });
 
+const made: string[] = [];
 afterAll(async () => {
-  await removeTestCluster(app);
+  for (const n of [...made, app]) await removeTestCluster(n);
 });
 
 const exportsOf = () => readdirSync(`${to}/${app}`).sort();
@@ -70,6 +73,37 @@ describe('pgmam export', () => {
     const after = exportsOf();
     expect(after.filter((d) => !before.includes(d))).toHaveLength(1); // the new one
     for (const d of [dated.freshDaily, dated.freshWeekly, dated.freshMonthly]) expect(after).toContain(d);
+  });
+
+  it('initcluster --from-export: a new managed cluster with identical tables; --only-db; a damaged export is refused', async () => {
+    const dump = `${to}/${app}/${exportsOf().find((d) => existsSync(`${to}/${app}/${d}/postgres.dump`))}`;
+    const copy = `${app}_copy`;
+    const only = `${app}_only`;
+    made.push(copy, only);
+    const r = await pgmam(['initcluster', copy, '--from-export', dump]);
+    expect(r.code, r.stderr).toBe(0);
+    const copyPort = (await listEntry(copy)).port;
+    const digest = (p: number, table: string, db: string) => sql(p, `select count(*) || ':' || md5(string_agg(g::text, ',' order by g)) from ${table}`, db);
+    expect(await digest(copyPort, 't', 'postgres')).toBe(await digest(port, 't', 'postgres'));
+    expect(await digest(copyPort, 'u', 'second')).toBe(await digest(port, 'u', 'second'));
+    expect((await listEntry(copy))).toMatchObject({ managed: true, status: 'online', stanza: copy, lastBackup: expect.objectContaining({ type: 'full' }) });
+    expect((await sh('pgbackrest', [`--stanza=${copy}`, 'check'], { user: 'postgres' })).code).toBe(0);
+
+    expect((await pgmam(['initcluster', only, '--from-export', dump, '--only-db', 'second'])).code).toBe(0);
+    const onlyPort = (await listEntry(only)).port;
+    expect(await sql(onlyPort, "select string_agg(datname, ',' order by datname) from pg_database where not datistemplate")).toBe('postgres,second');
+    expect(await sql(onlyPort, "select count(*) from pg_class where relname = 't'")).toBe('0');
+
+    const damaged = `${to}/${app}/damaged`;
+    cpSync(dump, damaged, { recursive: true });
+    const f = `${damaged}/second.dump`;
+    const bytes = readFileSync(f);
+    bytes[20] = bytes[20]! ^ 0xff;
+    writeFileSync(f, bytes);
+    const refused = await pgmam(['initcluster', `${app}_bad`, '--from-export', damaged]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('second.dump: checksum mismatch');
+    expect(await traces(`${app}_bad`)).toEqual([]);
   });
 
   it('an unknown app is refused (exit 4)', async () => {
