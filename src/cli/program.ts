@@ -9,6 +9,7 @@ import { parseTarget } from '../restore/target.js';
 import { runBackup } from '../commands/backup.js';
 import { runSchedule } from '../commands/schedule.js';
 import { runExport, runVerifyExport } from '../commands/export.js';
+import { runResetWal } from '../commands/resetwal.js';
 import { runInitCluster } from '../commands/initcluster.js';
 import { runList } from '../commands/list.js';
 import { runInstallLinks } from '../commands/install-links.js';
@@ -41,6 +42,7 @@ const EXAMPLES: Record<string, string> = {
   'branch list': 'pgmam branch list --json',
   backup: 'pgmam backup --all                       # from cron: auto type, quiet on success\n  pgmam backup app1 --type full\n  pgmam backup --all --export-to /mnt/offsite\n  legacy: pgbackup -path /mnt/offsite',
   export: 'pgmam export app1\n  pgmam export --all --format basebackup --to /mnt/exports\n  pgmam export --verify /var/backups/pgmam/app1/20261122T064500Z-daily',
+  resetwal: 'pgmam resetwal app1 --dry-run\n  pgmam resetwal app1          # type the name to confirm, or --yes',
   schedule: 'pgmam schedule install\n  pgmam schedule show\n  pgmam schedule remove',
   'branch drop': 'pgmam branch drop app1_dev --yes --purge-backups',
 };
@@ -169,6 +171,19 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
 
   example(
     program
+      .command('resetwal')
+      .description('guarded pg_resetwal of a stopped cluster whose start fails, after a full copy of its data directory')
+      .argument('<app>')
+      .action(async (app: string, _o: unknown, cmd: Command) => {
+        const g = globals(cmd);
+        const name = parseName(app, 'cluster name');
+        await runResetWal(await makeContext(g, 'resetwal'), { name, dryRun: g.dryRun, yes: g.yes, keepOnError: false, json: g.json });
+      }),
+    'resetwal',
+  );
+
+  example(
+    program
       .command('schedule')
       .description('install, show or remove the schedule that runs pgmam backup --all (cron, or systemd timers)')
       .argument('<action>', 'install | show | remove')
@@ -268,7 +283,6 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
 
   // Later issues build these; until then they say so plainly (exit 2) rather than pretend.
   for (const [name, desc] of [
-    ['resetwal', 'guarded pg_resetwal of a cluster that cannot start'],
     ['check', 'health of managed clusters'],
     ['adopt', 'take an existing cluster under pgmam'],
     ['drop', 'drop a managed cluster'],

@@ -1,14 +1,13 @@
 // `pgmam branch create|sync|list|drop`: independent clusters restored from a parent's backups. The
 // parent is never stopped, written to or reconfigured; its stanza never receives the branch's WAL.
 import type { Context } from '../context.js';
-import { CancelledError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { checkGuards, executePlan, type ExecuteFlags } from '../plan/executor.js';
-import { renderPlan } from '../plan/render.js';
+import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import {
   archiveHistorySteps,
@@ -542,6 +541,8 @@ export async function runBranchDrop(ctx: Context, o: BranchDropOptions): Promise
     target: label,
     locks: [o.name],
     destructive: true,
+    // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).
+    typeToConfirm: o.name,
     guards: [
       runsAsRoot(ctx.host.uid),
       {
@@ -556,13 +557,6 @@ export async function runBranchDrop(ctx: Context, o: BranchDropOptions): Promise
       ...(rec?.preserved.length ? [`preserved data directories are kept: ${rec.preserved.map((p) => p.path).join(', ')}`] : []),
     ],
   };
-  // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).
-  if (!o.dryRun && !o.yes && ctx.io.interactive) {
-    checkGuards(plan);
-    ctx.io.err(renderPlan(plan, ctx.host.uid));
-    if (!(await ctx.prompter.typeToConfirm(`This drops the branch ${label}.`, o.name))) throw new CancelledError('the typed name did not match; nothing changed');
-    o = { ...o, yes: true };
-  }
   if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
   ctx.io.out(`branch ${label} dropped${o.purgeBackups ? ' with its backups' : `; its backups are kept in stanza ${o.name}`}\n`);
 }

@@ -112,3 +112,10 @@ export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 export function showSetting(c: ClusterId, dataDir: string, name: string): Cmd {
   return { argv: [pgBin(c.version, 'postgres'), '-D', dataDir, '-c', `config_file=${confDirOf(c)}/postgresql.conf`, '-C', name], asUser: 'postgres', effect: 'read' };
 }
+
+/** pg_resetwal; `dryRun` (-n) only prints what it would do. */
+export const resetWal = (version: string, dataDir: string, o: { dryRun: boolean; force: boolean }): Cmd => ({
+  argv: [pgBin(version, 'pg_resetwal'), ...(o.dryRun ? ['-n'] : []), ...(o.force ? ['-f'] : []), dataDir],
+  asUser: 'postgres',
+  effect: o.dryRun ? 'read' : 'write',
+});

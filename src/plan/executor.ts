@@ -37,7 +37,10 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
   if (plan.destructive && !flags.yes) {
     if (!ctx.io.interactive) throw new UsageError(`${plan.command} ${plan.target} changes existing data: confirm on a terminal or pass --yes`);
     ctx.io.err(renderPlan(plan, ctx.host.uid));
-    if (!(await ctx.prompter.confirm(`Run these ${plan.steps.length} steps on ${plan.target}?`))) throw new CancelledError();
+    const agreed = plan.typeToConfirm
+      ? await ctx.prompter.typeToConfirm(`This changes ${plan.target} for good.`, plan.typeToConfirm)
+      : await ctx.prompter.confirm(`Run these ${plan.steps.length} steps on ${plan.target}?`);
+    if (!agreed) throw new CancelledError();
   }
 
   const releases: Array<() => Promise<void>> = [];

@@ -39,6 +39,8 @@ export interface Plan {
   locks: string[];
   /** true when the plan removes or replaces something the user had: needs confirmation or --yes. */
   destructive: boolean;
+  /** On a terminal, confirm by typing this (the cluster's name) instead of answering yes. */
+  typeToConfirm?: string;
   guards: Guard[];
   steps: Step[];
   /** Lines printed with the plan (what the result will be). */
