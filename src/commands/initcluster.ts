@@ -14,6 +14,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import type { ManagedCluster } from '../state/store.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from './host-facts.js';
 import { markBackupStep } from './stanza-steps.js';
+import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../restore/steps.js';
 import { checkSums, readExportMeta, type ExportMeta } from './export.js';
 import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
 
@@ -112,7 +113,9 @@ export function initGuards(f: InitFacts, o: InitOptions, config: Config): Guard[
       check() {
         if (!s?.meta) return { ok: false, reason: s?.problems[0] ?? `${o.fromExport} is not a pgmam export` };
         if (s.problems.length) return { ok: false, reason: `export ${o.fromExport} is damaged: ${s.problems.join('; ')}`, hint: `pgmam export --verify ${o.fromExport}` };
-        if (s.meta.format !== 'dump') return { ok: false, reason: `${o.fromExport} is a ${s.meta.format} export: only dump exports can be restored yet` };
+        if (s.meta.format !== 'dump' && s.meta.format !== 'basebackup') return { ok: false, reason: `${o.fromExport} has an unknown format ${s.meta.format}` };
+        if (s.meta.format === 'basebackup' && o.onlyDb) return { ok: false, reason: '--only-db needs a dump export; a base backup holds the whole cluster' };
+        if (s.meta.format === 'basebackup' && s.meta.pgVersion !== f.pgVersion) return { ok: false, reason: `a base backup of PostgreSQL ${s.meta.pgVersion} cannot become a PostgreSQL ${f.pgVersion} cluster` };
         if (s.meta.pgVersion && f.pgVersion && Number(s.meta.pgVersion) > Number(f.pgVersion)) return { ok: false, reason: `the export is from PostgreSQL ${s.meta.pgVersion}, newer than ${f.pgVersion}` };
         if (o.onlyDb && !s.meta.databases?.some((d) => d.name === o.onlyDb)) return { ok: false, reason: `the export has no database ${o.onlyDb} (it has ${s.meta.databases?.map((d) => d.name).join(', ')})` };
         return { ok: true };
@@ -144,6 +147,48 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
     timelines: [],
     backupMark: null,
   };
+  if (o.fromExport && f.source?.meta?.format === 'basebackup') {
+    const owner = f.postgres ?? { uid: 0, gid: 0 };
+    const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
+    const recovered = { timeline: 0, lastReplayUs: undefined };
+    return {
+      command: 'initcluster',
+      target: pg.clusterLabel(id),
+      locks: [o.name],
+      destructive: false,
+      guards: [],
+      steps: [
+        ...n.createRepo,
+        n.createCluster,
+        n.configureArchiving,
+        n.writeStanzaFile,
+        emptyDataDirStep(n.dataDir, owner),
+        {
+          id: 'lay-down-basebackup',
+          title: `lay down the base backup of ${o.fromExport} in ${n.dataDir}`,
+          effect: 'write',
+          run: async (c) => {
+            await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/base.tar.gz`, '-C', n.dataDir], asUser: 'postgres', effect: 'write' });
+            await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/pg_wal.tar.gz`, '-C', `${n.dataDir}/pg_wal`], asUser: 'postgres', effect: 'write' });
+          },
+          show: [`$ runuser -u postgres -- tar -xzf ${o.fromExport}/base.tar.gz -C ${n.dataDir}`, `$ runuser -u postgres -- tar -xzf ${o.fromExport}/pg_wal.tar.gz -C ${n.dataDir}/pg_wal`],
+        },
+        // Its WAL is in the backup (streamed): recover to consistency, promote, archiving off until its own stanza exists.
+        requestRecoveryStep(n.dataDir, ["archive_mode = 'off'", "restore_command = 'false'", "recovery_target = 'immediate'", "recovery_target_action = 'promote'"], 'recover the base backup to consistency, then promote', owner, now.toISOString()),
+        verifyIsolationStep(live, { archiveCommand: `pgbackrest${n.scope.configIncludePath ? ` --config-include-path=${n.scope.configIncludePath}` : ''} --stanza=${o.name} archive-push %p` }),
+        n.startCluster,
+        waitPromotedStep(live, config['recovery-timeout']),
+        verifyRecoveredStep(live, { previousTimeline: 0 }, recovered),
+        n.createStanza,
+        enableArchivingStep(live, systemd, owner),
+        n.checkArchiving,
+        n.backupFull('the first full backup'),
+        n.verifyPitrReady,
+        n.recordManaged(record),
+        markBackupStep(n.scope, o.name, { version: id.version, port }),
+      ],
+    };
+  }
   return {
     command: 'initcluster',
     target: pg.clusterLabel(id),

@@ -21,6 +21,7 @@ import {
   verifyRecoveredStep,
   waitPromotedStep,
   recordTimelineStep,
+  requestRecoveryStep,
   type LiveCluster,
   type RecoveredState,
 } from '../restore/steps.js';
@@ -190,30 +191,16 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
     // its new backups sort after the abandoned timeline's (pgBackRest 2.45's expire compares WAL
     // names across timelines and would otherwise remove this timeline's WAL).
     const oldTimeline = f.undoSource?.timeline ?? 0;
-    const settings = [
-      '',
-      `# Added by pgmam pitr --undo on ${createdAt}: replay this data directory's own timeline to its end, then promote`,
-      `restore_command = 'pgbackrest${scope.configIncludePath ? ` --config-include-path=${scope.configIncludePath}` : ''} --stanza=${scope.stanza} archive-get %f "%p"'`,
-      "recovery_target_timeline = 'current'",
-      '',
-    ].join('\n');
     const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
-    steps.push({
-      id: 'request-recovery',
-      title: 'request a recovery to the end of its own timeline, then promotion',
-      effect: 'write',
-      run: async (c) => {
-        const auto = `${dataDir}/postgresql.auto.conf`;
-        // An earlier restore left its recovery target here; it must not apply to this recovery.
-        const kept = ((await c.fs.readText(auto)) ?? '')
-          .split('\n')
-          .map((l) => (/^\s*(recovery_target\w*|restore_command)\s*=/.test(l) ? `# Removed by pgmam pitr --undo: ${l}` : l))
-          .join('\n');
-        await c.fs.writeFileAtomic(auto, `${kept}${settings}`, { mode: 0o600, owner });
-        await c.fs.writeFileAtomic(`${dataDir}/recovery.signal`, '', { mode: 0o600, owner });
-      },
-      show: [`comment out recovery_target* and restore_command in ${dataDir}/postgresql.auto.conf, then append:`, ...settings.trim().split('\n').map((l) => `  | ${l}`), `touch ${dataDir}/recovery.signal`],
-    });
+    steps.push(
+      requestRecoveryStep(
+        dataDir,
+        [`restore_command = 'pgbackrest${scope.configIncludePath ? ` --config-include-path=${scope.configIncludePath}` : ''} --stanza=${scope.stanza} archive-get %f "%p"'`, "recovery_target_timeline = 'current'"],
+        "replay this data directory's own timeline to its end, then promote",
+        owner,
+        createdAt,
+      ),
+    );
     steps.push(
       startClusterStep(live, systemd, cfg['recovery-timeout']),
       waitPromotedStep(live, cfg['recovery-timeout']),

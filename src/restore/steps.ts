@@ -247,3 +247,26 @@ export function recordTimelineStep(name: string, clustersDir: string, recovered:
     show: [`update ${clustersDir}/${name}.json`],
   };
 }
+
+/**
+ * Ask for a recovery at the next start: comment out the recovery settings an earlier restore left in
+ * postgresql.auto.conf (they must not apply), append `settings`, create recovery.signal.
+ */
+export function requestRecoveryStep(dataDir: string, settings: string[], why: string, owner: { uid: number; gid: number }, now: string): Step {
+  const block = ['', `# Added by pgmam on ${now}: ${why}`, ...settings, ''].join('\n');
+  const auto = `${dataDir}/postgresql.auto.conf`;
+  return {
+    id: 'request-recovery',
+    title: `request a recovery: ${why}`,
+    effect: 'write',
+    run: async (c) => {
+      const kept = ((await c.fs.readText(auto)) ?? '')
+        .split('\n')
+        .map((l) => (/^\s*(recovery_target\w*|restore_command|archive_mode)\s*=/.test(l) ? `# Removed by pgmam before a recovery: ${l}` : l))
+        .join('\n');
+      await c.fs.writeFileAtomic(auto, `${kept}${block}`, { mode: 0o600, owner });
+      await c.fs.writeFileAtomic(`${dataDir}/recovery.signal`, '', { mode: 0o600, owner });
+    },
+    show: [`comment out recovery_target*, restore_command and archive_mode in ${auto}, then append:`, ...settings.map((l) => `  | ${l}`), `touch ${dataDir}/recovery.signal`],
+  };
+}

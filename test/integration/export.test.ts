@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_ROOT, initTestCluster, listEntry, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
+import { REPO, TEST_ROOT, initTestCluster, listEntry, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const to = `${TEST_ROOT}/exports`;
@@ -104,6 +104,25 @@ describe('pgmam export', () => {
     expect(refused.code).toBe(4);
     expect(refused.stderr).toContain('second.dump: checksum mismatch');
     expect(await traces(`${app}_bad`)).toEqual([]);
+  });
+
+  it('a base backup export restores into a new cluster that starts, has the rows, and archives to its own stanza only', async () => {
+    const r = await pgmam(['export', app, '--to', to, '--format', 'basebackup', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const dir = (JSON.parse(r.stdout) as Array<{ dir: string }>)[0]!.dir;
+    const sourceArchive = () => readdirSync(`${REPO}/archive/${app}/15-1`).flatMap((e) => (e.endsWith('.history') ? [e] : readdirSync(`${REPO}/archive/${app}/15-1/${e}`)));
+    const before = sourceArchive();
+    const bb = `${app}_bb`;
+    made.push(bb);
+    const c = await pgmam(['initcluster', bb, '--from-export', dir]);
+    expect(c.code, c.stderr).toBe(0);
+    const p = (await listEntry(bb)).port;
+    expect(await sql(p, 'select count(*) from t')).toBe(await sql(port, 'select count(*) from t'));
+    expect(await sql(p, 'show archive_command')).toBe(`pgbackrest --stanza=${bb} archive-push %p`);
+    expect((await sh('pgbackrest', [`--stanza=${bb}`, 'check'], { user: 'postgres' })).code).toBe(0);
+    const tli = (await sql(p, 'select pg_walfile_name(pg_current_wal_lsn())')).slice(0, 8);
+    const added = sourceArchive().filter((f) => !before.includes(f));
+    expect(added.filter((f) => f.startsWith(tli) || f.endsWith('.history'))).toEqual([]);
   });
 
   it('an unknown app is refused (exit 4)', async () => {
