@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
+import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
@@ -206,7 +207,6 @@ function confStep(confDir: string, e: BranchExtras, owner: { uid: number; gid: n
   ];
 }
 
-const ownArchiveCommand = (name: string, includePath: string | undefined) => `pgbackrest${includePath ? ` --config-include-path=${includePath}` : ''} --stanza=${name} archive-push %p`;
 
 // ---------------------------------------------------------------------------------------------- create
 
@@ -304,7 +304,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     n.writeStanzaFile,
     emptyDataDirStep(n.dataDir, owner),
     restoreFromParent(p, n.dataDir, o.at, ctx.paths.stanzaDir),
-    verifyIsolationStep(live, { archiveCommand: ownArchiveCommand(f.name, n.scope.configIncludePath) }),
+    verifyIsolationStep(live, { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) }),
     startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout']),
     waitPromotedStep(live, ctx.config['recovery-timeout']),
     verifyRecoveredStep(live, { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text }, recovered),
@@ -419,7 +419,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, ctx: Pi
     createDataDirStep(dataDir, owner),
     ...confStep(pg.confDirOf(id), f.extras, owner),
     restoreFromParent(p, dataDir, undefined, ctx.paths.stanzaDir),
-    verifyIsolationStep(live, { archiveCommand: ownArchiveCommand(o.name, scope.configIncludePath) }),
+    verifyIsolationStep(live, { archiveCommand: archiveCommandFor(o.name, scope.configIncludePath) }),
     startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout']),
     waitPromotedStep(live, ctx.config['recovery-timeout']),
     verifyRecoveredStep(live, { previousTimeline: p.currentTimeline ?? 0 }, recovered),

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { pgVersionIsSupported, runsAsRoot, toolsAreInstalled } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
+import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
@@ -147,73 +148,59 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
     timelines: [],
     backupMark: null,
   };
-  if (o.fromExport && f.source?.meta?.format === 'basebackup') {
-    const owner = f.postgres ?? { uid: 0, gid: 0 };
-    const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
-    const recovered = { timeline: 0, lastReplayUs: undefined };
-    return {
-      command: 'initcluster',
-      target: pg.clusterLabel(id),
-      locks: [o.name],
-      destructive: false,
-      guards: [],
-      steps: [
-        ...n.createRepo,
-        n.createCluster,
-        n.configureArchiving,
-        n.writeStanzaFile,
-        emptyDataDirStep(n.dataDir, owner),
-        {
-          id: 'lay-down-basebackup',
-          title: `lay down the base backup of ${o.fromExport} in ${n.dataDir}`,
-          effect: 'write',
-          run: async (c) => {
-            await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/base.tar.gz`, '-C', n.dataDir], asUser: 'postgres', effect: 'write' });
-            await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/pg_wal.tar.gz`, '-C', `${n.dataDir}/pg_wal`], asUser: 'postgres', effect: 'write' });
+  const owner = f.postgres ?? { uid: 0, gid: 0 };
+  const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
+  const recovered = { timeline: 0, lastReplayUs: undefined };
+  const steps: Step[] =
+    o.fromExport && f.source?.meta?.format === 'basebackup'
+      ? [
+          ...n.createRepo,
+          n.createCluster,
+          n.configureArchiving,
+          n.writeStanzaFile,
+          emptyDataDirStep(n.dataDir, owner),
+          {
+            id: 'lay-down-basebackup',
+            title: `lay down the base backup of ${o.fromExport} in ${n.dataDir}`,
+            effect: 'write',
+            run: async (c) => {
+              await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/base.tar.gz`, '-C', n.dataDir], asUser: 'postgres', effect: 'write' });
+              await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/pg_wal.tar.gz`, '-C', `${n.dataDir}/pg_wal`], asUser: 'postgres', effect: 'write' });
+            },
+            show: [`$ runuser -u postgres -- tar -xzf ${o.fromExport}/base.tar.gz -C ${n.dataDir}`, `$ runuser -u postgres -- tar -xzf ${o.fromExport}/pg_wal.tar.gz -C ${n.dataDir}/pg_wal`],
           },
-          show: [`$ runuser -u postgres -- tar -xzf ${o.fromExport}/base.tar.gz -C ${n.dataDir}`, `$ runuser -u postgres -- tar -xzf ${o.fromExport}/pg_wal.tar.gz -C ${n.dataDir}/pg_wal`],
-        },
-        // Its WAL is in the backup (streamed): recover to consistency, promote, archiving off until its own stanza exists.
-        requestRecoveryStep(n.dataDir, ["archive_mode = 'off'", "restore_command = 'false'", "recovery_target = 'immediate'", "recovery_target_action = 'promote'"], 'recover the base backup to consistency, then promote', owner, now.toISOString()),
-        verifyIsolationStep(live, { archiveCommand: `pgbackrest${n.scope.configIncludePath ? ` --config-include-path=${n.scope.configIncludePath}` : ''} --stanza=${o.name} archive-push %p` }),
-        n.startCluster,
-        waitPromotedStep(live, config['recovery-timeout']),
-        verifyRecoveredStep(live, { previousTimeline: 0 }, recovered),
-        n.createStanza,
-        enableArchivingStep(live, systemd, owner),
-        n.checkArchiving,
-        n.backupFull('the first full backup'),
-        n.verifyPitrReady,
-        n.recordManaged(record),
-        markBackupStep(n.scope, o.name, { version: id.version, port }),
-      ],
-    };
-  }
-  return {
-    command: 'initcluster',
-    target: pg.clusterLabel(id),
-    locks: [o.name],
-    destructive: false,
-    guards: [],
-    steps: [
-      ...n.createRepo,
-      n.createCluster,
-      n.configureArchiving,
-      n.writeStanzaFile,
-      n.startCluster,
-      ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),
-      ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
-      n.createStanza,
-      n.checkArchiving,
-      n.backupFull('the first full backup'),
-      n.verifyPitrReady,
-      n.recordManaged(record),
-      markBackupStep(n.scope, o.name, { version: id.version, port }),
-    ],
-  };
+          // Its WAL is in the backup (streamed): recover to consistency, promote, archiving off until its own stanza exists.
+          requestRecoveryStep(n.dataDir, ["archive_mode = 'off'", "restore_command = 'false'", "recovery_target = 'immediate'", "recovery_target_action = 'promote'"], 'recover the base backup to consistency, then promote', owner, now.toISOString()),
+          verifyIsolationStep(live, { archiveCommand: archiveCommandFor(o.name, n.scope.configIncludePath) }),
+          n.startCluster,
+          waitPromotedStep(live, config['recovery-timeout']),
+          verifyRecoveredStep(live, { previousTimeline: 0 }, recovered),
+          n.createStanza,
+          enableArchivingStep(live, systemd, owner),
+          n.checkArchiving,
+          n.backupFull('the first full backup'),
+          n.verifyPitrReady,
+          n.recordManaged(record),
+          markBackupStep(n.scope, o.name, { version: id.version, port }),
+        ]
+      : [
+          ...n.createRepo,
+          n.createCluster,
+          n.configureArchiving,
+          n.writeStanzaFile,
+          n.startCluster,
+          ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),
+          ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
+          n.createStanza,
+          n.checkArchiving,
+          n.backupFull('the first full backup'),
+          n.verifyPitrReady,
+          n.recordManaged(record),
+          markBackupStep(n.scope, o.name, { version: id.version, port }),
+        ];
+  return { command: 'initcluster', target: pg.clusterLabel(id), locks: [o.name], destructive: false, guards: [], steps };
 }
 
-/** Globals first (roles; the bootstrap role already exists), then each database with pg_restore -j. */
 function restoreExportSteps(t: { version: string; port: number }, dir: string, source: InitFacts['source'], onlyDb: string | undefined): Step[] {
   const globals = (source?.globals ?? '')
     .split('\n')

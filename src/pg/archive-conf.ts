@@ -9,14 +9,19 @@ export interface ArchiveSettings {
   configIncludePath?: string;
 }
 
+/**
+ * The only archive_command a managed cluster ever has. No --pg1-path: pgBackRest's cwd check [032]
+ * must keep refusing any data directory but the stanza's own.
+ */
+export const archiveCommandFor = (stanza: string, configIncludePath?: string) =>
+  `pgbackrest${configIncludePath ? ` --config-include-path=${configIncludePath}` : ''} --stanza=${stanza} archive-push %p`;
+
 export function renderArchiveConf(s: ArchiveSettings): string {
-  // No --pg1-path here: pgBackRest's cwd check [032] must keep refusing any data directory but the stanza's own.
-  const include = s.configIncludePath ? ` --config-include-path=${s.configIncludePath}` : '';
   return [
     '# Written by pgmam: WAL archiving to this cluster\'s own pgBackRest stanza. Do not edit by hand.',
     'wal_level = replica',
     'archive_mode = on',
-    `archive_command = 'pgbackrest${include} --stanza=${s.stanza} archive-push %p'`,
+    `archive_command = '${archiveCommandFor(s.stanza, s.configIncludePath)}'`,
     `archive_timeout = ${s.archiveTimeout}`,
     '',
   ].join('\n');
