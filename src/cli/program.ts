@@ -4,7 +4,8 @@ import type { Context } from '../context.js';
 import { NotImplementedError, UsageError } from '../errors.js';
 import { parseClusterRef, parseName, parsePort } from '../names.js';
 import { pitrMode, runPitr } from '../commands/pitr.js';
-import { askParent, runBranchCreate, runBranchDrop, runBranchList, runBranchSync } from '../commands/branch.js';
+import { askParent, runBranchCreate, runBranchList, runBranchSync } from '../commands/branch.js';
+import { runDrop } from '../commands/drop.js';
 import { parseTarget } from '../restore/target.js';
 import { runBackup } from '../commands/backup.js';
 import { runSchedule } from '../commands/schedule.js';
@@ -42,6 +43,7 @@ const EXAMPLES: Record<string, string> = {
   'branch list': 'pgmam branch list --json',
   backup: 'pgmam backup --all                       # from cron: auto type, quiet on success\n  pgmam backup app1 --type full\n  pgmam backup --all --export-to /mnt/offsite\n  legacy: pgbackup -path /mnt/offsite',
   export: 'pgmam export app1\n  pgmam export --all --format basebackup --to /mnt/exports\n  pgmam export --verify /var/backups/pgmam/app1/20261122T064500Z-daily',
+  drop: 'pgmam drop app1 --yes\n  pgmam drop app1 --with-branches --purge-backups --yes',
   resetwal: 'pgmam resetwal app1 --dry-run\n  pgmam resetwal app1          # type the name to confirm, or --yes',
   schedule: 'pgmam schedule install\n  pgmam schedule show\n  pgmam schedule remove',
   'branch drop': 'pgmam branch drop app1_dev --yes --purge-backups',
@@ -184,6 +186,21 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
 
   example(
     program
+      .command('drop')
+      .description('stop and remove a managed cluster; backups kept unless --purge-backups')
+      .argument('<app>')
+      .option('--purge-backups', "also delete the cluster's stanza and backups")
+      .option('--with-branches', "also drop the app's branches (refused otherwise while it has any)")
+      .action(async (app: string, o: { purgeBackups?: boolean; withBranches?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const name = parseName(app, 'cluster name');
+        await runDrop(await makeContext(g, 'drop'), { name, purgeBackups: Boolean(o.purgeBackups), withBranches: Boolean(o.withBranches), onlyBranches: false, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+      }),
+    'drop',
+  );
+
+  example(
+    program
       .command('schedule')
       .description('install, show or remove the schedule that runs pgmam backup --all (cron, or systemd timers)')
       .argument('<action>', 'install | show | remove')
@@ -252,7 +269,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (b: string, o: { purgeBackups?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(b, 'branch name');
-        await runBranchDrop(await makeContext(g, 'branch drop'), { name, purgeBackups: Boolean(o.purgeBackups), dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await runDrop(await makeContext(g, 'branch drop'), { name, purgeBackups: Boolean(o.purgeBackups), withBranches: false, onlyBranches: true, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'branch drop',
   );
@@ -285,7 +302,6 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   for (const [name, desc] of [
     ['check', 'health of managed clusters'],
     ['adopt', 'take an existing cluster under pgmam'],
-    ['drop', 'drop a managed cluster'],
     ['prune', 'remove old preserved data directories'],
   ] as const) {
     program

@@ -100,3 +100,11 @@ describe('branch sync', () => {
     expect(renderPlan(plan, 0)).toContain('its stanza app1_dev and its backups are reset');
   });
 });
+
+describe('drop order', () => {
+  it('drops branches of branches first', async () => {
+    const { descendants } = await import('../../src/commands/drop.js');
+    const recs = [record('app1', 'app'), record('app1_dev', 'branch', 'app1'), record('app1_dev_x', 'branch', 'app1_dev'), record('app1_qa', 'branch', 'app1'), record('other', 'app')];
+    expect(descendants(recs, 'app1').map((r) => r.name)).toEqual(['app1_dev_x', 'app1_dev', 'app1_qa']);
+  });
+});
