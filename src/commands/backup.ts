@@ -108,9 +108,8 @@ async function gatherTargets(ctx: Context, o: BackupOptions): Promise<{ targets:
  * Record the newest backup's label and the next transaction ID right after pgmam's own backup, for
  * the change detection of later backups. Returns the stanza's backup labels.
  */
-export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }): Promise<string[]> {
-  const info = parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0];
-  const labels = (info?.backup ?? []).map((b) => b.label);
+export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }, knownLabel?: string): Promise<string[]> {
+  const labels = knownLabel ? [knownLabel] : (parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0]?.backup ?? []).map((b) => b.label);
   const label = labels.at(-1);
   const nextXid = await readNextXid(ctx.runner, at.version, at.port);
   if (label && nextXid) await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, backupMark: { label, nextXid } }));
@@ -142,7 +141,7 @@ async function lockWithWait(ctx: Context, name: string): Promise<(() => Promise<
 function backupCmd(t: Target, type: BackupType, ctx: Context) {
   const base = pgbr.backup(stanzaScope(t.record.stanza, ctx.paths.stanzaDir), type);
   // Retention from pgmam's configuration, applied by pgBackRest's own expire after the backup.
-  const retention = [`--repo1-retention-full=${ctx.config['retention-full']}`, `--repo1-retention-full-type=${ctx.config['retention-full-type']}`];
+  const retention = [`--repo1-retention-full=${ctx.config['retention-full']}`, `--repo1-retention-full-type=${ctx.config['retention-full-type']}`, '--log-level-console=info'];
   return { ...base, argv: [base.argv[0]!, ...retention, ...base.argv.slice(1)] };
 }
 
@@ -155,11 +154,13 @@ async function backupOne(ctx: Context, t: Target, d: Extract<Decision, { action:
     progress(`${cluster}: ${d.type} backup (${d.why})`);
     const scope = stanzaScope(t.record.stanza, ctx.paths.stanzaDir);
     const before = new Set((t.stanza?.backup ?? []).map((b) => b.label));
-    await ctx.runner.run(backupCmd(t, d.type, ctx));
-    const labels = t.cluster ? await markBackup(ctx, t.record.name, scope, { version: t.record.version, port: t.cluster.port }) : [];
+    const out = await ctx.runner.run(backupCmd(t, d.type, ctx));
+    // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
+    const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
+    const labels = t.cluster ? await markBackup(ctx, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput) : [];
     const label = labels.at(-1);
-    const expired = [...before].filter((l) => !labels.includes(l));
-    return { cluster, result: 'backed-up', type: d.type, label, expired, reason: d.why, durationMs: Math.round(performance.now() - t0) };
+    // What expired is settled afterwards, from one `info` per repository (see runBackup).
+    return { cluster, result: 'backed-up', type: d.type, label, expired: fromOutput ? [...before] : [...before].filter((l) => !labels.includes(l)), reason: d.why, durationMs: Math.round(performance.now() - t0) };
   } catch (e) {
     return { cluster, result: 'failed', type: d.type, reason: String(e instanceof Error ? e.message : e).split('\n').slice(0, 3).join(' '), durationMs: Math.round(performance.now() - t0) };
   } finally {
@@ -214,6 +215,18 @@ export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
       return backupOne(ctx, t, d, progress);
     }),
   );
+
+  // Expired = labels before the run that the repository no longer lists: one `info` per repository.
+  const backedUp = decisions.filter((_, i) => outcomes[i]!.result === 'backed-up');
+  for (const repoPath of new Set(backedUp.map(({ t }) => t.record.repoPath))) {
+    const r = await ctx.runner.run(pgbr.info({ repoPath, configIncludePath: stanzaScope('x', ctx.paths.stanzaDir).configIncludePath }), { check: false });
+    const now = r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
+    for (const { t } of backedUp.filter(({ t }) => t.record.repoPath === repoPath)) {
+      const o = outcomes[decisions.findIndex((x) => x.t === t)]!;
+      const labels = now?.find((s) => s.name === t.record.stanza)?.backup.map((b) => b.label);
+      o.expired = labels ? (o.expired ?? []).filter((l) => !labels.includes(l)) : [];
+    }
+  }
 
   let exported: ExportSummary | undefined;
   if (o.exportTo) {
