@@ -11,7 +11,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { renderArgv, effectiveArgv } from '../runner/types.js';
 import { acquireLock, LockHeldError } from '../state/lock.js';
 import { updateManaged, type ManagedCluster } from '../state/store.js';
-import { managedClusters, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
+import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from './host-facts.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -89,7 +89,7 @@ async function gatherTargets(ctx: Context, o: BackupOptions): Promise<{ targets:
   // One `info` per repository for all its stanzas.
   await Promise.all(
     [...new Set(records.map((r) => r.repoPath))].map(async (repoPath) => {
-      const r = await runner.run(pgbr.info({ repoPath, configIncludePath: stanzaScope('x', ctx.paths.stanzaDir).configIncludePath }), { check: false });
+      const r = await runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false });
       byRepo.set(repoPath, r.exitCode === 0 ? parseInfo(r.stdout) : []);
     }),
   );
@@ -219,7 +219,7 @@ export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
   // Expired = labels before the run that the repository no longer lists: one `info` per repository.
   const backedUp = decisions.filter((_, i) => outcomes[i]!.result === 'backed-up');
   for (const repoPath of new Set(backedUp.map(({ t }) => t.record.repoPath))) {
-    const r = await ctx.runner.run(pgbr.info({ repoPath, configIncludePath: stanzaScope('x', ctx.paths.stanzaDir).configIncludePath }), { check: false });
+    const r = await ctx.runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false });
     const now = r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
     for (const { t } of backedUp.filter(({ t }) => t.record.repoPath === repoPath)) {
       const o = outcomes[decisions.findIndex((x) => x.t === t)]!;

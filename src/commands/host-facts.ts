@@ -78,8 +78,16 @@ export async function newestArchivedAt(fs: HostFs, repoPath: string, stanza: Sta
 
 /** pgBackRest options that address a managed cluster's stanza. */
 export function stanzaScope(stanza: string, stanzaDir: string): PgbrScope {
-  return { stanza, configIncludePath: stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : stanzaDir };
+  return { stanza, configIncludePath: includePathOf(stanzaDir) };
 }
+
+/** pgBackRest options that address a whole repository (one `info` for all its stanzas). */
+export function repoScope(repoPath: string, stanzaDir: string): PgbrScope {
+  return { repoPath, configIncludePath: includePathOf(stanzaDir) };
+}
+
+/** --config-include-path only when the stanza files are not where pgBackRest looks by default. */
+const includePathOf = (stanzaDir: string) => (stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : stanzaDir);
 
 export async function managedClusters(ctx: Context): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {
   return readManaged(ctx.fs, ctx.paths.clustersDir);

@@ -4,11 +4,10 @@ import type { Context } from '../context.js';
 import type { HostCluster } from '../pg/clusters.js';
 import { clusterLabel } from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { DEFAULT_INCLUDE_PATH } from '../pgbackrest/config.js';
 import { firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
-import { managedClusters, newestArchivedAt, readClusters } from './host-facts.js';
+import { managedClusters, newestArchivedAt, readClusters, repoScope } from './host-facts.js';
 
 export interface ListEntry {
   cluster: string;
@@ -49,10 +48,9 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   if (repos.length && !canReadRepo) problems.push('backup information not shown: reading the pgBackRest repository needs root (run with sudo)');
   if (repos.length && canReadRepo) {
     stanzas = new Map();
-    const includePath = ctx.paths.stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : ctx.paths.stanzaDir;
     // One `info` per repository, covering all its stanzas — not one call per cluster.
     const results = await Promise.all(
-      repos.map(async (repoPath) => ({ repoPath, r: await runner.run(pgbr.info({ repoPath, configIncludePath: includePath }), { check: false }) })),
+      repos.map(async (repoPath) => ({ repoPath, r: await runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false }) })),
     );
     for (const { repoPath, r } of results) {
       if (r.exitCode !== 0) {

@@ -71,3 +71,10 @@ describe('/proc/net/tcp', () => {
     expect([...parseListeningPorts(text)]).toEqual([5432]);
   });
 });
+
+describe('pg_controldata', () => {
+  it('reads the system identifier, state and timeline of a recorded cluster', async () => {
+    const { parseControlData } = await import('../../src/pg/controldata.js');
+    expect(parseControlData(fixture('pg_controldata.txt'))).toEqual({ systemId: '7710859106177468397', state: 'in production', timeline: 1 });
+  });
+});
