@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import type { HostFs } from './host-fs.js';
+import type { ChildGroups } from './runner/children.js';
 import type { Runner } from './runner/types.js';
 
 export interface Io {
@@ -27,6 +28,12 @@ export interface HostInfo {
   path: string;
   pid: number;
   isProcessAlive(pid: number): boolean;
+  /** Some process of this group still exists. */
+  isGroupAlive(pgid: number): boolean;
+  /** The signal pgmam received (SIGINT, SIGTERM), once it has; steps stop at the next boundary. */
+  interrupted(): string | undefined;
+  /** Test seam (PGMAM_TEST_PAUSE_BEFORE): stop for good just before this step, journal written, so a test can SIGKILL there. */
+  pauseBefore: string | undefined;
 }
 
 export interface Paths {
@@ -39,6 +46,8 @@ export interface Paths {
 
 export interface Context {
   runner: Runner;
+  /** Process groups of the running children (written to the journal and the lock). */
+  children: ChildGroups;
   fs: HostFs;
   clock: { now(): Date };
   log: Logger;

@@ -8,6 +8,7 @@ import { pathsFrom, type Context } from './context.js';
 import { ExitCode, PgmamError } from './errors.js';
 import { nodeFs } from './host-fs.js';
 import { createLogger } from './log.js';
+import { ChildGroups } from './runner/children.js';
 import { ExecaRunner } from './runner/execa-runner.js';
 import { isLegacyName, translateLegacy } from './cli/legacy.js';
 import { buildProgram, type GlobalOptions } from './cli/program.js';
@@ -18,13 +19,32 @@ const version = typeof PGMAM_VERSION === 'string' ? PGMAM_VERSION : '0.0.0-dev';
 const write = (s: string) => void process.stdout.write(s);
 const writeErr = (s: string) => void process.stderr.write(s);
 
-function isProcessAlive(pid: number): boolean {
+function signalExists(target: number): boolean {
   try {
-    process.kill(pid, 0);
+    process.kill(target, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+const isProcessAlive = (pid: number) => signalExists(pid);
+const isGroupAlive = (pgid: number) => pgid > 1 && signalExists(-pgid);
+
+const children = new ChildGroups();
+let interruptedBy: string | undefined;
+// Children run in groups of their own, so a Ctrl-C on the terminal reaches only pgmam: pass it on,
+// and let the step fail (and be undone) instead of leaving a restore running behind a dead pgmam.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    interruptedBy = sig;
+    for (const g of children.current()) {
+      try {
+        process.kill(-g, sig);
+      } catch {
+        // already gone
+      }
+    }
+  });
 }
 
 async function makeContext(g: GlobalOptions, command: string): Promise<Context> {
@@ -42,7 +62,8 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
   if (fileProblem) log.warn(fileProblem);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   return {
-    runner: new ExecaRunner(log, uid, process.env),
+    runner: new ExecaRunner(log, uid, process.env, children),
+    children,
     fs: nodeFs,
     clock: { now: () => new Date() },
     log,
@@ -68,7 +89,12 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
     config,
     configFile: source.explicit ? source.path : undefined,
     paths,
-    host: { uid, systemd: existsSync('/run/systemd/system'), path: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', pid: process.pid, isProcessAlive },
+    host: { uid, systemd: existsSync('/run/systemd/system'), path: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', pid: process.pid,
+      isProcessAlive,
+      isGroupAlive,
+      interrupted: () => interruptedBy,
+      pauseBefore: process.env['PGMAM_TEST_PAUSE_BEFORE'] || undefined,
+    },
     version,
   };
 }

@@ -9,7 +9,7 @@ import { parseStanzaFile } from '../pgbackrest/config.js';
 import { parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { renderArgv, effectiveArgv } from '../runner/types.js';
-import { acquireLock, LockHeldError } from '../state/lock.js';
+import { lockDeps, acquireLock, LockHeldError } from '../state/lock.js';
 import { updateManaged, type ManagedCluster } from '../state/store.js';
 import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from './host-facts.js';
 
@@ -127,7 +127,7 @@ async function lockWithWait(ctx: Context, name: string): Promise<(() => Promise<
   const deadline = Date.now() + ctx.config['lock-wait'] * 1000;
   for (;;) {
     try {
-      return await acquireLock({ fs: ctx.fs, log: ctx.log, locksDir: ctx.paths.locksDir, pid: ctx.host.pid, isProcessAlive: ctx.host.isProcessAlive, now: () => ctx.clock.now() }, name, 'backup');
+      return await acquireLock(lockDeps(ctx), name, 'backup');
     } catch (e) {
       if (!(e instanceof LockHeldError) || Date.now() >= deadline) {
         if (e instanceof LockHeldError) return undefined;

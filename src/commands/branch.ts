@@ -1,5 +1,6 @@
 // `pgmam branch create|sync|list|drop`: independent clusters restored from a parent's backups. The
 // parent is never stopped, written to or reconfigured; its stanza never receives the branch's WAL.
+import { ownerAlive } from '../state/journal.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
@@ -8,6 +9,8 @@ import type { HostCluster } from '../pg/clusters.js';
 import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
+import { renderArgv } from '../runner/types.js';
+import { settleInterrupted, type RestoreJournal } from './interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import {
@@ -324,11 +327,13 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     destructive: false,
     guards: [],
     steps,
+    journal: { rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), '--yes']), data: { ...n.journal } },
     notes: [`the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`],
   };
 }
 
 export async function runBranchCreate(ctx: Context, o: BranchCreateOptions): Promise<void> {
+  if ((await settleInterrupted(ctx, `${o.parent}_${o.label}`, 'branch create', o)) === 'dry-run') return;
   const f = await gatherBranchCreate(ctx, o);
   const plan = planBranchCreate(f, o, ctx);
   plan.guards = branchCreateGuards(f, o, ctx);
@@ -373,7 +378,7 @@ export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Prom
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
   const parent = record?.role === 'branch' && record.parent ? await gatherParent(ctx, runner, record.parent, managed.records, clusters) : { ...emptySource(), record: undefined, cluster: undefined, tablespaces: [], archiveDir: undefined, archiveBefore: [] };
-  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock: { holder: lockHolder, alive: lockHolder ? ctx.host.isProcessAlive(lockHolder.pid) : false }, parent, postgres, extras };
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock: { holder: lockHolder, alive: lockHolder ? ownerAlive(ctx.host, lockHolder) : false }, parent, postgres, extras };
 }
 
 export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guard[] {
@@ -458,6 +463,10 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, ctx: Pi
     destructive: true,
     guards: [],
     steps,
+    journal: {
+      rerun: `pgmam branch sync ${o.name} --yes`,
+      data: { version, dataDir, preserved, online: Boolean(f.cluster?.running), previousTimeline: 0, target: null } satisfies RestoreJournal as unknown as Record<string, unknown>,
+    },
     notes: [
       `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,
       `the parent ${rec?.parent ?? '?'} is not stopped or changed`,
@@ -470,6 +479,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, ctx: Pi
 }
 
 export async function runBranchSync(ctx: Context, o: BranchSyncOptions): Promise<void> {
+  if ((await settleInterrupted(ctx, o.name, 'branch sync', o)) === 'dry-run') return;
   const f = await gatherBranchSync(ctx, o);
   const plan = planBranchSync(f, o, ctx);
   plan.guards = branchSyncGuards(f, o);

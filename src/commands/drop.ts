@@ -9,6 +9,7 @@ import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import { readLock } from '../state/lock.js';
 import { recordPath, type ManagedCluster } from '../state/store.js';
+import { ownerAlive } from '../state/journal.js';
 import { managedClusters, stanzaScope } from './host-facts.js';
 
 export interface DropOptions extends ExecuteFlags {
@@ -85,7 +86,7 @@ export async function runDrop(ctx: Context, o: DropOptions): Promise<void> {
           ? fail(`${label} still has branches: ${branches.map((b) => b.name).join(', ')}`, o.onlyBranches ? `drop those branches first` : `drop them first, or pass --with-branches`)
           : pass,
     },
-    ...locks.map(({ t, holder }) => clusterIsNotLocked(t.name, holder, holder ? ctx.host.isProcessAlive(holder.pid) : false)),
+    ...locks.map(({ t, holder }) => clusterIsNotLocked(t.name, holder, holder ? ownerAlive(ctx.host, holder) : false)),
   ];
   const kept = targets.flatMap((t) => t.preserved.map((p) => p.path));
   const plan: Plan = {

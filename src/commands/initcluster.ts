@@ -9,6 +9,8 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
+import { settleInterrupted } from './interrupted.js';
+import { renderArgv } from '../runner/types.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import type { Guard, Plan, Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
@@ -198,7 +200,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           n.recordManaged(record),
           markBackupStep(n.scope, o.name, { version: id.version, port }),
         ];
-  return { command: 'initcluster', target: pg.clusterLabel(id), locks: [o.name], destructive: false, guards: [], steps };
+  return { command: 'initcluster', target: pg.clusterLabel(id), locks: [o.name], destructive: false, guards: [], steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
 }
 
 function restoreExportSteps(t: { version: string; port: number }, dir: string, source: InitFacts['source'], onlyDb: string | undefined): Step[] {
@@ -242,11 +244,29 @@ function createDbStep(t: { version: string; port: number }, o: InitOptions, pass
 }
 
 
+/** The command line that, run again, rolls back an interrupted initcluster and creates the cluster. */
+const rerunOf = (o: InitOptions) =>
+  renderArgv([
+    'pgmam',
+    'initcluster',
+    o.name,
+    ...(o.port !== undefined ? ['--port', String(o.port)] : []),
+    ...(o.pgVersion ? ['--pg-version', o.pgVersion] : []),
+    ...(o.db ? ['--db', o.db] : []),
+    ...(o.owner ? ['--owner', o.owner] : []),
+    ...(o.passwordFile ? ['--password-file', o.passwordFile] : []),
+    ...(o.fromExport ? ['--from-export', o.fromExport] : []),
+    ...(o.onlyDb ? ['--only-db', o.onlyDb] : []),
+    '--yes',
+  ]);
+
 export async function runInitCluster(ctx: Context, o: InitOptions): Promise<void> {
   if ((o.owner || o.passwordFile) && !o.db) throw new UsageError('--owner and --password-file need --db NAME');
   if (o.passwordFile && !o.owner) throw new UsageError('--password-file needs --owner ROLE');
   if (o.fromExport && o.db) throw new UsageError('--from-export and --db do not go together: the export brings its databases');
   if (o.onlyDb && !o.fromExport) throw new UsageError('--only-db needs --from-export DIR');
+  const settled = await settleInterrupted(ctx, o.name, 'initcluster', o);
+  if (settled === 'dry-run') return;
   const facts = await gatherInitFacts(ctx, o);
   const plan = planInitCluster(facts, o, ctx.config, ctx.paths, ctx.host.systemd, ctx.clock.now());
   plan.guards = initGuards(facts, o, ctx.config);

@@ -6,6 +6,7 @@ import { clusterLabel } from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
+import { ownerAlive, readJournals, stepName, type Journal } from '../state/journal.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
 import { managedClusters, newestArchivedAt, readClusters, repoScope } from './host-facts.js';
 
@@ -23,6 +24,8 @@ export interface ListEntry {
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
   recoveryWindow: { from: string; to: string } | null;
   preserved: Preserved[];
+  /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
+  interrupted: { command: string; step: string; status: 'running' | 'failed'; since: string; rerun: string; error: string | null } | null;
 }
 
 export interface ListFacts {
@@ -32,13 +35,16 @@ export interface ListFacts {
   stanzas: Map<string, StanzaInfo> | undefined;
   /** stanza name → when its newest archived WAL file was written. */
   archivedAt: Map<string, Date>;
+  /** Journals of operations whose process (and children) are gone. */
+  interrupted: Journal[];
   problems: string[];
 }
 
 export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   const runner = new ReadOnlyRunner(ctx.runner);
   const problems: string[] = [];
-  const [clusters, managed] = await Promise.all([readClusters(runner), managedClusters(ctx)]);
+  const [clusters, managed, journals] = await Promise.all([readClusters(runner), managedClusters(ctx), readJournals(ctx.fs, ctx.paths.stateDir)]);
+  const interrupted = journals.filter((j) => !ownerAlive(ctx.host, j));
   for (const f of managed.unreadable) problems.push(`cannot read pgmam state ${f}`);
 
   let stanzas: Map<string, StanzaInfo> | undefined;
@@ -67,7 +73,7 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
       }),
     );
   }
-  return { clusters, managed: managed.records, stanzas, archivedAt, problems };
+  return { clusters, managed: managed.records, stanzas, archivedAt, interrupted, problems };
 }
 
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
@@ -80,6 +86,8 @@ export function buildList(f: ListFacts): ListEntry[] {
   });
   // Managed clusters the host no longer has are shown, not hidden.
   for (const m of f.managed) if (!f.clusters.some((c) => clusterLabel(c) === m.cluster)) entries.push(entry(m.version, m.name, undefined, m, f));
+  // So is an operation interrupted before its cluster existed (initcluster killed at its first steps).
+  for (const j of f.interrupted) if (!entries.some((e) => e.name === j.name)) entries.push(entry(j.target.split('/')[0] ?? '15', j.name, undefined, undefined, f));
   return entries;
 }
 
@@ -107,8 +115,12 @@ function entry(version: string, name: string, c: HostCluster | undefined, m: Man
     lastBackup: last ? { type: last.type, label: last.label, stoppedAt: iso(last.timestamp.stop) } : null,
     recoveryWindow,
     preserved: m?.preserved ?? [],
+    interrupted: interruptedOf(f.interrupted.find((j) => j.name === name)),
   };
 }
+
+const interruptedOf = (j: Journal | undefined): ListEntry['interrupted'] =>
+  j ? { command: j.command, step: stepName(j), status: j.status, since: j.startedAt, rerun: j.rerun, error: j.error } : null;
 
 const short = (isoTime: string) => isoTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
@@ -117,7 +129,7 @@ export function renderTable(entries: ListEntry[]): string {
   const rows = entries.map((e) => [
     e.cluster,
     e.port === null ? '-' : String(e.port),
-    e.status,
+    e.interrupted ? `${e.status}, ${e.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${e.interrupted.command} at ${e.interrupted.step}` : e.status,
     e.role,
     e.parent ?? '-',
     e.stanza ?? '-',
@@ -134,4 +146,5 @@ export async function runList(ctx: Context, o: { json: boolean }): Promise<void>
   for (const p of facts.problems) ctx.io.err(`pgmam: ${p}\n`);
   const entries = buildList(facts);
   ctx.io.out(o.json ? `${JSON.stringify(entries, null, 2)}\n` : renderTable(entries));
+  if (!o.json) for (const e of entries) if (e.interrupted) ctx.io.out(`${e.cluster}: ${e.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${e.interrupted.command} at ${e.interrupted.step}; to finish or undo it, run: ${e.interrupted.rerun}\n`);
 }

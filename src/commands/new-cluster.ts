@@ -14,6 +14,8 @@ import { archiveMax, lastBackup, parseInfo } from '../pgbackrest/info.js';
 import type { Guard, Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
 import { readLock, type LockHolder } from '../state/lock.js';
+import { ownerAlive } from '../state/journal.js';
+import type { NewClusterJournal } from './interrupted.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
 import { listeningPorts, repoPathFrom, stanzaScope } from './host-facts.js';
 import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
@@ -81,7 +83,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
     portListening: port === undefined ? false : await isListening(port),
     repo: { path: repoPath, exists: repoExists, writableByPostgres },
     disk,
-    lock: { holder: lockHolder, alive: lockHolder ? ctx.host.isProcessAlive(lockHolder.pid) : false },
+    lock: { holder: lockHolder, alive: lockHolder ? ownerAlive(ctx.host, lockHolder) : false },
   };
 }
 
@@ -148,6 +150,8 @@ export function newClusterSteps(s: NewClusterSpec) {
     dataDir,
     confDir,
     stanzaFile,
+    /** For the journal: what a re-run after an interruption removes before it creates again. */
+    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path } satisfies NewClusterJournal,
     createRepo,
     createCluster: {
       id: 'create-cluster',

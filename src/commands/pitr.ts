@@ -8,6 +8,7 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import * as pgbr from '../pgbackrest/commands.js';
+import { settleInterrupted, type RestoreJournal } from './interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import {
@@ -43,6 +44,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
+import { ownerAlive } from '../state/journal.js';
 import { managedClusters, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
 
 export interface PitrOptions extends ExecuteFlags {
@@ -75,7 +77,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
     now: ctx.clock.now(),
     record,
     cluster,
-    lock: { holder: lockHolder, alive: lockHolder ? ctx.host.isProcessAlive(lockHolder.pid) : false },
+    lock: { holder: lockHolder, alive: lockHolder ? ownerAlive(ctx.host, lockHolder) : false },
     signalFiles: [],
     freeBytes: undefined,
     undoSource: undefined,
@@ -269,6 +271,10 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
     destructive: true,
     guards: [],
     steps,
+    journal: {
+      rerun: `${again} --yes`,
+      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso } satisfies RestoreJournal as unknown as Record<string, unknown>,
+    },
     notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
     failureHint: (i) => {
       if (i < preserveAt) return ['the data directory was not touched', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
@@ -283,6 +289,9 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
 }
 
 export async function runPitr(ctx: Context, o: PitrOptions): Promise<void> {
+  const settled = await settleInterrupted(ctx, o.ref.name, o.mode.kind === 'undo' ? 'pitr --undo' : 'pitr', o);
+  if (settled === 'dry-run') return;
+  if (settled === 'finished') return ctx.io.out(`${o.ref.version ?? '15'}/${o.ref.name}: the interrupted pitr is finished (restored, promoted, backed up); run pitr again for another target\n`);
   const facts = await gatherPitrFacts(ctx, o);
   const plan = planPitr(facts, o, ctx);
   plan.guards = pitrGuards(facts, o, ctx.config['min-free-mb']);

@@ -6,12 +6,14 @@ import { enoughDisk, runsAsRoot } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
+import { settleInterrupted, type ResetwalJournal } from './interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Plan, type Step } from '../plan/types.js';
 import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../restore/steps.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
+import { ownerAlive } from '../state/journal.js';
 import { managedClusters, readClusters, stanzaScope } from './host-facts.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
 
@@ -27,6 +29,9 @@ export function lastStartFailed(log: string): { failed: boolean; line?: string }
 }
 
 export async function runResetWal(ctx: Context, o: ExecuteFlags & { name: string; json: boolean }): Promise<void> {
+  const settled = await settleInterrupted(ctx, o.name, 'resetwal', o);
+  if (settled === 'dry-run') return;
+  if (settled === 'finished') return ctx.io.out(`${o.name}: the interrupted resetwal is finished (started, new full backup)\n`);
   const runner = new ReadOnlyRunner(ctx.runner);
   const [managed, clusters, lock] = await Promise.all([managedClusters(ctx), readClusters(runner), readLock(ctx.fs, ctx.paths.locksDir, o.name)]);
   const rec: ManagedCluster | undefined = managed.records.find((r) => r.name === o.name);
@@ -76,10 +81,11 @@ export async function runResetWal(ctx: Context, o: ExecuteFlags & { name: string
     locks: [o.name],
     destructive: true,
     typeToConfirm: o.name,
+    journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy } satisfies ResetwalJournal as unknown as Record<string, unknown> },
     guards: [
       runsAsRoot(ctx.host.uid),
       { id: 'cluster-is-managed', check: () => (!rec ? fail(`${label} is not managed by pgmam`) : !cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass) },
-      clusterIsNotLocked(o.name, lock, lock ? ctx.host.isProcessAlive(lock.pid) : false),
+      clusterIsNotLocked(o.name, lock, lock ? ownerAlive(ctx.host, lock) : false),
       ...(rec && cluster && root
         ? [
             { id: 'cluster-is-stopped', check: () => (cluster.running ? fail(`${label} is running: pg_resetwal is only for a cluster that cannot start`) : pass) },

@@ -2,7 +2,8 @@
 // logged begin/end; on failure, undoes what this run made and reports the step.
 import type { Context } from '../context.js';
 import { CancelledError, RefusedError, StepFailedError, UsageError, type GuardFailure } from '../errors.js';
-import { acquireLock, LockHeldError } from '../state/lock.js';
+import { lockDeps, acquireLock, LockHeldError, readLock, recordLockGroups } from '../state/lock.js';
+import { removeJournal, writeJournal, type Journal } from '../state/journal.js';
 import { renderArgv } from '../runner/types.js';
 import { renderPlan } from './render.js';
 import { isCmd, type Action, type Plan, type Step } from './types.js';
@@ -42,13 +43,14 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
       : await ctx.prompter.confirm(`Run these ${plan.steps.length} steps on ${plan.target}?`);
     if (!agreed) throw new CancelledError();
   }
+  if (ctx.host.interrupted()) throw new CancelledError();
 
   const releases: Array<() => Promise<void>> = [];
   try {
     for (const name of plan.locks) {
       releases.push(
         await acquireLock(
-          { fs: ctx.fs, log: ctx.log, locksDir: ctx.paths.locksDir, pid: ctx.host.pid, isProcessAlive: ctx.host.isProcessAlive, now: () => ctx.clock.now() },
+          lockDeps(ctx),
           name,
           plan.command,
         ),
@@ -60,6 +62,20 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
     throw e;
   }
 
+  const journal = plan.journal === false ? undefined : newJournal(ctx, plan);
+  // Each child's process group goes into the lock and the journal as it starts, so a later pgmam can
+  // tell a dead pgmam whose restore still runs from one that is really gone.
+  const unsubscribe = ctx.children.onStart(async (groups) => {
+    for (const name of plan.locks) {
+      const holder = await readLock(ctx.fs, ctx.paths.locksDir, name);
+      if (holder?.pid === ctx.host.pid) await recordLockGroups(ctx.fs, ctx.paths.locksDir, name, { ...holder, groups: merge(holder.groups, groups) });
+    }
+    if (journal) {
+      journal.groups = merge(journal.groups, groups).filter((g) => ctx.host.isGroupAlive(g));
+      await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
+    }
+  });
+
   const began = performance.now();
   ctx.log.info({ event: 'begin', command: plan.command, target: plan.target, steps: plan.steps.map((s) => s.id) }, `begin ${plan.command} ${plan.target}`);
   const done: Step[] = [];
@@ -67,35 +83,79 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
     for (const [i, step] of plan.steps.entries()) {
       const t0 = performance.now();
       const n = `[${i + 1}/${plan.steps.length}]`;
+      if (journal) {
+        journal.at = i;
+        await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
+      }
+      if (ctx.host.pauseBefore === step.id) await pauseForever(ctx, step.id);
       ctx.log.info({ event: 'step-begin', step: step.id }, `${n} ${step.title}`);
       try {
+        const signal = ctx.host.interrupted();
+        if (signal) throw new Error(`interrupted by ${signal}`);
         await runAction(ctx, step.run);
       } catch (e) {
         ctx.log.error({ event: 'step-failed', step: step.id, err: String(e) }, `${n} ${step.id} failed`);
-        throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, await failureReport(ctx, plan, step, i, done, e, flags));
+        const report = await failureReport(ctx, plan, step, i, done, e, flags);
+        if (journal) {
+          if (report.clean) await removeJournal(ctx.fs, ctx.paths.stateDir, journal.name);
+          else await writeJournal(ctx.fs, ctx.paths.stateDir, { ...journal, status: 'failed', error: String(e instanceof Error ? e.message : e).split('\n')[0] ?? null });
+        }
+        throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, report.lines);
       }
       done.push(step);
       ctx.log.info({ event: 'step-end', step: step.id, durationMs: Math.round(performance.now() - t0) }, `${n} ${step.id} done (${secs(performance.now() - t0)})`);
     }
+    if (journal) await removeJournal(ctx.fs, ctx.paths.stateDir, journal.name);
     ctx.log.info({ event: 'end', command: plan.command, target: plan.target, durationMs: Math.round(performance.now() - began) }, `end ${plan.command} ${plan.target} (${secs(performance.now() - began)})`);
     return 'done';
   } finally {
+    unsubscribe();
     for (const r of releases.reverse()) await r();
   }
 }
 
+const merge = (a: readonly number[] = [], b: readonly number[]) => [...new Set([...a, ...b])];
+
+function newJournal(ctx: Context, plan: Plan): Journal {
+  const name = plan.locks[0] ?? plan.target.split('/').at(-1)!;
+  const spec = plan.journal || undefined;
+  return {
+    format: 1,
+    command: plan.command,
+    target: plan.target,
+    name,
+    rerun: spec?.rerun ?? `pgmam ${plan.command} ${name}`,
+    pid: ctx.host.pid,
+    groups: [],
+    startedAt: ctx.clock.now().toISOString(),
+    steps: plan.steps.map((s) => s.id),
+    at: 0,
+    status: 'running',
+    error: null,
+    data: spec?.data ?? {},
+  };
+}
+
+/** The test seam behind PGMAM_TEST_PAUSE_BEFORE: the journal names the step; wait to be killed. */
+async function pauseForever(ctx: Context, step: string): Promise<never> {
+  ctx.log.warn({ event: 'paused', step }, `paused before ${step} (PGMAM_TEST_PAUSE_BEFORE)`);
+  await ctx.fs.writeFileAtomic(`${ctx.paths.stateDir}/journal/paused`, `${ctx.host.pid} ${step}\n`, { mode: 0o644 });
+  return new Promise<never>(() => setInterval(() => undefined, 1 << 30));
+}
+
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-async function failureReport(ctx: Context, plan: Plan, failed: Step, index: number, done: Step[], err: unknown, flags: ExecuteFlags): Promise<string[]> {
+/** The failure message; clean when nothing this run made is left (all undone). */
+async function failureReport(ctx: Context, plan: Plan, failed: Step, index: number, done: Step[], err: unknown, flags: ExecuteFlags): Promise<{ lines: string[]; clean: boolean }> {
   const lines = [`pgmam: ${plan.command} ${plan.target} failed at step ${index + 1}/${plan.steps.length} ${failed.id} (${failed.title}):`];
   lines.push(...String(err instanceof Error ? err.message : err).split('\n').map((l) => `  ${l}`));
   lines.push(`  done before it: ${done.length ? done.map((s) => s.id).join(', ') : 'nothing'}`);
   lines.push(...(plan.failureHint?.(index) ?? []).map((l) => `  ${l}`));
   const undoable = [...done, failed].filter((s) => s.undo).reverse();
-  if (!undoable.length || failed.keepOnFailure) return lines;
+  if (!undoable.length || failed.keepOnFailure) return { lines, clean: false };
   if (flags.keepOnError) {
     lines.push(`  kept as it is (--keep-on-error); to go back, run: ${undoable.map((s) => s.undo!.title).join('; ')}`);
-    return lines;
+    return { lines, clean: false };
   }
   const undone: string[] = [];
   const notUndone: string[] = [];
@@ -112,5 +172,5 @@ async function failureReport(ctx: Context, plan: Plan, failed: Step, index: numb
   if (undone.length) lines.push(`  undone: ${undone.join('; ')}`);
   if (notUndone.length) lines.push(`  could not undo (do this by hand): ${notUndone.join('; ')}`);
   else lines.push('  nothing this run made is left behind');
-  return lines;
+  return { lines, clean: !notUndone.length };
 }

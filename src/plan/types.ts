@@ -45,6 +45,12 @@ export interface Plan {
   steps: Step[];
   /** Lines printed with the plan (what the result will be). */
   notes?: string[];
+  /**
+   * The journal of this run (under <state-dir>/journal/<first lock>.json): the command line that
+   * finishes or rolls it back when run again, and what that re-run needs to know. false: no journal
+   * (a recovery plan keeps the journal of the run it recovers until it is done).
+   */
+  journal?: { rerun: string; data?: Record<string, unknown> } | false;
   /** How to go back or forward when step `failedIndex` fails (for steps that are not undone automatically). */
   failureHint?: (failedIndex: number) => string[];
 }

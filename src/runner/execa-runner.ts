@@ -1,6 +1,7 @@
 // The one place that starts processes: execa with argv arrays, no shell; every call logged.
 import { execa } from 'execa';
 import type { Logger } from 'pino';
+import type { ChildGroups } from './children.js';
 import { CommandFailedError, effectiveArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
 
 export class ExecaRunner implements Runner {
@@ -8,14 +9,17 @@ export class ExecaRunner implements Runner {
     private readonly log: Logger,
     private readonly uid: number,
     private readonly baseEnv: Readonly<Record<string, string | undefined>>,
+    private readonly children?: ChildGroups,
   ) {}
 
   async run(cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
     const argv = effectiveArgv(cmd, this.uid);
     const started = performance.now();
-    const child = await execa(argv[0]!, argv.slice(1), {
+    const sub = execa(argv[0]!, argv.slice(1), {
       reject: false,
       shell: false,
+      // A group of its own (setsid): a stale-lock check sees whether it outlives a killed pgmam.
+      detached: true,
       // postgres cannot enter root's working directory; /tmp is readable by everyone.
       cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
       env: { ...this.baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
@@ -25,6 +29,9 @@ export class ExecaRunner implements Runner {
       timeout: cmd.timeoutMs,
       stripFinalNewline: true,
     });
+    const pgid = sub.pid;
+    if (pgid) await this.children?.add(pgid);
+    const child = await sub.finally(() => (pgid ? this.children?.remove(pgid) : undefined));
     const result: RunResult = {
       argv,
       exitCode: child.exitCode ?? (child.failed ? 127 : 0),

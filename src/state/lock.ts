@@ -1,11 +1,14 @@
 // Per-cluster locks, so two pgmam processes never change one cluster at once.
 import type { HostFs } from '../host-fs.js';
 import type { Logger } from 'pino';
+import { ownerAlive, type Liveness } from './journal.js';
 
 export interface LockHolder {
   pid: number;
   command: string;
   startedAt: string;
+  /** Process groups of its children: the lock is stale only when the pid and all of these are gone. */
+  groups?: number[];
 }
 
 export const lockPath = (locksDir: string, name: string) => `${locksDir}/${name}.lock`;
@@ -34,7 +37,7 @@ export interface LockDeps {
   log: Logger;
   locksDir: string;
   pid: number;
-  isProcessAlive(pid: number): boolean;
+  host: Liveness;
   now(): Date;
 }
 
@@ -51,9 +54,23 @@ export async function acquireLock(d: LockDeps, name: string, command: string): P
       };
     }
     const holder = await readLock(d.fs, d.locksDir, name);
-    if (holder && holder.pid > 0 && d.isProcessAlive(holder.pid)) throw new LockHeldError(name, holder);
-    d.log.warn({ event: 'lock-stale', cluster: name, holder }, `taking over stale lock on ${name} (pid ${holder?.pid ?? '?'} is gone)`);
+    if (holder && ownerAlive(d.host, holder)) throw new LockHeldError(name, holder);
+    d.log.warn({ event: 'lock-stale', cluster: name, holder }, `taking over stale lock on ${name} (pid ${holder?.pid ?? '?'} and its children are gone)`);
     await d.fs.rm(file);
   }
   throw new Error(`could not take the lock on ${name}`);
 }
+
+/** Rewrites a held lock with the process groups of the children now running. */
+export async function recordLockGroups(fs: HostFs, locksDir: string, name: string, holder: LockHolder): Promise<void> {
+  await fs.writeFileAtomic(lockPath(locksDir, name), JSON.stringify(holder), { mode: 0o644 });
+}
+
+export const lockDeps = (ctx: { fs: HostFs; log: Logger; paths: { locksDir: string }; host: Liveness & { pid: number }; clock: { now(): Date } }): LockDeps => ({
+  fs: ctx.fs,
+  log: ctx.log,
+  locksDir: ctx.paths.locksDir,
+  pid: ctx.host.pid,
+  host: ctx.host,
+  now: () => ctx.clock.now(),
+});

@@ -42,7 +42,7 @@ const createFacts = (over: Partial<BranchCreateFacts> = {}): BranchCreateFacts =
   ...over,
 });
 const createOpts = (over: Partial<BranchCreateOptions> = {}): BranchCreateOptions => ({ parent: 'app1', label: 'dev', at: undefined, port: undefined, dryRun: false, yes: false, keepOnError: false, json: false, ...over });
-const ctx = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } };
+const ctx = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
 const failedIds = (guards: ReturnType<typeof branchCreateGuards>) => guards.filter((g) => !g.check().ok).map((g) => g.id);
 
 describe('branch create', () => {

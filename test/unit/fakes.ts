@@ -4,6 +4,7 @@ import type { Context } from '../../src/context.js';
 import { pathsFrom } from '../../src/context.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import type { FileStat, HostFs } from '../../src/host-fs.js';
+import { ChildGroups } from '../../src/runner/children.js';
 import { RecordingRunner } from '../../src/runner/wrappers.js';
 
 export class MemoryFs implements HostFs {
@@ -97,7 +98,8 @@ export function fakeContext(over: { uid?: number; interactive?: boolean; confirm
     config: defaultConfig,
     configFile: undefined,
     paths: pathsFrom(defaultConfig),
-    host: { uid: over.uid ?? 0, systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242 },
+    host: { uid: over.uid ?? 0, systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined },
+    children: new ChildGroups(),
     version: 'test',
   };
   return { ctx, fs, runner, out, err };

@@ -19,6 +19,7 @@ describe('list', () => {
   const facts = (): ListFacts => ({
     clusters: parseLsClusters(fixture('pg_lsclusters.json')),
     managed: [rec, { ...rec, cluster: '15/gone', name: 'gone', stanza: 'gone', preserved: [] }],
+    interrupted: [],
     stanzas: new Map(parseInfo(fixture('pgbackrest-info-one-full.json')).map((s) => [s.name, s])),
     archivedAt: new Map([['fxrec', new Date('2026-11-22T05:20:00Z')]]),
     problems: [],

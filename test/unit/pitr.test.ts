@@ -70,18 +70,18 @@ describe('pitr guards', () => {
   });
 
   it('chooses the newest set that ends before the target and passes it explicitly', () => {
-    const plan = planPitr(facts(), to('2026-11-22 05:30:01+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } });
+    const plan = planPitr(facts(), to('2026-11-22 05:30:01+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
     const text = renderPlan(plan, 0);
     expect(text).toContain('--set=20261122-053000F --type=time --target-action=promote');
     expect(text).toContain('--target-timeline=1');
-    const early = renderPlan(planPitr(facts(), to('2026-11-22 05:30:00.5+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } }), 0);
+    const early = renderPlan(planPitr(facts(), to('2026-11-22 05:30:00.5+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } }), 0);
     expect(early).toContain('--set=20261122-050000F');
   });
 
   it('a stopped cluster: no WAL switch, and no target after the newest archived WAL', () => {
     const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
     expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
-    const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } });
+    const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
     expect(plan.steps.map((s) => s.id)).toEqual(['preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
   });
 
@@ -112,14 +112,14 @@ describe('pitr guards', () => {
     });
     expect(failed(f, to('2026-11-22 05:35:00+00')).map(([g]) => g)).toEqual(['target-is-on-current-timeline']);
     // 05:50 is after the promotion: served from the first backup (timeline 1, before the fork), not the one after the fork.
-    const plan = renderPlan(planPitr(f, to('2026-11-22 05:50:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } }), 0);
+    const plan = renderPlan(planPitr(f, to('2026-11-22 05:50:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } }), 0);
     expect(plan).toContain('--set=20261122-050000F');
     expect(plan).toContain('--target-timeline=2');
   });
 
   it('a missing history file of the current timeline is put back into the archive before anything stops', () => {
     const f = facts({ currentTimeline: 2, server: { inRecovery: false, timeline: 2 }, historySource: 'pg_wal' });
-    const plan = planPitr(f, { ...to('2026-11-22 05:45:00+00') }, { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false } });
+    const plan = planPitr(f, { ...to('2026-11-22 05:45:00+00') }, { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
     expect(plan.steps[0]!.id).toBe('archive-timeline-history');
     expect(failed({ ...f, historySource: 'missing' }, to('2026-11-22 05:45:00+00')).map(([g]) => g)).toContain('timeline-history-is-available');
   });
