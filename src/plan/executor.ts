@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import { CancelledError, RefusedError, StepFailedError, UsageError, type GuardFailure } from '../errors.js';
 import { lockDeps, acquireLock, LockHeldError, readLock, recordLockGroups } from '../state/lock.js';
-import { removeJournal, writeJournal, type Journal } from '../state/journal.js';
+import { pausedPath, removeJournal, writeJournal, type Journal } from '../state/journal.js';
 import { renderArgv } from '../runner/types.js';
 import { renderPlan } from './render.js';
 import { isCmd, type Action, type Plan, type Step } from './types.js';
@@ -87,7 +87,7 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
         journal.at = i;
         await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
       }
-      if (ctx.host.pauseBefore === step.id) await pauseForever(ctx, step.id);
+      if (journal && ctx.host.pauseBefore === step.id) await pauseForever(ctx, journal, step.id);
       ctx.log.info({ event: 'step-begin', step: step.id }, `${n} ${step.title}`);
       try {
         const signal = ctx.host.interrupted();
@@ -137,9 +137,9 @@ function newJournal(ctx: Context, plan: Plan): Journal {
 }
 
 /** The test seam behind PGMAM_TEST_PAUSE_BEFORE: the journal names the step; wait to be killed. */
-async function pauseForever(ctx: Context, step: string): Promise<never> {
+async function pauseForever(ctx: Context, journal: Journal, step: string): Promise<never> {
   ctx.log.warn({ event: 'paused', step }, `paused before ${step} (PGMAM_TEST_PAUSE_BEFORE)`);
-  await ctx.fs.writeFileAtomic(`${ctx.paths.stateDir}/journal/paused`, `${ctx.host.pid} ${step}\n`, { mode: 0o644 });
+  await ctx.fs.writeFileAtomic(pausedPath(ctx.paths.stateDir, journal.name), `${ctx.host.pid} ${step}\n`, { mode: 0o644 });
   return new Promise<never>(() => setInterval(() => undefined, 1 << 30));
 }
 

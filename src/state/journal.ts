@@ -53,7 +53,13 @@ export async function readJournals(fs: HostFs, stateDir: string): Promise<Journa
   return all.filter((j): j is Journal => j !== undefined);
 }
 
-export const removeJournal = (fs: HostFs, stateDir: string, name: string) => fs.rm(journalPath(stateDir, name));
+/** Written by the PGMAM_TEST_PAUSE_BEFORE seam when the run has stopped before its step. */
+export const pausedPath = (stateDir: string, name: string) => `${journalDir(stateDir)}/${name}.paused`;
+
+export async function removeJournal(fs: HostFs, stateDir: string, name: string): Promise<void> {
+  await fs.rm(journalPath(stateDir, name));
+  await fs.rm(pausedPath(stateDir, name));
+}
 
 export interface Liveness {
   isProcessAlive(pid: number): boolean;

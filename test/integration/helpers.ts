@@ -146,6 +146,9 @@ export interface ListEntry {
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
   recoveryWindow: { from: string; to: string } | null;
   preserved: Array<{ path: string; reason: string; createdAt: string }>;
+  interrupted: { command: string; step: string; status: string; rerun: string } | null;
+  role: string;
+  parent: string | null;
 }
 
 export async function listEntry(name: string): Promise<ListEntry> {
