@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { constants, createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
+let tmpSeq = 0;
+
 export interface FileStat {
   uid: number;
   gid: number;
@@ -94,7 +96,8 @@ export const nodeFs: HostFs = {
     }
   },
   async writeFileAtomic(file, data, { mode, owner }) {
-    const tmp = `${file}.pgmam-tmp-${process.pid}`;
+    // Unique per write: two writes of one file may overlap (the journal, as children start).
+    const tmp = `${file}.pgmam-tmp-${process.pid}-${++tmpSeq}`;
     const fh = await fsp.open(tmp, 'w', mode);
     try {
       await fh.writeFile(data);

@@ -1,7 +1,7 @@
 // commander wiring only: flags → validated options → a command's run function. No domain logic.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context } from '../context.js';
-import { NotImplementedError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { parseClusterRef, parseName, parsePort } from '../names.js';
 import { pitrMode, runPitr } from '../commands/pitr.js';
 import { askParent, runBranchCreate, runBranchList, runBranchSync } from '../commands/branch.js';
@@ -12,6 +12,10 @@ import { runSchedule } from '../commands/schedule.js';
 import { runExport, runVerifyExport } from '../commands/export.js';
 import { runResetWal } from '../commands/resetwal.js';
 import { runInitCluster } from '../commands/initcluster.js';
+import { parseAdoptRef, runAdopt } from '../commands/adopt.js';
+import { runPrune } from '../commands/prune.js';
+import { DURATION_PATTERN, durationSeconds } from '../config/schema.js';
+import { runCheck } from '../commands/check.js';
 import { runList } from '../commands/list.js';
 import { runInstallLinks } from '../commands/install-links.js';
 import type { LogLevel } from '../log.js';
@@ -47,6 +51,9 @@ const EXAMPLES: Record<string, string> = {
   resetwal: 'pgmam resetwal app1 --dry-run\n  pgmam resetwal app1          # type the name to confirm, or --yes',
   schedule: 'pgmam schedule install\n  pgmam schedule show\n  pgmam schedule remove',
   'branch drop': 'pgmam branch drop app1_dev --yes --purge-backups',
+  check: 'pgmam check                     # exit 7 when any managed cluster is unhealthy\n  pgmam check app1 --json\n  pgmam check --prometheus /var/lib/prometheus/node-exporter/pgmam.prom',
+  adopt: 'pgmam adopt 15/main --dry-run\n  pgmam adopt 15/main --yes\n  pgmam adopt 15/legacy --replace-archive-command --yes',
+  prune: 'pgmam prune app1 --dry-run\n  pgmam prune app1 --older-than 7d --yes',
 };
 
 function example(cmd: Command, name: string): Command {
@@ -223,7 +230,8 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .option('-p, --port <port>', 'port (default: the first free one in port-min..port-max)')
       .option('--post-sql <dir>', 'run the *.sql files of DIR, in name order, before handing the branch over')
       .option('--conf <file>', "settings for the branch's configuration (not port, archive_*, data_directory, restore_command)")
-      .action(async (parentArg: string | undefined, o: Record<string, string | undefined>, cmd: Command) => {
+      .option('--no-autostart', 'do not start the branch at boot (start.conf manual)')
+      .action(async (parentArg: string | undefined, o: Record<string, string | undefined> & { autostart?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const port = o['port'] === undefined ? undefined : parsePort(o['port']);
         const at = o['at'] === undefined ? undefined : parseTarget(o['at']);
@@ -232,7 +240,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const ctx = await makeContext(g, 'branch create');
         if (parent === undefined) ({ parent, label } = await askParent(ctx));
         parseName(`${parent}_${parseName(label, 'branch label')}`, 'branch name'); // the whole name must fit the pattern too
-        await runBranchCreate(ctx, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await runBranchCreate(ctx, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], autostart: o.autostart !== false, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'branch create',
   );
@@ -298,22 +306,47 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
     'install-links',
   );
 
-  // Later issues build these; until then they say so plainly (exit 2) rather than pretend.
-  for (const [name, desc] of [
-    ['check', 'health of managed clusters'],
-    ['adopt', 'take an existing cluster under pgmam'],
-    ['prune', 'remove old preserved data directories'],
-  ] as const) {
+  example(
     program
-      .command(name)
-      .description(`${desc} (not implemented yet)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .argument('[args...]')
-      .action(() => {
-        throw new NotImplementedError(name);
-      });
-  }
+      .command('check')
+      .description('health of managed clusters: running, archiving, backup age, recovery window, preserved directories, free disk, interrupted operations (exit 7 when any is unhealthy)')
+      .argument('[apps...]', 'clusters to check (default: all)')
+      .option('--prometheus <file>', 'also write node_exporter textfile metrics to FILE (atomically)')
+      .action(async (apps: string[], o: { prometheus?: string }, cmd: Command) => {
+        const g = globals(cmd);
+        await runCheck(await makeContext(g, 'check'), { names: apps, json: g.json, prometheus: o.prometheus });
+      }),
+    'check',
+  );
+
+  example(
+    program
+      .command('adopt')
+      .description('bring an existing cluster under pgmam: archiving to its own stanza, first full backup; restarts it only when archive_mode must change')
+      .argument('<cluster>', 'VERSION/NAME, as pg_lsclusters shows it')
+      .option('--replace-archive-command', 'replace an archive_command that sends WAL elsewhere')
+      .action(async (ref: string, o: { replaceArchiveCommand?: boolean }, cmd: Command) => {
+        const g = globals(cmd);
+        const { version, name } = parseAdoptRef(ref);
+        await runAdopt(await makeContext(g, 'adopt'), { version, name, replaceArchiveCommand: Boolean(o.replaceArchiveCommand), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+      }),
+    'adopt',
+  );
+  example(
+    program
+      .command('prune')
+      .description('remove preserved data directories older than --older-than (typed name or --yes; --dry-run lists them)')
+      .argument('<app>', 'managed cluster')
+      .option('--older-than <age>', 'age such as 7d, 12h, 30m', '7d')
+      .action(async (app: string, o: { olderThan: string }, cmd: Command) => {
+        const g = globals(cmd);
+        const name = parseName(app);
+        if (!DURATION_PATTERN.test(o.olderThan)) throw new UsageError(`--older-than must be an age such as 7d, 12h or 30m (got "${o.olderThan}")`);
+        await runPrune(await makeContext(g, 'prune'), { name, olderThanSeconds: durationSeconds(o.olderThan), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+      }),
+    'prune',
+  );
+
   return program;
 }
 

@@ -10,6 +10,7 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { renderArgv } from '../runner/types.js';
+import { autostartStep } from './autostart.js';
 import { settleInterrupted, type RestoreJournal } from './interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
@@ -218,6 +219,8 @@ export interface BranchCreateOptions extends ExecuteFlags {
   label: string;
   at: TargetTime | undefined;
   port: number | undefined;
+  /** false: the branch does not start at boot (--no-autostart). */
+  autostart?: boolean;
   postSql?: string;
   conf?: string;
   json: boolean;
@@ -319,6 +322,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     n.checkArchiving,
     n.backupFull('the first full backup'),
     markBackupStep(n.scope, f.name, { version, port }),
+    autostartStep(id, o.autostart !== false, ctx.host.systemd),
   ];
   return {
     command: 'branch create',
@@ -327,7 +331,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     destructive: false,
     guards: [],
     steps,
-    journal: { rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), '--yes']), data: { ...n.journal } },
+    journal: { rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), '--yes']), data: { ...n.journal } },
     notes: [`the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`],
   };
 }

@@ -9,6 +9,7 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
+import { autostartStep } from './autostart.js';
 import { settleInterrupted } from './interrupted.js';
 import { renderArgv } from '../runner/types.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
@@ -184,6 +185,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           n.verifyPitrReady,
           n.recordManaged(record),
           markBackupStep(n.scope, o.name, { version: id.version, port }),
+          autostartStep(id, true, systemd),
         ]
       : [
           ...n.createRepo,
@@ -199,6 +201,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           n.verifyPitrReady,
           n.recordManaged(record),
           markBackupStep(n.scope, o.name, { version: id.version, port }),
+          autostartStep(id, true, systemd),
         ];
   return { command: 'initcluster', target: pg.clusterLabel(id), locks: [o.name], destructive: false, guards: [], steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
 }

@@ -104,6 +104,8 @@ const indent = (text: string) => text.trimEnd().split('\n').map((l) => `  | ${l}
 
 export interface NewClusterSpec {
   id: pg.ClusterId;
+  /** An adopted cluster's own data directory (default: postgresql-common's). */
+  dataDir?: string;
   port: number;
   repo: NewClusterFacts['repo'];
   owner: { uid: number; gid: number };
@@ -117,7 +119,7 @@ export function newClusterSteps(s: NewClusterSpec) {
   const { id, port, owner, paths } = s;
   const name = id.name;
   const label = pg.clusterLabel(id);
-  const dataDir = pg.dataDirOf(id);
+  const dataDir = s.dataDir ?? pg.dataDirOf(id);
   const confDir = pg.confDirOf(id);
   const stanzaFile = `${paths.stanzaDir}/${name}.conf`;
   const scope = stanzaScope(name, paths.stanzaDir);

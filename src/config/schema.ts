@@ -4,17 +4,20 @@ import { z } from 'zod';
 const str = (v: unknown) => (v === undefined ? undefined : String(v).trim());
 const int = (min: number, max: number) =>
   z.preprocess(str, z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max)));
-/** "7d", "12h", "30m", "45s" or plain seconds → seconds. */
+export const DURATION_PATTERN = /^\d+\s*[smhdw]?$/;
+/** "7d", "12h", "30m", "45s" or plain seconds → seconds (the text matches DURATION_PATTERN). */
+export function durationSeconds(v: string): number {
+  const n = parseInt(v, 10);
+  const unit = v.trim().slice(-1);
+  return n * ({ s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit] ?? 1);
+}
+
 const duration = z.preprocess(
   str,
   z
     .string()
-    .regex(/^\d+\s*[smhdw]?$/, 'must be a duration such as 3600, 90m, 12h, 7d or 2w')
-    .transform((v) => {
-      const n = parseInt(v, 10);
-      const unit = v.trim().slice(-1);
-      return n * ({ s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit] ?? 1);
-    }),
+    .regex(DURATION_PATTERN, 'must be a duration such as 3600, 90m, 12h, 7d or 2w')
+    .transform(durationSeconds),
 );
 const absPath = z.preprocess(str, z.string().regex(/^\/[^\0]*$/, 'must be an absolute path'));
 
@@ -52,6 +55,10 @@ export const configSchema = z
     'export-keep-daily': duration.default(7 * 86400),
     'export-keep-weekly': duration.default(30 * 86400),
     'export-keep-monthly': duration.default(365 * 86400),
+    /** check: a cluster whose newest backup is older than this is unhealthy (a due full is never skipped, so full-interval + slack). */
+    'backup-max-age': duration.default(8 * 86400),
+    /** check: a WAL file waiting longer than this to be archived makes the cluster unhealthy. */
+    'archive-ready-max-age': duration.default(600),
     /** Clusters backed up at once by backup --all. */
     'backup-parallel': int(1, 64).default(2),
     /** How long backup waits for a cluster locked by another pgmam command before skipping it. */

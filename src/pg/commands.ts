@@ -26,7 +26,7 @@ export function dropCluster(c: ClusterId): Cmd {
   return { argv: ['pg_dropcluster', '--stop', c.version, c.name], effect: 'write' };
 }
 
-export type ControlAction = 'start' | 'stop' | 'restart';
+export type ControlAction = 'start' | 'stop' | 'restart' | 'reload';
 
 /** systemctl when systemd runs (so the unit's state stays true), pg_ctlcluster directly otherwise. */
 export function controlCluster(c: ClusterId, action: ControlAction, systemd: boolean): Cmd {

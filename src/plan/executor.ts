@@ -65,7 +65,8 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
   const journal = plan.journal === false ? undefined : newJournal(ctx, plan);
   // Each child's process group goes into the lock and the journal as it starts, so a later pgmam can
   // tell a dead pgmam whose restore still runs from one that is really gone.
-  const unsubscribe = ctx.children.onStart(async (groups) => {
+  let recording = Promise.resolve();
+  const record = async (groups: number[]) => {
     for (const name of plan.locks) {
       const holder = await readLock(ctx.fs, ctx.paths.locksDir, name);
       if (holder?.pid === ctx.host.pid) await recordLockGroups(ctx.fs, ctx.paths.locksDir, name, { ...holder, groups: merge(holder.groups, groups) });
@@ -74,7 +75,9 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
       journal.groups = merge(journal.groups, groups).filter((g) => ctx.host.isGroupAlive(g));
       await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
     }
-  });
+  };
+  // One write at a time: children of one step may start together.
+  const unsubscribe = ctx.children.onStart((groups) => (recording = recording.then(() => record(groups))));
 
   const began = performance.now();
   ctx.log.info({ event: 'begin', command: plan.command, target: plan.target, steps: plan.steps.map((s) => s.id) }, `begin ${plan.command} ${plan.target}`);

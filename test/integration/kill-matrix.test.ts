@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONFIG, PGMAM, STATE, clusters, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
+import { CONFIG, PGMAM, REPO, STATE, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
 
 const made: string[] = [];
 const matrix: string[] = [];
@@ -116,6 +116,101 @@ describe('kill matrix', () => {
       matrix.push(`pitr × ${step} → ${again.stdout.includes('interrupted pitr is finished') ? 're-run finished the promoted restore' : 're-run rolled back and restored'}; rows before the target kept, the replaced state preserved`);
       // For the next round, the rows after-k are gone; start from the current state.
       if (again.stdout.includes('interrupted pitr is finished')) expect(rows).not.toContain(`after-${k}`);
+    }
+  });
+
+  /** What the branch commands must never change on the parent. */
+  async function parentState(parent: string, port: number) {
+    return {
+      status: (await listEntry(parent)).status,
+      rows: await sql(port, 'select count(*), md5(string_agg(k, \',\' order by k)) from t'),
+      timeline: await sql(port, 'select timeline_id from pg_control_checkpoint()'),
+      backups: (await pgbackrestInfo(parent))[0]!.backup.map((b) => b.label),
+      history: readdirSync(`${REPO}/archive/${parent}/15-1`).filter((f) => f.endsWith('.history')),
+    };
+  }
+
+  it('branch create: killed before each step, the parent unchanged; a re-run rolls back and creates the branch', { timeout: 1_200_000 }, async () => {
+    const parent = uniqueName();
+    made.push(parent);
+    expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
+    const pport = (await listEntry(parent)).port;
+    await sql(pport, 'create table t (k text primary key)');
+    await sql(pport, "insert into t values ('p1'), ('p2')");
+    const branch = `${parent}_dev`;
+    made.unshift(branch);
+    const args = ['branch', 'create', parent, '--name', 'dev'];
+    const steps = await stepsOf(args);
+    for (const step of steps) {
+      const before = await parentState(parent, pport);
+      await killBefore(args, branch, step);
+      await expectInterruptedAt(branch, 'branch create', step);
+      expect(await parentState(parent, pport)).toEqual(before);
+      const again = await pgmam([...args, '--yes']);
+      expect(again.code, `${step}: ${again.stderr}`).toBe(0);
+      const e = await expectHealthy(branch);
+      expect(e.parent).toBe(parent);
+      expect(await sql(e.port, 'select string_agg(k, \',\' order by k) from t')).toBe('p1,p2');
+      expect(await parentState(parent, pport)).toEqual(before);
+      matrix.push(`branch create × ${step} → parent unchanged; re-run rolled back and created ${branch} with the parent's rows`);
+      const drop = await pgmam(['branch', 'drop', branch, '--purge-backups', '--yes']);
+      expect(drop.code, drop.stderr).toBe(0);
+    }
+  });
+
+  it('branch sync: killed before each step, the parent unchanged; a re-run puts the branch back and syncs it', { timeout: 1_200_000 }, async () => {
+    const parent = uniqueName();
+    made.push(parent);
+    expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
+    const pport = (await listEntry(parent)).port;
+    await sql(pport, 'create table t (k text primary key)');
+    const branch = `${parent}_dev`;
+    made.unshift(branch);
+    expect((await pgmam(['branch', 'create', parent, '--name', 'dev', '--yes'])).code).toBe(0);
+    const args = ['branch', 'sync', branch];
+    const steps = await stepsOf(args);
+    for (const [i, step] of steps.entries()) {
+      await sql(pport, `insert into t values ('p${i}')`);
+      const before = await parentState(parent, pport);
+      const preservedBefore = preservedDirs(branch);
+      await killBefore(args, branch, step);
+      await expectInterruptedAt(branch, 'branch sync', step);
+      expect(await parentState(parent, pport)).toEqual(before);
+      for (const d of preservedBefore) expect(existsSync(`/var/lib/postgresql/15/${d}/PG_VERSION`)).toBe(true);
+      const again = await pgmam([...args, '--yes']);
+      expect(again.code, `${step}: ${again.stderr}`).toBe(0);
+      const e = await expectHealthy(branch);
+      expect(await sql(e.port, 'select count(*) from t')).toBe(String(i + 1));
+      expect(await parentState(parent, pport)).toEqual(before);
+      matrix.push(`branch sync × ${step} → parent unchanged; re-run put the branch's directory back and synced it`);
+    }
+  });
+
+  it('resetwal: killed before each step, the rows kept; a re-run finishes (or redoes the copy) and the cluster runs', { timeout: 900_000 }, async () => {
+    const app = uniqueName();
+    made.push(app);
+    expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+    const port = (await listEntry(app)).port;
+    const dataDir = `/var/lib/postgresql/15/${app}`;
+    await sql(port, 'create table t as select g from generate_series(1, 100) g');
+    const breakIt = async () => {
+      await sql(port, 'checkpoint');
+      await sh('pg_ctlcluster', ['15', app, 'stop', '-m', 'immediate']);
+      for (const f of readdirSync(`${dataDir}/pg_wal`)) if (/^[0-9A-F]{24}$/.test(f)) unlinkSync(`${dataDir}/pg_wal/${f}`);
+      expect((await sh('pg_ctlcluster', ['15', app, 'start'])).code).not.toBe(0);
+    };
+    await breakIt();
+    const steps = await stepsOf(['resetwal', app]);
+    for (const [i, step] of steps.entries()) {
+      if (i > 0) await breakIt();
+      await killBefore(['resetwal', app], app, step);
+      await expectInterruptedAt(app, 'resetwal', step);
+      const again = await pgmam(['resetwal', app, '--yes']);
+      expect(again.code, `${step}: ${again.stderr}`).toBe(0);
+      await expectHealthy(app);
+      expect(await sql(port, 'select count(*) from t')).toBe('100');
+      expect(preservedDirs(app).length).toBe(i + 1);
+      matrix.push(`resetwal × ${step} → rows kept; ${again.stdout.includes('interrupted resetwal is finished') ? 're-run finished it' : 're-run removed the unfinished copy and ran it'}`);
     }
   });
 });
