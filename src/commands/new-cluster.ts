@@ -104,7 +104,7 @@ const indent = (text: string) => text.trimEnd().split('\n').map((l) => `  | ${l}
 
 export interface NewClusterSpec {
   id: pg.ClusterId;
-  /** An adopted cluster's own data directory (default: postgresql-common's). */
+  /** An adopted cluster's own data directory (default: postgresql-common's); it keeps its wal_level. */
   dataDir?: string;
   port: number;
   repo: NewClusterFacts['repo'];
@@ -123,7 +123,7 @@ export function newClusterSteps(s: NewClusterSpec) {
   const confDir = pg.confDirOf(id);
   const stanzaFile = `${paths.stanzaDir}/${name}.conf`;
   const scope = stanzaScope(name, paths.stanzaDir);
-  const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath });
+  const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath, keepWalLevel: s.dataDir !== undefined });
   const stanzaText = renderStanzaFile({
     stanza: name,
     dataDir,

@@ -7,6 +7,7 @@ export interface ArchiveSettings {
   archiveTimeout: number;
   /** Only when the stanza files live outside pgBackRest's default include path. */
   configIncludePath?: string;
+  keepWalLevel?: boolean;
 }
 
 /**
@@ -19,7 +20,8 @@ export const archiveCommandFor = (stanza: string, configIncludePath?: string) =>
 export function renderArchiveConf(s: ArchiveSettings): string {
   return [
     '# Written by pgmam: WAL archiving to this cluster\'s own pgBackRest stanza. Do not edit by hand.',
-    'wal_level = replica',
+    // An adopted cluster keeps its own wal_level (replica or logical; minimal is refused).
+    ...(s.keepWalLevel ? [] : ['wal_level = replica']),
     'archive_mode = on',
     `archive_command = '${archiveCommandFor(s.stanza, s.configIncludePath)}'`,
     `archive_timeout = ${s.archiveTimeout}`,
