@@ -4,7 +4,7 @@
 // parent unchanged, no data directory lost, `pgmam list` names the interrupted step; re-running the
 // same command brings the cluster to a correct, running, backed-up state.
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CONFIG, PGMAM, REPO, STATE, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
 
@@ -212,5 +212,58 @@ describe('kill matrix', () => {
       expect(preservedDirs(app).length).toBe(i + 1);
       matrix.push(`resetwal × ${step} → rows kept; ${again.stdout.includes('interrupted resetwal is finished') ? 're-run finished it' : 're-run removed the unfinished copy and ran it'}`);
     }
+  });
+
+  it('a kill while a child runs: the lock is held until the child group is gone, then a re-run converges', { timeout: 300_000 }, async () => {
+    const app = uniqueName();
+    made.push(app);
+    expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+    const port = (await listEntry(app)).port;
+    await sql(port, "create table t as select 'before' k");
+    await sleep(1100);
+    const target = await sql(port, "select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') || '+00'");
+    await sleep(1100);
+    await sql(port, "insert into t values ('after')");
+
+    // A pgbackrest on PATH that holds `restore` until told to go, then runs the real one.
+    const wrap = mkdtempSync('/tmp/pgmam-wrap-');
+    chmodSync(wrap, 0o777);
+    writeFileSync(`${wrap}/pgbackrest`, `#!/bin/sh\ncase " $* " in *" restore "*) touch ${wrap}/blocked; while [ ! -e ${wrap}/go ]; do sleep 0.1; done;; esac\nexec /usr/bin/pgbackrest "$@"\n`, { mode: 0o755 });
+    const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
+    for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
+    expect(existsSync(`${wrap}/blocked`)).toBe(true);
+    child.kill('SIGKILL');
+    await child;
+
+    // pgmam is dead, its restore is not: a re-run is refused and changes nothing.
+    const journal = JSON.parse(readFileSync(`${STATE}/journal/${app}.json`, 'utf8')) as { groups: number[]; steps: string[]; at: number };
+    expect(journal.steps[journal.at]).toBe('restore-backup');
+    expect(journal.groups.length).toBeGreaterThan(0);
+    const preserved = preservedDirs(app);
+    const refused = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/child process groups/);
+    expect(preservedDirs(app)).toEqual(preserved);
+    expect((await listEntry(app)).interrupted).toBeNull();
+
+    // The restore finishes on its own; then the run counts as interrupted and a re-run converges.
+    writeFileSync(`${wrap}/go`, '');
+    const alive = (g: number) => {
+      try {
+        process.kill(-g, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 1200 && journal.groups.some(alive); i++) await sleep(100);
+    expect(journal.groups.some(alive)).toBe(false);
+    await expectInterruptedAt(app, 'pitr', 'restore-backup');
+    const again = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    await expectHealthy(app);
+    expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
+    rmSync(wrap, { recursive: true, force: true });
+    matrix.push('pitr × restore-backup (pgmam SIGKILLed while its pgbackrest restore ran) → re-run refused (exit 4) while the child group lived; after it ended: listed as interrupted, re-run rolled back and restored');
   });
 });
