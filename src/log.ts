@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { redactText, SECRET_KEYS } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
@@ -34,6 +35,20 @@ export function createLogger(opts: { file: string | undefined; stderrLevel: LogL
     }
   }
   if (opts.stderrLevel !== 'silent') streams.push({ level: opts.stderrLevel, stream: readableStream(opts.writeErr) });
-  const log = pino({ level: 'debug', base: { pid: process.pid, command: opts.command }, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams));
+  const log = pino(
+    {
+      level: 'debug',
+      base: { pid: process.pid, command: opts.command },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Secrets never reach a log line, whatever object carries them.
+      redact: { paths: SECRET_KEYS.flatMap((k) => (/^\w+$/.test(k) ? [k, `*.${k}`] : [`["${k}"]`, `*["${k}"]`])), censor: '[redacted]' },
+      hooks: {
+        logMethod(args, method) {
+          return method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>);
+        },
+      },
+    },
+    pino.multistream(streams),
+  );
   return { log, fileProblem };
 }

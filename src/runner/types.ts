@@ -1,4 +1,6 @@
 // The process-runner contract: commands are argv arrays (never a shell string), results have one shape.
+import { redactText } from '../redact.js';
+
 export interface Cmd {
   /** argv[0] is the program, resolved through PATH. */
   readonly argv: readonly string[];
@@ -33,8 +35,9 @@ export interface Runner {
 
 const TAIL_LINES = 12;
 
+/** The last lines of a tool's output, secrets redacted (it goes into error messages and logs). */
 export function stderrTail(text: string, lines = TAIL_LINES): string {
-  const all = text.trimEnd().split('\n');
+  const all = redactText(text).trimEnd().split('\n');
   return all.slice(-lines).join('\n');
 }
 
