@@ -121,7 +121,7 @@ export async function runCheck(ctx: Context, o: CheckOptions): Promise<void> {
     destructive: false,
     steps: [],
     guards: [
-      runsAsRoot(ctx.host.uid),
+      runsAsRoot(ctx.host.uid, 'check clusters (pgbackrest check and the repository need it)'),
       { id: 'clusters-exist', check: () => (unknown.length ? fail(`no such cluster: ${unknown.join(', ')}`, 'see pgmam list') : pass) },
     ],
   });

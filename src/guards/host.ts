@@ -2,9 +2,9 @@
 import { fail, pass, type Guard } from '../plan/types.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
 
-export const runsAsRoot = (uid: number): Guard => ({
+export const runsAsRoot = (uid: number, what = 'change clusters'): Guard => ({
   id: 'runs-as-root',
-  check: () => (uid === 0 ? pass : fail(`pgmam must run as root to change clusters (running as uid ${uid})`, 'run it with sudo')),
+  check: () => (uid === 0 ? pass : fail(`pgmam must run as root to ${what} (running as uid ${uid})`, 'run it with sudo')),
 });
 
 export const toolsAreInstalled = (tools: Record<string, string | undefined>): Guard => ({
