@@ -86,7 +86,7 @@ describe('initcluster guards', () => {
 describe('initcluster plan', () => {
   it('steps in order, archiving to its own stanza, no --pg1-path in archive_command', () => {
     const p = plan(facts());
-    expect(p.steps.map((s) => s.id)).toEqual(['create-cluster', 'configure-archiving', 'write-stanza-file', 'start-cluster', 'create-stanza', 'check-archiving', 'backup-full', 'verify-pitr-ready', 'record-managed', 'mark-backup']);
+    expect(p.steps.map((s) => s.id)).toEqual(['create-cluster', 'configure-archiving', 'write-stanza-file', 'start-cluster', 'create-stanza', 'check-archiving', 'backup-full', 'verify-pitr-ready', 'record-managed', 'mark-backup', 'set-autostart']);
     const text = renderPlan(p, 0);
     expect(text).toContain("archive_command = 'pgbackrest --stanza=app1 archive-push %p'");
     expect(text).not.toMatch(/archive_command.*pg1-path/);
@@ -139,7 +139,7 @@ describe('initcluster plan', () => {
     expect(err).toBeInstanceOf(StepFailedError);
     expect(err.exitCode).toBe(6);
     const text = err.lines.join('\n');
-    expect(text).toContain('failed at step 7/10 backup-full');
+    expect(text).toContain('failed at step 7/11 backup-full');
     expect(text).toContain('ERROR: [099]: boom');
     expect(text).toContain('nothing this run made is left behind');
     const writes = runner.writes().map((c) => c.argv.join(' '));
