@@ -45,3 +45,6 @@ echo "rows in the branch: $(runuser -u postgres -- psql -X -At -h /var/run/postg
 
 echo "--- pgmam list"
 $PGMAM list
+
+echo "--- pgmam check (exit 0: every managed cluster healthy; 7 otherwise)"
+$PGMAM check
