@@ -13,7 +13,6 @@ import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readJournal, describeJournal } from '../state/journal.js';
-import type { ManagedCluster } from '../state/store.js';
 import { NAME_PATTERN } from '../names.js';
 import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from './host-facts.js';
 import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
@@ -129,22 +128,6 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, 'co
   const running = Boolean(f.cluster?.running);
   const needsRestart = running && f.settings?.archiveMode !== 'on' && f.settings?.archiveMode !== 'always';
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;
-  const record: ManagedCluster = {
-    format: 1,
-    cluster: label,
-    name: o.name,
-    version: o.version,
-    role: 'app',
-    parent: null,
-    stanza: o.name,
-    stanzaFile: n.stanzaFile,
-    repoPath: f.repo.path,
-    createdAt: now.toISOString(),
-    syncedAt: null,
-    preserved: [],
-    timelines: [],
-    backupMark: null,
-  };
   const apply: Step = !running
     ? { ...n.startCluster, title: `start ${label} (it is stopped; the first backup needs it running)` }
     : needsRestart
@@ -168,7 +151,7 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, 'co
     n.checkArchiving,
     n.backupFull('the first full backup'),
     n.verifyPitrReady,
-    n.recordManaged(record),
+    n.recordManaged({ role: 'app', parent: null, createdAt: now.toISOString() }),
     markBackupStep(n.scope, o.name, { version: o.version, port }),
     autostartStep(id, true, ctx.host.systemd),
   ];

@@ -9,6 +9,7 @@ import { parseStanzaFile } from '../pgbackrest/config.js';
 import { parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { renderArgv, effectiveArgv } from '../runner/types.js';
+import { describeJournal, ownerAlive, readJournal } from '../state/journal.js';
 import { lockDeps, acquireLock, LockHeldError } from '../state/lock.js';
 import { updateManaged, type ManagedCluster } from '../state/store.js';
 import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from './host-facts.js';
@@ -31,6 +32,8 @@ export interface Target {
   stanza: StanzaInfo | undefined;
   /** Next transaction ID now (online clusters only). */
   nextXid: string | undefined;
+  /** An interrupted pgmam operation on the cluster (its journal, described), to be settled first. */
+  interrupted?: string;
 }
 
 export type Decision =
@@ -42,6 +45,7 @@ const age = (b: BackupInfo, now: Date) => now.getTime() / 1000 - b.timestamp.sto
 
 /** What to do with one cluster; pure, so every rule is tested without a cluster. */
 export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg: { fullInterval: number; diffInterval: number }, now: Date): Decision {
+  if (t.interrupted) return { action: 'fail', why: `${t.record.cluster}: ${t.interrupted}` };
   if (!t.cluster) return { action: 'fail', why: `the host has no cluster ${t.record.cluster}` };
   if (!t.cluster.running) return { action: 'fail', why: `${t.record.cluster} is down` };
   const backups = (t.stanza?.backup ?? []).filter((b) => !b.error);
@@ -98,7 +102,9 @@ async function gatherTargets(ctx: Context, o: BackupOptions): Promise<{ targets:
       const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
       const stanza = byRepo.get(record.repoPath)?.find((s) => s.name === record.stanza);
       const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
-      return { record, cluster, stanza, nextXid };
+      const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
+      // A live journal is a running command: the lock makes backup wait for it.
+      return { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
     }),
   );
   return { targets, unknown };

@@ -283,22 +283,6 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
   const parentLive: LiveCluster | undefined = p.cluster && { id: { version, name: o.parent }, port: p.cluster.port, dataDir: p.cluster.dataDir!, logFile: p.cluster.logFile };
   const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
-  const record: ManagedCluster = {
-    format: 1,
-    cluster: pg.clusterLabel(id),
-    name: f.name,
-    version,
-    role: 'branch',
-    parent: o.parent,
-    stanza: f.name,
-    stanzaFile: n.stanzaFile,
-    repoPath: f.repo.path,
-    createdAt: f.now.toISOString(),
-    syncedAt: null,
-    preserved: [],
-    timelines: [],
-    backupMark: null,
-  };
   const steps: Step[] = [
     ...archiveHistorySteps(p, p.cluster?.dataDir ?? '', stanzaScope(p.record?.stanza ?? '?', ctx.paths.stanzaDir)),
     // Makes the parent's newest commits restorable; changes no data of the parent.
@@ -315,7 +299,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, c
     waitPromotedStep(live, ctx.config['recovery-timeout']),
     verifyRecoveredStep(live, { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text }, recovered),
     ...(p.archiveDir ? [verifySourceArchiveStep(p.archiveDir, p.archiveBefore, recovered)] : []),
-    n.recordManaged(record),
+    n.recordManaged({ role: 'branch', parent: o.parent, createdAt: f.now.toISOString() }),
     ...postSqlStep(live, f.extras, ctx.host.systemd),
     n.createStanza,
     enableArchivingStep(live, ctx.host.systemd, owner),

@@ -9,7 +9,7 @@ import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import { readLock } from '../state/lock.js';
 import { recordPath, type ManagedCluster } from '../state/store.js';
-import { ownerAlive } from '../state/journal.js';
+import { ownerAlive, removeJournal } from '../state/journal.js';
 import { managedClusters, stanzaScope } from './host-facts.js';
 
 export interface DropOptions extends ExecuteFlags {
@@ -57,7 +57,16 @@ function dropSteps(rec: ManagedCluster, purge: boolean, ctx: Pick<Context, 'path
         if (purge) await c.fs.rm(rec.stanzaFile);
       },
     },
-    { id: 'forget-cluster', title: `remove ${recordPath(ctx.paths.clustersDir, rec.name)}`, effect: 'destroy', run: (c) => c.fs.rm(recordPath(ctx.paths.clustersDir, rec.name)) },
+    {
+      id: 'forget-cluster',
+      // An interrupted operation's journal goes with the cluster it was about.
+      title: `remove ${recordPath(ctx.paths.clustersDir, rec.name)} and its journal, if any`,
+      effect: 'destroy',
+      run: async (c) => {
+        await c.fs.rm(recordPath(ctx.paths.clustersDir, rec.name));
+        await removeJournal(c.fs, c.paths.stateDir, rec.name);
+      },
+    },
   ];
 }
 
@@ -92,6 +101,8 @@ export async function runDrop(ctx: Context, o: DropOptions): Promise<void> {
   const plan: Plan = {
     command: o.onlyBranches ? 'branch drop' : 'drop',
     target: label,
+    // The dropped cluster's journal (if any) is removed by the plan itself.
+    journal: false,
     locks: targets.map((t) => t.name),
     destructive: true,
     // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).

@@ -15,7 +15,6 @@ import { renderArgv } from '../runner/types.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import type { Guard, Plan, Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
-import type { ManagedCluster } from '../state/store.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from './host-facts.js';
 import { markBackupStep } from './stanza-steps.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../restore/steps.js';
@@ -135,22 +134,6 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
   const id = { version: f.pgVersion ?? '?', name: o.name };
   const port = f.port ?? 0;
   const n = newClusterSteps({ id, port, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config, paths, systemd });
-  const record: ManagedCluster = {
-    format: 1,
-    cluster: pg.clusterLabel(id),
-    name: o.name,
-    version: id.version,
-    role: 'app',
-    parent: null,
-    stanza: o.name,
-    stanzaFile: n.stanzaFile,
-    repoPath: f.repo.path,
-    createdAt: now.toISOString(),
-    syncedAt: null,
-    preserved: [],
-    timelines: [],
-    backupMark: null,
-  };
   const owner = f.postgres ?? { uid: 0, gid: 0 };
   const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
   const recovered = { timeline: 0, lastReplayUs: undefined };
@@ -183,7 +166,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           n.checkArchiving,
           n.backupFull('the first full backup'),
           n.verifyPitrReady,
-          n.recordManaged(record),
+          n.recordManaged({ role: 'app', parent: null, createdAt: now.toISOString() }),
           markBackupStep(n.scope, o.name, { version: id.version, port }),
           autostartStep(id, true, systemd),
         ]
@@ -199,7 +182,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           n.checkArchiving,
           n.backupFull('the first full backup'),
           n.verifyPitrReady,
-          n.recordManaged(record),
+          n.recordManaged({ role: 'app', parent: null, createdAt: now.toISOString() }),
           markBackupStep(n.scope, o.name, { version: id.version, port }),
           autostartStep(id, true, systemd),
         ];

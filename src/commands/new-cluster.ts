@@ -226,13 +226,32 @@ export function newClusterSteps(s: NewClusterSpec) {
       },
       show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} --output=json info  (a full backup, its stop WAL archived)`],
     } satisfies Step,
-    recordManaged: (rec: ManagedCluster): Step => ({
-      id: 'record-managed',
-      title: `record ${label} as managed by pgmam`,
-      effect: 'write',
-      run: (ctx) => writeManaged(ctx.fs, paths.clustersDir, rec),
-      show: [`write ${record}`],
-      undo: { title: `remove ${record}`, run: (ctx) => ctx.fs.rm(record) },
-    }),
+    /** The record that makes it managed: written last, so a half-made cluster is never listed as managed. */
+    recordManaged: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step => {
+      const rec: ManagedCluster = {
+        format: 1,
+        cluster: label,
+        name,
+        version: id.version,
+        role: r.role,
+        parent: r.parent,
+        stanza: name,
+        stanzaFile,
+        repoPath: s.repo.path,
+        createdAt: r.createdAt,
+        syncedAt: null,
+        preserved: [],
+        timelines: [],
+        backupMark: null,
+      };
+      return {
+        id: 'record-managed',
+        title: `record ${label} as managed by pgmam`,
+        effect: 'write',
+        run: (ctx) => writeManaged(ctx.fs, paths.clustersDir, rec),
+        show: [`write ${record}`],
+        undo: { title: `remove ${record}`, run: (ctx) => ctx.fs.rm(record) },
+      };
+    },
   };
 }

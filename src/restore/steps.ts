@@ -11,6 +11,12 @@ import { timelineOfWal } from './timeline.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polling loops give up at once on SIGINT/SIGTERM instead of waiting out their timeout. */
+function stopIfInterrupted(ctx: Context): void {
+  const signal = ctx.host.interrupted();
+  if (signal) throw new Error(`interrupted by ${signal}`);
+}
+
 export interface LiveCluster {
   id: pg.ClusterId;
   port: number;
@@ -37,6 +43,7 @@ export function switchWalStep(c: LiveCluster, timeoutSec: number): Step {
         const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, 'select coalesce(last_archived_wal, \'\') || \'|\' || failed_count || \'|\' || coalesce(last_failed_wal, \'\') from pg_stat_archiver'));
         const [archived = '', failed = '0', failedWal = ''] = r.stdout.trim().split('|');
         if (archived && /^[0-9A-F]{24}$/.test(archived) && (timelineOfWal(archived) > timelineOfWal(segment) || (timelineOfWal(archived) === timelineOfWal(segment) && archived >= segment))) return;
+        stopIfInterrupted(ctx);
         if (Date.now() > deadline)
           throw new Error(`WAL segment ${segment} was not archived within ${timeoutSec} s (last archived: ${archived || 'none'}, failures: ${failed}${failedWal ? `, last failed ${failedWal}` : ''})`);
         await sleep(100);
@@ -108,6 +115,7 @@ export function waitPromotedStep(c: LiveCluster, timeoutSec: number): Step {
         if (r.exitCode === 0 && r.stdout.trim() === 'f') return;
         if (r.exitCode !== 0 && !(await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)))
           throw new Error(`PostgreSQL stopped during recovery${await logTail(ctx, c.logFile)}`);
+        stopIfInterrupted(ctx);
         if (Date.now() > deadline) throw new Error(`recovery did not end within ${timeoutSec} s${await logTail(ctx, c.logFile)}`);
         await sleep(100);
       }

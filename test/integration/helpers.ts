@@ -200,3 +200,17 @@ export async function queryDataDirCopy(dataDir: string, hbaFile: string, query: 
     if (!opts.inPlace) rmSync(copy, { recursive: true, force: true });
   }
 }
+
+/**
+ * The sentinel pattern: run `before`, note a whole-second time (UTC offset) at least a second after
+ * it, run `after` a second later; returns that time, a pitr target between the two.
+ */
+export async function targetBetween(port: number, before: string, after: string): Promise<string> {
+  const pause = () => new Promise((r) => setTimeout(r, 1100));
+  await sql(port, before);
+  await pause();
+  const target = await sql(port, "select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') || '+00'");
+  await pause();
+  await sql(port, after);
+  return target;
+}

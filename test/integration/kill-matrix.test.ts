@@ -6,7 +6,7 @@
 import { execa } from 'execa';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONFIG, PGMAM, REPO, STATE, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
+import { CONFIG, PGMAM, REPO, STATE, listEntry, targetBetween, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
 
 const made: string[] = [];
 const matrix: string[] = [];
@@ -58,6 +58,33 @@ async function expectHealthy(name: string): Promise<ListEntry> {
   return e;
 }
 
+/** A managed app with table t: 'before' committed before the returned target, 'after' after it. */
+async function appWithTarget(): Promise<{ app: string; port: number; target: string }> {
+  const app = uniqueName();
+  made.push(app);
+  expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+  const port = (await listEntry(app)).port;
+  const target = await targetBetween(port, "create table t as select 'before' k", "insert into t values ('after')");
+  return { app, port, target };
+}
+
+/** A pgbackrest on PATH that holds `restore` until ${dir}/go exists, then runs the real one. */
+function blockingRestore(): string {
+  const wrap = mkdtempSync('/tmp/pgmam-wrap-');
+  chmodSync(wrap, 0o777);
+  writeFileSync(`${wrap}/pgbackrest`, `#!/bin/sh\ncase " $* " in *" restore "*) touch ${wrap}/blocked; while [ ! -e ${wrap}/go ]; do sleep 0.1; done;; esac\nexec /usr/bin/pgbackrest "$@"\n`, { mode: 0o755 });
+  return wrap;
+}
+
+const groupAlive = (g: number) => {
+  try {
+    process.kill(-g, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const preservedDirs = (name: string) => readdirSync('/var/lib/postgresql/15').filter((d) => d.startsWith(`${name}.pre-`));
 
 describe('kill matrix', () => {
@@ -91,11 +118,7 @@ describe('kill matrix', () => {
     let k = 0;
     for (let i = 0; ; i++) {
       k++;
-      await sql(port, `insert into t (k) values ('before-${k}')`);
-      await sleep(1100);
-      const target = await sql(port, "select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') || '+00'");
-      await sleep(1100);
-      await sql(port, `insert into t (k) values ('after-${k}')`);
+      const target = await targetBetween(port, `insert into t (k) values ('before-${k}')`, `insert into t (k) values ('after-${k}')`);
       const rowsBefore = (await sql(port, 'select k from t order by k')).split('\n');
       steps ??= await stepsOf(args(target));
       if (i >= steps.length) break;
@@ -215,20 +238,9 @@ describe('kill matrix', () => {
   });
 
   it('a kill while a child runs: the lock is held until the child group is gone, then a re-run converges', { timeout: 300_000 }, async () => {
-    const app = uniqueName();
-    made.push(app);
-    expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
-    const port = (await listEntry(app)).port;
-    await sql(port, "create table t as select 'before' k");
-    await sleep(1100);
-    const target = await sql(port, "select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') || '+00'");
-    await sleep(1100);
-    await sql(port, "insert into t values ('after')");
+    const { app, port, target } = await appWithTarget();
 
-    // A pgbackrest on PATH that holds `restore` until told to go, then runs the real one.
-    const wrap = mkdtempSync('/tmp/pgmam-wrap-');
-    chmodSync(wrap, 0o777);
-    writeFileSync(`${wrap}/pgbackrest`, `#!/bin/sh\ncase " $* " in *" restore "*) touch ${wrap}/blocked; while [ ! -e ${wrap}/go ]; do sleep 0.1; done;; esac\nexec /usr/bin/pgbackrest "$@"\n`, { mode: 0o755 });
+    const wrap = blockingRestore();
     const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
     for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
     expect(existsSync(`${wrap}/blocked`)).toBe(true);
@@ -248,16 +260,8 @@ describe('kill matrix', () => {
 
     // The restore finishes on its own; then the run counts as interrupted and a re-run converges.
     writeFileSync(`${wrap}/go`, '');
-    const alive = (g: number) => {
-      try {
-        process.kill(-g, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    for (let i = 0; i < 1200 && journal.groups.some(alive); i++) await sleep(100);
-    expect(journal.groups.some(alive)).toBe(false);
+    for (let i = 0; i < 1200 && journal.groups.some(groupAlive); i++) await sleep(100);
+    expect(journal.groups.some(groupAlive)).toBe(false);
     await expectInterruptedAt(app, 'pitr', 'restore-backup');
     const again = await pgmam(['pitr', app, '--to', target, '--yes']);
     expect(again.code, again.stderr).toBe(0);
@@ -265,5 +269,28 @@ describe('kill matrix', () => {
     expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
     rmSync(wrap, { recursive: true, force: true });
     matrix.push('pitr × restore-backup (pgmam SIGKILLed while its pgbackrest restore ran) → re-run refused (exit 4) while the child group lived; after it ended: listed as interrupted, re-run rolled back and restored');
+  });
+
+  it('SIGTERM during a restore: passed on to the child, the step fails (exit 6), list says so, a re-run converges', { timeout: 300_000 }, async () => {
+    const { app, port, target } = await appWithTarget();
+    const wrap = blockingRestore();
+    const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
+    for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
+    const journal = JSON.parse(readFileSync(`${STATE}/journal/${app}.json`, 'utf8')) as { groups: number[] };
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/failed at step \d+\/\d+ restore-backup/);
+    // The blocked restore got the signal too: nothing of pgmam's is left running.
+    for (let i = 0; i < 50 && journal.groups.some(groupAlive); i++) await sleep(100);
+    expect(journal.groups.some(groupAlive)).toBe(false);
+    const e = await listEntry(app);
+    expect(e.interrupted).toMatchObject({ command: 'pitr', step: 'restore-backup', status: 'failed' });
+    rmSync(wrap, { recursive: true, force: true });
+    const again = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    await expectHealthy(app);
+    expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
+    matrix.push('pitr × restore-backup (SIGTERM to pgmam) → signal passed to the restore, exit 6, listed as failed at restore-backup; re-run rolled back and restored');
   });
 });

@@ -1,7 +1,7 @@
 // check, adopt, prune and autostart on real clusters.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_ROOT, clusters, freePort, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
+import { TEST_ROOT, clusters, targetBetween, freePort, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
 
 const made: string[] = [];
 afterAll(async () => {
@@ -133,11 +133,7 @@ describe('pgmam prune', () => {
     made.push(app);
     expect((await pgmam(['initcluster', app, '--yes', '-q'])).code).toBe(0);
     const port = (await listEntry(app)).port;
-    await sql(port, 'create table t (a int)');
-    await sleep(1100);
-    const target = await sql(port, "select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') || '+00'");
-    await sleep(1100);
-    await sql(port, 'insert into t values (1)');
+    const target = await targetBetween(port, 'create table t (a int)', 'insert into t values (1)');
     const p = await pgmam(['pitr', app, '--to', target, '--yes', '-q']);
     expect(p.code, p.stderr).toBe(0);
     const preserved = (await listEntry(app)).preserved.map((x) => x.path);

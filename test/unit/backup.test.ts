@@ -56,6 +56,10 @@ describe('change detection', () => {
     expect(decide({ ...t, cluster: { ...t.cluster!, running: false } }, auto, cfg, now)).toMatchObject({ action: 'fail' });
     expect(decide({ ...t, cluster: undefined }, auto, cfg, now)).toMatchObject({ action: 'fail' });
   });
+  it('an interrupted operation is settled first, not backed up over', () => {
+    const t = target(backups, { interrupted: 'interrupted pitr at restore-backup (run: pgmam pitr app1 --latest --yes)' });
+    expect(decide(t, { type: 'full', force: true }, cfg, now)).toEqual({ action: 'fail', why: '15/app1: interrupted pitr at restore-backup (run: pgmam pitr app1 --latest --yes)' });
+  });
 });
 
 describe('configuration of intervals and schedule', () => {
