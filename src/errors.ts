@@ -36,12 +36,6 @@ export class UsageError extends PgmamError {
   }
 }
 
-export class NotImplementedError extends UsageError {
-  constructor(command: string) {
-    super(`${command} is not implemented yet`);
-  }
-}
-
 export class ConfigError extends PgmamError {
   constructor(file: string, problems: string[]) {
     super(

@@ -49,9 +49,9 @@ describe('malformed input: exit 2 whatever the host', () => {
     await expectNoChange(2, ['-a', name, '-p', '80'], { bin: `${dir}/initcluster` }, name);
     rmSync(dir, { recursive: true });
   });
-  it('a command not built yet says so (exit 2)', async () => {
-    const r = await expectNoChange(2, ['check']);
-    expect(r.stderr).toContain('check is not implemented yet');
+  it('an unknown command says so (exit 2)', async () => {
+    const r = await expectNoChange(2, ['restore', 'app1']);
+    expect(r.stderr).toContain("unknown command 'restore'");
   });
 });
 
