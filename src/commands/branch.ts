@@ -1,6 +1,5 @@
 // `pgmam branch create|sync|list|drop`: independent clusters restored from a parent's backups. The
 // parent is never stopped, written to or reconfigured; its stanza never receives the branch's WAL.
-import { ownerAlive } from '../state/journal.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
@@ -10,6 +9,7 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { renderArgv } from '../runner/types.js';
+import { ownerAlive } from '../state/journal.js';
 import { autostartStep } from './autostart.js';
 import { settleInterrupted, type RestoreJournal } from './interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
@@ -453,7 +453,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, ctx: Pi
     steps,
     journal: {
       rerun: `pgmam branch sync ${o.name} --yes`,
-      data: { version, dataDir, preserved, online: Boolean(f.cluster?.running), previousTimeline: 0, target: null } satisfies RestoreJournal as unknown as Record<string, unknown>,
+      data: { version, dataDir, preserved, online: Boolean(f.cluster?.running), previousTimeline: 0, target: null } satisfies RestoreJournal,
     },
     notes: [
       `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,

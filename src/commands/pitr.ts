@@ -273,7 +273,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
     steps,
     journal: {
       rerun: `${again} --yes`,
-      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso } satisfies RestoreJournal as unknown as Record<string, unknown>,
+      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso } satisfies RestoreJournal,
     },
     notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
     failureHint: (i) => {

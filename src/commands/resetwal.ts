@@ -81,7 +81,7 @@ export async function runResetWal(ctx: Context, o: ExecuteFlags & { name: string
     locks: [o.name],
     destructive: true,
     typeToConfirm: o.name,
-    journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy } satisfies ResetwalJournal as unknown as Record<string, unknown> },
+    journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy } satisfies ResetwalJournal },
     guards: [
       runsAsRoot(ctx.host.uid),
       { id: 'cluster-is-managed', check: () => (!rec ? fail(`${label} is not managed by pgmam`) : !cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass) },

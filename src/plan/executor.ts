@@ -135,7 +135,7 @@ function newJournal(ctx: Context, plan: Plan): Journal {
     at: 0,
     status: 'running',
     error: null,
-    data: spec?.data ?? {},
+    data: { ...spec?.data },
   };
 }
 

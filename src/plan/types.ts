@@ -50,7 +50,7 @@ export interface Plan {
    * finishes or rolls it back when run again, and what that re-run needs to know. false: no journal
    * (a recovery plan keeps the journal of the run it recovers until it is done).
    */
-  journal?: { rerun: string; data?: Record<string, unknown> } | false;
+  journal?: { rerun: string; data?: object } | false;
   /** How to go back or forward when step `failedIndex` fails (for steps that are not undone automatically). */
   failureHint?: (failedIndex: number) => string[];
 }

@@ -10,7 +10,7 @@ export class ChildGroups {
     await this.emit();
   }
 
-  async remove(pgid: number): Promise<void> {
+  remove(pgid: number): void {
     this.live.delete(pgid);
   }
 

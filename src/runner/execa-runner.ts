@@ -31,7 +31,7 @@ export class ExecaRunner implements Runner {
     });
     const pgid = sub.pid;
     if (pgid) await this.children?.add(pgid);
-    const child = await sub.finally(() => (pgid ? this.children?.remove(pgid) : undefined));
+    const child = await sub.finally(() => pgid && this.children?.remove(pgid));
     const result: RunResult = {
       argv,
       exitCode: child.exitCode ?? (child.failed ? 127 : 0),
