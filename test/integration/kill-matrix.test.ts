@@ -286,6 +286,10 @@ describe('kill matrix', () => {
     expect(journal.groups.some(groupAlive)).toBe(false);
     const e = await listEntry(app);
     expect(e.interrupted).toMatchObject({ command: 'pitr', step: 'restore-backup', status: 'failed' });
+    // check counts it unhealthy (exit 7) and names the command that settles it.
+    const health = await pgmam(['check', app, '--json']);
+    expect(health.code).toBe(7);
+    expect(JSON.parse(health.stdout)[0].problems.join('\n')).toMatch(/failed pitr at restore-backup \(run: pgmam pitr/);
     rmSync(wrap, { recursive: true, force: true });
     const again = await pgmam(['pitr', app, '--to', target, '--yes']);
     expect(again.code, again.stderr).toBe(0);
