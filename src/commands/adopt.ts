@@ -16,8 +16,6 @@ import { readJournal, describeJournal } from '../state/journal.js';
 import { NAME_PATTERN } from '../names.js';
 import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from './host-facts.js';
 import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
-import { markBackupStep } from './stanza-steps.js';
-import { autostartStep } from './autostart.js';
 
 export interface AdoptOptions extends ExecuteFlags {
   version: string;
@@ -148,12 +146,7 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, 'co
     },
     apply,
     n.createStanza,
-    n.checkArchiving,
-    n.backupFull('the first full backup'),
-    n.verifyPitrReady,
-    n.recordManaged({ role: 'app', parent: null, createdAt: now.toISOString() }),
-    markBackupStep(n.scope, o.name, { version: o.version, port }),
-    autostartStep(id, true, ctx.host.systemd),
+    ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
   ];
   return {
     command: 'adopt',

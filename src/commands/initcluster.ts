@@ -9,14 +9,12 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
-import { autostartStep } from './autostart.js';
 import { settleInterrupted } from './interrupted.js';
 import { renderArgv } from '../runner/types.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import type { Guard, Plan, Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from './host-facts.js';
-import { markBackupStep } from './stanza-steps.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../restore/steps.js';
 import { checkSums, readExportMeta, type ExportMeta } from './export.js';
 import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
@@ -163,12 +161,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           verifyRecoveredStep(live, { previousTimeline: 0 }, recovered),
           n.createStanza,
           enableArchivingStep(live, systemd, owner),
-          n.checkArchiving,
-          n.backupFull('the first full backup'),
-          n.verifyPitrReady,
-          n.recordManaged({ role: 'app', parent: null, createdAt: now.toISOString() }),
-          markBackupStep(n.scope, o.name, { version: id.version, port }),
-          autostartStep(id, true, systemd),
+          ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
         ]
       : [
           ...n.createRepo,
@@ -179,12 +172,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),
           ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
           n.createStanza,
-          n.checkArchiving,
-          n.backupFull('the first full backup'),
-          n.verifyPitrReady,
-          n.recordManaged({ role: 'app', parent: null, createdAt: now.toISOString() }),
-          markBackupStep(n.scope, o.name, { version: id.version, port }),
-          autostartStep(id, true, systemd),
+          ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
         ];
   return { command: 'initcluster', target: pg.clusterLabel(id), locks: [o.name], destructive: false, guards: [], steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
 }

@@ -18,7 +18,8 @@ import { ownerAlive } from '../state/journal.js';
 import type { NewClusterJournal } from './interrupted.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
 import { listeningPorts, repoPathFrom, stanzaScope } from './host-facts.js';
-import { backupFullStep, checkArchivingStep } from './stanza-steps.js';
+import { autostartStep } from './autostart.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
 
 export interface NewClusterFacts {
   /** Places where the name is already taken (cluster, config leftovers, stanza, records). */
@@ -147,6 +148,47 @@ export function newClusterSteps(s: NewClusterSpec) {
           show: [`mkdir -p -m 0750 ${s.repo.path} (owner postgres)`],
         },
       ];
+  const verifyPitrReady: Step = {
+    id: 'verify-pitr-ready',
+    title: 'verify the backup is listed and its WAL archived',
+    effect: 'read',
+    run: async (ctx) => {
+      const stanza = parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0];
+      const b = stanza && lastBackup(stanza);
+      if (!stanza || !b || b.type !== 'full') throw new Error(`pgbackrest info lists no full backup for stanza ${name}`);
+      const max = archiveMax(stanza);
+      if (!max || !b.archive?.stop || max.wal < b.archive.stop) throw new Error(`WAL ${b.archive?.stop ?? '?'} of backup ${b.label} is not archived yet`);
+    },
+    show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} --output=json info  (a full backup, its stop WAL archived)`],
+  };
+  /** The record that makes it managed: written last, so a half-made cluster is never listed as managed. */
+  const recordManaged = (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step => {
+    const rec: ManagedCluster = {
+      format: 1,
+      cluster: label,
+      name,
+      version: id.version,
+      role: r.role,
+      parent: r.parent,
+      stanza: name,
+      stanzaFile,
+      repoPath: s.repo.path,
+      createdAt: r.createdAt,
+      syncedAt: null,
+      preserved: [],
+      timelines: [],
+      backupMark: null,
+    };
+    return {
+      id: 'record-managed',
+      title: `record ${label} as managed by pgmam`,
+      effect: 'write',
+      run: (ctx) => writeManaged(ctx.fs, paths.clustersDir, rec),
+      show: [`write ${record}`],
+      undo: { title: `remove ${record}`, run: (ctx) => ctx.fs.rm(record) },
+    };
+  };
+
   return {
     scope,
     dataDir,
@@ -213,45 +255,16 @@ export function newClusterSteps(s: NewClusterSpec) {
     } satisfies Step,
     checkArchiving: checkArchivingStep(scope, name),
     backupFull: (why: string): Step => backupFullStep(scope, name, why),
-    verifyPitrReady: {
-      id: 'verify-pitr-ready',
-      title: 'verify the backup is listed and its WAL archived',
-      effect: 'read',
-      run: async (ctx) => {
-        const stanza = parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0];
-        const b = stanza && lastBackup(stanza);
-        if (!stanza || !b || b.type !== 'full') throw new Error(`pgbackrest info lists no full backup for stanza ${name}`);
-        const max = archiveMax(stanza);
-        if (!max || !b.archive?.stop || max.wal < b.archive.stop) throw new Error(`WAL ${b.archive?.stop ?? '?'} of backup ${b.label} is not archived yet`);
-      },
-      show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} --output=json info  (a full backup, its stop WAL archived)`],
-    } satisfies Step,
-    /** The record that makes it managed: written last, so a half-made cluster is never listed as managed. */
-    recordManaged: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step => {
-      const rec: ManagedCluster = {
-        format: 1,
-        cluster: label,
-        name,
-        version: id.version,
-        role: r.role,
-        parent: r.parent,
-        stanza: name,
-        stanzaFile,
-        repoPath: s.repo.path,
-        createdAt: r.createdAt,
-        syncedAt: null,
-        preserved: [],
-        timelines: [],
-        backupMark: null,
-      };
-      return {
-        id: 'record-managed',
-        title: `record ${label} as managed by pgmam`,
-        effect: 'write',
-        run: (ctx) => writeManaged(ctx.fs, paths.clustersDir, rec),
-        show: [`write ${record}`],
-        undo: { title: `remove ${record}`, run: (ctx) => ctx.fs.rm(record) },
-      };
-    },
+    verifyPitrReady,
+    /** How a new or adopted app ends: archiving checked, first full backup verified, record, backup mark, autostart. */
+    firstBackupAndRecord: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step[] => [
+      checkArchivingStep(scope, name),
+      backupFullStep(scope, name, 'the first full backup'),
+      verifyPitrReady,
+      recordManaged(r),
+      markBackupStep(scope, name, { version: id.version, port }),
+      autostartStep(id, true, s.systemd),
+    ],
+    recordManaged,
   };
 }
