@@ -3,12 +3,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGMAM, REPO, TEST_ROOT, pgmam, queryDataDirCopy, removeTestCluster, sh, sql } from './helpers.js';
+import { PGMAM, TEST_ROOT, testConfigLines, pgmam, queryDataDirCopy, removeTestCluster, sh, sql } from './helpers.js';
 import { uniqueName } from './helpers.js';
 
 const STATE = `${TEST_ROOT}/state-backup`;
 const CONF = `${TEST_ROOT}/backup.conf`;
-const base = [`repo-path = ${REPO}`, `state-dir = ${STATE}`, `log-file = ${TEST_ROOT}/pgmam.log`, 'port-min = 56500', 'port-max = 56599', 'archive-timeout = 10'];
+const base = testConfigLines({ state: STATE });
 const a = uniqueName();
 const b = uniqueName();
 const ports: Record<string, number> = {};

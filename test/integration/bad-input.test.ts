@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG, PGMAM, REPO, STANZA_DIR, STATE, TEST_ROOT, clusters, freePort, listEntry, pgmam, removeTestCluster, sh, sql, uniqueName } from './helpers.js';
+import { CONFIG, PGMAM, REPO, STANZA_DIR, STATE, TEST_ROOT, clusters, freePort, isOtherFilesName, listEntry, pgmam, removeTestCluster, sh, sql, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const branch = `${app}_dev`;
@@ -43,15 +43,18 @@ const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
 const tree = (dir: string, depth: number): string[] =>
   depth === 0 || !existsSync(dir) ? [] : ls(dir).flatMap((f) => [`${dir}/${f}`, ...(existsSync(`${dir}/${f}`) && !f.includes('.') ? tree(`${dir}/${f}`, depth - 1) : [])]);
 
+/** Other test files run beside this one: their clusters come and go and are left out. */
+const mine = (n: string) => !isOtherFilesName(n, [app, plain]);
+
 /** What a refused command must leave exactly as it was. */
 async function hostState() {
   return {
-    clusters: (await clusters()).map((c) => `${c.version}/${c.cluster}:${c.port}:${c.running}`).sort(),
-    stanzaFiles: ls(STANZA_DIR),
+    clusters: (await clusters()).filter((c) => mine(c.cluster)).map((c) => `${c.version}/${c.cluster}:${c.port}:${c.running}`).sort(),
+    stanzaFiles: ls(STANZA_DIR).filter(mine),
     // Stanzas, backup labels and archive ids (not WAL files: archive_timeout may add one any time).
     repo: [...tree(`${REPO}/backup`, 2), ...tree(`${REPO}/archive`, 2)],
-    dataDirs: ls('/var/lib/postgresql/15'),
-    confDirs: ls('/etc/postgresql/15'),
+    dataDirs: ls('/var/lib/postgresql/15').filter(mine),
+    confDirs: ls('/etc/postgresql/15').filter(mine),
     state: [...tree(`${STATE}/clusters`, 1), ...tree(`${STATE}/journal`, 1), ...tree(`${STATE}/locks`, 1)],
     records: ls(`${STATE}/clusters`).map((f) => readFileSync(`${STATE}/clusters/${f}`, 'utf8')),
     rows: await sql(appPort, 'select count(*) from t'),

@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG, PGMAM, REPO, ROOT, clusters, initTestCluster, listEntry, pgbackrestInfo, pgmam, queryDataDirCopy, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
+import { CONFIG, PGMAM, REPO, ROOT, clusters, freePort, initTestCluster, listEntry, pgbackrestInfo, pgmam, queryDataDirCopy, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
 
 const parent = uniqueName();
 const dev = `${parent}_dev`;
@@ -182,7 +182,7 @@ describe('refusals change nothing', () => {
     expect(r.stderr).toContain('no bidirectional or reversed sync');
   });
   it('sync of an unmanaged cluster', async () => {
-    expect((await sh('pg_createcluster', ['15', unmanaged, '--port', '56990'])).code).toBe(0);
+    expect((await sh('pg_createcluster', ['15', unmanaged, '--port', String(await freePort())])).code).toBe(0);
     await refused(4, ['branch', 'sync', unmanaged, '--yes']);
   });
   it('create with an existing name', async () => {

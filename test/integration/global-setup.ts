@@ -2,7 +2,7 @@
 // is a failure, never a skip), and nothing a test made may remain when the suite ends.
 import { execaSync } from 'execa';
 import { existsSync, rmSync } from 'node:fs';
-import { PGMAM, TEST_ROOT, testNamesOnHost, removeTestCluster, writeTestConfig } from './helpers.js';
+import { PGMAM, TEST_BASE, testNamesOnHost, removeTestCluster } from './helpers.js';
 
 export function setup(): void {
   if (process.getuid?.() !== 0) throw new Error('integration tests run as root (they create real clusters)');
@@ -11,13 +11,12 @@ export function setup(): void {
   if (!existsSync(`${PGMAM.replace('bin/pgmam', 'dist/pgmam.mjs')}`)) throw new Error('dist/pgmam.mjs is missing: run npm run build first');
   const stale = testNamesOnHost();
   if (stale.length) throw new Error(`test clusters left by an earlier run: ${stale.join(', ')} (remove them first)`);
-  rmSync(TEST_ROOT, { recursive: true, force: true });
-  writeTestConfig();
+  rmSync(TEST_BASE, { recursive: true, force: true });
 }
 
 export async function teardown(): Promise<void> {
   const left = testNamesOnHost();
   for (const n of left) await removeTestCluster(n);
-  rmSync(TEST_ROOT, { recursive: true, force: true });
+  rmSync(TEST_BASE, { recursive: true, force: true });
   if (left.length) throw new Error(`leftovers after the suite (now removed): ${left.join(', ')}`);
 }

@@ -1,5 +1,7 @@
 // Helpers for integration tests: drive the built bin/pgmam against real clusters, and clean up
-// only what the tests made (names start with t_, ports 56000-56999, everything else under TEST_ROOT).
+// only what the tests made (names start with t_, ports 56000-56999, everything else under TEST_BASE).
+// Test files run in parallel: each file gets its own TEST_ROOT (repository, state directory, config,
+// log) and each worker its own port range, so files share nothing but the host's tools.
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,21 +9,30 @@ import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const PGMAM = `${ROOT}/bin/pgmam`;
-export const TEST_ROOT = '/var/lib/pgmam-test';
+export const TEST_BASE = '/var/lib/pgmam-test';
+/** This file's own directory (helpers is evaluated once per test file). */
+export const FILE_TAG = randomBytes(3).toString('hex');
+export const TEST_ROOT = `${TEST_BASE}/${FILE_TAG}`;
 export const REPO = `${TEST_ROOT}/repo`;
 export const STATE = `${TEST_ROOT}/state`;
 export const CONFIG = `${TEST_ROOT}/pgmam.conf`;
 export const STANZA_DIR = '/etc/pgbackrest/conf.d';
-export const PORT_MIN = 56000;
-export const PORT_MAX = 56999;
+/** Worker 1..n (one file at a time per worker): 100 ports each, so concurrent files never race for a port. */
+const WORKER = Math.max(1, Number(process.env['VITEST_POOL_ID'] ?? 1));
+export const PORT_MIN = 56000 + ((WORKER - 1) % 9) * 100;
+export const PORT_MAX = PORT_MIN + 99;
 
 export function writeTestConfig(): void {
   mkdirSync(TEST_ROOT, { recursive: true, mode: 0o755 });
-  writeFileSync(
-    CONFIG,
-    [`repo-path = ${REPO}`, `state-dir = ${STATE}`, `log-file = ${TEST_ROOT}/pgmam.log`, `port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', ''].join('\n'),
-  );
+  writeFileSync(CONFIG, testConfigLines().join('\n') + '\n');
 }
+
+/** The lines of this file's configuration, with `state-dir` (and more) overridable by a test that needs its own. */
+export function testConfigLines(over: { state?: string } = {}): string[] {
+  return [`repo-path = ${REPO}`, `state-dir = ${over.state ?? STATE}`, `log-file = ${TEST_ROOT}/pgmam.log`, `port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10'];
+}
+
+writeTestConfig();
 
 export interface Run {
   code: number;
@@ -43,6 +54,8 @@ export async function pgmam(args: string[], opts: { env?: Record<string, string>
 }
 
 export const uniqueName = () => `t_${randomBytes(4).toString('hex')}`;
+/** Another test file's cluster (names from uniqueName): left out of host snapshots, which run beside other files. */
+export const isOtherFilesName = (n: string, mine: string[]) => /^t_[0-9a-f]{8}/.test(n) && !mine.some((m) => n === m || n.startsWith(`${m}_`) || n.startsWith(`${m}.`) || n.startsWith(`${m}.conf`));
 
 export async function sh(cmd: string, args: string[], opts: { user?: string; env?: Record<string, string> } = {}): Promise<Run> {
   const argv = opts.user ? ['runuser', '-u', opts.user, '--', cmd, ...args] : [cmd, ...args];
@@ -177,7 +190,7 @@ export async function pgbackrestInfo(stanza: string): Promise<Array<{ name: stri
  */
 export async function queryDataDirCopy(dataDir: string, hbaFile: string, query: string, opts: { inPlace?: boolean } = {}): Promise<string> {
   const copy = opts.inPlace ? dataDir : `${TEST_ROOT}/datadir-copy`;
-  const log = '/tmp/pgmam-datadir-copy.log';
+  const log = `/tmp/pgmam-datadir-copy-${FILE_TAG}.log`;
   if (!opts.inPlace) {
     rmSync(copy, { recursive: true, force: true });
     cpSync(dataDir, copy, { recursive: true });

@@ -1,0 +1,71 @@
+// Kill matrix, kills and signals while a child runs (shared parts and what is asserted: kill.ts).
+import { execa } from 'execa';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { cleanUpAfterAll, matrix, expectInterruptedAt, expectHealthy, appWithTarget, blockingRestore, groupAlive, preservedDirs, sleep } from './kill.js';
+import { CONFIG, PGMAM, STATE, listEntry, pgmam, sql } from './helpers.js';
+
+cleanUpAfterAll();
+
+describe('kill matrix: kills and signals while a child runs', () => {
+  it('a kill while a child runs: the lock is held until the child group is gone, then a re-run converges', { timeout: 300_000 }, async () => {
+    const { app, port, target } = await appWithTarget();
+
+    const wrap = blockingRestore();
+    const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
+    for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
+    expect(existsSync(`${wrap}/blocked`)).toBe(true);
+    child.kill('SIGKILL');
+    await child;
+
+    // pgmam is dead, its restore is not: a re-run is refused and changes nothing.
+    const journal = JSON.parse(readFileSync(`${STATE}/journal/${app}.json`, 'utf8')) as { groups: number[]; steps: string[]; at: number };
+    expect(journal.steps[journal.at]).toBe('restore-backup');
+    expect(journal.groups.length).toBeGreaterThan(0);
+    const preserved = preservedDirs(app);
+    const refused = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/child process groups/);
+    expect(preservedDirs(app)).toEqual(preserved);
+    expect((await listEntry(app)).interrupted).toBeNull();
+
+    // The restore finishes on its own; then the run counts as interrupted and a re-run converges.
+    writeFileSync(`${wrap}/go`, '');
+    for (let i = 0; i < 1200 && journal.groups.some(groupAlive); i++) await sleep(100);
+    expect(journal.groups.some(groupAlive)).toBe(false);
+    await expectInterruptedAt(app, 'pitr', 'restore-backup');
+    const again = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    await expectHealthy(app);
+    expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
+    rmSync(wrap, { recursive: true, force: true });
+    matrix.push('pitr × restore-backup (pgmam SIGKILLed while its pgbackrest restore ran) → re-run refused (exit 4) while the child group lived; after it ended: listed as interrupted, re-run rolled back and restored');
+  });
+
+  it('SIGTERM during a restore: passed on to the child, the step fails (exit 6), list says so, a re-run converges', { timeout: 300_000 }, async () => {
+    const { app, port, target } = await appWithTarget();
+    const wrap = blockingRestore();
+    const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
+    for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
+    const journal = JSON.parse(readFileSync(`${STATE}/journal/${app}.json`, 'utf8')) as { groups: number[] };
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/failed at step \d+\/\d+ restore-backup/);
+    // The blocked restore got the signal too: nothing of pgmam's is left running.
+    for (let i = 0; i < 50 && journal.groups.some(groupAlive); i++) await sleep(100);
+    expect(journal.groups.some(groupAlive)).toBe(false);
+    const e = await listEntry(app);
+    expect(e.interrupted).toMatchObject({ command: 'pitr', step: 'restore-backup', status: 'failed' });
+    // check counts it unhealthy (exit 7) and names the command that settles it.
+    const health = await pgmam(['check', app, '--json']);
+    expect(health.code).toBe(7);
+    expect(JSON.parse(health.stdout)[0].problems.join('\n')).toMatch(/failed pitr at restore-backup \(run: pgmam pitr/);
+    rmSync(wrap, { recursive: true, force: true });
+    const again = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    await expectHealthy(app);
+    expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
+    matrix.push('pitr × restore-backup (SIGTERM to pgmam) → signal passed to the restore, exit 6, listed as failed at restore-backup; re-run rolled back and restored');
+  });
+});

@@ -1,0 +1,102 @@
+// The kill matrix's shared parts. Each of initcluster, pitr, branch create, branch sync and resetwal
+// is SIGKILLed just before each of its steps in turn (the PGMAM_TEST_PAUSE_BEFORE seam stops the run
+// there after the journal is written; nothing is timed by guessing). After each kill: no committed
+// row lost, the parent unchanged, no data directory lost, `pgmam list` names the interrupted step;
+// re-running the same command brings the cluster to a correct, running, backed-up state. The matrix
+// is split over several files (kill-*.test.ts) so that they run in parallel.
+import { execa } from 'execa';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, expect } from 'vitest';
+import { CONFIG, PGMAM, REPO, STATE, listEntry, targetBetween, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
+
+export const made: string[] = [];
+export const matrix: string[] = [];
+/** Call once at a kill file's top: removes what it made and prints its part of the matrix. */
+export const cleanUpAfterAll = () => afterAll(async () => {
+  for (const n of made.reverse()) await removeTestCluster(n);
+  // The matrix, for the issue's note.
+  console.log(`kill matrix (command × step → outcome):\n${matrix.join('\n')}`);
+}, 300_000);
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The step ids of a plan, from its --dry-run. */
+export async function stepsOf(args: string[]): Promise<string[]> {
+  const r = await pgmam([...args, '--dry-run']);
+  expect(r.code, r.stderr).toBe(0);
+  return [...r.stdout.matchAll(/^(\d+)\. ([a-z0-9-]+):/gm)].map((m) => m[2]!);
+}
+
+/** Runs pgmam until it stops before `step`, then SIGKILLs it. */
+export async function killBefore(args: string[], name: string, step: string): Promise<void> {
+  const marker = `${STATE}/journal/${name}.paused`;
+  const child = execa(PGMAM, [...args, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PGMAM_TEST_PAUSE_BEFORE: step }, stdin: 'ignore', cwd: '/tmp' });
+  let exited = false;
+  void child.then(() => (exited = true));
+  const deadline = Date.now() + 120_000;
+  while (!(existsSync(marker) && readFileSync(marker, 'utf8').startsWith(`${child.pid} ${step}`))) {
+    if (exited) throw new Error(`pgmam ${args.join(' ')} ended before step ${step}: ${(await child).stderr}`);
+    if (Date.now() > deadline) throw new Error(`pgmam did not reach ${step}`);
+    await sleep(20);
+  }
+  child.kill('SIGKILL');
+  await child;
+}
+
+export async function expectInterruptedAt(name: string, command: string, step: string): Promise<ListEntry | undefined> {
+  const r = await pgmam(['list', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const e = (JSON.parse(r.stdout) as ListEntry[]).find((x) => x.name === name);
+  expect(e?.interrupted, `list after a kill before ${command} ${step}`).toMatchObject({ command, step });
+  return e;
+}
+
+export async function expectHealthy(name: string): Promise<ListEntry> {
+  const e = await listEntry(name);
+  expect(e.status).toBe('online');
+  expect(e.interrupted).toBeNull();
+  expect(e.lastBackup?.type).toBe('full');
+  expect((await sh('pgbackrest', [`--stanza=${name}`, 'check'], { user: 'postgres' })).code).toBe(0);
+  return e;
+}
+
+/** A managed app with table t: 'before' committed before the returned target, 'after' after it. */
+export async function appWithTarget(): Promise<{ app: string; port: number; target: string }> {
+  const app = uniqueName();
+  made.push(app);
+  expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+  const port = (await listEntry(app)).port;
+  const target = await targetBetween(port, "create table t as select 'before' k", "insert into t values ('after')");
+  return { app, port, target };
+}
+
+/** A pgbackrest on PATH that holds `restore` until ${dir}/go exists, then runs the real one. */
+export function blockingRestore(): string {
+  const wrap = mkdtempSync('/tmp/pgmam-wrap-');
+  chmodSync(wrap, 0o777);
+  writeFileSync(`${wrap}/pgbackrest`, `#!/bin/sh\ncase " $* " in *" restore "*) touch ${wrap}/blocked; while [ ! -e ${wrap}/go ]; do sleep 0.1; done;; esac\nexec /usr/bin/pgbackrest "$@"\n`, { mode: 0o755 });
+  return wrap;
+}
+
+export const groupAlive = (g: number) => {
+  try {
+    process.kill(-g, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export const preservedDirs = (name: string) => readdirSync('/var/lib/postgresql/15').filter((d) => d.startsWith(`${name}.pre-`));
+
+/** What the branch commands must never change on the parent. */
+export async function parentState(parent: string, port: number) {
+  return {
+    status: (await listEntry(parent)).status,
+    rows: await sql(port, 'select count(*), md5(string_agg(k, \',\' order by k)) from t'),
+    timeline: await sql(port, 'select timeline_id from pg_control_checkpoint()'),
+    backups: (await pgbackrestInfo(parent))[0]!.backup.map((b) => b.label),
+    history: readdirSync(`${REPO}/archive/${parent}/15-1`).filter((f) => f.endsWith('.history')),
+  };
+}
+
