@@ -211,3 +211,31 @@ export const nodeFs: HostFs = {
     }
   },
 };
+
+/**
+ * The filesystem seen while gathering facts and under --dry-run: reads pass through, every write
+ * throws before it happens (a command that writes outside its steps is a bug).
+ */
+export function readOnlyFs(inner: HostFs): HostFs {
+  const refuse = (what: string) => async (): Promise<never> => {
+    throw new Error(`internal: a write was attempted while gathering facts or under --dry-run: ${what}`);
+  };
+  return {
+    readText: (f) => inner.readText(f),
+    exists: (f) => inner.exists(f),
+    readdir: (d) => inner.readdir(d),
+    stat: (f) => inner.stat(f),
+    freeBytes: (f) => inner.freeBytes(f),
+    readlink: (f) => inner.readlink(f),
+    isExecutable: (f) => inner.isExecutable(f),
+    walk: (d) => inner.walk(d),
+    sha256: (f) => inner.sha256(f),
+    writeFileAtomic: (f) => refuse(`write ${f}`)(),
+    createExclusive: (f) => refuse(`create ${f}`)(),
+    mkdirp: (d) => refuse(`mkdir ${d}`)(),
+    rm: (f) => refuse(`rm ${f}`)(),
+    rename: (a, b) => refuse(`mv ${a} ${b}`)(),
+    symlink: (_t, f) => refuse(`ln -s ${f}`)(),
+    copyFile: (a, b) => refuse(`cp ${a} ${b}`)(),
+  };
+}

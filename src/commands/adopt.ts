@@ -14,8 +14,8 @@ import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readJournal, describeJournal } from '../state/journal.js';
 import { NAME_PATTERN } from '../names.js';
-import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from './host-facts.js';
-import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
+import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from '../host/facts.js';
+import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from '../steps/new-cluster.js';
 
 export interface AdoptOptions extends ExecuteFlags {
   version: string;

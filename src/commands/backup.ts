@@ -3,7 +3,6 @@
 import type { Context } from '../context.js';
 import { ExitCode, PgmamError, RefusedError } from '../errors.js';
 import type { HostCluster } from '../pg/clusters.js';
-import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { parseStanzaFile } from '../pgbackrest/config.js';
 import { parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
@@ -11,8 +10,9 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { renderArgv, effectiveArgv } from '../runner/types.js';
 import { describeJournal, ownerAlive, readJournal } from '../state/journal.js';
 import { lockDeps, acquireLock, LockHeldError } from '../state/lock.js';
-import { updateManaged, type ManagedCluster } from '../state/store.js';
-import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from './host-facts.js';
+import type { ManagedCluster } from '../state/store.js';
+import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from '../host/facts.js';
+import { markBackup, readNextXid } from '../steps/stanza.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -108,23 +108,6 @@ async function gatherTargets(ctx: Context, o: BackupOptions): Promise<{ targets:
     }),
   );
   return { targets, unknown };
-}
-
-/**
- * Record the newest backup's label and the next transaction ID right after pgmam's own backup, for
- * the change detection of later backups. Returns the stanza's backup labels.
- */
-export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }, knownLabel?: string): Promise<string[]> {
-  const labels = knownLabel ? [knownLabel] : (parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0]?.backup ?? []).map((b) => b.label);
-  const label = labels.at(-1);
-  const nextXid = await readNextXid(ctx.runner, at.version, at.port);
-  if (label && nextXid) await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, backupMark: { label, nextXid } }));
-  return labels;
-}
-
-async function readNextXid(runner: Context['runner'], version: string, port: number): Promise<string | undefined> {
-  const r = await runner.run(pg.psqlValue({ version, port }, 'select pg_snapshot_xmax(pg_current_snapshot())'), { check: false });
-  return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

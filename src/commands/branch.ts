@@ -10,8 +10,8 @@ import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { renderArgv } from '../runner/types.js';
 import { ownerAlive } from '../state/journal.js';
-import { autostartStep } from './autostart.js';
-import { settleInterrupted, type RestoreJournal } from './interrupted.js';
+import { autostartStep } from '../steps/autostart.js';
+import { settleInterrupted, type RestoreJournal } from '../steps/interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import {
@@ -47,9 +47,9 @@ import type { TargetTime } from '../restore/target.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
-import { findTools, installedPgVersions, managedClusters, postgresOwner, readClusters, readMainConfig, stanzaScope } from './host-facts.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
-import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
+import { findTools, installedPgVersions, managedClusters, postgresOwner, readClusters, readMainConfig, stanzaScope } from '../host/facts.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
+import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from '../steps/new-cluster.js';
 
 /** Settings a branch's --conf may not set: they would break its isolation from the parent. */
 export const FORBIDDEN_CONF_KEYS = [

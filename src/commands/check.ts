@@ -9,8 +9,8 @@ import * as pgbr from '../pgbackrest/commands.js';
 import { checkGuards } from '../plan/executor.js';
 import { fail, pass } from '../plan/types.js';
 import { stderrTail } from '../runner/types.js';
-import { buildList, gatherListFacts, type ListEntry } from './list.js';
-import { stanzaScope } from './host-facts.js';
+import { buildList, gatherListFacts, type ListEntry } from '../host/inventory.js';
+import { stanzaScope } from '../host/facts.js';
 
 export interface CheckOptions {
   names: string[];

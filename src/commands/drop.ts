@@ -10,7 +10,7 @@ import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import { readLock } from '../state/lock.js';
 import { recordPath, type ManagedCluster } from '../state/store.js';
 import { ownerAlive, removeJournal } from '../state/journal.js';
-import { managedClusters, stanzaScope } from './host-facts.js';
+import { managedClusters, stanzaScope } from '../host/facts.js';
 
 export interface DropOptions extends ExecuteFlags {
   name: string;

@@ -9,15 +9,15 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
-import { settleInterrupted } from './interrupted.js';
+import { settleInterrupted } from '../steps/interrupted.js';
 import { renderArgv } from '../runner/types.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import type { Guard, Plan, Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
-import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from './host-facts.js';
+import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from '../host/facts.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../restore/steps.js';
-import { checkSums, readExportMeta, type ExportMeta } from './export.js';
-import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from './new-cluster.js';
+import { checkSums, readExportMeta, type ExportMeta } from '../export/manifest.js';
+import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from '../steps/new-cluster.js';
 
 export interface InitOptions extends ExecuteFlags {
   name: string;

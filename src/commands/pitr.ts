@@ -8,7 +8,7 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { settleInterrupted, type RestoreJournal } from './interrupted.js';
+import { settleInterrupted, type RestoreJournal } from '../steps/interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
 import {
@@ -43,9 +43,9 @@ import {
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock, type LockHolder } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
 import { ownerAlive } from '../state/journal.js';
-import { managedClusters, postgresOwner, readClusters, stanzaScope } from './host-facts.js';
+import { managedClusters, postgresOwner, readClusters, stanzaScope } from '../host/facts.js';
 
 export interface PitrOptions extends ExecuteFlags {
   ref: { version: string | undefined; name: string };

@@ -10,7 +10,7 @@ import { fail, pass, type Plan, type Step } from '../plan/types.js';
 import { describeJournal, ownerAlive, readJournal } from '../state/journal.js';
 import { readLock } from '../state/lock.js';
 import { updateManaged, type Preserved } from '../state/store.js';
-import { managedClusters } from './host-facts.js';
+import { managedClusters } from '../host/facts.js';
 
 export interface PruneOptions extends ExecuteFlags {
   name: string;

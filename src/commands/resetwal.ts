@@ -6,7 +6,7 @@ import { enoughDisk, runsAsRoot } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
-import { settleInterrupted, type ResetwalJournal } from './interrupted.js';
+import { settleInterrupted, type ResetwalJournal } from '../steps/interrupted.js';
 import { executePlan, type ExecuteFlags } from '../plan/executor.js';
 import { fail, pass, type Plan, type Step } from '../plan/types.js';
 import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../restore/steps.js';
@@ -14,8 +14,8 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { readLock } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { ownerAlive } from '../state/journal.js';
-import { managedClusters, readClusters, stanzaScope } from './host-facts.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
+import { managedClusters, readClusters, stanzaScope } from '../host/facts.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
 
 /** Did the last start attempt in this server log end in FATAL or PANIC (and never become ready)? */
 export function lastStartFailed(log: string): { failed: boolean; line?: string } {

@@ -29,12 +29,20 @@ async function runAction(ctx: Context, a: Action): Promise<void> {
   else await a(ctx);
 }
 
+/** The legacy composition (commands not yet moved onto runCommand): guards, dry-run, confirm, lock, steps. */
 export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags): Promise<'done' | 'dry-run'> {
   checkGuards(plan);
   if (flags.dryRun) {
     ctx.io.out(renderPlan(plan, ctx.host.uid));
     return 'dry-run';
   }
+  await confirmPlan(ctx, plan, flags);
+  await withLocks(ctx, plan, () => executeSteps(ctx, plan, flags));
+  return 'done';
+}
+
+/** A destructive plan needs --yes, or a yes (or the typed name) on a terminal. */
+export async function confirmPlan(ctx: Context, plan: Plan, flags: Pick<ExecuteFlags, 'yes'>): Promise<void> {
   if (plan.destructive && !flags.yes) {
     if (!ctx.io.interactive) throw new UsageError(`${plan.command} ${plan.target} changes existing data: confirm on a terminal or pass --yes`);
     ctx.io.err(renderPlan(plan, ctx.host.uid));
@@ -44,24 +52,27 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
     if (!agreed) throw new CancelledError();
   }
   if (ctx.host.interrupted()) throw new CancelledError();
+}
 
+/** Runs `fn` holding the locks of `plan` (a held lock is a refusal: nothing changed). */
+export async function withLocks<T>(ctx: Context, plan: Pick<Plan, 'command' | 'locks'>, fn: () => Promise<T>): Promise<T> {
   const releases: Array<() => Promise<void>> = [];
   try {
-    for (const name of plan.locks) {
-      releases.push(
-        await acquireLock(
-          lockDeps(ctx),
-          name,
-          plan.command,
-        ),
-      );
-    }
+    for (const name of plan.locks) releases.push(await acquireLock(lockDeps(ctx), name, plan.command));
   } catch (e) {
     for (const r of releases) await r();
     if (e instanceof LockHeldError) throw new RefusedError(plan.command, [{ id: 'cluster-is-not-locked', reason: e.message, hint: 'wait for it to finish' }]);
     throw e;
   }
+  try {
+    return await fn();
+  } finally {
+    for (const r of releases.reverse()) await r();
+  }
+}
 
+/** The steps, each journaled and logged begin/end; on failure, undoes what this run made and reports the step. Call under the plan's locks. */
+export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags): Promise<void> {
   const journal = plan.journal === false ? undefined : newJournal(ctx, plan);
   // Each child's process group goes into the lock and the journal as it starts, so a later pgmam can
   // tell a dead pgmam whose restore still runs from one that is really gone.
@@ -110,10 +121,8 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
     }
     if (journal) await removeJournal(ctx.fs, ctx.paths.stateDir, journal.name);
     ctx.log.info({ event: 'end', command: plan.command, target: plan.target, durationMs: Math.round(performance.now() - began) }, `end ${plan.command} ${plan.target} (${secs(performance.now() - began)})`);
-    return 'done';
   } finally {
     unsubscribe();
-    for (const r of releases.reverse()) await r();
   }
 }
 

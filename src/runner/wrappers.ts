@@ -1,18 +1,26 @@
-// Runners that wrap another: read-only (fact gathering may not write) and recording (unit tests).
+// Runners that wrap another: read-only (fact gathering and --dry-run may not write) and recording
+// (unit tests).
 import { CommandFailedError, renderArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
 
 export class WriteDuringReadOnlyError extends Error {
-  constructor(cmd: Cmd) {
-    super(`internal: a write command was attempted while gathering facts: ${renderArgv(cmd.argv)}`);
+  constructor(what: string) {
+    super(`internal: a write was attempted while gathering facts or under --dry-run: ${what}`);
   }
 }
 
-/** Wraps the runner used while gathering facts: anything not marked 'read' is a bug. */
+/** psql sessions that cannot write, whatever the SQL: the server refuses any write transaction. */
+export const READ_ONLY_PGOPTIONS = '-c default_transaction_read_only=on';
+const isPsql = (cmd: Cmd) => /(^|\/)psql$/.test(cmd.argv[0] ?? '');
+
+/**
+ * Wraps the runner used while gathering facts and under --dry-run: a command not marked 'read' is a
+ * bug and throws before it starts; psql runs in read-only transactions.
+ */
 export class ReadOnlyRunner implements Runner {
   constructor(private readonly inner: Runner) {}
   async run(cmd: Cmd, opts?: RunOptions): Promise<RunResult> {
-    if (cmd.effect !== 'read') throw new WriteDuringReadOnlyError(cmd);
-    return this.inner.run(cmd, opts);
+    if (cmd.effect !== 'read') throw new WriteDuringReadOnlyError(renderArgv(cmd.argv));
+    return this.inner.run(isPsql(cmd) ? { ...cmd, env: { ...cmd.env, PGOPTIONS: READ_ONLY_PGOPTIONS } } : cmd, opts);
   }
 }
 

@@ -1,7 +1,7 @@
 // The journal, stale locks, settling an interrupted run, and check's rules — with the in-memory host.
 import { describe, expect, it } from 'vitest';
 import { judge, renderPrometheus, type ClusterHealth } from '../../src/commands/check.js';
-import { settleInterrupted } from '../../src/commands/interrupted.js';
+import { settleInterrupted } from '../../src/steps/interrupted.js';
 import { RefusedError, StepFailedError } from '../../src/errors.js';
 import { executePlan } from '../../src/plan/executor.js';
 import type { Plan } from '../../src/plan/types.js';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildList, renderTable, type ListFacts } from '../../src/commands/list.js';
+import { buildList, type ListFacts } from '../../src/host/inventory.js';
+import { renderTable } from '../../src/commands/list.js';
 import { parseLsClusters } from '../../src/pg/clusters.js';
 import { parseInfo } from '../../src/pgbackrest/info.js';
 import type { ManagedCluster } from '../../src/state/store.js';

@@ -16,8 +16,8 @@ import { startClusterStep, stopClusterStep, waitPromotedStep, recordTimelineStep
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { describeJournal, ownerAlive, readJournal, removeJournal, stepName, type Journal } from '../state/journal.js';
 import { readRecord, recordPath, updateManaged, type Preserved } from '../state/store.js';
-import { readClusters, stanzaScope } from './host-facts.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
+import { readClusters, stanzaScope } from '../host/facts.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
 
 /** What a new cluster's plan records, so a re-run can remove what an interrupted run made. */
 export interface NewClusterJournal {

@@ -17,9 +17,9 @@ import { readLock, type LockHolder } from '../state/lock.js';
 import { ownerAlive } from '../state/journal.js';
 import type { NewClusterJournal } from './interrupted.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
-import { listeningPorts, repoPathFrom, stanzaScope } from './host-facts.js';
+import { listeningPorts, repoPathFrom, stanzaScope } from '../host/facts.js';
 import { autostartStep } from './autostart.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza-steps.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
 
 export interface NewClusterFacts {
   /** Places where the name is already taken (cluster, config leftovers, stanza, records). */

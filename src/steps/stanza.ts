@@ -1,0 +1,48 @@
+// Steps on a cluster's own stanza that several commands end with: check archiving, take a full backup.
+import * as pgbr from '../pgbackrest/commands.js';
+import type { Step } from '../plan/types.js';
+import type { Context } from '../context.js';
+import * as pg from '../pg/commands.js';
+import { parseInfo } from '../pgbackrest/info.js';
+import { updateManaged } from '../state/store.js';
+
+/** After a full backup pgmam took: remember it, so an idle cluster's next scheduled incr is skipped. */
+export const markBackupStep = (scope: pgbr.PgbrScope, name: string, at: { version: string; port: number }): Step => ({
+  id: 'mark-backup',
+  title: `remember ${name}'s newest backup and transaction position for backup's change detection`,
+  effect: 'write',
+  run: async (ctx) => void (await markBackup(ctx, name, scope, at)),
+  show: [`  pgbackrest info + select pg_snapshot_xmax(pg_current_snapshot()), into the pgmam record of ${name}`],
+});
+
+export const checkArchivingStep = (scope: pgbr.PgbrScope, name: string): Step => ({
+  id: 'check-archiving',
+  title: `check that WAL archiving to stanza ${name} works`,
+  effect: 'write',
+  run: pgbr.check(scope),
+});
+
+export const backupFullStep = (scope: pgbr.PgbrScope, name: string, why: string): Step => ({
+  id: 'backup-full',
+  title: `take ${why} of ${name}`,
+  effect: 'write',
+  run: pgbr.backup(scope, 'full'),
+});
+
+/**
+ * Record the newest backup's label and the next transaction ID right after pgmam's own backup, for
+ * the change detection of later backups. Returns the stanza's backup labels.
+ */
+export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }, knownLabel?: string): Promise<string[]> {
+  const labels = knownLabel ? [knownLabel] : (parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0]?.backup ?? []).map((b) => b.label);
+  const label = labels.at(-1);
+  const nextXid = await readNextXid(ctx.runner, at.version, at.port);
+  if (label && nextXid) await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, backupMark: { label, nextXid } }));
+  return labels;
+}
+
+export async function readNextXid(runner: Context['runner'], version: string, port: number): Promise<string | undefined> {
+  const r = await runner.run(pg.psqlValue({ version, port }, 'select pg_snapshot_xmax(pg_current_snapshot())'), { check: false });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
