@@ -3,9 +3,12 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { parseClusterRef, parseName, parsePort } from '../names.js';
-import { pitrMode, runPitr } from '../commands/pitr.js';
-import { askParent, runBranchCreate, runBranchList, runBranchSync } from '../commands/branch.js';
-import { runDrop } from '../commands/drop.js';
+import { pitrCommand, pitrMode } from '../commands/pitr.js';
+import { runCommand } from '../plan/command.js';
+import { askParent, branchCreateCommand } from '../commands/branch/create.js';
+import { branchListCommand } from '../commands/branch/list.js';
+import { branchSyncCommand } from '../commands/branch/sync.js';
+import { branchDropCommand, dropCommand } from '../commands/drop.js';
 import { parseTarget } from '../restore/target.js';
 import { runBackup } from '../commands/backup.js';
 import { runSchedule } from '../commands/schedule.js';
@@ -128,7 +131,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const g = globals(cmd);
         const ref = parseClusterRef(app);
         const mode = pitrMode(o);
-        await runPitr(await makeContext(g, 'pitr'), { ref, mode, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await runCommand(await makeContext(g, 'pitr'), pitrCommand, { ref, mode, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'pitr',
   );
@@ -201,7 +204,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (app: string, o: { purgeBackups?: boolean; withBranches?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(app, 'cluster name');
-        await runDrop(await makeContext(g, 'drop'), { name, purgeBackups: Boolean(o.purgeBackups), withBranches: Boolean(o.withBranches), onlyBranches: false, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await runCommand(await makeContext(g, 'drop'), dropCommand, { name, purgeBackups: Boolean(o.purgeBackups), withBranches: Boolean(o.withBranches), onlyBranches: false, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'drop',
   );
@@ -240,7 +243,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const ctx = await makeContext(g, 'branch create');
         if (parent === undefined) ({ parent, label } = await askParent(ctx));
         parseName(`${parent}_${parseName(label, 'branch label')}`, 'branch name'); // the whole name must fit the pattern too
-        await runBranchCreate(ctx, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], autostart: o.autostart !== false, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await runCommand(ctx, branchCreateCommand, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], autostart: o.autostart !== false, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'branch create',
   );
@@ -254,7 +257,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (b: string, o: Record<string, string | undefined>, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(b, 'branch name');
-        await runBranchSync(await makeContext(g, 'branch sync'), { name, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await runCommand(await makeContext(g, 'branch sync'), branchSyncCommand, { name, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'branch sync',
   );
@@ -264,7 +267,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .description('branches with their parent, created and synced times, port and status')
       .action(async (_o: unknown, cmd: Command) => {
         const g = globals(cmd);
-        await runBranchList(await makeContext(g, 'branch list'), { json: g.json });
+        await runCommand(await makeContext(g, 'branch list'), branchListCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'branch list',
   );
@@ -277,7 +280,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (b: string, o: { purgeBackups?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(b, 'branch name');
-        await runDrop(await makeContext(g, 'branch drop'), { name, purgeBackups: Boolean(o.purgeBackups), withBranches: false, onlyBranches: true, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await runCommand(await makeContext(g, 'branch drop'), branchDropCommand, { name, purgeBackups: Boolean(o.purgeBackups), withBranches: false, onlyBranches: true, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'branch drop',
   );

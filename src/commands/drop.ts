@@ -1,25 +1,31 @@
 // `pgmam drop <app>` and `pgmam branch drop <branch>`: stop and remove managed clusters. Backups are
 // kept unless --purge-backups; preserved data directories are always kept.
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { executePlan, type ExecuteFlags } from '../plan/executor.js';
-import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
-import { readLock } from '../state/lock.js';
+import type { CommandModule, PlanBody, PlanEnv } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import type { LockHolder } from '../state/lock.js';
 import { recordPath, type ManagedCluster } from '../state/store.js';
-import { ownerAlive, removeJournal } from '../state/journal.js';
-import { managedClusters, stanzaScope } from '../host/facts.js';
+import { removeJournal } from '../state/journal.js';
+import { lockFacts, managedClusters, stanzaScope } from '../host/facts.js';
 
-export interface DropOptions extends ExecuteFlags {
-  name: string;
-  purgeBackups: boolean;
+export const dropOptionsSchema = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  purgeBackups: z.boolean(),
   /** pgmam drop: also drop the app's branches (and theirs), newest generation first. */
-  withBranches: boolean;
+  withBranches: z.boolean(),
   /** pgmam branch drop: only branches may be dropped. */
-  onlyBranches: boolean;
-}
+  onlyBranches: z.boolean(),
+  json: z.boolean(),
+  dryRun: z.boolean(),
+  yes: z.boolean(),
+  keepOnError: z.boolean(),
+});
+export type DropOptions = z.infer<typeof dropOptionsSchema>;
 
 /** The branches of `name`, and theirs, deepest first. */
 export function descendants(records: ManagedCluster[], name: string): ManagedCluster[] {
@@ -70,52 +76,90 @@ function dropSteps(rec: ManagedCluster, purge: boolean, ctx: Pick<Context, 'path
   ];
 }
 
-export async function runDrop(ctx: Context, o: DropOptions): Promise<void> {
+export interface DropFacts {
+  uid: number;
+  record: ManagedCluster | undefined;
+  /** Its branches, and theirs, deepest first. */
+  branches: ManagedCluster[];
+  /** What the plan drops: the branches (with --with-branches), then the cluster. */
+  targets: ManagedCluster[];
+  locks: Array<{ name: string; holder: LockHolder | undefined; alive: boolean }>;
+}
+
+export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFacts> {
   const managed = (await managedClusters(ctx)).records;
-  const rec = managed.find((r) => r.name === o.name);
-  const label = rec?.cluster ?? `15/${o.name}`;
-  const branches = rec ? descendants(managed, rec.name) : [];
-  const targets = [...(o.withBranches ? branches : []), ...(rec ? [rec] : [])];
-  const locks = await Promise.all(targets.map(async (t) => ({ t, holder: await readLock(ctx.fs, ctx.paths.locksDir, t.name) })));
-  const guards: Guard[] = [
-    runsAsRoot(ctx.host.uid),
+  const record = managed.find((r) => r.name === o.name);
+  const branches = record ? descendants(managed, record.name) : [];
+  const targets = [...(o.withBranches ? branches : []), ...(record ? [record] : [])];
+  const locks = await Promise.all(targets.map(async (t) => ({ name: t.name, ...(await lockFacts(ctx, t.name)) })));
+  return { uid: ctx.host.uid, record, branches, targets, locks };
+}
+
+export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
+  const label = f.record?.cluster ?? `15/${o.name}`;
+  return [
+    runsAsRoot(f.uid),
     {
       id: o.onlyBranches ? 'target-is-a-branch' : 'cluster-is-managed',
       check: () =>
-        !rec
+        !f.record
           ? fail(`${label} is not managed by pgmam`, 'see pgmam list')
-          : o.onlyBranches && rec.role !== 'branch'
+          : o.onlyBranches && f.record.role !== 'branch'
             ? fail(`${label} is not a branch: branch drop removes only branches`, `pgmam drop ${o.name} removes an app`)
             : pass,
     },
     {
       id: 'cluster-has-no-branches',
       check: () =>
-        branches.length && !o.withBranches
-          ? fail(`${label} still has branches: ${branches.map((b) => b.name).join(', ')}`, o.onlyBranches ? `drop those branches first` : `drop them first, or pass --with-branches`)
+        f.branches.length && !o.withBranches
+          ? fail(`${label} still has branches: ${f.branches.map((b) => b.name).join(', ')}`, o.onlyBranches ? `drop those branches first` : `drop them first, or pass --with-branches`)
           : pass,
     },
-    ...locks.map(({ t, holder }) => clusterIsNotLocked(t.name, holder, holder ? ownerAlive(ctx.host, holder) : false)),
+    ...f.locks.map((l) => clusterIsNotLocked(l.name, l.holder, l.alive)),
   ];
-  const kept = targets.flatMap((t) => t.preserved.map((p) => p.path));
-  const plan: Plan = {
-    command: o.onlyBranches ? 'branch drop' : 'drop',
-    target: label,
+}
+
+export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
+  const kept = f.targets.flatMap((t) => t.preserved.map((p) => p.path));
+  return {
+    target: f.record?.cluster ?? `15/${o.name}`,
     // The dropped cluster's journal (if any) is removed by the plan itself.
     journal: false,
-    locks: targets.map((t) => t.name),
-    destructive: true,
-    // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).
-    typeToConfirm: o.name,
-    guards,
-    steps: targets.flatMap((t) => dropSteps(t, o.purgeBackups, ctx)),
+    steps: f.targets.flatMap((t) => dropSteps(t, o.purgeBackups, env)),
     notes: [
       o.purgeBackups
-        ? `stanzas ${targets.map((t) => t.stanza).join(', ')} and their backups are deleted`
-        : `stanzas ${targets.map((t) => t.stanza).join(', ')} and their backups are kept (pgbackrest --stanza=<name> info); the names stay taken until purged`,
+        ? `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are deleted`
+        : `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are kept (pgbackrest --stanza=<name> info); the names stay taken until purged`,
       ...(kept.length ? [`preserved data directories are kept: ${kept.join(', ')}`] : []),
     ],
   };
-  if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
-  ctx.io.out(`${targets.map((t) => t.cluster).join(', ')} dropped${o.purgeBackups ? ' with their backups' : '; backups kept'}\n`);
 }
+
+const dropSpec = {
+  args: ['<app>'],
+  options: dropOptionsSchema,
+  target: (o: DropOptions) => o.name,
+  locks: (_o: DropOptions, f: DropFacts) => f.targets.map((t) => t.name),
+  destructive: true,
+  // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).
+  typeToConfirm: (o: DropOptions) => o.name,
+  // Dropping an interrupted cluster is one way to settle it: its journal goes with it.
+  settles: false as const,
+};
+
+const dropModule = {
+  gather: gatherDrop,
+  guards: dropGuards,
+  plan: planDrop,
+  report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.purgeBackups ? ' with their backups' : '; backups kept'}\n`),
+};
+
+export const dropCommand: CommandModule<DropOptions, DropFacts> = {
+  spec: { ...dropSpec, name: 'drop', summary: 'stop and remove a managed cluster; backups kept unless --purge-backups', examples: ['pgmam drop app1 --yes', 'pgmam drop app1 --with-branches --purge-backups --yes'] },
+  ...dropModule,
+};
+
+export const branchDropCommand: CommandModule<DropOptions, DropFacts> = {
+  spec: { ...dropSpec, args: ['<branch>'], name: 'branch drop', summary: 'drop a branch (only branches); keeps its backups unless --purge-backups', examples: ['pgmam branch drop app1_dev --yes --purge-backups'] },
+  ...dropModule,
+};

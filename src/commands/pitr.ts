@@ -1,57 +1,37 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
+import { z } from 'zod';
 import type { Context } from '../context.js';
-import { UsageError } from '../errors.js';
+import { RefusedError, UsageError } from '../errors.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../guards/host.js';
+import { lockFacts, managedClusters, postgresOwner, readClusters, stanzaScope } from '../host/facts.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { settleInterrupted, type RestoreJournal } from '../steps/interrupted.js';
-import { executePlan, type ExecuteFlags } from '../plan/executor.js';
-import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
-import {
-  createDataDirStep,
-  preserveDataDirStep,
-  restoreStep,
-  stamp,
-  startClusterStep,
-  stopClusterStep,
-  switchWalStep,
-  verifyRecoveredStep,
-  waitPromotedStep,
-  recordTimelineStep,
-  requestRecoveryStep,
-  type LiveCluster,
-  type RecoveredState,
-} from '../restore/steps.js';
+import type { CommandModule, PlanBody, PlanEnv, Recovery } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../restore/recovery.js';
+import { restoreSequence } from '../restore/sequence.js';
+import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../restore/source.js';
+import { recordTimelineStep, stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../restore/steps.js';
 import { parseTarget, type TargetTime } from '../restore/target.js';
-import {
-  archiveHistorySteps,
-  backupWalArchived,
-  emptySource,
-  gatherSource,
-  hasBackupGuard,
-  selectSet,
-  stanzaIsClustersOwn,
-  targetGuards,
-  timelineHistoryAvailable,
-  type SourceFacts,
-} from '../restore/source.js';
-
-import { ReadOnlyRunner } from '../runner/wrappers.js';
-import { readLock, type LockHolder } from '../state/lock.js';
-import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
+import type { LockHolder } from '../state/lock.js';
+import type { Journal } from '../state/journal.js';
+import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
-import { ownerAlive } from '../state/journal.js';
-import { managedClusters, postgresOwner, readClusters, stanzaScope } from '../host/facts.js';
 
-export interface PitrOptions extends ExecuteFlags {
-  ref: { version: string | undefined; name: string };
-  mode: { kind: 'time'; target: TargetTime } | { kind: 'latest' } | { kind: 'undo' };
-  json: boolean;
-}
+const targetSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
+export const pitrOptionsSchema = z.object({
+  ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/) }),
+  mode: z.discriminatedUnion('kind', [z.object({ kind: z.literal('time'), target: targetSchema }), z.object({ kind: z.literal('latest') }), z.object({ kind: z.literal('undo') })]),
+  json: z.boolean(),
+  dryRun: z.boolean(),
+  yes: z.boolean(),
+  keepOnError: z.boolean(),
+});
+export type PitrOptions = z.infer<typeof pitrOptionsSchema>;
 
 export interface PitrFacts extends SourceFacts {
   uid: number;
@@ -67,8 +47,8 @@ export interface PitrFacts extends SourceFacts {
 }
 
 export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<PitrFacts> {
-  const runner = new ReadOnlyRunner(ctx.runner);
-  const [clusters, managed, lockHolder, postgres] = await Promise.all([readClusters(runner), managedClusters(ctx), readLock(ctx.fs, ctx.paths.locksDir, o.ref.name), postgresOwner(ctx.fs)]);
+  const runner = ctx.runner;
+  const [clusters, managed, lock, postgres] = await Promise.all([readClusters(runner), managedClusters(ctx), lockFacts(ctx, o.ref.name), postgresOwner(ctx.fs)]);
   const record = managed.records.find((r) => r.name === o.ref.name && (!o.ref.version || r.version === o.ref.version));
   const cluster = clusters.find((c) => c.name === o.ref.name && c.version === (record?.version ?? o.ref.version ?? c.version));
   const facts: PitrFacts = {
@@ -77,7 +57,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
     now: ctx.clock.now(),
     record,
     cluster,
-    lock: { holder: lockHolder, alive: lockHolder ? ownerAlive(ctx.host, lockHolder) : false },
+    lock,
     signalFiles: [],
     freeBytes: undefined,
     undoSource: undefined,
@@ -157,73 +137,55 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
   return guards;
 }
 
-export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'config' | 'paths' | 'host'>): Plan {
+export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   const rec = f.record;
   const version = rec?.version ?? o.ref.version ?? '15';
   const id = { version, name: o.ref.name };
-  const label = pg.clusterLabel(id);
   const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
-  const scope = stanzaScope(rec?.stanza ?? o.ref.name, ctx.paths.stanzaDir);
-  const systemd = ctx.host.systemd;
-  const cfg = ctx.config;
-  const owner = f.postgres ?? { uid: 0, gid: 0 };
+  const scope = stanzaScope(rec?.stanza ?? o.ref.name, env.paths.stanzaDir);
+  const cfg = env.config;
   const createdAt = f.now.toISOString();
   const online = Boolean(f.cluster?.running);
-  const steps: Step[] = [];
-  const clustersDir = ctx.paths.clustersDir;
+  const clustersDir = env.paths.clustersDir;
+  const common = { live, owner: f.postgres ?? { uid: 0, gid: 0 }, clustersDir, systemd: env.host.systemd, recoveryTimeout: cfg['recovery-timeout'], archiveWaitTimeout: cfg['archive-wait-timeout'] };
 
   if (o.mode.kind === 'undo') {
-    const source = f.undoSource?.preserved;
+    const source = f.undoSource?.preserved ?? { path: '(preserved directory)', reason: 'pitr', createdAt };
     const aside: Preserved = { path: `${dataDir}.pre-undo-${stamp(f.now)}`, reason: 'pitr-undo', createdAt };
-    if (online) steps.push(stopClusterStep(live, systemd));
-    steps.push(preserveDataDirStep(o.ref.name, dataDir, aside, clustersDir));
-    steps.push({
-      id: 'put-back-datadir',
-      title: `move ${source?.path ?? '(preserved directory)'} back to ${dataDir}`,
-      effect: 'write',
-      run: async (c) => {
-        await c.fs.rename(source!.path, dataDir);
-        await updateManaged(c.fs, clustersDir, o.ref.name, (r) => ({ ...r, preserved: r.preserved.filter((p) => p.path !== source!.path) }));
-      },
-      show: [`mv ${source?.path} ${dataDir}`],
-    });
     // Started through a recovery that ends at the end of its own timeline and promotes: the cluster
     // lands on a new timeline above the abandoned one, so no restore can follow the abandoned one and
     // its new backups sort after the abandoned timeline's (pgBackRest 2.45's expire compares WAL
     // names across timelines and would otherwise remove this timeline's WAL).
     const oldTimeline = f.undoSource?.timeline ?? 0;
-    const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
-    steps.push(
-      requestRecoveryStep(
-        dataDir,
-        [`restore_command = 'pgbackrest${scope.configIncludePath ? ` --config-include-path=${scope.configIncludePath}` : ''} --stanza=${scope.stanza} archive-get %f "%p"'`, "recovery_target_timeline = 'current'"],
-        "replay this data directory's own timeline to its end, then promote",
-        owner,
+    const seq = restoreSequence({
+      ...common,
+      source: {
+        kind: 'preserved',
+        preserved: source,
+        recoverySettings: [`restore_command = 'pgbackrest${scope.configIncludePath ? ` --config-include-path=${scope.configIncludePath}` : ''} --stanza=${scope.stanza} archive-get %f "%p"'`, "recovery_target_timeline = 'current'"],
+        why: "replay this data directory's own timeline to its end, then promote",
         createdAt,
-      ),
-    );
-    steps.push(
-      startClusterStep(live, systemd, cfg['recovery-timeout']),
-      waitPromotedStep(live, cfg['recovery-timeout']),
-      verifyRecoveredStep(live, { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) }, recovered),
-      recordTimelineStep(o.ref.name, clustersDir, recovered, oldTimeline, null),
+      },
+      into: { kind: 'replace', name: o.ref.name, running: online, preserved: aside },
+      target: { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) },
+    });
+    const steps: Step[] = [
+      ...seq.steps,
+      recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null),
       backupFullStep(scope, o.ref.name, 'a full backup on its new timeline'),
       markBackupStep(scope, o.ref.name, { version, port: live.port }),
       checkArchivingStep(scope, o.ref.name),
-    );
+    ];
     return {
       command: 'pitr --undo',
-      target: label,
-      locks: [o.ref.name],
-      destructive: true,
-      guards: [],
+      target: pg.clusterLabel(id),
       steps,
       notes: [`the data directory as it is now is preserved at ${aside.path}; later restores stay on the timeline the cluster is back on`],
       failureHint: (i) => {
         const put = steps.findIndex((s) => s.id === 'put-back-datadir');
         if (i < steps.findIndex((s) => s.id === 'preserve-datadir')) return ['nothing was moved', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
-        if (i <= put) return [`the current data directory is preserved at ${aside.path}; ${source?.path} is where it was; fix the cause and run pgmam pitr ${o.ref.name} --undo again`];
+        if (i <= put) return [`the current data directory is preserved at ${aside.path}; ${source.path} is where it was; fix the cause and run pgmam pitr ${o.ref.name} --undo again`];
         return [`the data directory of before the pitr is back in ${dataDir}; the one it replaced is preserved at ${aside.path}`];
       },
     };
@@ -234,42 +196,40 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
   const preserved: Preserved = { path: `${dataDir}.pre-pitr-${stamp(f.now)}`, reason: 'pitr', createdAt };
   // Pinned to the cluster's timeline by number, so recovery never follows an abandoned timeline in the
   // archive ('latest'), nor depends on which timeline the backup's pg_control names ('current').
-  const targetTimeline = previousTimeline;
   const restore =
     o.mode.kind === 'time'
-      ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline })
-      : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline });
-  const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
+      ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline: previousTimeline })
+      : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline: previousTimeline });
   const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
-
-  steps.push(...archiveHistorySteps(f, dataDir, scope));
-  if (online) steps.push(switchWalStep(live, cfg['archive-wait-timeout']), stopClusterStep(live, systemd));
-  steps.push(
-    preserveDataDirStep(o.ref.name, dataDir, preserved, clustersDir),
-    createDataDirStep(dataDir, owner),
-    restoreStep(
+  const seq = restoreSequence({
+    ...common,
+    source: {
+      kind: 'stanza',
+      facts: f,
+      dataDir,
+      scope,
+      live: online ? live : undefined,
       restore,
-      o.mode.kind === 'time'
-        ? `restore backup ${set?.label} and replay WAL to ${o.mode.target.text} along timeline ${previousTimeline}`
-        : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`,
-    ),
-    startClusterStep(live, systemd, cfg['recovery-timeout']),
-    waitPromotedStep(live, cfg['recovery-timeout']),
-    verifyRecoveredStep(live, { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined }, recovered),
-    recordTimelineStep(o.ref.name, clustersDir, recovered, previousTimeline, targetIso),
+      what:
+        o.mode.kind === 'time'
+          ? `restore backup ${set?.label} and replay WAL to ${o.mode.target.text} along timeline ${previousTimeline}`
+          : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`,
+    },
+    into: { kind: 'replace', name: o.ref.name, running: online, preserved },
+    target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
+  });
+  const steps: Step[] = [
+    ...seq.steps,
+    recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso),
     backupFullStep(scope, o.ref.name, 'a full backup so the new timeline has a base'),
     markBackupStep(scope, o.ref.name, { version, port: live.port }),
     checkArchivingStep(scope, o.ref.name),
-  );
+  ];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
   const again = o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`;
   return {
-    command: 'pitr',
-    target: label,
-    locks: [o.ref.name],
-    destructive: true,
-    guards: [],
+    target: pg.clusterLabel(id),
     steps,
     journal: {
       rerun: `${again} --yes`,
@@ -288,25 +248,58 @@ export function planPitr(f: PitrFacts, o: PitrOptions, ctx: Pick<Context, 'confi
   };
 }
 
-export async function runPitr(ctx: Context, o: PitrOptions): Promise<void> {
-  const settled = await settleInterrupted(ctx, o.ref.name, o.mode.kind === 'undo' ? 'pitr --undo' : 'pitr', o);
-  if (settled === 'dry-run') return;
-  if (settled === 'finished') return ctx.io.out(`${o.ref.version ?? '15'}/${o.ref.name}: the interrupted pitr is finished (restored, promoted, backed up); run pitr again for another target\n`);
-  const facts = await gatherPitrFacts(ctx, o);
-  const plan = planPitr(facts, o, ctx);
-  plan.guards = pitrGuards(facts, o, ctx.config['min-free-mb']);
-  if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
-  const record = facts.record!;
-  const after = await managedClusters(ctx).then((m) => m.records.find((r) => r.name === record.name));
-  const newest = after?.preserved.at(-1);
+/**
+ * An interrupted pitr: a restore that has not promoted is rolled back (the preserved directory goes
+ * back and the cluster starts as it was); one that promoted is finished — writes may already have
+ * reached it. An interrupted --undo is left to the user.
+ */
+export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal): Promise<Recovery> {
+  if (j.command !== 'pitr')
+    throw new RefusedError(j.command, [
+      { id: 'interrupted-run-is-recoverable', reason: `${j.target}: an interrupted ${j.command} is not finished or rolled back by pgmam`, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once the cluster is as it should be` },
+    ]);
+  const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
+  const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
+  const running = Boolean(cluster?.running);
+  if ((await timelineOf(ctx, d.version, d.dataDir)) > d.previousTimeline)
+    return { way: 'finished', steps: finishPitrSteps(ctx, j, d, live, running), finished: `${j.target}: the interrupted pitr is finished (restored, promoted, backed up); run pitr again for another target\n` };
+  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, running, d.online) };
+}
+
+/** A pitr whose restore promoted: record the preserved directory and the timeline, take the full backup, check. */
+function finishPitrSteps(ctx: Context, j: Journal, d: RestoreJournal, live: LiveCluster, running: boolean): Step[] {
+  const scope = stanzaScope(j.name, ctx.paths.stanzaDir);
+  const recovered = { timeline: 0, lastReplayUs: undefined };
+  const record = recordTimelineStep(j.name, ctx.paths.clustersDir, recovered, d.previousTimeline, d.target);
+  return [
+    ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
+    waitPromotedStep(live, ctx.config['recovery-timeout']),
+    {
+      ...record,
+      title: `record the preserved directory and the new timeline of ${j.name}, unless recorded`,
+      run: async (c) => {
+        recovered.timeline = await timelineOf(c, d.version, d.dataDir);
+        const rec = await readRecord(c.fs, c.paths.clustersDir, j.name);
+        if (rec && !rec.preserved.some((p) => p.path === d.preserved.path)) await updateManaged(c.fs, c.paths.clustersDir, j.name, (r) => ({ ...r, preserved: [...r.preserved, d.preserved] }));
+        if (rec && !rec.timelines.some((t) => t.timeline === recovered.timeline)) await (record.run as (c: Context) => Promise<void>)(c);
+      },
+    },
+    backupFullStep(scope, j.name, 'a full backup so the new timeline has a base'),
+    markBackupStep(scope, j.name, { version: d.version, port: live.port }),
+    checkArchivingStep(scope, j.name),
+  ];
+}
+
+async function reportPitr(ctx: Context, o: PitrOptions, f: PitrFacts, plan: { target: string }): Promise<void> {
+  const after = await managedClusters(ctx).then((m) => m.records.find((r) => r.name === o.ref.name));
   const result = {
     cluster: plan.target,
     mode: o.mode.kind,
     target: o.mode.kind === 'time' ? o.mode.target.text : null,
-    set: o.mode.kind === 'undo' ? null : (select(facts, o).set?.label ?? null),
+    set: o.mode.kind === 'undo' ? null : (select(f, o).set?.label ?? null),
     timeline: after?.timelines.at(-1)?.timeline ?? null,
-    preserved: newest?.path ?? null,
-    undo: o.mode.kind === 'undo' ? null : `pgmam pitr ${record.name} --undo`,
+    preserved: after?.preserved.at(-1)?.path ?? null,
+    undo: o.mode.kind === 'undo' ? null : `pgmam pitr ${o.ref.name} --undo`,
   };
   if (o.json) ctx.io.out(`${JSON.stringify(result)}\n`);
   else if (o.mode.kind === 'undo') ctx.io.out(`${plan.target} is back on its data directory of before the last pitr; the one it replaced is preserved at ${result.preserved}\n`);
@@ -316,6 +309,25 @@ export async function runPitr(ctx: Context, o: PitrOptions): Promise<void> {
         `previous data directory preserved at ${result.preserved}; undo with: ${result.undo}\n`,
     );
 }
+
+export const pitrCommand: CommandModule<PitrOptions, PitrFacts, RestoreJournal> = {
+  spec: {
+    name: 'pitr',
+    summary: 'restore a whole cluster to a point in time, keeping the old data directory',
+    args: ['[app]'],
+    options: pitrOptionsSchema,
+    examples: ['pgmam pitr app1 --to "2026-01-19 10:40:00+00"', 'pgmam pitr app1 --latest --yes', 'pgmam pitr app1 --undo', 'legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y'],
+    target: (o) => o.ref.name,
+    destructive: true,
+    journalCommand: (o) => (o.mode.kind === 'undo' ? 'pitr --undo' : 'pitr'),
+    journal: restoreJournalSchema,
+  },
+  gather: gatherPitrFacts,
+  guards: (f, o, env) => pitrGuards(f, o, env.config['min-free-mb']),
+  plan: planPitr,
+  recover: recoverPitr,
+  report: reportPitr,
+};
 
 export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): PitrOptions['mode'] {
   const given = [o.to !== undefined, Boolean(o.latest), Boolean(o.undo)].filter(Boolean).length;

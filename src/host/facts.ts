@@ -11,6 +11,8 @@ import type { PgbrScope } from '../pgbackrest/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { readManaged, type ManagedCluster } from '../state/store.js';
 import type { Runner } from '../runner/types.js';
+import { ownerAlive } from '../state/journal.js';
+import { readLock, type LockHolder } from '../state/lock.js';
 
 export const REQUIRED_TOOLS = ['pg_createcluster', 'pg_ctlcluster', 'pg_lsclusters', 'pg_dropcluster', 'pgbackrest', 'runuser'] as const;
 export type Tool = (typeof REQUIRED_TOOLS)[number];
@@ -91,4 +93,14 @@ const includePathOf = (stanzaDir: string) => (stanzaDir === DEFAULT_INCLUDE_PATH
 
 export async function managedClusters(ctx: Context): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {
   return readManaged(ctx.fs, ctx.paths.clustersDir);
+}
+
+/**
+ * Who holds the cluster's lock. This process's own lock does not count: runCommand gathers again
+ * under the lock it took.
+ */
+export async function lockFacts(ctx: Pick<Context, 'fs' | 'paths' | 'host'>, name: string): Promise<{ holder: LockHolder | undefined; alive: boolean }> {
+  const holder = await readLock(ctx.fs, ctx.paths.locksDir, name);
+  if (!holder || holder.pid === ctx.host.pid) return { holder: undefined, alive: false };
+  return { holder, alive: ownerAlive(ctx.host, holder) };
 }

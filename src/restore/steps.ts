@@ -1,4 +1,4 @@
-// The restore machinery pitr (and later branch create/sync) share: make the newest commits
+// The steps of the restore sequence (sequence.ts) and of its recoveries: make the newest commits
 // restorable, stop and verify, preserve the data directory (never overwrite it), restore from a
 // stanza into an emptied path, start, wait for promotion, verify.
 import type { Context } from '../context.js';
@@ -79,6 +79,20 @@ export function preserveDataDirStep(name: string, dataDir: string, preserved: Pr
       await updateManaged(ctx.fs, clustersDir, name, (r) => ({ ...r, preserved: [...r.preserved, preserved] }));
     },
     show: [`mv ${dataDir} ${preserved.path}`, `  and record it in ${clustersDir}/${name}.json`],
+  };
+}
+
+/** Put a preserved data directory back in place (the current one was moved aside before). */
+export function putBackDataDirStep(name: string, source: Preserved, dataDir: string, clustersDir: string): Step {
+  return {
+    id: 'put-back-datadir',
+    title: `move ${source.path} back to ${dataDir}`,
+    effect: 'write',
+    run: async (c) => {
+      await c.fs.rename(source.path, dataDir);
+      await updateManaged(c.fs, clustersDir, name, (r) => ({ ...r, preserved: r.preserved.filter((p) => p.path !== source.path) }));
+    },
+    show: [`mv ${source.path} ${dataDir}`],
   };
 }
 

@@ -1,6 +1,7 @@
 // What every new managed cluster needs, whether made empty (initcluster) or restored (branch):
 // the name, port, repository and disk facts and guards, and the steps that give it its own
 // archiving, stanza file, stanza, first full backup and pgmam record.
+import { z } from 'zod';
 import type { Context, Paths } from '../context.js';
 import type { Config } from '../config/schema.js';
 import { clusterIsNotLocked, nameIsFree, portIsFree, repoIsWritable } from '../guards/cluster.js';
@@ -13,11 +14,10 @@ import { renderStanzaFile, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, lastBackup, parseInfo } from '../pgbackrest/info.js';
 import type { Guard, Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
-import { readLock, type LockHolder } from '../state/lock.js';
-import { ownerAlive } from '../state/journal.js';
-import type { NewClusterJournal } from './interrupted.js';
+import type { LockHolder } from '../state/lock.js';
+import type { Journal } from '../state/journal.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
-import { listeningPorts, repoPathFrom, stanzaScope } from '../host/facts.js';
+import { listeningPorts, lockFacts, repoPathFrom, stanzaScope } from '../host/facts.js';
 import { autostartStep } from './autostart.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
 
@@ -47,7 +47,7 @@ export interface NewClusterQuery {
 /** Read-only (runner must be the read-only one). */
 export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClusterQuery): Promise<NewClusterFacts> {
   const { config, paths } = ctx;
-  const [listening, lockHolder] = await Promise.all([listeningPorts(ctx.fs), readLock(ctx.fs, paths.locksDir, q.name)]);
+  const [listening, lock] = await Promise.all([listeningPorts(ctx.fs), lockFacts(ctx, q.name)]);
   const repoPath = repoPathFrom(config['repo-path'], q.main);
   const stanzaFile = `${paths.stanzaDir}/${q.name}.conf`;
 
@@ -84,7 +84,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
     portListening: port === undefined ? false : await isListening(port),
     repo: { path: repoPath, exists: repoExists, writableByPostgres },
     disk,
-    lock: { holder: lockHolder, alive: lockHolder ? ownerAlive(ctx.host, lockHolder) : false },
+    lock,
   };
 }
 
@@ -267,4 +267,52 @@ export function newClusterSteps(s: NewClusterSpec) {
     ],
     recordManaged,
   };
+}
+
+/** What a new cluster's plan records, so a re-run can remove what an interrupted run made. */
+export const newClusterJournalSchema = z.object({ version: z.string(), dataDir: z.string(), confDir: z.string(), stanzaFile: z.string(), repoPath: z.string() });
+export type NewClusterJournal = z.infer<typeof newClusterJournalSchema>;
+
+/** Remove the cluster, stanza, stanza file and record an interrupted initcluster or branch create made. */
+export function rollbackNewClusterSteps(ctx: Pick<Context, 'paths'>, j: Journal, d: NewClusterJournal, exists: boolean): Step[] {
+  const id = { version: d.version, name: j.name };
+  const scope = stanzaScope(j.name, ctx.paths.stanzaDir);
+  const record = recordPath(ctx.paths.clustersDir, j.name);
+  return [
+    ...(exists ? [{ id: 'drop-cluster', title: `drop the half-made cluster ${j.target}`, effect: 'destroy' as const, run: pg.dropCluster(id) }] : []),
+    {
+      id: 'remove-cluster-files',
+      title: `remove ${d.confDir} and ${d.dataDir}`,
+      effect: 'destroy',
+      run: async (c) => {
+        await c.fs.rm(d.confDir, { recursive: true });
+        await c.fs.rm(d.dataDir, { recursive: true });
+      },
+      show: [`rm -rf ${d.confDir} ${d.dataDir}`],
+    },
+    {
+      // The stanza carries the new cluster's own name: the guards refused the run if it existed before.
+      id: 'delete-stanza',
+      title: `delete stanza ${j.name} from ${d.repoPath}, if the interrupted run created it`,
+      effect: 'destroy',
+      run: async (c) => {
+        const made = (await c.fs.exists(`${d.repoPath}/backup/${j.name}`)) || (await c.fs.exists(`${d.repoPath}/archive/${j.name}`));
+        if (!made) return;
+        if (!(await c.fs.exists(d.stanzaFile))) throw new Error(`stanza ${j.name} is in ${d.repoPath} but ${d.stanzaFile} is gone: delete it by hand`);
+        await c.runner.run(pgbr.stop(scope), { check: false });
+        await c.runner.run(pgbr.stanzaDelete(scope, true));
+        await c.runner.run(pgbr.start(scope), { check: false });
+      },
+      show: ['stop', 'stanza-delete --force', 'start'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${j.name} ${a}  (only if ${d.repoPath} holds it)`),
+    },
+    {
+      id: 'remove-stanza-file',
+      title: `remove ${d.stanzaFile} and ${record}`,
+      effect: 'destroy',
+      run: async (c) => {
+        await c.fs.rm(d.stanzaFile);
+        await c.fs.rm(record);
+      },
+    },
+  ];
 }

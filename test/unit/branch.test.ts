@@ -1,6 +1,11 @@
 // branch guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
-import { branchCreateGuards, branchSyncGuards, parseConfLines, planBranchCreate, planBranchSync, type BranchCreateFacts, type BranchCreateOptions, type BranchSyncFacts, type ParentFacts } from '../../src/commands/branch.js';
+import { branchCreateCommand, branchCreateGuards, recoverBranchCreate, type BranchCreateFacts, type BranchCreateOptions } from '../../src/commands/branch/create.js';
+import { parseConfLines, type ParentFacts } from '../../src/commands/branch/parent.js';
+import { branchSyncCommand, branchSyncGuards, recoverBranchSync, type BranchSyncFacts, type BranchSyncOptions } from '../../src/commands/branch/sync.js';
+import { assemblePlan } from '../../src/plan/command.js';
+import type { Journal } from '../../src/state/journal.js';
+import { fakeContext } from './fakes.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { pathsFrom } from '../../src/context.js';
 import { renderPlan } from '../../src/plan/render.js';
@@ -43,6 +48,8 @@ const createFacts = (over: Partial<BranchCreateFacts> = {}): BranchCreateFacts =
 });
 const createOpts = (over: Partial<BranchCreateOptions> = {}): BranchCreateOptions => ({ parent: 'app1', label: 'dev', at: undefined, port: undefined, dryRun: false, yes: false, keepOnError: false, json: false, ...over });
 const ctx = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const planBranchCreate = (f: BranchCreateFacts, o: BranchCreateOptions, e: typeof ctx) => assemblePlan(branchCreateCommand, f, o, e);
+const planBranchSync = (f: BranchSyncFacts, o: BranchSyncOptions, e: typeof ctx) => assemblePlan(branchSyncCommand, f, o, e);
 const failedIds = (guards: ReturnType<typeof branchCreateGuards>) => guards.filter((g) => !g.check().ok).map((g) => g.id);
 
 describe('branch create', () => {
@@ -106,5 +113,32 @@ describe('drop order', () => {
     const { descendants } = await import('../../src/commands/drop.js');
     const recs = [record('app1', 'app'), record('app1_dev', 'branch', 'app1'), record('app1_dev_x', 'branch', 'app1_dev'), record('app1_qa', 'branch', 'app1'), record('other', 'app')];
     expect(descendants(recs, 'app1').map((r) => r.name)).toEqual(['app1_dev_x', 'app1_dev', 'app1_qa']);
+  });
+});
+
+describe('branch recover', () => {
+  const lsclusters = (running: boolean) => JSON.stringify([{ version: 15, cluster: 'app1_dev', port: 5434, running: running ? 1 : 0, pgdata: '/var/lib/postgresql/15/app1_dev', configdir: '/etc/postgresql/15/app1_dev', logfile: '/l' }]);
+  const journal = (command: string, data: Record<string, unknown>): Journal => ({
+    format: 1, command, target: '15/app1_dev', name: 'app1_dev', rerun: 'r', pid: 99, groups: [], startedAt: 'x', steps: ['restore-backup'], at: 0, status: 'running', error: null, data,
+  });
+
+  it('sync: the branch\'s own directory goes back; the branch is not started (the sync runs again at once)', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: lsclusters(true) });
+    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', preserved: { path: '/var/lib/postgresql/15/app1_dev.pre-sync-x', reason: 'sync', createdAt: 'x' }, online: true, previousTimeline: 0, target: null };
+    fs.dirs.add(data.preserved.path);
+    const r = await recoverBranchSync(ctx, journal('branch sync', data), data);
+    expect(r).toMatchObject({ way: 'rolled-back' });
+    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'put-back-datadir']);
+  });
+
+  it('create: the half-made branch is removed — cluster, files, its own stanza if made, stanza file and record', async () => {
+    const { ctx, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: lsclusters(false) });
+    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', confDir: '/etc/postgresql/15/app1_dev', stanzaFile: '/etc/pgbackrest/conf.d/app1_dev.conf', repoPath: '/var/lib/pgbackrest' };
+    const r = await recoverBranchCreate(ctx, journal('branch create', data), data);
+    expect(r.way).toBe('rolled-back');
+    expect(r.steps.map((s) => s.id)).toEqual(['drop-cluster', 'remove-cluster-files', 'delete-stanza', 'remove-stanza-file']);
+    expect(r.steps[0]!.run).toMatchObject({ argv: ['pg_dropcluster', '--stop', '15', 'app1_dev'] });
   });
 });

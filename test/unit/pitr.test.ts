@@ -1,15 +1,16 @@
 // pitr's guards and plans over gathered facts (no cluster needed).
 import { describe, expect, it } from 'vitest';
-import { pitrGuards, planPitr, type PitrFacts, type PitrOptions } from '../../src/commands/pitr.js';
+import { pitrCommand, pitrGuards, recoverPitr, type PitrFacts, type PitrOptions } from '../../src/commands/pitr.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { pathsFrom } from '../../src/context.js';
 import { RefusedError } from '../../src/errors.js';
-import { executePlan } from '../../src/plan/executor.js';
+import { assemblePlan, runCommand, type PlanEnv } from '../../src/plan/command.js';
 import { renderPlan } from '../../src/plan/render.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 import { parseTarget } from '../../src/restore/target.js';
 import { parseHistory } from '../../src/restore/timeline.js';
 import type { ManagedCluster } from '../../src/state/store.js';
+import type { Journal } from '../../src/state/journal.js';
 import { fakeContext } from './fakes.js';
 
 const cluster: HostCluster = {
@@ -56,6 +57,8 @@ function facts(over: Partial<PitrFacts> = {}): PitrFacts {
 }
 
 const to = (t: string): PitrOptions => ({ ref: { version: undefined, name: 'app1' }, mode: { kind: 'time', target: parseTarget(t) }, dryRun: false, yes: true, keepOnError: false, json: false });
+const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const planPitr = (f: PitrFacts, o: PitrOptions) => assemblePlan(pitrCommand, f, o, env);
 const failed = (f: PitrFacts, o: PitrOptions) => pitrGuards(f, o, 256).map((g) => [g.id, g.check()] as const).filter(([, r]) => !r.ok);
 
 describe('pitr guards', () => {
@@ -70,18 +73,18 @@ describe('pitr guards', () => {
   });
 
   it('chooses the newest set that ends before the target and passes it explicitly', () => {
-    const plan = planPitr(facts(), to('2026-11-22 05:30:01+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
+    const plan = planPitr(facts(), to('2026-11-22 05:30:01+00'));
     const text = renderPlan(plan, 0);
     expect(text).toContain('--set=20261122-053000F --type=time --target-action=promote');
     expect(text).toContain('--target-timeline=1');
-    const early = renderPlan(planPitr(facts(), to('2026-11-22 05:30:00.5+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } }), 0);
+    const early = renderPlan(planPitr(facts(), to('2026-11-22 05:30:00.5+00')), 0);
     expect(early).toContain('--set=20261122-050000F');
   });
 
   it('a stopped cluster: no WAL switch, and no target after the newest archived WAL', () => {
     const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
     expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
-    const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
+    const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'));
     expect(plan.steps.map((s) => s.id)).toEqual(['preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
   });
 
@@ -112,14 +115,14 @@ describe('pitr guards', () => {
     });
     expect(failed(f, to('2026-11-22 05:35:00+00')).map(([g]) => g)).toEqual(['target-is-on-current-timeline']);
     // 05:50 is after the promotion: served from the first backup (timeline 1, before the fork), not the one after the fork.
-    const plan = renderPlan(planPitr(f, to('2026-11-22 05:50:00+00'), { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } }), 0);
+    const plan = renderPlan(planPitr(f, to('2026-11-22 05:50:00+00')), 0);
     expect(plan).toContain('--set=20261122-050000F');
     expect(plan).toContain('--target-timeline=2');
   });
 
   it('a missing history file of the current timeline is put back into the archive before anything stops', () => {
     const f = facts({ currentTimeline: 2, server: { inRecovery: false, timeline: 2 }, historySource: 'pg_wal' });
-    const plan = planPitr(f, { ...to('2026-11-22 05:45:00+00') }, { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
+    const plan = planPitr(f, { ...to('2026-11-22 05:45:00+00') });
     expect(plan.steps[0]!.id).toBe('archive-timeline-history');
     expect(failed({ ...f, historySource: 'missing' }, to('2026-11-22 05:45:00+00')).map(([g]) => g)).toContain('timeline-history-is-available');
   });
@@ -127,11 +130,50 @@ describe('pitr guards', () => {
   it('a refused pitr runs nothing', async () => {
     const { ctx, runner, fs } = fakeContext();
     const f = facts({ signalFiles: ['standby.signal'] });
-    const o = to('2026-11-22 05:45:00+00');
-    const plan = planPitr(f, o, ctx);
-    plan.guards = pitrGuards(f, o, 256);
-    await expect(executePlan(ctx, plan, o)).rejects.toBeInstanceOf(RefusedError);
+    await expect(runCommand(ctx, { ...pitrCommand, gather: async () => f }, to('2026-11-22 05:45:00+00'))).rejects.toBeInstanceOf(RefusedError);
     expect(runner.calls).toEqual([]);
     expect(fs.writes).toEqual([]);
+  });
+});
+
+describe('pitr recover', () => {
+  const preserved = { path: '/var/lib/postgresql/15/app1.pre-pitr-20261122T060000Z', reason: 'pitr', createdAt: '2026-11-22T06:00:00.000Z' };
+  const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', preserved, online: true, previousTimeline: 1, target: '2026-11-22T05:45:00.000Z' };
+  const journal = (over: Partial<Journal> = {}): Journal => ({
+    format: 1, command: 'pitr', target: '15/app1', name: 'app1', rerun: "pgmam pitr app1 --to '…' --yes", pid: 99, groups: [], startedAt: 'x',
+    steps: ['switch-wal', 'stop-cluster', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster'], at: 4, status: 'running', error: null, data, ...over,
+  });
+  const host = (running: boolean, timeline: number) => {
+    const h = fakeContext();
+    h.runner.register('pg_lsclusters --json', { stdout: JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: running ? 1 : 0, pgdata: data.dataDir, configdir: '/etc/postgresql/15/app1', logfile: '/l' }]) });
+    h.runner.register(/pg_controldata/, { stdout: `Database cluster state:               shut down\nLatest checkpoint's TimeLineID:       ${timeline}\n` });
+    return h;
+  };
+
+  it('a restore that has not promoted is rolled back: the unfinished restore goes, the preserved directory comes back, the cluster starts as it was', async () => {
+    const { ctx, fs } = host(false, 1);
+    fs.dirs.add(preserved.path);
+    const r = await recoverPitr(ctx, journal(), data);
+    expect(r.way).toBe('rolled-back');
+    expect(r.steps.map((s) => s.id)).toEqual(['put-back-datadir', 'start-cluster']);
+  });
+
+  it('killed before the move: nothing to put back; a running restore is stopped first', async () => {
+    const { ctx } = host(true, 1);
+    const r = await recoverPitr(ctx, journal({ at: 1 }), data);
+    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'start-cluster']);
+  });
+
+  it('a restore that promoted (a newer timeline in pg_control) is finished, never rolled back', async () => {
+    const { ctx } = host(true, 2);
+    const r = await recoverPitr(ctx, journal({ at: 6 }), data);
+    expect(r.way).toBe('finished');
+    expect(r.steps.map((s) => s.id)).toEqual(['wait-promoted', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(r.finished).toMatch(/interrupted pitr is finished/);
+  });
+
+  it('an interrupted --undo is refused', async () => {
+    const { ctx } = host(true, 1);
+    await expect(recoverPitr(ctx, journal({ command: 'pitr --undo' }), data)).rejects.toBeInstanceOf(RefusedError);
   });
 });

@@ -1,0 +1,172 @@
+// `pgmam branch create <parent> [--name LABEL] [--at T]`: a new cluster <parent>_<label> restored from
+// the parent's backups, with its own port, stanza and first full backup. The parent is not touched.
+import { z } from 'zod';
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { runsAsRoot } from '../../guards/host.js';
+import { findTools, installedPgVersions, managedClusters, postgresOwner, readClusters, readMainConfig } from '../../host/facts.js';
+import { archiveCommandFor } from '../../pg/archive-conf.js';
+import * as pg from '../../pg/commands.js';
+import type { CommandModule, PlanBody, PlanEnv, Recovery } from '../../plan/command.js';
+import type { Guard, Step } from '../../plan/types.js';
+import { restoreSequence } from '../../restore/sequence.js';
+import { selectSet } from '../../restore/source.js';
+import { enableArchivingStep, type LiveCluster } from '../../restore/steps.js';
+import type { TargetTime } from '../../restore/target.js';
+import { renderArgv } from '../../runner/types.js';
+import type { Journal } from '../../state/journal.js';
+import { autostartStep } from '../../steps/autostart.js';
+import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal } from '../../steps/new-cluster.js';
+import { markBackupStep } from '../../steps/stanza.js';
+import { confStep, extrasGuards, gatherExtras, gatherParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
+
+const NAME = /^[a-z][a-z0-9_]{0,47}$/;
+const targetSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
+export const branchCreateOptionsSchema = z
+  .object({
+    parent: z.string().regex(NAME),
+    label: z.string().regex(NAME),
+    at: targetSchema.optional(),
+    port: z.number().int().min(1024).max(65535).optional(),
+    /** false: the branch does not start at boot (--no-autostart). */
+    autostart: z.boolean().optional(),
+    postSql: z.string().optional(),
+    conf: z.string().optional(),
+    json: z.boolean(),
+    dryRun: z.boolean(),
+    yes: z.boolean(),
+    keepOnError: z.boolean(),
+  })
+  .refine((o) => NAME.test(`${o.parent}_${o.label}`), { message: 'the branch name <parent>_<label> must match ^[a-z][a-z0-9_]{0,47}$' });
+export type BranchCreateOptions = z.infer<typeof branchCreateOptionsSchema>;
+
+export interface BranchCreateFacts extends NewClusterFacts {
+  uid: number;
+  now: Date;
+  name: string;
+  parent: ParentFacts;
+  tools: Record<string, string | undefined>;
+  postgres: { uid: number; gid: number } | undefined;
+  extras: BranchExtras;
+}
+
+const branchName = (o: Pick<BranchCreateOptions, 'parent' | 'label'>) => `${o.parent}_${o.label}`;
+
+export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): Promise<BranchCreateFacts> {
+  const runner = ctx.runner;
+  const name = branchName(o);
+  const [tools, installedPg, main, managed, postgres, clusters, extras] = await Promise.all([
+    findTools(ctx),
+    installedPgVersions(ctx.fs),
+    readMainConfig(ctx.fs),
+    managedClusters(ctx),
+    postgresOwner(ctx.fs),
+    readClusters(runner),
+    gatherExtras(ctx, o),
+  ]);
+  const parent = await gatherParent(ctx, runner, o.parent, managed.records, clusters);
+  const fresh = await gatherNewCluster(ctx, runner, {
+    name,
+    version: parent.record?.version ?? installedPg[0] ?? '15',
+    port: o.port,
+    installedPg,
+    clusters,
+    managed: managed.records,
+    main,
+    canProbeRepo: ctx.host.uid === 0 && Boolean(tools.pgbackrest),
+  });
+  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), name, parent, tools, postgres, extras };
+}
+
+export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
+  const parentLabel = `${f.parent.record?.version ?? '15'}/${o.parent}`;
+  const set = selectSet(f.parent, o.at).set;
+  return [
+    runsAsRoot(f.uid),
+    ...parentGuards(f.parent, parentLabel, o.at, f.now),
+    ...newClusterGuards(f, f.name, o.port !== undefined, env.config, set?.info?.size ?? 0),
+    ...extrasGuards(f.extras),
+  ];
+}
+
+export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, env: PlanEnv): PlanBody {
+  const p = f.parent;
+  const version = p.record?.version ?? '15';
+  const id = { version, name: f.name };
+  const port = f.port ?? 0;
+  const owner = f.postgres ?? { uid: 0, gid: 0 };
+  const n = newClusterSteps({ id, port, repo: f.repo, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
+  const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
+  const seq = restoreSequence({
+    source: parentSource(p, n.dataDir, o.at, env.paths.stanzaDir),
+    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.configureArchiving, ...confStep(n.confDir, f.extras, owner), n.writeStanzaFile] },
+    live,
+    target: { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text },
+    isolation: { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) },
+    parentArchive: p.archiveDir ? { dir: p.archiveDir, before: p.archiveBefore } : undefined,
+    owner,
+    clustersDir: env.paths.clustersDir,
+    systemd: env.host.systemd,
+    recoveryTimeout: env.config['recovery-timeout'],
+    archiveWaitTimeout: env.config['archive-wait-timeout'],
+  });
+  const steps: Step[] = [
+    ...seq.steps,
+    n.recordManaged({ role: 'branch', parent: o.parent, createdAt: f.now.toISOString() }),
+    ...postSqlStep(live, f.extras, env.host.systemd),
+    n.createStanza,
+    enableArchivingStep(live, env.host.systemd, owner),
+    n.checkArchiving,
+    n.backupFull('the first full backup'),
+    markBackupStep(n.scope, f.name, { version, port }),
+    autostartStep(id, o.autostart !== false, env.host.systemd),
+  ];
+  return {
+    target: pg.clusterLabel(id),
+    steps,
+    journal: {
+      rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), '--yes']),
+      data: { ...n.journal },
+    },
+    notes: [`the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`],
+  };
+}
+
+/** An interrupted branch create made only the branch: it is removed (cluster, stanza, stanza file, record), then created again. */
+export async function recoverBranchCreate(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
+  const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
+  return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists) };
+}
+
+async function reportBranchCreate(ctx: Context, o: BranchCreateOptions, f: BranchCreateFacts, plan: { target: string }): Promise<void> {
+  const result = { cluster: plan.target, name: f.name, parent: o.parent, port: f.port, stanza: f.name, at: o.at?.text ?? null };
+  ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `branch ${plan.target} of ${o.parent} is ready on port ${f.port}${o.at ? ` (parent's state at ${o.at.text})` : ''}, with its own stanza ${f.name} and a full backup\n`);
+}
+
+export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreateFacts, NewClusterJournal> = {
+  spec: {
+    name: 'branch create',
+    summary: "create <parent>_<label> from the parent's backups (now, or its state at --at)",
+    args: ['[parent]'],
+    options: branchCreateOptionsSchema,
+    examples: ['pgmam branch create app1 --name dev', 'pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"', 'legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)'],
+    target: branchName,
+    destructive: false,
+    journal: newClusterJournalSchema,
+  },
+  gather: gatherBranchCreate,
+  guards: branchCreateGuards,
+  plan: planBranchCreate,
+  recover: recoverBranchCreate,
+  report: reportBranchCreate,
+};
+
+/** Without a parent on a terminal: pick one of the managed clusters and a label; without a terminal: a usage error. */
+export async function askParent(ctx: Context): Promise<{ parent: string; label: string }> {
+  if (!ctx.io.interactive) throw new UsageError('branch create needs a parent (pgmam branch create <parent>, or pgbranch -c -a <parent> -n <label>) when there is no terminal');
+  const names = (await managedClusters(ctx)).records.map((r) => r.name).sort();
+  if (!names.length) throw new UsageError('no cluster is managed by pgmam yet: create one with pgmam initcluster');
+  const parent = await ctx.prompter.choose('Branch which cluster?', names);
+  const label = await ctx.prompter.ask('Label of the branch (the branch is <parent>_<label>):', 'dev');
+  return { parent, label };
+}

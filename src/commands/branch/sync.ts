@@ -1,0 +1,177 @@
+// `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
+// (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
+import { z } from 'zod';
+import type { Context } from '../../context.js';
+import { clusterIsNotLocked } from '../../guards/cluster.js';
+import { runsAsRoot } from '../../guards/host.js';
+import { lockFacts, managedClusters, postgresOwner, readClusters, stanzaScope } from '../../host/facts.js';
+import { archiveCommandFor } from '../../pg/archive-conf.js';
+import type { HostCluster } from '../../pg/clusters.js';
+import * as pg from '../../pg/commands.js';
+import * as pgbr from '../../pgbackrest/commands.js';
+import type { CommandModule, PlanBody, PlanEnv, Recovery } from '../../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+import { restoreJournalSchema, rollbackRestoreSteps, type RestoreJournal } from '../../restore/recovery.js';
+import { restoreSequence } from '../../restore/sequence.js';
+import { enableArchivingStep, stamp, type LiveCluster } from '../../restore/steps.js';
+import type { Journal } from '../../state/journal.js';
+import type { LockHolder } from '../../state/lock.js';
+import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
+import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
+
+export const branchSyncOptionsSchema = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  postSql: z.string().optional(),
+  conf: z.string().optional(),
+  json: z.boolean(),
+  dryRun: z.boolean(),
+  yes: z.boolean(),
+  keepOnError: z.boolean(),
+});
+export type BranchSyncOptions = z.infer<typeof branchSyncOptionsSchema>;
+
+export interface BranchSyncFacts {
+  uid: number;
+  now: Date;
+  record: ManagedCluster | undefined;
+  cluster: HostCluster | undefined;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+  parent: ParentFacts;
+  postgres: { uid: number; gid: number } | undefined;
+  extras: BranchExtras;
+}
+
+export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Promise<BranchSyncFacts> {
+  const runner = ctx.runner;
+  const [managed, postgres, clusters, lock, extras] = await Promise.all([managedClusters(ctx), postgresOwner(ctx.fs), readClusters(runner), lockFacts(ctx, o.name), gatherExtras(ctx, o)]);
+  const record = managed.records.find((r) => r.name === o.name);
+  const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
+  const parent = record?.role === 'branch' && record.parent ? await gatherParent(ctx, runner, record.parent, managed.records, clusters) : noParent();
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras };
+}
+
+export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guard[] {
+  const label = `${f.record?.version ?? '15'}/${o.name}`;
+  const guards: Guard[] = [
+    runsAsRoot(f.uid),
+    {
+      id: 'target-is-a-branch',
+      check: () =>
+        !f.record
+          ? fail(`${label} is not managed by pgmam`, 'only branches made by pgmam branch create can be synced')
+          : f.record.role !== 'branch'
+            ? fail(`${label} is not a branch (it is an ${f.record.role}): no bidirectional or reversed sync`, 'sync goes one way, parent → branch: pgmam branch sync <parent>_<label>')
+            : !f.cluster
+              ? fail(`${label} is managed by pgmam but the host has no such cluster`)
+              : pass,
+    },
+    clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+  ];
+  if (f.record?.role === 'branch' && f.cluster) guards.push(...parentGuards(f.parent, `${f.record.version}/${f.record.parent}`, undefined, f.now));
+  guards.push(...extrasGuards(f.extras));
+  return guards;
+}
+
+export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: PlanEnv): PlanBody {
+  const rec = f.record;
+  const p = f.parent;
+  const version = rec?.version ?? '15';
+  const id = { version, name: o.name };
+  const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
+  const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
+  const owner = f.postgres ?? { uid: 0, gid: 0 };
+  const scope = stanzaScope(o.name, env.paths.stanzaDir);
+  const preserved: Preserved = { path: `${dataDir}.pre-sync-${stamp(f.now)}`, reason: 'sync', createdAt: f.now.toISOString() };
+  const clustersDir = env.paths.clustersDir;
+  const running = Boolean(f.cluster?.running);
+  const seq = restoreSequence({
+    source: parentSource(p, dataDir, undefined, env.paths.stanzaDir),
+    into: { kind: 'replace', name: o.name, running, preserved },
+    live,
+    target: { previousTimeline: p.currentTimeline ?? 0 },
+    isolation: { archiveCommand: archiveCommandFor(o.name, scope.configIncludePath) },
+    parentArchive: p.archiveDir ? { dir: p.archiveDir, before: p.archiveBefore } : undefined,
+    beforeRestore: confStep(pg.confDirOf(id), f.extras, owner),
+    owner,
+    clustersDir,
+    systemd: env.host.systemd,
+    recoveryTimeout: env.config['recovery-timeout'],
+    archiveWaitTimeout: env.config['archive-wait-timeout'],
+  });
+  const steps: Step[] = [
+    ...seq.steps,
+    ...postSqlStep(live, f.extras, env.host.systemd),
+    {
+      // Its old history conflicts with the new timeline (pgBackRest #1908, error 45): start it afresh.
+      id: 'reset-branch-stanza',
+      title: `reset the branch's stanza ${o.name}: its earlier backups and WAL are deleted`,
+      effect: 'destroy',
+      run: async (ctx) => {
+        await ctx.runner.run(pgbr.stop(scope));
+        await ctx.runner.run(pgbr.stanzaDelete(scope, true));
+        await ctx.runner.run(pgbr.start(scope), { check: false }); // warns: stanza-delete removed the stop file
+        await ctx.runner.run(pgbr.stanzaCreate(scope));
+      },
+      show: ['stop', 'stanza-delete --force', 'start', 'stanza-create'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${o.name} ${a}`),
+    },
+    enableArchivingStep(live, env.host.systemd, owner),
+    checkArchivingStep(scope, o.name),
+    backupFullStep(scope, o.name, 'a full backup'),
+    markBackupStep(scope, o.name, { version, port: live.port }),
+    {
+      id: 'record-sync',
+      title: `record the sync of ${pg.clusterLabel(id)}`,
+      effect: 'write',
+      run: (c) => updateManaged(c.fs, clustersDir, o.name, (r) => ({ ...r, syncedAt: c.clock.now().toISOString() })),
+      show: [`update ${recordPath(clustersDir, o.name)}`],
+    },
+  ];
+  const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
+  return {
+    target: pg.clusterLabel(id),
+    steps,
+    journal: {
+      rerun: `pgmam branch sync ${o.name} --yes`,
+      data: { version, dataDir, preserved, online: running, previousTimeline: 0, target: null } satisfies RestoreJournal,
+    },
+    notes: [
+      `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,
+      `the parent ${rec?.parent ?? '?'} is not stopped or changed`,
+    ],
+    failureHint: (i) =>
+      i < preserveAt
+        ? ["the branch's data directory was not touched", ...(running && i > 0 ? [`start the branch again: pg_ctlcluster ${version} ${o.name} start`] : [])]
+        : [`the branch's data directory of before the sync is preserved at ${preserved.path}`, `to go forward: fix the cause and run pgmam branch sync ${o.name} again`],
+  };
+}
+
+/** An interrupted sync: the branch's own data directory goes back in place; the sync then runs again. */
+export async function recoverBranchSync(ctx: Context, j: Journal, d: RestoreJournal): Promise<Recovery> {
+  const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
+  const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
+  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, Boolean(cluster?.running), false) };
+}
+
+async function reportBranchSync(ctx: Context, o: BranchSyncOptions, f: BranchSyncFacts, plan: { target: string }): Promise<void> {
+  const preserved = (await managedClusters(ctx)).records.find((r) => r.name === o.name)?.preserved.at(-1)?.path ?? null;
+  ctx.io.out(o.json ? `${JSON.stringify({ cluster: plan.target, parent: f.record?.parent, preserved })}\n` : `${plan.target} now holds ${f.record?.parent}'s latest state; its earlier data directory is preserved at ${preserved}\n`);
+}
+
+export const branchSyncCommand: CommandModule<BranchSyncOptions, BranchSyncFacts, RestoreJournal> = {
+  spec: {
+    name: 'branch sync',
+    summary: "one-way, parent → branch: the branch gets the parent's latest state (its own data directory preserved, its stanza reset)",
+    args: ['<branch>'],
+    options: branchSyncOptionsSchema,
+    examples: ['pgmam branch sync app1_dev --yes', 'legacy: pgbranch -b app1_dev sync -y'],
+    target: (o) => o.name,
+    destructive: true,
+    journal: restoreJournalSchema,
+  },
+  gather: gatherBranchSync,
+  guards: branchSyncGuards,
+  plan: planBranchSync,
+  recover: recoverBranchSync,
+  report: reportBranchSync,
+};

@@ -1,0 +1,172 @@
+// The one shape of a command, and the one runner that drives every command of that shape:
+// settle an interrupted run (through the module's own recover) → gather (read-only) → guards → plan
+// → --dry-run → confirm → lock → gather and guards again under the lock → execute → report.
+import type { z } from 'zod';
+import type { Context } from '../context.js';
+import { RefusedError } from '../errors.js';
+import { readOnlyFs } from '../host-fs.js';
+import { ReadOnlyRunner } from '../runner/wrappers.js';
+import { describeJournal, ownerAlive, readJournal, removeJournal, stepName, type Journal } from '../state/journal.js';
+import { checkGuards, confirmPlan, executeSteps, withLocks, type ExecuteFlags } from './executor.js';
+import { renderPlan } from './render.js';
+import type { Guard, Plan, Step } from './types.js';
+
+export type RunFlags = ExecuteFlags;
+
+/** What a planner may read besides the facts: settings and paths, never the host. */
+export type PlanEnv = Pick<Context, 'config' | 'paths' | 'host'>;
+
+/** What varies by command, declared as data (after pgBackRest's config.yaml). */
+export interface CommandSpec<O, F, J> {
+  /** As the user types it: 'pitr', 'branch create'. */
+  name: string;
+  summary: string;
+  args: string[];
+  /** The options one run takes, validated before anything runs. */
+  options: z.ZodType<O>;
+  examples: string[];
+  /** The cluster (by name) a run changes: its journal and first lock. None: a read-only command. */
+  target?(o: O): string;
+  /** Clusters locked while the steps run (default: the target). */
+  locks?(o: O, f: F): string[];
+  /** Replaces or removes something the user had: confirmation on a terminal, --yes without one. */
+  destructive: boolean | ((o: O, f: F) => boolean);
+  /** On a terminal, confirm by typing this instead of answering yes. */
+  typeToConfirm?(o: O, f: F): string | undefined;
+  /** The journal command a run of these options writes and settles (pitr --undo vs pitr); default `name`. */
+  journalCommand?(o: O): string;
+  /** false: a run does not settle an interrupted run first (drop removes the cluster and its journal). */
+  settles?: false;
+  /** The journal data this command writes, parsed by `recover` on a re-run. */
+  journal?: z.ZodType<J>;
+}
+
+/** A plan as a module builds it: the runner adds the spec's traits and the guards. */
+export type PlanBody = Omit<Plan, 'command' | 'locks' | 'destructive' | 'typeToConfirm' | 'guards'> & { command?: string };
+
+/** What a re-run does first about an interrupted run of the same command. */
+export interface Recovery {
+  way: 'finished' | 'rolled-back';
+  steps: Step[];
+  /** Finished runs are complete: this line is printed and the command does not run again. */
+  finished?: string;
+}
+
+export interface CommandModule<O extends RunFlags, F, J = never> {
+  spec: CommandSpec<O, F, J>;
+  /** Read-only: the context's runner and filesystem throw on any write. */
+  gather(ctx: Context, o: O): Promise<F>;
+  /** Pure: every condition that must hold before the first change. */
+  guards(f: F, o: O, env: PlanEnv): Guard[];
+  /** Pure: the steps as data. Never evaluates or patches guards. */
+  plan(f: F, o: O, env: PlanEnv): PlanBody;
+  /** Finish or undo an interrupted run of this command, from its own journal data. */
+  recover?(ctx: Context, j: Journal, data: J): Promise<Recovery>;
+  report(ctx: Context, o: O, f: F, plan: Plan): Promise<void>;
+}
+
+/** Gathering and --dry-run see the host through these: reads pass, writes throw. */
+export function readOnlyContext(ctx: Context): Context {
+  return { ...ctx, runner: new ReadOnlyRunner(ctx.runner), fs: readOnlyFs(ctx.fs) };
+}
+
+export function assemblePlan<O extends RunFlags, F, J>(m: CommandModule<O, F, J>, f: F, o: O, env: PlanEnv): Plan {
+  const body = m.plan(f, o, env);
+  const { spec } = m;
+  return {
+    ...body,
+    command: body.command ?? spec.name,
+    locks: spec.locks?.(o, f) ?? (spec.target ? [spec.target(o)] : []),
+    destructive: typeof spec.destructive === 'function' ? spec.destructive(o, f) : spec.destructive,
+    typeToConfirm: spec.typeToConfirm?.(o, f),
+    guards: m.guards(f, o, env),
+  };
+}
+
+async function prepare<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, o: O): Promise<{ facts: F; plan: Plan }> {
+  const facts = await m.gather(readOnlyContext(ctx), o);
+  const plan = assemblePlan(m, facts, o, ctx);
+  checkGuards(plan);
+  return { facts, plan };
+}
+
+export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: CommandModule<O, F, J>, input: O): Promise<void> {
+  const o = m.spec.options.parse(input);
+  // Under --dry-run nothing may write: not the settling, not the gathering, not the rendering.
+  const ctx = o.dryRun ? readOnlyContext(ctx0) : ctx0;
+  const settled = await settle(ctx, m, o);
+  if (settled === 'dry-run') return;
+  if (settled?.finished) return ctx.io.out(settled.finished);
+
+  const first = await prepare(ctx, m, o);
+  // A command without steps only reads: its report is its result, --dry-run or not.
+  if (!first.plan.steps.length) return m.report(ctx, o, first.facts, first.plan);
+  if (o.dryRun) return ctx.io.out(renderPlan(first.plan, ctx.host.uid));
+  await confirmPlan(ctx, first.plan, o);
+  const result = await withLocks(ctx, first.plan, async () => {
+    // The host may have changed while the user read the plan: gather and check again, holding the lock.
+    const again = await prepare(ctx, m, o);
+    const was = first.plan.steps.map((s) => s.id).join(' ');
+    if (again.plan.steps.map((s) => s.id).join(' ') !== was)
+      throw new RefusedError(again.plan.command, [{ id: 'plan-is-unchanged', reason: `${again.plan.target} changed while the plan was being confirmed: its steps are no longer the ones shown`, hint: 'run the command again to see the new plan' }]);
+    await executeSteps(ctx, again.plan, o);
+    return again;
+  });
+  await m.report(ctx, o, result.facts, result.plan);
+}
+
+/** An interrupted run of this command on the target is finished or rolled back first; another command's is refused. */
+async function settle<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, o: O): Promise<Recovery | 'dry-run' | undefined> {
+  if (!m.spec.target || m.spec.settles === false) return undefined;
+  const name = m.spec.target(o);
+  const command = m.spec.journalCommand?.(o) ?? m.spec.name;
+  const j = await readJournal(ctx.fs, ctx.paths.stateDir, name);
+  if (!j) return undefined;
+  if (ownerAlive(ctx.host, j))
+    throw new RefusedError(command, [
+      { id: 'cluster-is-not-locked', reason: `${j.target} is being changed by pgmam ${j.command} (pid ${j.pid}${j.groups.length ? `, child process groups ${j.groups.join(', ')}` : ''}), at ${stepName(j)}`, hint: 'wait for it to finish' },
+    ]);
+  if (j.command !== command)
+    throw new RefusedError(command, [{ id: 'no-interrupted-operation', reason: `${j.target}: ${describeJournal(j)}`, hint: `finish or undo that first${j.rerun ? `: ${j.rerun}` : ''}` }]);
+  const parsed = m.spec.journal?.safeParse(j.data);
+  if (!m.recover || !parsed?.success)
+    throw new RefusedError(command, [
+      { id: 'interrupted-run-is-recoverable', reason: `${j.target}: ${describeJournal(j)}: pgmam cannot finish or roll back ${j.command} by itself`, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once the cluster is as it should be` },
+    ]);
+  const r = await m.recover(ctx, j, parsed.data);
+  const plan = recoveryPlan(j, r);
+  ctx.log.warn({ event: 'recover', command: j.command, step: stepName(j), way: r.way }, `${j.target}: ${describeJournal(j)}; ${r.way === 'finished' ? 'finishing it' : 'rolling it back first'}`);
+  checkGuards(plan);
+  if (o.dryRun) {
+    ctx.io.out(renderPlan(plan, ctx.host.uid));
+    ctx.io.out(r.way === 'finished' ? 'then the interrupted run is complete\n' : `then ${command} runs again as asked (planned after the rollback)\n`);
+    return 'dry-run';
+  }
+  await confirmPlan(ctx, plan, o);
+  await withLocks(ctx, plan, () => executeSteps(ctx, plan, o));
+  return r;
+}
+
+/** The plan that settles an interrupted run: its steps, then the journal closed. */
+export function recoveryPlan(j: Journal, r: Recovery): Plan {
+  return {
+    command: `${j.command} (${r.way === 'finished' ? 'finishing' : 'rolling back'} the interrupted run)`,
+    target: j.target,
+    locks: [j.name],
+    // Removes only what the interrupted run made, but that may include a whole half-made cluster.
+    destructive: r.way === 'rolled-back',
+    guards: [],
+    steps: [...r.steps, closeJournalStep(j)],
+    // The journal of the interrupted run stays until the last step closes it.
+    journal: false,
+    notes: [`${j.target}: ${describeJournal(j)} (started ${j.startedAt})`],
+  };
+}
+
+export const closeJournalStep = (j: Journal): Step => ({
+  id: 'close-journal',
+  title: `mark the interrupted ${j.command} as settled`,
+  effect: 'write',
+  run: (c) => removeJournal(c.fs, c.paths.stateDir, j.name),
+  show: [`rm <state-dir>/journal/${j.name}.json`],
+});

@@ -1,0 +1,101 @@
+// The restore sequence, written once for pitr, pitr --undo, branch create and branch sync: make the
+// source's newest commits restorable, free the data directory (a replaced one is preserved, never
+// overwritten), lay the data down, verify isolation, start, wait for promotion, verify the recovery
+// and that the source's archive received nothing. Each command adds only what differs around it.
+import type { Cmd } from '../runner/types.js';
+import type { Step } from '../plan/types.js';
+import type { PgbrScope } from '../pgbackrest/commands.js';
+import type { Preserved } from '../state/store.js';
+import { archiveHistorySteps, type SourceFacts } from './source.js';
+import {
+  createDataDirStep,
+  emptyDataDirStep,
+  preserveDataDirStep,
+  putBackDataDirStep,
+  requestRecoveryStep,
+  restoreStep,
+  startClusterStep,
+  stopClusterStep,
+  switchWalStep,
+  verifyIsolationStep,
+  verifyRecoveredStep,
+  verifySourceArchiveStep,
+  waitPromotedStep,
+  type LiveCluster,
+  type RecoveredState,
+} from './steps.js';
+
+export type RestoreSource =
+  /** A backup of a stanza plus its archive (pgbackrest restore). */
+  | {
+      kind: 'stanza';
+      facts: SourceFacts;
+      /** The source cluster's data directory (its pg_wal may hold a history file the archive lacks). */
+      dataDir: string;
+      scope: PgbrScope;
+      /** The source runs: commit, switch WAL and wait for the archive first. */
+      live: LiveCluster | undefined;
+      restore: Cmd;
+      what: string;
+    }
+  /** A data directory an earlier restore preserved, put back and recovered along its own timeline. */
+  | { kind: 'preserved'; preserved: Preserved; recoverySettings: string[]; why: string; createdAt: string };
+
+export type RestoreInto =
+  /** An existing cluster's data directory: stopped if running, moved aside as `preserved`. */
+  | { kind: 'replace'; name: string; running: boolean; preserved: Preserved }
+  /** A cluster this run creates (`make`): its initdb'd data directory is emptied. */
+  | { kind: 'new'; make: Step[] };
+
+export interface RestoreSequenceSpec {
+  source: RestoreSource;
+  into: RestoreInto;
+  /** The cluster the data lands in. */
+  live: LiveCluster;
+  target: { previousTimeline: number; targetUs?: number; targetText?: string };
+  /** A copy of another cluster's data: before its first start, archiving must be off and its settings its own. */
+  isolation?: { archiveCommand: string };
+  /** The source's archive directory and its entries before: nothing of the copy's timeline may appear. */
+  parentArchive?: { dir: string; before: string[] };
+  /** Steps right before the data is laid down (a branch's extra configuration). */
+  beforeRestore?: Step[];
+  owner: { uid: number; gid: number };
+  clustersDir: string;
+  systemd: boolean;
+  recoveryTimeout: number;
+  archiveWaitTimeout: number;
+}
+
+export interface RestoreSequence {
+  steps: Step[];
+  /** Filled in by verify-recovery when it runs: the new timeline and the last replayed commit. */
+  recovered: RecoveredState;
+}
+
+export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
+  const { source, into, live } = s;
+  const recovered: RecoveredState = { timeline: 0, lastReplayUs: undefined };
+  const steps: Step[] = [];
+  if (source.kind === 'stanza') {
+    steps.push(...archiveHistorySteps(source.facts, source.dataDir, source.scope));
+    if (source.live) steps.push(switchWalStep(source.live, s.archiveWaitTimeout));
+  }
+  if (into.kind === 'replace') {
+    if (into.running) steps.push(stopClusterStep(live, s.systemd));
+    steps.push(preserveDataDirStep(into.name, live.dataDir, into.preserved, s.clustersDir));
+  } else {
+    steps.push(...into.make);
+  }
+  if (source.kind === 'stanza') {
+    steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
+    steps.push(...(s.beforeRestore ?? []), restoreStep(source.restore, source.what));
+  } else {
+    if (into.kind !== 'replace') throw new Error('internal: a preserved data directory is put back only in place of the current one');
+    steps.push(...(s.beforeRestore ?? []), putBackDataDirStep(into.name, source.preserved, live.dataDir, s.clustersDir));
+    steps.push(requestRecoveryStep(live.dataDir, source.recoverySettings, source.why, s.owner, source.createdAt));
+  }
+  if (s.isolation) steps.push(verifyIsolationStep(live, s.isolation));
+  steps.push(startClusterStep(live, s.systemd, s.recoveryTimeout), waitPromotedStep(live, s.recoveryTimeout), verifyRecoveredStep(live, s.target, recovered));
+  if (s.parentArchive) steps.push(verifySourceArchiveStep(s.parentArchive.dir, s.parentArchive.before, recovered));
+  return { steps, recovered };
+}
