@@ -29,8 +29,16 @@ export async function findTools(ctx: Context): Promise<Record<Tool, string | und
   return Object.fromEntries(REQUIRED_TOOLS.map((t, i) => [t, found[i]])) as Record<Tool, string | undefined>;
 }
 
-export async function readClusters(runner: Runner): Promise<HostCluster[]> {
-  return parseLsClusters((await runner.run(lsClusters())).stdout);
+/**
+ * pg_lsclusters fails (exit 1, no output: "Invalid data directory") while another cluster is half
+ * made or half dropped, e.g. by a pgmam command on another app: try again briefly before giving up.
+ */
+export async function readClusters(runner: Runner, attempts = 10): Promise<HostCluster[]> {
+  for (let i = 1; ; i++) {
+    const r = await runner.run(lsClusters(), { check: i === attempts });
+    if (r.exitCode === 0) return parseLsClusters(r.stdout);
+    await new Promise((ok) => setTimeout(ok, 150));
+  }
 }
 
 /** PostgreSQL majors whose server binary is installed, newest first. */

@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG, PGMAM, REPO, ROOT, clusters, freePort, initTestCluster, listEntry, pgbackrestInfo, pgmam, queryDataDirCopy, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
+import { CONFIG, PGMAM, REPO, ROOT, clusters, ownClusters, freePort, initTestCluster, listEntry, pgbackrestInfo, pgmam, queryDataDirCopy, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
 
 const parent = uniqueName();
 const dev = `${parent}_dev`;
@@ -167,12 +167,12 @@ describe('pgmam branch sync', () => {
 describe('refusals change nothing', () => {
   async function refused(code: number, args: string[], opts: Parameters<typeof pgmam>[1] = {}, newName?: string) {
     const before = await parentState();
-    const hostBefore = (await clusters()).map((c) => c.cluster).sort();
+    const hostBefore = (await ownClusters()).map((c) => c.cluster).sort();
     const r = await pgmam(args, opts);
     expect(r.code, r.stderr).toBe(code);
     expect(r.stderr).toMatch(/^pgmam: /m);
     expect(await parentState()).toEqual(before);
-    expect((await clusters()).map((c) => c.cluster).sort()).toEqual(hostBefore);
+    expect((await ownClusters()).map((c) => c.cluster).sort()).toEqual(hostBefore);
     if (newName) expect(await traces(newName)).toEqual([]);
     return r;
   }

@@ -1,10 +1,10 @@
 // pgmam drop: with and without --purge-backups, and an app that still has branches.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusters, initTestCluster, pgbackrestInfo, pgmam, removeTestCluster, traces, uniqueName } from './helpers.js';
+import { ownClusters, initTestCluster, pgbackrestInfo, pgmam, removeTestCluster, traces, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const other = uniqueName();
-const names = () => clusters().then((cs) => cs.map((c) => c.cluster));
+const names = () => ownClusters().then((cs) => cs.map((c) => c.cluster));
 
 beforeAll(async () => {
   await initTestCluster(app);

@@ -53,9 +53,16 @@ export async function pgmam(args: string[], opts: { env?: Record<string, string>
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-export const uniqueName = () => `t_${randomBytes(4).toString('hex')}`;
-/** Another test file's cluster (names from uniqueName): left out of host snapshots, which run beside other files. */
-export const isOtherFilesName = (n: string, mine: string[]) => /^t_[0-9a-f]{8}/.test(n) && !mine.some((m) => n === m || n.startsWith(`${m}_`) || n.startsWith(`${m}.`) || n.startsWith(`${m}.conf`));
+/** Every name this file made up: other files' clusters come and go beside them. */
+const MINE = new Set<string>();
+export const uniqueName = () => {
+  const n = `t_${randomBytes(4).toString('hex')}`;
+  MINE.add(n);
+  return n;
+};
+/** Another test file's cluster (its name from uniqueName, not ours): left out of host snapshots, which run beside other files. */
+export const isOtherFilesName = (n: string, mine: string[] = []) =>
+  /^t_[0-9a-f]{8}/.test(n) && ![...MINE, ...mine].some((m) => n === m || n.startsWith(`${m}_`) || n.startsWith(`${m}.`));
 
 export async function sh(cmd: string, args: string[], opts: { user?: string; env?: Record<string, string> } = {}): Promise<Run> {
   const argv = opts.user ? ['runuser', '-u', opts.user, '--', cmd, ...args] : [cmd, ...args];
@@ -76,9 +83,17 @@ export interface HostCluster {
   running: number;
 }
 
+/** pg_lsclusters fails while another file's cluster is half made or half dropped: try again. */
 export async function clusters(): Promise<HostCluster[]> {
-  return JSON.parse((await sh('pg_lsclusters', ['--json'])).stdout) as HostCluster[];
+  for (let i = 0; ; i++) {
+    const r = await sh('pg_lsclusters', ['--json']);
+    if (r.code === 0 || i === 20) return JSON.parse(r.stdout) as HostCluster[];
+    await new Promise((ok) => setTimeout(ok, 150));
+  }
 }
+
+/** The host's clusters but other test files' (this file's, unmanaged ones like 15/main, and anything else). */
+export const ownClusters = async () => (await clusters()).filter((c) => !isOtherFilesName(c.cluster));
 
 const listeningPorts = (): Set<number> => {
   const ports = new Set<number>();

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { REPO, STANZA_DIR, clusters, freePort, pgmam, removeTestCluster, sh, traces, uniqueName } from './helpers.js';
+import { REPO, STANZA_DIR, ownClusters, freePort, pgmam, removeTestCluster, sh, traces, uniqueName } from './helpers.js';
 
 let existing: string; // a real cluster the refusals collide with (made with pg_createcluster, never started)
 let existingPort: number;
@@ -25,11 +25,11 @@ afterAll(async () => {
 });
 
 async function expectNoChange(code: number, args: string[], opts: Parameters<typeof pgmam>[1] = {}, name?: string) {
-  const before = await clusters();
+  const before = await ownClusters();
   const r = await pgmam(args, opts);
   expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(code);
   expect(r.stderr).toMatch(/^pgmam: /m);
-  expect(await clusters()).toEqual(before);
+  expect(await ownClusters()).toEqual(before);
   if (name) expect(await traces(name)).toEqual([]);
   return r;
 }
