@@ -3,7 +3,7 @@
 // → --dry-run → confirm → lock → gather and guards again under the lock → execute → report.
 import type { z } from 'zod';
 import type { Context } from '../context.js';
-import { RefusedError } from '../errors.js';
+import { ExitCode, PgmamError, RefusedError } from '../errors.js';
 import { readOnlyFs } from '../host-fs.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { describeJournal, ownerAlive, readJournal, removeJournal, stepName, type Journal } from '../state/journal.js';
@@ -170,3 +170,42 @@ export const closeJournalStep = (j: Journal): Step => ({
   run: (c) => removeJournal(c.fs, c.paths.stateDir, j.name),
   show: [`rm <state-dir>/journal/${j.name}.json`],
 });
+
+/** One target's result in a batch (backup --all, export --all). */
+export interface BatchOutcome {
+  target: string;
+  result: 'done' | 'refused' | 'failed';
+  /** The lines the run printed about why (refusals, the failed step). */
+  lines: readonly string[];
+}
+
+/**
+ * A batch: one runCommand per target (each with its own plan, lock and journal), `concurrency` at a
+ * time; one target's refusal or failure does not stop the others. Exit 0 when all are done, 7 when
+ * some are, 4 when none is (pgmam-cli.md). A bug (not a PgmamError) still stops the batch.
+ */
+export async function runBatch<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, runs: O[], concurrency = 1): Promise<BatchOutcome[]> {
+  const outcomes: BatchOutcome[] = new Array(runs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < runs.length) {
+      const i = next++;
+      const o = runs[i]!;
+      const target = m.spec.target?.(o) ?? m.spec.name;
+      try {
+        await runCommand(ctx, m, o);
+        outcomes[i] = { target, result: 'done', lines: [] };
+      } catch (e) {
+        if (!(e instanceof PgmamError)) throw e;
+        outcomes[i] = { target, result: e instanceof RefusedError ? 'refused' : 'failed', lines: e.lines };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, runs.length)) }, worker));
+  const bad = outcomes.filter((x) => x.result !== 'done');
+  if (bad.length && bad.length === outcomes.length)
+    throw new PgmamError(`${m.spec.name}: no target succeeded`, ExitCode.refused, [...bad.flatMap((b) => b.lines), `pgmam: ${m.spec.name}: none of ${outcomes.length} succeeded`]);
+  if (bad.length)
+    throw new PgmamError(`${m.spec.name}: some targets failed`, ExitCode.partial, [...bad.flatMap((b) => b.lines), `pgmam: ${m.spec.name}: ${bad.length} of ${outcomes.length} failed (${bad.map((b) => b.target).join(', ')})`]);
+  return outcomes;
+}

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RefusedError } from '../../src/errors.js';
-import { runCommand, type CommandModule, type Recovery } from '../../src/plan/command.js';
+import { runBatch, runCommand, type CommandModule, type Recovery } from '../../src/plan/command.js';
 import { fail, pass, type Step } from '../../src/plan/types.js';
 import { readJournal, writeJournal, type Journal } from '../../src/state/journal.js';
 import { fakeContext } from './fakes.js';
@@ -155,5 +155,45 @@ describe('runCommand', () => {
     const events: string[] = [];
     await expect(runCommand(ctx, toy(events), { ...o(), name: 5 as unknown as string })).rejects.toThrow();
     expect(events).toEqual([]);
+  });
+});
+
+describe('runBatch', () => {
+  const batchToy = (events: string[]): CommandModule<Opts, Facts, { dataDir: string }> => ({
+    ...toy(events),
+    guards: (_f, x) => [{ id: 'toy-is-ok', check: () => (x.name === 'refused' ? fail('refused here') : pass) }],
+    plan: (_f, x) => ({
+      target: `15/${x.name}`,
+      steps: [
+        {
+          id: 'work',
+          title: 'work',
+          effect: 'write',
+          run: async () => {
+            events.push(`work ${x.name}`);
+            if (x.name === 'broken') throw new Error('boom');
+          },
+        },
+      ],
+    }),
+    report: async () => undefined,
+  });
+  const exitOf = async (names: string[]) => {
+    const { ctx } = fakeContext();
+    const events: string[] = [];
+    const e = await runBatch(ctx, batchToy(events), names.map((name) => o({ name })), 2).then(() => undefined, (x: unknown) => x as { exitCode: number; lines: string[] });
+    return { code: e?.exitCode ?? 0, lines: e?.lines ?? [], events };
+  };
+
+  it('one plan per target; a refusal or a failed step does not stop the others: exit 7', async () => {
+    const r = await exitOf(['a', 'refused', 'broken', 'b']);
+    expect(r.code).toBe(7);
+    expect(r.events.filter((x) => x.startsWith('work'))).toEqual(['work a', 'work broken', 'work b']);
+    expect(r.lines.at(-1)).toBe('pgmam: toy: 2 of 4 failed (refused, broken)');
+  });
+
+  it('exit 0 when every target is done, 4 when none is', async () => {
+    expect((await exitOf(['a', 'b'])).code).toBe(0);
+    expect((await exitOf(['refused', 'broken'])).code).toBe(4);
   });
 });
