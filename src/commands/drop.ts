@@ -6,24 +6,20 @@ import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import type { CommandModule, PlanBody, PlanEnv } from '../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { LockHolder } from '../state/lock.js';
 import { recordPath, type ManagedCluster } from '../state/store.js';
 import { removeJournal } from '../state/journal.js';
 import { lockFacts, managedClusters, stanzaScope } from '../host/facts.js';
 
-export const dropOptionsSchema = z.object({
+export const dropOptionsSchema = runFlagsSchema.extend({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
   purgeBackups: z.boolean(),
   /** pgmam drop: also drop the app's branches (and theirs), newest generation first. */
   withBranches: z.boolean(),
   /** pgmam branch drop: only branches may be dropped. */
   onlyBranches: z.boolean(),
-  json: z.boolean(),
-  dryRun: z.boolean(),
-  yes: z.boolean(),
-  keepOnError: z.boolean(),
 });
 export type DropOptions = z.infer<typeof dropOptionsSchema>;
 

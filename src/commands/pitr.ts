@@ -10,7 +10,7 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import type { CommandModule, PlanBody, PlanEnv, Recovery } from '../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../restore/recovery.js';
 import { restoreSequence } from '../restore/sequence.js';
@@ -23,13 +23,9 @@ import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
 
 const targetSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
-export const pitrOptionsSchema = z.object({
+export const pitrOptionsSchema = runFlagsSchema.extend({
   ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/) }),
   mode: z.discriminatedUnion('kind', [z.object({ kind: z.literal('time'), target: targetSchema }), z.object({ kind: z.literal('latest') }), z.object({ kind: z.literal('undo') })]),
-  json: z.boolean(),
-  dryRun: z.boolean(),
-  yes: z.boolean(),
-  keepOnError: z.boolean(),
 });
 export type PitrOptions = z.infer<typeof pitrOptionsSchema>;
 

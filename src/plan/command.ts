@@ -1,7 +1,7 @@
 // The one shape of a command, and the one runner that drives every command of that shape:
 // settle an interrupted run (through the module's own recover) → gather (read-only) → guards → plan
 // → --dry-run → confirm → lock → gather and guards again under the lock → execute → report.
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import { ExitCode, PgmamError, RefusedError } from '../errors.js';
 import { readOnlyFs } from '../host-fs.js';
@@ -12,6 +12,9 @@ import { renderPlan } from './render.js';
 import type { Guard, Plan, Step } from './types.js';
 
 export type RunFlags = ExecuteFlags;
+
+/** The options every command takes from the global flags; a command's own schema extends these. */
+export const runFlagsSchema = z.object({ json: z.boolean(), dryRun: z.boolean(), yes: z.boolean(), keepOnError: z.boolean() });
 
 /** What a planner may read besides the facts: settings and paths, never the host. */
 export type PlanEnv = Pick<Context, 'config' | 'paths' | 'host'>;

@@ -100,3 +100,61 @@ export async function parentState(parent: string, port: number) {
   };
 }
 
+
+/** branch create killed before every other step (`part` 0 or 1: two files run the halves in parallel). */
+export async function branchCreateMatrix(part: number): Promise<void> {
+  const parent = uniqueName();
+  made.push(parent);
+  expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
+  const pport = (await listEntry(parent)).port;
+  await sql(pport, 'create table t (k text primary key)');
+  await sql(pport, "insert into t values ('p1'), ('p2')");
+  const branch = `${parent}_dev`;
+  made.unshift(branch);
+  const args = ['branch', 'create', parent, '--name', 'dev'];
+  const steps = (await stepsOf(args)).filter((_, i) => i % 2 === part);
+  for (const step of steps) {
+    const before = await parentState(parent, pport);
+    await killBefore(args, branch, step);
+    await expectInterruptedAt(branch, 'branch create', step);
+    expect(await parentState(parent, pport)).toEqual(before);
+    const again = await pgmam([...args, '--yes']);
+    expect(again.code, `${step}: ${again.stderr}`).toBe(0);
+    const e = await expectHealthy(branch);
+    expect(e.parent).toBe(parent);
+    expect(await sql(e.port, 'select string_agg(k, \',\' order by k) from t')).toBe('p1,p2');
+    expect(await parentState(parent, pport)).toEqual(before);
+    matrix.push(`branch create × ${step} → parent unchanged; re-run rolled back and created ${branch} with the parent's rows`);
+    const drop = await pgmam(['branch', 'drop', branch, '--purge-backups', '--yes']);
+    expect(drop.code, drop.stderr).toBe(0);
+  }
+}
+
+/** branch sync killed before every other step (`part` 0 or 1), the parent written to between rounds. */
+export async function branchSyncMatrix(part: number): Promise<void> {
+  const parent = uniqueName();
+  made.push(parent);
+  expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
+  const pport = (await listEntry(parent)).port;
+  await sql(pport, 'create table t (k text primary key)');
+  const branch = `${parent}_dev`;
+  made.unshift(branch);
+  expect((await pgmam(['branch', 'create', parent, '--name', 'dev', '--yes'])).code).toBe(0);
+  const args = ['branch', 'sync', branch];
+  const steps = (await stepsOf(args)).filter((_, i) => i % 2 === part);
+  for (const [i, step] of steps.entries()) {
+    await sql(pport, `insert into t values ('p${i}')`);
+    const before = await parentState(parent, pport);
+    const preservedBefore = preservedDirs(branch);
+    await killBefore(args, branch, step);
+    await expectInterruptedAt(branch, 'branch sync', step);
+    expect(await parentState(parent, pport)).toEqual(before);
+    for (const d of preservedBefore) expect(existsSync(`/var/lib/postgresql/15/${d}/PG_VERSION`)).toBe(true);
+    const again = await pgmam([...args, '--yes']);
+    expect(again.code, `${step}: ${again.stderr}`).toBe(0);
+    const e = await expectHealthy(branch);
+    expect(await sql(e.port, 'select count(*) from t')).toBe(String(i + 1));
+    expect(await parentState(parent, pport)).toEqual(before);
+    matrix.push(`branch sync × ${step} → parent unchanged; re-run put the branch's directory back and synced it`);
+  }
+}

@@ -7,7 +7,7 @@ import { runsAsRoot } from '../../guards/host.js';
 import { findTools, installedPgVersions, managedClusters, postgresOwner, readClusters, readMainConfig } from '../../host/facts.js';
 import { archiveCommandFor } from '../../pg/archive-conf.js';
 import * as pg from '../../pg/commands.js';
-import type { CommandModule, PlanBody, PlanEnv, Recovery } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import type { Guard, Step } from '../../plan/types.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { selectSet } from '../../restore/source.js';
@@ -22,8 +22,8 @@ import { confStep, extrasGuards, gatherExtras, gatherParent, parentGuards, paren
 
 const NAME = /^[a-z][a-z0-9_]{0,47}$/;
 const targetSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
-export const branchCreateOptionsSchema = z
-  .object({
+export const branchCreateOptionsSchema = runFlagsSchema
+  .extend({
     parent: z.string().regex(NAME),
     label: z.string().regex(NAME),
     at: targetSchema.optional(),
@@ -32,10 +32,6 @@ export const branchCreateOptionsSchema = z
     autostart: z.boolean().optional(),
     postSql: z.string().optional(),
     conf: z.string().optional(),
-    json: z.boolean(),
-    dryRun: z.boolean(),
-    yes: z.boolean(),
-    keepOnError: z.boolean(),
   })
   .refine((o) => NAME.test(`${o.parent}_${o.label}`), { message: 'the branch name <parent>_<label> must match ^[a-z][a-z0-9_]{0,47}$' });
 export type BranchCreateOptions = z.infer<typeof branchCreateOptionsSchema>;

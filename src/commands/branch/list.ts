@@ -1,12 +1,12 @@
 // `pgmam branch list`: the branches with their parent, created and synced times, port and status. Read-only.
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Context } from '../../context.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import type { HostCluster } from '../../pg/clusters.js';
-import type { CommandModule } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
 import type { ManagedCluster } from '../../state/store.js';
 
-export const branchListOptionsSchema = z.object({ json: z.boolean(), dryRun: z.boolean(), yes: z.boolean(), keepOnError: z.boolean() });
+export const branchListOptionsSchema = runFlagsSchema;
 export type BranchListOptions = z.infer<typeof branchListOptionsSchema>;
 
 export interface BranchRow {

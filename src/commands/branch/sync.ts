@@ -9,7 +9,7 @@ import { archiveCommandFor } from '../../pg/archive-conf.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
-import type { CommandModule, PlanBody, PlanEnv, Recovery } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, type RestoreJournal } from '../../restore/recovery.js';
 import { restoreSequence } from '../../restore/sequence.js';
@@ -20,14 +20,10 @@ import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
-export const branchSyncOptionsSchema = z.object({
+export const branchSyncOptionsSchema = runFlagsSchema.extend({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
   postSql: z.string().optional(),
   conf: z.string().optional(),
-  json: z.boolean(),
-  dryRun: z.boolean(),
-  yes: z.boolean(),
-  keepOnError: z.boolean(),
 });
 export type BranchSyncOptions = z.infer<typeof branchSyncOptionsSchema>;
 
