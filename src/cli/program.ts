@@ -40,20 +40,17 @@ function globals(cmd: Command): GlobalOptions {
   return { dryRun: Boolean(o['dryRun']), yes: Boolean(o['yes']), json: Boolean(o['json']), config: o['config'] as string | undefined, logLevel: level };
 }
 
+const fromSpec = (...specs: Array<{ name: string; examples: string[] }>) => Object.fromEntries(specs.map((sp) => [sp.name, sp.examples.join('\n  ')]));
+
 const EXAMPLES: Record<string, string> = {
+  ...fromSpec(pitrCommand.spec, branchCreateCommand.spec, branchSyncCommand.spec, branchListCommand.spec, dropCommand.spec, branchDropCommand.spec),
   initcluster: 'pgmam initcluster app1 --port 5433\n  pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw\n  legacy: initcluster -a app1 -p 5433',
   list: 'pgmam list\n  pgmam list --json',
-  pitr: 'pgmam pitr app1 --to "2026-01-19 10:40:00+00"\n  pgmam pitr app1 --latest --yes\n  pgmam pitr app1 --undo\n  legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y',
   'install-links': 'pgmam install-links --prefix /usr/local/bin',
-  'branch create': 'pgmam branch create app1 --name dev\n  pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"\n  legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)',
-  'branch sync': 'pgmam branch sync app1_dev --yes\n  legacy: pgbranch -b app1_dev sync -y',
-  'branch list': 'pgmam branch list --json',
   backup: 'pgmam backup --all                       # from cron: auto type, quiet on success\n  pgmam backup app1 --type full\n  pgmam backup --all --export-to /mnt/offsite\n  legacy: pgbackup -path /mnt/offsite',
   export: 'pgmam export app1\n  pgmam export --all --format basebackup --to /mnt/exports\n  pgmam export --verify /var/backups/pgmam/app1/20261122T064500Z-daily',
-  drop: 'pgmam drop app1 --yes\n  pgmam drop app1 --with-branches --purge-backups --yes',
   resetwal: 'pgmam resetwal app1 --dry-run\n  pgmam resetwal app1          # type the name to confirm, or --yes',
   schedule: 'pgmam schedule install\n  pgmam schedule show\n  pgmam schedule remove',
-  'branch drop': 'pgmam branch drop app1_dev --yes --purge-backups',
   check: 'pgmam check                     # exit 7 when any managed cluster is unhealthy\n  pgmam check app1 --json\n  pgmam check --prometheus /var/lib/prometheus/node-exporter/pgmam.prom',
   adopt: 'pgmam adopt 15/main --dry-run\n  pgmam adopt 15/main --yes\n  pgmam adopt 15/legacy --replace-archive-command --yes',
   prune: 'pgmam prune app1 --dry-run\n  pgmam prune app1 --older-than 7d --yes',
@@ -122,7 +119,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   example(
     program
       .command('pitr')
-      .description('restore a whole cluster to a point in time, keeping the old data directory')
+      .description(pitrCommand.spec.summary)
       .argument('[app]', 'managed cluster: app1 or 15/app1')
       .option('--to <timestamp>', 'target time with UTC offset, e.g. "2026-01-19 10:40:00+00"')
       .option('--latest', 'restore to the end of the archive (every commit before the command started)')
@@ -197,7 +194,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   example(
     program
       .command('drop')
-      .description('stop and remove a managed cluster; backups kept unless --purge-backups')
+      .description(dropCommand.spec.summary)
       .argument('<app>')
       .option('--purge-backups', "also delete the cluster's stanza and backups")
       .option('--with-branches', "also drop the app's branches (refused otherwise while it has any)")
@@ -226,7 +223,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   example(
     branch
       .command('create')
-      .description("create <parent>_<label> from the parent's backups (now, or its state at --at)")
+      .description(branchCreateCommand.spec.summary)
       .argument('[parent]', 'managed cluster to branch (asked on a terminal when left out)')
       .option('--name <label>', 'label: the branch is <parent>_<label>', 'dev')
       .option('--at <timestamp>', "the parent's state at this time (with UTC offset)")
@@ -250,7 +247,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   example(
     branch
       .command('sync')
-      .description("one-way, parent → branch: the branch gets the parent's latest state (its own data directory preserved, its stanza reset)")
+      .description(branchSyncCommand.spec.summary)
       .argument('<branch>', 'a branch made by pgmam branch create')
       .option('--post-sql <dir>', 'run the *.sql files of DIR, in name order, before handing the branch over')
       .option('--conf <file>', "settings for the branch's configuration")
@@ -264,7 +261,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   example(
     branch
       .command('list')
-      .description('branches with their parent, created and synced times, port and status')
+      .description(branchListCommand.spec.summary)
       .action(async (_o: unknown, cmd: Command) => {
         const g = globals(cmd);
         await runCommand(await makeContext(g, 'branch list'), branchListCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
@@ -274,7 +271,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
   example(
     branch
       .command('drop')
-      .description("drop a branch (only branches); keeps its backups unless --purge-backups")
+      .description(branchDropCommand.spec.summary)
       .argument('<branch>')
       .option('--purge-backups', "also delete the branch's stanza and backups")
       .action(async (b: string, o: { purgeBackups?: boolean }, cmd: Command) => {
