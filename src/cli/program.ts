@@ -13,8 +13,8 @@ import { parseTarget } from '../restore/target.js';
 import { runBackup } from '../commands/backup.js';
 import { runSchedule } from '../commands/schedule.js';
 import { runExport, runVerifyExport } from '../commands/export.js';
-import { runResetWal } from '../commands/resetwal.js';
-import { runInitCluster } from '../commands/initcluster.js';
+import { resetwalCommand } from '../commands/resetwal.js';
+import { initClusterCommand } from '../commands/initcluster.js';
 import { parseAdoptRef, runAdopt } from '../commands/adopt.js';
 import { runPrune } from '../commands/prune.js';
 import { DURATION_PATTERN, durationSeconds } from '../config/schema.js';
@@ -98,7 +98,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const db = o['db'] === undefined ? undefined : parseName(String(o['db']), 'database name');
         const owner = o['owner'] === undefined ? undefined : parseName(String(o['owner']), 'role name');
         const ctx = await makeContext(g, 'initcluster');
-        await runInitCluster(ctx, {
+        await runCommand(ctx, initClusterCommand, {
           name,
           port,
           pgVersion,
@@ -186,7 +186,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (app: string, _o: unknown, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(app, 'cluster name');
-        await runResetWal(await makeContext(g, 'resetwal'), { name, dryRun: g.dryRun, yes: g.yes, keepOnError: false, json: g.json });
+        await runCommand(await makeContext(g, 'resetwal'), resetwalCommand, { name, dryRun: g.dryRun, yes: g.yes, keepOnError: false, json: g.json });
       }),
     'resetwal',
   );

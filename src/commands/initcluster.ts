@@ -1,7 +1,7 @@
 // `pgmam initcluster <app>`: a new cluster with WAL archiving to its own stanza and a first full
 // backup — PITR-ready when it ends, or everything this run made undone.
-import type { Context, Paths } from '../context.js';
-import type { Config } from '../config/schema.js';
+import { z } from 'zod';
+import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { pgVersionIsSupported, runsAsRoot, toolsAreInstalled } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
@@ -9,31 +9,40 @@ import { archiveCommandFor } from '../pg/archive-conf.js';
 import * as pg from '../pg/commands.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
-import { settleInterrupted } from '../steps/interrupted.js';
 import { renderArgv } from '../runner/types.js';
-import { executePlan, type ExecuteFlags } from '../plan/executor.js';
-import type { Guard, Plan, Step } from '../plan/types.js';
-import { ReadOnlyRunner } from '../runner/wrappers.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
+import type { Guard, Step } from '../plan/types.js';
+import type { Journal } from '../state/journal.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from '../host/facts.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../restore/steps.js';
 import { checkSums, readExportMeta, type ExportMeta } from '../export/manifest.js';
-import { gatherNewCluster, newClusterGuards, newClusterSteps, type NewClusterFacts } from '../steps/new-cluster.js';
+import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal } from '../steps/new-cluster.js';
 
-export interface InitOptions extends ExecuteFlags {
-  name: string;
-  port?: number;
-  pgVersion?: string;
-  db?: string;
-  owner?: string;
-  passwordFile?: string;
-  /** Create from a pgmam dump export (all its databases, or only `onlyDb`). */
-  fromExport?: string;
-  onlyDb?: string;
-  json: boolean;
+const NAME = /^[a-z][a-z0-9_]{0,47}$/;
+export const initOptionsSchema = runFlagsSchema.extend({
+  name: z.string().regex(NAME),
+  port: z.number().int().min(1024).max(65535).optional(),
+  pgVersion: z.string().regex(/^\d{2}$/).optional(),
+  db: z.string().regex(NAME).optional(),
+  owner: z.string().regex(NAME).optional(),
+  passwordFile: z.string().optional(),
+  /** Create from a pgmam export (all its databases, or only `onlyDb`). */
+  fromExport: z.string().optional(),
+  onlyDb: z.string().regex(NAME).optional(),
+});
+export type InitOptions = z.infer<typeof initOptionsSchema>;
+
+/** Options that cannot go together, whatever the host: a usage error (exit 2) before anything runs. */
+export function checkInitOptions(o: InitOptions): void {
+  if ((o.owner || o.passwordFile) && !o.db) throw new UsageError('--owner and --password-file need --db NAME');
+  if (o.passwordFile && !o.owner) throw new UsageError('--password-file needs --owner ROLE');
+  if (o.fromExport && o.db) throw new UsageError('--from-export and --db do not go together: the export brings its databases');
+  if (o.onlyDb && !o.fromExport) throw new UsageError('--only-db needs --from-export DIR');
 }
 
 export interface InitFacts extends NewClusterFacts {
   uid: number;
+  now: Date;
   tools: Record<Tool, string | undefined>;
   installedPg: string[];
   pgbackrestVersion: string | undefined;
@@ -49,7 +58,7 @@ export interface InitFacts extends NewClusterFacts {
 
 /** Read-only: everything the guards and the plan need. */
 export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<InitFacts> {
-  const runner = new ReadOnlyRunner(ctx.runner);
+  const runner = ctx.runner;
   const { config } = ctx;
   const [tools, installedPg, main, managed, postgres] = await Promise.all([
     findTools(ctx),
@@ -90,7 +99,7 @@ export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<Ini
     const meta = await readExportMeta(ctx, o.fromExport);
     source = { meta, problems: meta ? await checkSums(ctx, o.fromExport) : [`${o.fromExport} holds no meta.json: not a pgmam export`], globals: await ctx.fs.readText(`${o.fromExport}/globals.sql`).catch(() => undefined) };
   }
-  return { ...fresh, uid: ctx.host.uid, tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem, source };
+  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem, source };
 }
 
 /** Newest installed major that the installed pgBackRest can back up. */
@@ -100,7 +109,7 @@ export function chooseVersion(installed: string[], pgbrVersion: string | undefin
   return installed.find((v) => Number(v) <= max);
 }
 
-export function initGuards(f: InitFacts, o: InitOptions, config: Config): Guard[] {
+export function initGuards(f: InitFacts, o: InitOptions, { config }: Pick<PlanEnv, 'config'>): Guard[] {
   const guards: Guard[] = [
     runsAsRoot(f.uid),
     toolsAreInstalled(f.tools),
@@ -128,7 +137,10 @@ export function initGuards(f: InitFacts, o: InitOptions, config: Config): Guard[
   return guards;
 }
 
-export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, paths: Paths, systemd: boolean, now: Date): Plan {
+export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): PlanBody {
+  const { config, paths } = env;
+  const systemd = env.host.systemd;
+  const now = f.now;
   const id = { version: f.pgVersion ?? '?', name: o.name };
   const port = f.port ?? 0;
   const n = newClusterSteps({ id, port, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config, paths, systemd });
@@ -174,7 +186,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, config: Config, pa
           n.createStanza,
           ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
         ];
-  return { command: 'initcluster', target: pg.clusterLabel(id), locks: [o.name], destructive: false, guards: [], steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
+  return { target: pg.clusterLabel(id), steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
 }
 
 function restoreExportSteps(t: { version: string; port: number }, dir: string, source: InitFacts['source'], onlyDb: string | undefined): Step[] {
@@ -234,18 +246,32 @@ const rerunOf = (o: InitOptions) =>
     '--yes',
   ]);
 
-export async function runInitCluster(ctx: Context, o: InitOptions): Promise<void> {
-  if ((o.owner || o.passwordFile) && !o.db) throw new UsageError('--owner and --password-file need --db NAME');
-  if (o.passwordFile && !o.owner) throw new UsageError('--password-file needs --owner ROLE');
-  if (o.fromExport && o.db) throw new UsageError('--from-export and --db do not go together: the export brings its databases');
-  if (o.onlyDb && !o.fromExport) throw new UsageError('--only-db needs --from-export DIR');
-  const settled = await settleInterrupted(ctx, o.name, 'initcluster', o);
-  if (settled === 'dry-run') return;
-  const facts = await gatherInitFacts(ctx, o);
-  const plan = planInitCluster(facts, o, ctx.config, ctx.paths, ctx.host.systemd, ctx.clock.now());
-  plan.guards = initGuards(facts, o, ctx.config);
-  const outcome = await executePlan(ctx, plan, o);
-  if (outcome === 'dry-run') return;
-  const result = { cluster: plan.target, name: o.name, port: facts.port, stanza: o.name, repoPath: facts.repo.path, pitrReady: true };
-  ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `${plan.target} is ready on port ${facts.port}: stanza ${o.name}, first full backup taken, WAL archived to ${facts.repo.path}\n`);
+/** An interrupted initcluster made only the new cluster: it is removed (cluster, stanza if made, stanza file, record), then created again. */
+export async function recoverInitCluster(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
+  const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
+  return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists) };
 }
+
+async function reportInitCluster(ctx: Context, o: InitOptions, f: InitFacts, plan: { target: string }): Promise<void> {
+  const result = { cluster: plan.target, name: o.name, port: f.port, stanza: o.name, repoPath: f.repo.path, pitrReady: true };
+  ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `${plan.target} is ready on port ${f.port}: stanza ${o.name}, first full backup taken, WAL archived to ${f.repo.path}\n`);
+}
+
+export const initClusterCommand: CommandModule<InitOptions, InitFacts, NewClusterJournal> = {
+  spec: {
+    name: 'initcluster',
+    summary: 'create a cluster with WAL archiving to its own stanza and a first full backup (PITR-ready)',
+    args: ['[app]'],
+    options: initOptionsSchema,
+    check: checkInitOptions,
+    examples: ['pgmam initcluster app1 --port 5433', 'pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw', 'legacy: initcluster -a app1 -p 5433'],
+    target: (o) => o.name,
+    destructive: false,
+    journal: newClusterJournalSchema,
+  },
+  gather: gatherInitFacts,
+  guards: initGuards,
+  plan: planInitCluster,
+  recover: recoverInitCluster,
+  report: reportInitCluster,
+};

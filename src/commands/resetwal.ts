@@ -1,21 +1,27 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../guards/host.js';
+import { lockFacts, managedClusters, readClusters, stanzaScope } from '../host/facts.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
-import { settleInterrupted, type ResetwalJournal } from '../steps/interrupted.js';
-import { executePlan, type ExecuteFlags } from '../plan/executor.js';
-import { fail, pass, type Plan, type Step } from '../plan/types.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../restore/steps.js';
-import { ReadOnlyRunner } from '../runner/wrappers.js';
-import { readLock } from '../state/lock.js';
-import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
-import { ownerAlive } from '../state/journal.js';
-import { managedClusters, readClusters, stanzaScope } from '../host/facts.js';
+import { stepName, type Journal } from '../state/journal.js';
+import type { LockHolder } from '../state/lock.js';
+import { preservedSchema, readRecord, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
+
+export const resetwalOptionsSchema = runFlagsSchema.extend({ name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/) });
+export type ResetwalOptions = z.infer<typeof resetwalOptionsSchema>;
+
+/** What a resetwal records: the full copy it makes first. */
+export const resetwalJournalSchema = z.object({ version: z.string(), dataDir: z.string(), copy: preservedSchema });
+export type ResetwalJournal = z.infer<typeof resetwalJournalSchema>;
 
 /** Did the last start attempt in this server log end in FATAL or PANIC (and never become ready)? */
 export function lastStartFailed(log: string): { failed: boolean; line?: string } {
@@ -28,34 +34,75 @@ export function lastStartFailed(log: string): { failed: boolean; line?: string }
   return bad ? { failed: true, line: bad.trim() } : { failed: false };
 }
 
-export async function runResetWal(ctx: Context, o: ExecuteFlags & { name: string; json: boolean }): Promise<void> {
-  const settled = await settleInterrupted(ctx, o.name, 'resetwal', o);
-  if (settled === 'dry-run') return;
-  if (settled === 'finished') return ctx.io.out(`${o.name}: the interrupted resetwal is finished (started, new full backup)\n`);
-  const runner = new ReadOnlyRunner(ctx.runner);
-  const [managed, clusters, lock] = await Promise.all([managedClusters(ctx), readClusters(runner), readLock(ctx.fs, ctx.paths.locksDir, o.name)]);
-  const rec: ManagedCluster | undefined = managed.records.find((r) => r.name === o.name);
-  const cluster: HostCluster | undefined = rec && clusters.find((c) => c.name === o.name && c.version === rec.version);
-  const version = rec?.version ?? '15';
+export interface ResetwalFacts {
+  uid: number;
+  now: Date;
+  record: ManagedCluster | undefined;
+  cluster: HostCluster | undefined;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+  lastStart: { failed: boolean; line?: string };
+  /** pg_control's state; pg_resetwal refuses a cluster that was not shut down cleanly unless forced. */
+  force: boolean;
+  /** pg_resetwal --dry-run's output. */
+  preview: string;
+  sizeBytes: number;
+  freeBytes: number | undefined;
+}
+
+export async function gatherResetwal(ctx: Context, o: ResetwalOptions): Promise<ResetwalFacts> {
+  const runner = ctx.runner;
+  const [managed, clusters, lock] = await Promise.all([managedClusters(ctx), readClusters(runner), lockFacts(ctx, o.name)]);
+  const record = managed.records.find((r) => r.name === o.name);
+  const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
+  const root = ctx.host.uid === 0;
+  const f: ResetwalFacts = { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, lastStart: { failed: false }, force: false, preview: '', sizeBytes: 0, freeBytes: undefined };
+  if (!record || !cluster?.dataDir || !root) return f;
+  const dataDir = cluster.dataDir;
+  const log = cluster.logFile ? ((await ctx.fs.readText(cluster.logFile).catch(() => undefined)) ?? '') : '';
+  f.lastStart = lastStartFailed(log);
+  if (!cluster.running) {
+    const control = await runner.run(pg.pgControlData(record.version, dataDir), { check: false });
+    const state = control.exitCode === 0 ? parseControlData(control.stdout).state : undefined;
+    f.force = state !== 'shut down' && state !== 'shut down in recovery';
+    f.preview = (await runner.run(pg.resetWal(record.version, dataDir, { dryRun: true, force: f.force }), { check: false })).stdout;
+  }
+  const files = await ctx.fs.walk(dataDir);
+  f.sizeBytes = (await Promise.all(files.map(async (x) => (await ctx.fs.stat(`${dataDir}/${x}`))?.size ?? 0))).reduce((a, b) => a + b, 0);
+  f.freeBytes = await ctx.fs.freeBytes(dataDir).catch(() => undefined);
+  return f;
+}
+
+export function resetwalGuards(f: ResetwalFacts, o: ResetwalOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
+  const label = f.record?.cluster ?? o.name;
+  const { record: rec, cluster } = f;
+  return [
+    runsAsRoot(f.uid),
+    { id: 'cluster-is-managed', check: () => (!rec ? fail(`${label} is not managed by pgmam`) : !cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass) },
+    clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+    ...(rec && cluster?.dataDir && f.uid === 0
+      ? [
+          { id: 'cluster-is-stopped', check: () => (cluster.running ? fail(`${label} is running: pg_resetwal is only for a cluster that cannot start`) : pass) },
+          {
+            id: 'last-start-failed',
+            check: () =>
+              cluster.running || f.lastStart.failed
+                ? pass
+                : fail(`the last start of ${label} did not fail (${cluster.logFile}): pgmam resets WAL only for a cluster whose start fails`, `try pg_ctlcluster ${rec.version} ${o.name} start first`),
+          },
+          enoughDisk([{ path: cluster.dataDir, freeBytes: f.freeBytes === undefined ? undefined : f.freeBytes - f.sizeBytes }], env.config['min-free-mb']),
+        ]
+      : []),
+  ];
+}
+
+export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv): PlanBody {
+  const version = f.record?.version ?? '?';
   const id = { version, name: o.name };
   const label = pg.clusterLabel(id);
-  const dataDir = cluster?.dataDir ?? pg.dataDirOf(id);
-  const root = ctx.host.uid === 0;
-  const log = root && cluster?.logFile ? ((await ctx.fs.readText(cluster.logFile).catch(() => undefined)) ?? '') : '';
-  const lastStart = lastStartFailed(log);
-  const control = root && cluster && !cluster.running ? await runner.run(pg.pgControlData(version, dataDir), { check: false }) : undefined;
-  const state = control?.exitCode === 0 ? parseControlData(control.stdout).state : undefined;
-  // pg_resetwal refuses a cluster that was not shut down cleanly unless forced.
-  const force = state !== 'shut down' && state !== 'shut down in recovery';
-  const preview = root && cluster && !cluster.running ? await runner.run(pg.resetWal(version, dataDir, { dryRun: true, force }), { check: false }) : undefined;
-  const files = root && cluster ? await ctx.fs.walk(dataDir) : [];
-  const sizes = await Promise.all(files.map(async (f) => (await ctx.fs.stat(`${dataDir}/${f}`))?.size ?? 0));
-  const size = sizes.reduce((a, b) => a + b, 0);
-  const free = root ? await ctx.fs.freeBytes(dataDir).catch(() => undefined) : undefined;
-
-  const live: LiveCluster = { id, port: cluster?.port ?? 0, dataDir, logFile: cluster?.logFile };
-  const scope = stanzaScope(o.name, ctx.paths.stanzaDir);
-  const copy: Preserved = { path: `${dataDir}.pre-resetwal-${stamp(ctx.clock.now())}`, reason: 'resetwal', createdAt: ctx.clock.now().toISOString() };
+  const dataDir = f.cluster?.dataDir ?? '?';
+  const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
+  const scope = stanzaScope(o.name, env.paths.stanzaDir);
+  const copy: Preserved = { path: `${dataDir}.pre-resetwal-${stamp(f.now)}`, reason: 'resetwal', createdAt: f.now.toISOString() };
   const steps: Step[] = [
     {
       id: 'copy-datadir',
@@ -63,58 +110,108 @@ export async function runResetWal(ctx: Context, o: ExecuteFlags & { name: string
       effect: 'write',
       run: async (c) => {
         await c.runner.run({ argv: ['cp', '-a', dataDir, copy.path], effect: 'write' });
-        await updateManaged(c.fs, ctx.paths.clustersDir, o.name, (r) => ({ ...r, preserved: [...r.preserved, copy] }));
+        await updateManaged(c.fs, c.paths.clustersDir, o.name, (r) => ({ ...r, preserved: [...r.preserved, copy] }));
       },
       show: [`$ cp -a ${dataDir} ${copy.path}`],
     },
-    { id: 'reset-wal', title: `run pg_resetwal${force ? ' -f (the cluster was not shut down cleanly)' : ''} on ${label}`, effect: 'destroy', run: pg.resetWal(version, dataDir, { dryRun: false, force }) },
-    startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout']),
-    waitPromotedStep(live, ctx.config['recovery-timeout']),
+    { id: 'reset-wal', title: `run pg_resetwal${f.force ? ' -f (the cluster was not shut down cleanly)' : ''} on ${label}`, effect: 'destroy', run: pg.resetWal(version, dataDir, { dryRun: false, force: f.force }) },
+    startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
+    waitPromotedStep(live, env.config['recovery-timeout']),
     // The WAL history is broken: earlier backups cannot be replayed into the reset cluster.
     backupFullStep(scope, o.name, 'a new full backup (the WAL history was reset)'),
     markBackupStep(scope, o.name, { version, port: live.port }),
     checkArchivingStep(scope, o.name),
   ];
-  const plan: Plan = {
-    command: 'resetwal',
+  return {
     target: label,
-    locks: [o.name],
-    destructive: true,
-    typeToConfirm: o.name,
     journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy } satisfies ResetwalJournal },
-    guards: [
-      runsAsRoot(ctx.host.uid),
-      { id: 'cluster-is-managed', check: () => (!rec ? fail(`${label} is not managed by pgmam`) : !cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass) },
-      clusterIsNotLocked(o.name, lock, lock ? ownerAlive(ctx.host, lock) : false),
-      ...(rec && cluster && root
-        ? [
-            { id: 'cluster-is-stopped', check: () => (cluster.running ? fail(`${label} is running: pg_resetwal is only for a cluster that cannot start`) : pass) },
-            {
-              id: 'last-start-failed',
-              check: () =>
-                cluster.running || lastStart.failed
-                  ? pass
-                  : fail(`the last start of ${label} did not fail (${cluster.logFile}): pgmam resets WAL only for a cluster whose start fails`, `try pg_ctlcluster ${version} ${o.name} start first`),
-            },
-            enoughDisk([{ path: dataDir, freeBytes: free === undefined ? undefined : free - size }], ctx.config['min-free-mb']),
-          ]
-        : []),
-    ],
     steps,
     notes: [
-      `the last start failed with: ${lastStart.line ?? '(unknown)'}`,
+      `the last start failed with: ${f.lastStart.line ?? '(unknown)'}`,
       'pg_resetwal --dry-run says:',
-      ...(preview?.stdout ?? '').trim().split('\n').map((l) => `  | ${l}`),
+      ...f.preview.trim().split('\n').map((l) => `  | ${l}`),
       'consequences: transactions after the last checkpoint may be lost, and the result may be inconsistent;',
       `afterwards, dump and restore is recommended: pgmam export ${o.name} && pgmam initcluster ${o.name}_fixed --from-export <that export>`,
     ],
     failureHint: (i) => (i === 0 ? ['nothing was changed'] : [`a full copy of the data directory of before is at ${copy.path}`]),
   };
-  if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
+}
+
+/**
+ * An interrupted resetwal: killed during the copy, the unfinished copy is removed (the data directory
+ * itself was not touched) and the command runs again; after it, the run is finished — pg_resetwal
+ * again if it was interrupted, start, a new full backup.
+ */
+export async function recoverResetwal(ctx: Context, j: Journal, d: ResetwalJournal): Promise<Recovery> {
+  const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
+  const running = Boolean(cluster?.running);
+  if (j.at <= j.steps.indexOf('copy-datadir'))
+    return {
+      way: 'rolled-back',
+      steps: [
+        {
+          id: 'remove-unfinished-copy',
+          title: `remove the unfinished copy ${d.copy.path} (${d.dataDir} itself was not touched)`,
+          effect: 'destroy',
+          run: async (c) => {
+            await c.fs.rm(d.copy.path, { recursive: true });
+            await updateManaged(c.fs, c.paths.clustersDir, j.name, (r) => ({ ...r, preserved: r.preserved.filter((p) => p.path !== d.copy.path) }));
+          },
+          show: [`rm -rf ${d.copy.path}`],
+        },
+      ],
+    };
+  const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
+  const scope = stanzaScope(j.name, ctx.paths.stanzaDir);
+  return {
+    way: 'finished',
+    finished: `${j.name}: the interrupted resetwal is finished (started, new full backup)\n`,
+    steps: [
+      {
+        id: 'record-copy',
+        title: `record ${d.copy.path} as preserved, unless recorded`,
+        effect: 'write',
+        run: async (c) => {
+          const rec = await readRecord(c.fs, c.paths.clustersDir, j.name);
+          if (rec && !rec.preserved.some((p) => p.path === d.copy.path)) await updateManaged(c.fs, c.paths.clustersDir, j.name, (r) => ({ ...r, preserved: [...r.preserved, d.copy] }));
+        },
+      },
+      // Killed during pg_resetwal: run it again (forced: its first run may have left pg_control half-updated).
+      ...(stepName(j) === 'reset-wal' && !running ? [{ id: 'reset-wal', title: `run pg_resetwal -f on ${j.target} again`, effect: 'destroy' as const, run: pg.resetWal(d.version, d.dataDir, { dryRun: false, force: true }) }] : []),
+      ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
+      waitPromotedStep(live, ctx.config['recovery-timeout']),
+      backupFullStep(scope, j.name, 'a new full backup (the WAL history was reset)'),
+      markBackupStep(scope, j.name, { version: d.version, port: live.port }),
+      checkArchivingStep(scope, j.name),
+    ],
+  };
+}
+
+async function reportResetwal(ctx: Context, o: ResetwalOptions, _f: ResetwalFacts, plan: { target: string; journal?: { data?: object } | false }): Promise<void> {
+  const copy = (plan.journal && (plan.journal.data as ResetwalJournal | undefined)?.copy.path) ?? '?';
   ctx.io.out(
     o.json
-      ? `${JSON.stringify({ cluster: label, preserved: copy.path })}\n`
-      : `${label} starts again after pg_resetwal; a full copy of before is at ${copy.path}; a new full backup is taken.\n` +
+      ? `${JSON.stringify({ cluster: plan.target, preserved: copy })}\n`
+      : `${plan.target} starts again after pg_resetwal; a full copy of before is at ${copy}; a new full backup is taken.\n` +
           `next: check the data (transactions after the last checkpoint may be lost), then dump and restore: pgmam export ${o.name} && pgmam initcluster ${o.name}_fixed --from-export <dir>\n`,
   );
 }
+
+export const resetwalCommand: CommandModule<ResetwalOptions, ResetwalFacts, ResetwalJournal> = {
+  spec: {
+    name: 'resetwal',
+    summary: 'guarded pg_resetwal of a stopped cluster whose start fails, after a full copy of its data directory',
+    args: ['<app>'],
+    options: resetwalOptionsSchema,
+    examples: ['pgmam resetwal app1 --dry-run', 'pgmam resetwal app1          # type the name to confirm, or --yes'],
+    target: (o) => o.name,
+    destructive: true,
+    typeToConfirm: (o) => o.name,
+    journal: resetwalJournalSchema,
+  },
+  gather: gatherResetwal,
+  guards: resetwalGuards,
+  plan: planResetwal,
+  recover: recoverResetwal,
+  report: reportResetwal,
+};

@@ -27,6 +27,8 @@ export interface CommandSpec<O, F, J> {
   args: string[];
   /** The options one run takes, validated before anything runs. */
   options: z.ZodType<O>;
+  /** Rules on the options alone (what cannot go together): throws a UsageError (exit 2) before anything runs. */
+  check?(o: O): void;
   examples: string[];
   /** The cluster (by name) a run changes: its journal and first lock. None: a read-only command. */
   target?(o: O): string;
@@ -95,6 +97,7 @@ async function prepare<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<
 
 export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: CommandModule<O, F, J>, input: O): Promise<void> {
   const o = m.spec.options.parse(input);
+  m.spec.check?.(o);
   // Under --dry-run nothing may write: not the settling, not the gathering, not the rendering.
   const ctx = o.dryRun ? readOnlyContext(ctx0) : ctx0;
   const settled = await settle(ctx, m, o);

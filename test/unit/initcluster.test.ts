@@ -1,6 +1,7 @@
 // initcluster's guards and plan over gathered facts, with a recording runner and an in-memory host.
 import { describe, expect, it } from 'vitest';
-import { chooseVersion, initGuards, planInitCluster, type InitFacts, type InitOptions } from '../../src/commands/initcluster.js';
+import { chooseVersion, initClusterCommand, type InitFacts, type InitOptions } from '../../src/commands/initcluster.js';
+import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { pathsFrom } from '../../src/context.js';
 import { RefusedError, StepFailedError } from '../../src/errors.js';
@@ -12,6 +13,7 @@ const opts = (o: Partial<InitOptions> = {}): InitOptions => ({ name: 'app1', dry
 
 const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
   uid: 0,
+  now: new Date('2026-11-22T10:00:00Z'),
   tools: { pg_createcluster: '/usr/bin/pg_createcluster', pg_ctlcluster: '/usr/bin/pg_ctlcluster', pg_lsclusters: '/usr/bin/pg_lsclusters', pg_dropcluster: '/usr/bin/pg_dropcluster', pgbackrest: '/usr/bin/pgbackrest', runuser: '/usr/sbin/runuser' },
   installedPg: ['15'],
   pgbackrestVersion: '2.45',
@@ -31,11 +33,8 @@ const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
   ...f,
 });
 
-function plan(f: InitFacts, o = opts()) {
-  const p = planInitCluster(f, o, defaultConfig, pathsFrom(defaultConfig), false, new Date('2026-11-22T10:00:00Z'));
-  p.guards = initGuards(f, o, defaultConfig);
-  return p;
-}
+const env = (systemd = false): PlanEnv => ({ config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
+const plan = (f: InitFacts, o = opts()) => assemblePlan(initClusterCommand, f, o, env());
 
 describe('initcluster guards', () => {
   it('all pass on a clean host', () => {
@@ -100,7 +99,7 @@ describe('initcluster plan', () => {
   });
 
   it('uses systemctl when systemd runs', () => {
-    const p = planInitCluster(facts(), opts(), defaultConfig, pathsFrom(defaultConfig), true, new Date());
+    const p = assemblePlan(initClusterCommand, facts(), opts(), env(true));
     const start = p.steps.find((s) => s.id === 'start-cluster')!;
     expect(start.run).toMatchObject({ argv: ['systemctl', 'start', 'postgresql@15-app1'] });
   });

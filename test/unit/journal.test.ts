@@ -1,7 +1,8 @@
 // The journal, stale locks, settling an interrupted run, and check's rules — with the in-memory host.
 import { describe, expect, it } from 'vitest';
 import { judge, renderPrometheus, type ClusterHealth } from '../../src/commands/check.js';
-import { settleInterrupted } from '../../src/steps/interrupted.js';
+import { initClusterCommand, type InitOptions } from '../../src/commands/initcluster.js';
+import { runCommand } from '../../src/plan/command.js';
 import { RefusedError, StepFailedError } from '../../src/errors.js';
 import { executePlan } from '../../src/plan/executor.js';
 import type { Plan } from '../../src/plan/types.js';
@@ -75,13 +76,17 @@ describe('settling an interrupted run', () => {
     ...over,
   });
 
+  // initcluster with its gather replaced: these tests end where the settled command would plan anew.
+  const init = { ...initClusterCommand, gather: async (): Promise<never> => Promise.reject(new Error('planned anew')) };
+  const initOpts: InitOptions = { name: 'app1', json: false, ...flags };
+
   it('refuses while the interrupted run or its children still run, and another command than its own', async () => {
     const { ctx, runner } = fakeContext();
     await writeJournal(ctx.fs, ctx.paths.stateDir, journal({ pid: 4242 }));
-    await expect(settleInterrupted(ctx, 'app1', 'initcluster', flags)).rejects.toBeInstanceOf(RefusedError);
-    await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
-    const other = (await settleInterrupted(ctx, 'app1', 'pitr', flags).catch((e: unknown) => e)) as RefusedError;
-    expect(other.lines.join('\n')).toMatch(/interrupted initcluster at start-cluster.*\n.*pgmam initcluster app1 --yes/);
+    await expect(runCommand(ctx, init, initOpts)).rejects.toBeInstanceOf(RefusedError);
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal({ command: 'pitr', rerun: 'pgmam pitr app1 --latest --yes' }));
+    const other = (await runCommand(ctx, init, initOpts).catch((e: unknown) => e)) as RefusedError;
+    expect(other.lines.join('\n')).toMatch(/interrupted pitr at start-cluster.*\n.*pgmam pitr app1 --latest --yes/);
     expect(runner.writes()).toEqual([]);
   });
 
@@ -90,7 +95,7 @@ describe('settling an interrupted run', () => {
     await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
     runner.register('pg_lsclusters --json', { stdout: JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 1, pgdata: '/var/lib/postgresql/15/app1', configdir: '/etc/postgresql/15/app1', logfile: '/l' }]) });
     runner.register('pg_dropcluster --stop 15 app1');
-    expect(await settleInterrupted(ctx, 'app1', 'initcluster', flags)).toBe('rolled-back');
+    await expect(runCommand(ctx, init, initOpts)).rejects.toThrow('planned anew');
     expect(runner.writes().map((c) => c.argv.join(' '))).toEqual(['pg_dropcluster --stop 15 app1']);
     expect(fs.writes).toContain('rm /etc/pgbackrest/conf.d/app1.conf');
     expect(await readJournal(ctx.fs, ctx.paths.stateDir, 'app1')).toBeUndefined();
