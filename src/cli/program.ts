@@ -15,7 +15,7 @@ import { runSchedule } from '../commands/schedule.js';
 import { runExport, runVerifyExport } from '../commands/export.js';
 import { resetwalCommand } from '../commands/resetwal.js';
 import { initClusterCommand } from '../commands/initcluster.js';
-import { parseAdoptRef, runAdopt } from '../commands/adopt.js';
+import { adoptCommand, parseAdoptRef } from '../commands/adopt.js';
 import { runPrune } from '../commands/prune.js';
 import { DURATION_PATTERN, durationSeconds } from '../config/schema.js';
 import { runCheck } from '../commands/check.js';
@@ -328,7 +328,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (ref: string, o: { replaceArchiveCommand?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const { version, name } = parseAdoptRef(ref);
-        await runAdopt(await makeContext(g, 'adopt'), { version, name, replaceArchiveCommand: Boolean(o.replaceArchiveCommand), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await runCommand(await makeContext(g, 'adopt'), adoptCommand, { version, name, replaceArchiveCommand: Boolean(o.replaceArchiveCommand), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'adopt',
   );

@@ -2,6 +2,7 @@
 // own stanza, the stanza file, the first full backup, the record, autostart. The cluster is restarted
 // only when archive_mode must change (the plan says so, and it needs confirmation or --yes); an
 // archive_command that already sends WAL somewhere else is refused unless --replace-archive-command.
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { clusterIsNotLocked, nameIsFree, repoIsWritable } from '../guards/cluster.js';
@@ -9,23 +10,19 @@ import { enoughDisk, pgVersionIsSupported, runsAsRoot } from '../guards/host.js'
 import { archiveCommandFor, ARCHIVE_CONF_NAME } from '../pg/archive-conf.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
-import { executePlan, type ExecuteFlags } from '../plan/executor.js';
-import { fail, pass, type Guard, type Plan, type Step } from '../plan/types.js';
-import { ReadOnlyRunner } from '../runner/wrappers.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import { readJournal, describeJournal } from '../state/journal.js';
 import { NAME_PATTERN } from '../names.js';
 import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from '../host/facts.js';
 import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from '../steps/new-cluster.js';
 
-export interface AdoptOptions extends ExecuteFlags {
-  version: string;
-  name: string;
-  replaceArchiveCommand: boolean;
-  json: boolean;
-}
+export const adoptOptionsSchema = runFlagsSchema.extend({ version: z.string().regex(/^\d{1,2}$/), name: z.string().min(1), replaceArchiveCommand: z.boolean() });
+export type AdoptOptions = z.infer<typeof adoptOptionsSchema>;
 
 export interface AdoptFacts extends NewClusterFacts {
   uid: number;
+  now: Date;
   cluster: HostCluster | undefined;
   managed: boolean;
   pgbackrestVersion: string | undefined;
@@ -40,7 +37,7 @@ export interface AdoptFacts extends NewClusterFacts {
 }
 
 export async function gatherAdopt(ctx: Context, o: AdoptOptions): Promise<AdoptFacts> {
-  const runner = new ReadOnlyRunner(ctx.runner);
+  const runner = ctx.runner;
   const root = ctx.host.uid === 0;
   const [clusters, managed, main, installedPg, postgres, journal] = await Promise.all([
     readClusters(runner),
@@ -65,6 +62,7 @@ export async function gatherAdopt(ctx: Context, o: AdoptOptions): Promise<AdoptF
     // The cluster itself carries the name: only other holders of it count.
     nameTakenBy: fresh.nameTakenBy.filter((t) => !t.startsWith(`cluster ${o.version}/${o.name} `)),
     uid: ctx.host.uid,
+    now: ctx.clock.now(),
     cluster,
     managed: managed.records.some((r) => r.name === o.name),
     pgbackrestVersion: root ? await pgbackrestVersion(runner) : undefined,
@@ -117,14 +115,18 @@ export function adoptGuards(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, '
   return guards;
 }
 
-export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, 'config' | 'paths' | 'host'>, now: Date): Plan {
+/** archive_mode must change on a running cluster: a restart, which cuts the application's connections. */
+export const adoptNeedsRestart = (f: AdoptFacts) => Boolean(f.cluster?.running) && f.settings?.archiveMode !== 'on' && f.settings?.archiveMode !== 'always';
+
+export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: PlanEnv): PlanBody {
+  const now = f.now;
   const id = { version: o.version, name: o.name };
   const label = pg.clusterLabel(id);
   const port = f.cluster?.port ?? 0;
   const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
   const n = newClusterSteps({ id, port, dataDir, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config: ctx.config, paths: ctx.paths, systemd: ctx.host.systemd });
   const running = Boolean(f.cluster?.running);
-  const needsRestart = running && f.settings?.archiveMode !== 'on' && f.settings?.archiveMode !== 'always';
+  const needsRestart = adoptNeedsRestart(f);
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;
   const apply: Step = !running
     ? { ...n.startCluster, title: `start ${label} (it is stopped; the first backup needs it running)` }
@@ -149,12 +151,7 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, 'co
     ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
   ];
   return {
-    command: 'adopt',
     target: label,
-    locks: [o.name],
-    // A restart cuts the application's connections: confirmed on a terminal, or --yes.
-    destructive: needsRestart,
-    guards: [],
     steps,
     notes: [
       needsRestart ? `${label} is RESTARTED once: archive_mode is ${f.settings?.archiveMode} and must be on` : `${label} is not restarted`,
@@ -170,11 +167,24 @@ export function parseAdoptRef(value: string | undefined): { version: string; nam
   return { version: m[1]!, name: m[2]! };
 }
 
-export async function runAdopt(ctx: Context, o: AdoptOptions): Promise<void> {
-  const f = await gatherAdopt(ctx, o);
-  const plan = planAdopt(f, o, ctx, ctx.clock.now());
-  plan.guards = adoptGuards(f, o, ctx);
-  if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
+async function reportAdopt(ctx: Context, o: AdoptOptions, f: AdoptFacts, plan: { target: string; destructive: boolean }): Promise<void> {
   const result = { cluster: plan.target, stanza: o.name, repoPath: f.repo.path, restarted: plan.destructive };
   ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `${plan.target} is managed by pgmam: archiving to stanza ${o.name} in ${f.repo.path}, first full backup taken${plan.destructive ? ' (restarted once)' : ''}\n`);
 }
+
+export const adoptCommand: CommandModule<AdoptOptions, AdoptFacts> = {
+  spec: {
+    name: 'adopt',
+    summary: 'bring an existing cluster under pgmam: archiving to its own stanza, first full backup; restarts it only when archive_mode must change',
+    args: ['<cluster>'],
+    options: adoptOptionsSchema,
+    examples: ['pgmam adopt 15/main --dry-run', 'pgmam adopt 15/main --yes', 'pgmam adopt 15/legacy --replace-archive-command --yes'],
+    target: (o) => o.name,
+    // A restart cuts the application's connections: confirmed on a terminal, or --yes.
+    destructive: (_o, f) => adoptNeedsRestart(f),
+  },
+  gather: gatherAdopt,
+  guards: adoptGuards,
+  plan: planAdopt,
+  report: reportAdopt,
+};

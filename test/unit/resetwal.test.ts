@@ -44,7 +44,7 @@ describe('resetwal', () => {
     format: 1, command: 'resetwal', target: '15/app1', name: 'app1', rerun: 'pgmam resetwal app1 --yes', pid: 99, groups: [], startedAt: 'x',
     steps: ['copy-datadir', 'reset-wal', 'start-cluster', 'wait-promoted', 'backup-full', 'mark-backup', 'check-archiving'], at, status: 'running', error: null, data: {},
   });
-  const data = { version: '15', dataDir: cluster.dataDir, copy: { path: `${cluster.dataDir}.pre-resetwal-x`, reason: 'resetwal', createdAt: 'x' } };
+  const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', copy: { path: '/var/lib/postgresql/15/app1.pre-resetwal-x', reason: 'resetwal', createdAt: 'x' } };
   const host = () => {
     const h = fakeContext();
     h.runner.register('pg_lsclusters --json', { stdout: JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 0, pgdata: cluster.dataDir, configdir: cluster.configDir, logfile: cluster.logFile }]) });
