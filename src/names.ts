@@ -3,6 +3,10 @@ import { UsageError } from './errors.js';
 
 export const NAME_PATTERN = /^[a-z][a-z0-9_]{0,47}$/;
 
+/** The legacy tools pgmam stands in for, as symlinks to the same binary. */
+export const LEGACY_NAMES = ['initcluster', 'pitr', 'pgbranch', 'pgbackup'] as const;
+export type LegacyName = (typeof LEGACY_NAMES)[number];
+
 export function parseName(value: string | undefined, what = 'name'): string {
   const v = value ?? '';
   if (!NAME_PATTERN.test(v)) {

@@ -1,9 +1,9 @@
 // One-way translation of the legacy tools' argv into pgmam argv, before the program parses it; the
 // program never knows legacy flags exist.
 import { UsageError } from '../errors.js';
+import { LEGACY_NAMES, type LegacyName } from '../names.js';
 
-export const LEGACY_NAMES = ['initcluster', 'pitr', 'pgbranch', 'pgbackup'] as const;
-export type LegacyName = (typeof LEGACY_NAMES)[number];
+export { LEGACY_NAMES, type LegacyName };
 
 export const isLegacyName = (n: string): n is LegacyName => (LEGACY_NAMES as readonly string[]).includes(n);
 

@@ -16,11 +16,11 @@ import { runExport, runVerifyExport } from '../commands/export.js';
 import { resetwalCommand } from '../commands/resetwal.js';
 import { initClusterCommand } from '../commands/initcluster.js';
 import { adoptCommand, parseAdoptRef } from '../commands/adopt.js';
-import { runPrune } from '../commands/prune.js';
+import { pruneCommand } from '../commands/prune.js';
 import { DURATION_PATTERN, durationSeconds } from '../config/schema.js';
 import { runCheck } from '../commands/check.js';
 import { runList } from '../commands/list.js';
-import { runInstallLinks } from '../commands/install-links.js';
+import { installLinksCommand } from '../commands/install-links.js';
 import type { LogLevel } from '../log.js';
 
 export interface GlobalOptions {
@@ -301,7 +301,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (o: { prefix: string }, cmd: Command) => {
         const g = globals(cmd);
         if (!o.prefix.startsWith('/')) throw new UsageError(`--prefix must be an absolute path (got "${o.prefix}")`);
-        await runInstallLinks(await makeContext(g, 'install-links'), { ...g, keepOnError: false, prefix: o.prefix.replace(/\/+$/, '') || '/', selfPath: meta.selfPath });
+        await runCommand(await makeContext(g, 'install-links'), installLinksCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false, prefix: o.prefix.replace(/\/+$/, '') || '/', selfPath: meta.selfPath });
       }),
     'install-links',
   );
@@ -342,7 +342,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const g = globals(cmd);
         const name = parseName(app);
         if (!DURATION_PATTERN.test(o.olderThan)) throw new UsageError(`--older-than must be an age such as 7d, 12h or 30m (got "${o.olderThan}")`);
-        await runPrune(await makeContext(g, 'prune'), { name, olderThanSeconds: durationSeconds(o.olderThan), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await runCommand(await makeContext(g, 'prune'), pruneCommand, { name, olderThanSeconds: durationSeconds(o.olderThan), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'prune',
   );

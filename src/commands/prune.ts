@@ -1,32 +1,55 @@
 // `pgmam prune <app> [--older-than 7d]`: remove preserved data directories (left by pitr, undo, sync,
 // resetwal) older than the given age. pgmam never removes them on its own; this is the one way, guarded:
 // typed name or --yes, --dry-run lists what would go, and nothing an interrupted operation still needs.
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
+import { lockFacts, managedClusters } from '../host/facts.js';
 import * as pg from '../pg/commands.js';
-import { checkGuards, executePlan, type ExecuteFlags } from '../plan/executor.js';
-import { fail, pass, type Plan, type Step } from '../plan/types.js';
-import { describeJournal, ownerAlive, readJournal } from '../state/journal.js';
-import { readLock } from '../state/lock.js';
-import { updateManaged, type Preserved } from '../state/store.js';
-import { managedClusters } from '../host/facts.js';
+import { runFlagsSchema, type CommandModule, type PlanBody } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import { describeJournal, readJournal, type Journal } from '../state/journal.js';
+import type { LockHolder } from '../state/lock.js';
+import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 
-export interface PruneOptions extends ExecuteFlags {
-  name: string;
-  olderThanSeconds: number;
-  json: boolean;
+export const pruneOptionsSchema = runFlagsSchema.extend({ name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/), olderThanSeconds: z.number().int().nonnegative() });
+export type PruneOptions = z.infer<typeof pruneOptionsSchema>;
+
+export interface PruneFacts {
+  uid: number;
+  now: Date;
+  record: ManagedCluster | undefined;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+  journal: Journal | undefined;
 }
 
-export async function runPrune(ctx: Context, o: PruneOptions): Promise<void> {
-  const [managed, lock, journal] = await Promise.all([managedClusters(ctx), readLock(ctx.fs, ctx.paths.locksDir, o.name), readJournal(ctx.fs, ctx.paths.stateDir, o.name)]);
-  const rec = managed.records.find((r) => r.name === o.name);
-  const label = rec?.cluster ?? `15/${o.name}`;
-  const now = ctx.clock.now().getTime();
-  const dataDir = rec ? pg.dataDirOf({ version: rec.version, name: rec.name }) : '';
-  const old = (rec?.preserved ?? []).filter((p) => now - Date.parse(p.createdAt) >= o.olderThanSeconds * 1000);
+export async function gatherPrune(ctx: Context, o: PruneOptions): Promise<PruneFacts> {
+  const [managed, lock, journal] = await Promise.all([managedClusters(ctx), lockFacts(ctx, o.name), readJournal(ctx.fs, ctx.paths.stateDir, o.name)]);
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record: managed.records.find((r) => r.name === o.name), lock, journal };
+}
+
+/** The preserved directories older than --older-than. */
+const oldOnes = (f: PruneFacts, o: PruneOptions) => (f.record?.preserved ?? []).filter((p) => f.now.getTime() - Date.parse(p.createdAt) >= o.olderThanSeconds * 1000);
+
+export function pruneGuards(f: PruneFacts, o: PruneOptions): Guard[] {
+  const rec = f.record;
+  const label = rec?.cluster ?? o.name;
   // Only pgmam's own naming, next to the data directory: an edited record cannot point prune elsewhere.
-  const strange = old.filter((p) => !p.path.startsWith(`${dataDir}.pre-`) || p.path.includes('/../'));
+  const dataDir = rec ? pg.dataDirOf({ version: rec.version, name: rec.name }) : '';
+  const strange = oldOnes(f, o).filter((p) => !p.path.startsWith(`${dataDir}.pre-`) || p.path.includes('/../'));
+  return [
+    runsAsRoot(f.uid),
+    { id: 'cluster-is-managed', check: () => (rec ? pass : fail(`${label} is not managed by pgmam`, 'see pgmam list')) },
+    clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+    // A rollback of an interrupted pitr or sync needs its preserved directory.
+    { id: 'no-interrupted-operation', check: () => (f.journal ? fail(`${label}: ${describeJournal(f.journal)}`, 'finish or undo it first') : pass) },
+    { id: 'preserved-paths-are-pgmams', check: () => (strange.length ? fail(`not a pgmam preserved directory of ${label}: ${strange.map((p) => p.path).join(', ')}`) : pass) },
+  ];
+}
+
+export function planPrune(f: PruneFacts, o: PruneOptions): PlanBody {
+  const old = oldOnes(f, o);
   const steps: Step[] = old.map((p: Preserved) => ({
     id: 'remove-preserved',
     title: `remove ${p.path} (${p.reason}, ${p.createdAt})`,
@@ -37,26 +60,35 @@ export async function runPrune(ctx: Context, o: PruneOptions): Promise<void> {
     },
     show: [`rm -rf ${p.path}`],
   }));
-  const plan: Plan = {
-    command: 'prune',
-    target: label,
-    locks: [o.name],
-    destructive: true,
-    typeToConfirm: o.name,
-    guards: [
-      runsAsRoot(ctx.host.uid),
-      { id: 'cluster-is-managed', check: () => (rec ? pass : fail(`${label} is not managed by pgmam`, 'see pgmam list')) },
-      clusterIsNotLocked(o.name, lock, lock ? ownerAlive(ctx.host, lock) : false),
-      // A rollback of an interrupted pitr or sync needs its preserved directory.
-      { id: 'no-interrupted-operation', check: () => (journal ? fail(`${label}: ${describeJournal(journal)}`, 'finish or undo it first') : pass) },
-      { id: 'preserved-paths-are-pgmams', check: () => (strange.length ? fail(`not a pgmam preserved directory of ${label}: ${strange.map((p) => p.path).join(', ')}`) : pass) },
-    ],
+  return {
+    target: f.record?.cluster ?? o.name,
     steps,
     journal: false,
     notes: [old.length ? `${old.length} preserved director${old.length === 1 ? 'y is' : 'ies are'} removed for good` : 'nothing to remove'],
   };
-  checkGuards(plan);
-  if (!old.length) return ctx.io.out(o.json ? '[]\n' : `${label}: no preserved directory is older than ${Math.round(o.olderThanSeconds / 3600)} h\n`);
-  if ((await executePlan(ctx, plan, o)) === 'dry-run') return;
-  ctx.io.out(o.json ? `${JSON.stringify(old.map((p) => p.path))}\n` : `${label}: removed ${old.map((p) => p.path).join(', ')}\n`);
 }
+
+async function reportPrune(ctx: Context, o: PruneOptions, f: PruneFacts, plan: { target: string }): Promise<void> {
+  const old = oldOnes(f, o).map((p) => p.path);
+  if (!old.length) return ctx.io.out(o.json ? '[]\n' : `${plan.target}: no preserved directory is older than ${Math.round(o.olderThanSeconds / 3600)} h\n`);
+  ctx.io.out(o.json ? `${JSON.stringify(old)}\n` : `${plan.target}: removed ${old.join(', ')}\n`);
+}
+
+export const pruneCommand: CommandModule<PruneOptions, PruneFacts> = {
+  spec: {
+    name: 'prune',
+    summary: 'remove preserved data directories older than --older-than (typed name or --yes; --dry-run lists them)',
+    args: ['<app>'],
+    options: pruneOptionsSchema,
+    examples: ['pgmam prune app1 --dry-run', 'pgmam prune app1 --older-than 7d --yes'],
+    target: (o) => o.name,
+    destructive: true,
+    typeToConfirm: (o) => o.name,
+    // An interrupted run is refused by the no-interrupted-operation guard: its preserved directory may be needed.
+    settles: false,
+  },
+  gather: gatherPrune,
+  guards: pruneGuards,
+  plan: planPrune,
+  report: reportPrune,
+};

@@ -1,0 +1,62 @@
+// prune and install-links: guards and plans over gathered facts.
+import { describe, expect, it } from 'vitest';
+import { installLinksCommand, type LinkFacts } from '../../src/commands/install-links.js';
+import { pruneCommand, type PruneFacts, type PruneOptions } from '../../src/commands/prune.js';
+import { defaultConfig } from '../../src/config/schema.js';
+import { pathsFrom } from '../../src/context.js';
+import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
+import type { ManagedCluster } from '../../src/state/store.js';
+
+const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const dir = '/var/lib/postgresql/15/app1';
+const record: ManagedCluster = {
+  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest',
+  createdAt: 'x', syncedAt: null, timelines: [], backupMark: null,
+  preserved: [
+    { path: `${dir}.pre-pitr-20261110T000000Z`, reason: 'pitr', createdAt: '2026-11-10T00:00:00.000Z' },
+    { path: `${dir}.pre-sync-20261121T000000Z`, reason: 'pitr', createdAt: '2026-11-21T00:00:00.000Z' },
+  ],
+};
+const facts = (over: Partial<PruneFacts> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), record, lock: { holder: undefined, alive: false }, journal: undefined, ...over });
+const week: PruneOptions = { name: 'app1', olderThanSeconds: 7 * 86400, json: false, dryRun: false, yes: true, keepOnError: false };
+const failed = (f: PruneFacts) => assemblePlan(pruneCommand, f, week, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
+
+describe('prune', () => {
+  it('removes only the preserved directories older than --older-than; typed name to confirm', () => {
+    const plan = assemblePlan(pruneCommand, facts(), week, env);
+    expect(plan.steps.map((s) => s.show)).toEqual([[`rm -rf ${dir}.pre-pitr-20261110T000000Z`]]);
+    expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', journal: false });
+  });
+
+  it('nothing old enough: no steps (the report says so)', () => {
+    expect(assemblePlan(pruneCommand, facts(), { ...week, olderThanSeconds: 30 * 86400 }, env).steps).toEqual([]);
+  });
+
+  it('refuses while an operation is interrupted, and a recorded path that is not pgmam\'s own', () => {
+    const journal = { format: 1 as const, command: 'pitr', target: '15/app1', name: 'app1', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: ['a'], at: 0, status: 'running' as const, error: null, data: {} };
+    expect(failed(facts({ journal }))).toEqual(['no-interrupted-operation']);
+    const edited = { ...record, preserved: [{ path: '/etc', reason: 'pitr', createdAt: '2026-11-01T00:00:00.000Z' }] };
+    expect(failed(facts({ record: edited }))).toEqual(['preserved-paths-are-pgmams']);
+  });
+});
+
+describe('install-links', () => {
+  const o = { prefix: '/usr/local/bin', selfPath: '/opt/pgmam/bin/pgmam', json: false, dryRun: false, yes: false, keepOnError: false };
+  const links = (existing: Record<string, string | undefined>): LinkFacts => ({ uid: 0, existing: new Map(Object.entries(existing)) });
+
+  it('links pgmam to itself and the legacy names to pgmam, skipping links already right', () => {
+    const plan = assemblePlan(installLinksCommand, links({ '/usr/local/bin/pitr': '/usr/local/bin/pgmam' }), o, env);
+    expect(plan.steps.map((s) => s.title)).toEqual([
+      'link /usr/local/bin/pgmam → /opt/pgmam/bin/pgmam',
+      'link /usr/local/bin/initcluster → /usr/local/bin/pgmam',
+      'link /usr/local/bin/pgbranch → /usr/local/bin/pgmam',
+      'link /usr/local/bin/pgbackup → /usr/local/bin/pgmam',
+    ]);
+    expect(plan.locks).toEqual([]);
+  });
+
+  it('never replaces a file that is not a link', () => {
+    const plan = assemblePlan(installLinksCommand, links({ '/usr/local/bin/pgbackup': 'file' }), o, env);
+    expect(plan.guards.filter((g) => !g.check().ok).map((g) => g.id)).toEqual(['links-do-not-replace-files']);
+  });
+});
