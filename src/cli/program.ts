@@ -18,8 +18,8 @@ import { initClusterCommand } from '../commands/initcluster.js';
 import { adoptCommand, parseAdoptRef } from '../commands/adopt.js';
 import { pruneCommand } from '../commands/prune.js';
 import { DURATION_PATTERN, durationSeconds } from '../config/schema.js';
-import { runCheck } from '../commands/check.js';
-import { runList } from '../commands/list.js';
+import { checkCommand } from '../commands/check.js';
+import { listCommand } from '../commands/list.js';
 import { installLinksCommand } from '../commands/install-links.js';
 import type { LogLevel } from '../log.js';
 
@@ -288,7 +288,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .description('every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories')
       .action(async (_o: unknown, cmd: Command) => {
         const g = globals(cmd);
-        await runList(await makeContext(g, 'list'), { json: g.json });
+        await runCommand(await makeContext(g, 'list'), listCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'list',
   );
@@ -314,7 +314,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .option('--prometheus <file>', 'also write node_exporter textfile metrics to FILE (atomically)')
       .action(async (apps: string[], o: { prometheus?: string }, cmd: Command) => {
         const g = globals(cmd);
-        await runCheck(await makeContext(g, 'check'), { names: apps, json: g.json, prometheus: o.prometheus });
+        await runCommand(await makeContext(g, 'check'), checkCommand, { names: apps, json: g.json, prometheus: o.prometheus, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'check',
   );

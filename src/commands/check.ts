@@ -1,22 +1,20 @@
 // `pgmam check [<app>…] [--json] [--prometheus FILE]`: the health of managed clusters, for cron and
 // monitoring. Exit 0 when every checked cluster is healthy, 7 when any is not. Unmanaged clusters are
 // listed as such and never counted. Reads only, except `pgbackrest check` (it switches a WAL segment).
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import { ExitCode, PgmamError, UsageError } from '../errors.js';
 import { runsAsRoot } from '../guards/host.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { checkGuards } from '../plan/executor.js';
-import { fail, pass } from '../plan/types.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import { stderrTail } from '../runner/types.js';
-import { buildList, gatherListFacts, type ListEntry } from '../host/inventory.js';
+import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../host/inventory.js';
 import { stanzaScope } from '../host/facts.js';
 
-export interface CheckOptions {
-  names: string[];
-  json: boolean;
-  prometheus?: string;
-}
+export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
+export type CheckOptions = z.infer<typeof checkOptionsSchema>;
 
 export interface ClusterHealth {
   cluster: string;
@@ -109,40 +107,84 @@ async function dirBytes(ctx: Context, dir: string): Promise<number | null> {
   return r.exitCode === 0 ? Number(r.stdout.split(/\s/)[0]) : null;
 }
 
-export async function runCheck(ctx: Context, o: CheckOptions): Promise<void> {
-  if (o.prometheus !== undefined && !o.prometheus.startsWith('/')) throw new UsageError(`--prometheus must be an absolute path (got "${o.prometheus}")`);
+export interface CheckFacts extends ListFacts {
+  uid: number;
+  now: Date;
+  entries: ListEntry[];
+  /** Filled in by the measure-health step, for the report and the metrics file. */
+  results: ClusterHealth[];
+}
+
+export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
   const facts = await gatherListFacts(ctx);
-  const entries = buildList(facts);
-  const unknown = o.names.filter((n) => !entries.some((e) => e.name === n || e.cluster === n));
-  checkGuards({
-    command: 'check',
-    target: o.names.join(' ') || 'all',
-    locks: [],
-    destructive: false,
-    steps: [],
-    guards: [
-      runsAsRoot(ctx.host.uid, 'check clusters (pgbackrest check and the repository need it)'),
-      { id: 'clusters-exist', check: () => (unknown.length ? fail(`no such cluster: ${unknown.join(', ')}`, 'see pgmam list') : pass) },
-    ],
-  });
-  for (const p of facts.problems) ctx.io.err(`pgmam: ${p}\n`);
-  const chosen = o.names.length ? entries.filter((e) => o.names.includes(e.name) || o.names.includes(e.cluster)) : entries;
-  const now = ctx.clock.now().getTime();
-  const t: Thresholds = { backupMaxAgeSeconds: ctx.config['backup-max-age'], readyMaxAgeSeconds: ctx.config['archive-ready-max-age'], minFreeBytes: ctx.config['min-free-mb'] * 1024 * 1024 };
-  const repoOf = new Map(facts.managed.map((m) => [m.name, m.repoPath]));
-  const results: ClusterHealth[] = await Promise.all(
-    chosen.map(async (e) => {
-      if (!e.managed) return unmanaged(e);
-      const m = await measure(ctx, e, repoOf.get(e.name), now);
-      const problems = judge(m, t);
-      return { ...m, healthy: problems.length === 0, problems };
-    }),
-  );
-  if (o.prometheus) await ctx.fs.writeFileAtomic(o.prometheus, renderPrometheus(results, now), { mode: 0o644 });
-  ctx.io.out(o.json ? `${JSON.stringify(results, null, 2)}\n` : renderText(results));
-  const bad = results.filter((r) => r.healthy === false);
+  return { ...facts, uid: ctx.host.uid, now: ctx.clock.now(), entries: buildList(facts), results: [] };
+}
+
+const unknownNames = (f: CheckFacts, o: CheckOptions) => o.names.filter((n) => !f.entries.some((e) => e.name === n || e.cluster === n));
+
+export function checkClusterGuards(f: CheckFacts, o: CheckOptions): Guard[] {
+  const unknown = unknownNames(f, o);
+  return [
+    runsAsRoot(f.uid, 'check clusters (pgbackrest check and the repository need it)'),
+    { id: 'clusters-exist', check: () => (unknown.length ? fail(`no such cluster: ${unknown.join(', ')}`, 'see pgmam list') : pass) },
+  ];
+}
+
+/** Measuring runs `pgbackrest check`, which switches a WAL segment: a step, not a fact. */
+export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBody {
+  const chosen = o.names.length ? f.entries.filter((e) => o.names.includes(e.name) || o.names.includes(e.cluster)) : f.entries;
+  const now = f.now.getTime();
+  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024 };
+  const repoOf = new Map(f.managed.map((m) => [m.name, m.repoPath]));
+  const steps: Step[] = [
+    {
+      id: 'measure-health',
+      title: `measure ${chosen.filter((e) => e.managed).length} managed cluster(s): connections, pgbackrest check, archiver, backups, disk, preserved directories`,
+      effect: 'write',
+      run: async (c) => {
+        const results = await Promise.all(
+          chosen.map(async (e): Promise<ClusterHealth> => {
+            if (!e.managed) return unmanaged(e);
+            const m = await measure(c, e, repoOf.get(e.name), now);
+            const problems = judge(m, t);
+            return { ...m, healthy: problems.length === 0, problems };
+          }),
+        );
+        f.results.splice(0, f.results.length, ...results);
+      },
+      show: chosen.filter((e) => e.managed && e.stanza).map((e) => `  $ runuser -u postgres -- pgbackrest --stanza=${e.stanza} check  (and read-only queries)`),
+    },
+    ...(o.prometheus
+      ? [{ id: 'write-metrics', title: `write the metrics to ${o.prometheus} (atomically)`, effect: 'write' as const, run: (c: Context) => c.fs.writeFileAtomic(o.prometheus!, renderPrometheus(f.results, now), { mode: 0o644 }) }]
+      : []),
+  ];
+  return { target: o.names.join(' ') || 'all', steps, journal: false, quiet: true };
+}
+
+async function reportCheck(ctx: Context, o: CheckOptions, f: CheckFacts): Promise<void> {
+  for (const p of f.problems) ctx.io.err(`pgmam: ${p}\n`);
+  ctx.io.out(o.json ? `${JSON.stringify(f.results, null, 2)}\n` : renderText(f.results));
+  const bad = f.results.filter((r) => r.healthy === false);
   if (bad.length) throw new PgmamError('some clusters are unhealthy', ExitCode.partial, [`pgmam: check: ${bad.map((r) => r.cluster).join(', ')} unhealthy`]);
 }
+
+export const checkCommand: CommandModule<CheckOptions, CheckFacts> = {
+  spec: {
+    name: 'check',
+    summary: 'health of managed clusters: running, archiving, backup age, recovery window, preserved directories, free disk, interrupted operations (exit 7 when any is unhealthy)',
+    args: ['[apps...]'],
+    options: checkOptionsSchema,
+    check: (o) => {
+      if (o.prometheus !== undefined && !o.prometheus.startsWith('/')) throw new UsageError(`--prometheus must be an absolute path (got "${o.prometheus}")`);
+    },
+    examples: ['pgmam check                     # exit 7 when any managed cluster is unhealthy', 'pgmam check app1 --json', 'pgmam check --prometheus /var/lib/prometheus/node-exporter/pgmam.prom'],
+    destructive: false,
+  },
+  gather: (ctx) => gatherCheck(ctx),
+  guards: checkClusterGuards,
+  plan: planCheck,
+  report: reportCheck,
+};
 
 const unmanaged = (e: ListEntry): ClusterHealth => ({
   cluster: e.cluster,

@@ -1,7 +1,11 @@
 // `pgmam list`: every cluster on the host, managed or not, with its backups and recovery window.
 // Host facts (port, status, backups) are read from the host; pgmam's records add role, parent, preserved.
 import type { Context } from '../context.js';
-import { buildList, gatherListFacts, type ListEntry } from '../host/inventory.js';
+import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../host/inventory.js';
+import { runFlagsSchema, type CommandModule } from '../plan/command.js';
+
+export const listOptionsSchema = runFlagsSchema;
+export type ListOptions = typeof listOptionsSchema._output;
 
 const short = (isoTime: string) => isoTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
@@ -22,10 +26,25 @@ export function renderTable(entries: ListEntry[]): string {
   return `${[head, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
 }
 
-export async function runList(ctx: Context, o: { json: boolean }): Promise<void> {
-  const facts = await gatherListFacts(ctx);
+async function reportList(ctx: Context, o: ListOptions, facts: ListFacts): Promise<void> {
   for (const p of facts.problems) ctx.io.err(`pgmam: ${p}\n`);
   const entries = buildList(facts);
   ctx.io.out(o.json ? `${JSON.stringify(entries, null, 2)}\n` : renderTable(entries));
   if (!o.json) for (const e of entries) if (e.interrupted) ctx.io.out(`${e.cluster}: ${e.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${e.interrupted.command} at ${e.interrupted.step}; to finish or undo it, run: ${e.interrupted.rerun}\n`);
 }
+
+/** Read-only: no guards, no steps; any user who can read the configuration may list. */
+export const listCommand: CommandModule<ListOptions, ListFacts> = {
+  spec: {
+    name: 'list',
+    summary: 'every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories',
+    args: [],
+    options: listOptionsSchema,
+    examples: ['pgmam list', 'pgmam list --json'],
+    destructive: false,
+  },
+  gather: (ctx) => gatherListFacts(ctx),
+  guards: () => [],
+  plan: () => ({ target: 'all clusters', steps: [] }),
+  report: reportList,
+};

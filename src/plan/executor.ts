@@ -91,7 +91,9 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
   const unsubscribe = ctx.children.onStart((groups) => (recording = recording.then(() => record(groups))));
 
   const began = performance.now();
-  ctx.log.info({ event: 'begin', command: plan.command, target: plan.target, steps: plan.steps.map((s) => s.id) }, `begin ${plan.command} ${plan.target}`);
+  // The log file keeps every line (it takes debug); stderr shows them unless the plan is quiet.
+  const log = plan.quiet ? ctx.log.debug.bind(ctx.log) : ctx.log.info.bind(ctx.log);
+  log({ event: 'begin', command: plan.command, target: plan.target, steps: plan.steps.map((s) => s.id) }, `begin ${plan.command} ${plan.target}`);
   const done: Step[] = [];
   try {
     for (const [i, step] of plan.steps.entries()) {
@@ -102,7 +104,7 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
         await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
       }
       if (journal && ctx.host.pauseBefore === step.id) await pauseForever(ctx, journal, step.id);
-      ctx.log.info({ event: 'step-begin', step: step.id }, `${n} ${step.title}`);
+      log({ event: 'step-begin', step: step.id }, `${n} ${step.title}`);
       try {
         const signal = ctx.host.interrupted();
         if (signal) throw new Error(`interrupted by ${signal}`);
@@ -117,10 +119,10 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
         throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, report.lines);
       }
       done.push(step);
-      ctx.log.info({ event: 'step-end', step: step.id, durationMs: Math.round(performance.now() - t0) }, `${n} ${step.id} done (${secs(performance.now() - t0)})`);
+      log({ event: 'step-end', step: step.id, durationMs: Math.round(performance.now() - t0) }, `${n} ${step.id} done (${secs(performance.now() - t0)})`);
     }
     if (journal) await removeJournal(ctx.fs, ctx.paths.stateDir, journal.name);
-    ctx.log.info({ event: 'end', command: plan.command, target: plan.target, durationMs: Math.round(performance.now() - began) }, `end ${plan.command} ${plan.target} (${secs(performance.now() - began)})`);
+    log({ event: 'end', command: plan.command, target: plan.target, durationMs: Math.round(performance.now() - began) }, `end ${plan.command} ${plan.target} (${secs(performance.now() - began)})`);
   } finally {
     unsubscribe();
   }

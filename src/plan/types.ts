@@ -51,6 +51,8 @@ export interface Plan {
    * (a recovery plan keeps the journal of the run it recovers until it is done).
    */
   journal?: { rerun: string; data?: object } | false;
+  /** Step begin/end lines at debug, not info: a health check from cron prints only its result. */
+  quiet?: boolean;
   /** How to go back or forward when step `failedIndex` fails (for steps that are not undone automatically). */
   failureHint?: (failedIndex: number) => string[];
 }

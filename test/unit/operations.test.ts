@@ -1,5 +1,6 @@
-// prune and install-links: guards and plans over gathered facts.
+// prune, install-links and check: guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
+import { checkCommand, type CheckFacts } from '../../src/commands/check.js';
 import { installLinksCommand, type LinkFacts } from '../../src/commands/install-links.js';
 import { pruneCommand, type PruneFacts, type PruneOptions } from '../../src/commands/prune.js';
 import { defaultConfig } from '../../src/config/schema.js';
@@ -58,5 +59,24 @@ describe('install-links', () => {
   it('never replaces a file that is not a link', () => {
     const plan = assemblePlan(installLinksCommand, links({ '/usr/local/bin/pgbackup': 'file' }), o, env);
     expect(plan.guards.filter((g) => !g.check().ok).map((g) => g.id)).toEqual(['links-do-not-replace-files']);
+  });
+});
+
+describe('check', () => {
+  const entry = (name: string, managed: boolean) => ({
+    cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
+    parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, preserved: [], interrupted: null,
+  });
+  const f = (): CheckFacts => ({ clusters: [], managed: [], stanzas: undefined, archivedAt: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], results: [] });
+  const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
+
+  it('measures as a step (pgbackrest check switches WAL); writes metrics only when asked; quiet for cron; no journal', () => {
+    expect(assemblePlan(checkCommand, f(), o, env)).toMatchObject({ steps: [{ id: 'measure-health' }], quiet: true, journal: false, locks: [] });
+    expect(assemblePlan(checkCommand, f(), { ...o, prometheus: '/m/pgmam.prom' }, env).steps.map((s) => s.id)).toEqual(['measure-health', 'write-metrics']);
+  });
+
+  it('refuses unknown names', () => {
+    const plan = assemblePlan(checkCommand, f(), { ...o, names: ['app1', 'nosuch'] }, env);
+    expect(plan.guards.map((g) => g.check())).toEqual([{ ok: true }, expect.objectContaining({ ok: false, reason: 'no such cluster: nosuch' })]);
   });
 });
