@@ -11,7 +11,7 @@ import { branchSyncCommand } from '../commands/branch/sync.js';
 import { branchDropCommand, dropCommand } from '../commands/drop.js';
 import { parseTarget } from '../restore/target.js';
 import { runBackup } from '../commands/backup.js';
-import { runSchedule } from '../commands/schedule.js';
+import { scheduleCommand } from '../commands/schedule.js';
 import { runExport, runVerifyExport } from '../commands/export.js';
 import { resetwalCommand } from '../commands/resetwal.js';
 import { initClusterCommand } from '../commands/initcluster.js';
@@ -214,7 +214,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (action: string, _o: unknown, cmd: Command) => {
         const g = globals(cmd);
         const ctx = await makeContext(g, 'schedule');
-        await runSchedule(ctx, { action, pgmam: meta.selfPath, configFile: ctx.configFile, dryRun: g.dryRun });
+        await runCommand(ctx, scheduleCommand, { action, pgmam: meta.selfPath, configFile: ctx.configFile, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'schedule',
   );

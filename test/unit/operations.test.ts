@@ -1,8 +1,9 @@
-// prune, install-links and check: guards and plans over gathered facts.
+// prune, install-links, check and schedule: guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
 import { checkCommand, type CheckFacts } from '../../src/commands/check.js';
 import { installLinksCommand, type LinkFacts } from '../../src/commands/install-links.js';
 import { pruneCommand, type PruneFacts, type PruneOptions } from '../../src/commands/prune.js';
+import { scheduleCommand, type ScheduleFacts } from '../../src/commands/schedule.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { pathsFrom } from '../../src/context.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
@@ -78,5 +79,27 @@ describe('check', () => {
   it('refuses unknown names', () => {
     const plan = assemblePlan(checkCommand, f(), { ...o, names: ['app1', 'nosuch'] }, env);
     expect(plan.guards.map((g) => g.check())).toEqual([{ ok: true }, expect.objectContaining({ ok: false, reason: 'no such cluster: nosuch' })]);
+  });
+});
+
+describe('schedule', () => {
+  const o = (action: string) => ({ action, pgmam: '/usr/local/bin/pgmam', configFile: undefined, json: false, dryRun: false, yes: false, keepOnError: false });
+  const f = (systemd: boolean, uid = 0): ScheduleFacts => ({ uid, systemd, files: [] });
+  const ids = (systemd: boolean, action: string) => assemblePlan(scheduleCommand, f(systemd), o(action), env).steps.map((s) => s.title);
+
+  it('cron: install writes /etc/cron.d/pgmam, remove removes it, show only reads', () => {
+    expect(ids(false, 'install')).toEqual(['write /etc/cron.d/pgmam']);
+    expect(ids(false, 'remove')).toEqual(['remove /etc/cron.d/pgmam']);
+    expect(ids(false, 'show')).toEqual([]);
+  });
+
+  it('systemd: the service and timer, then daemon-reload and enable --now', () => {
+    expect(ids(true, 'install')).toEqual(['write /etc/systemd/system/pgmam-backup.service', 'write /etc/systemd/system/pgmam-backup.timer', 'systemctl daemon-reload', 'systemctl enable --now pgmam-backup.timer']);
+  });
+
+  it('install and remove need root; show does not', () => {
+    const failed = (action: string) => assemblePlan(scheduleCommand, f(false, 1000), o(action), env).guards.filter((g) => !g.check().ok).map((g) => g.id);
+    expect(failed('install')).toEqual(['runs-as-root']);
+    expect(failed('show')).toEqual([]);
   });
 });
