@@ -92,7 +92,7 @@ export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFact
 }
 
 export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
-  const label = f.record?.cluster ?? `15/${o.name}`;
+  const label = f.record?.cluster ?? o.name;
   return [
     runsAsRoot(f.uid),
     {
@@ -118,7 +118,7 @@ export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
 export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
   const kept = f.targets.flatMap((t) => t.preserved.map((p) => p.path));
   return {
-    target: f.record?.cluster ?? `15/${o.name}`,
+    target: f.record?.cluster ?? o.name,
     // The dropped cluster's journal (if any) is removed by the plan itself.
     journal: false,
     steps: f.targets.flatMap((t) => dropSteps(t, o.purgeBackups, env)),

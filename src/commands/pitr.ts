@@ -82,7 +82,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
 const select = (f: PitrFacts, o: PitrOptions) => selectSet(f, o.mode.kind === 'time' ? o.mode.target : undefined);
 
 export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Guard[] {
-  const label = `${f.record?.version ?? o.ref.version ?? '15'}/${o.ref.name}`;
+  const label = f.record?.cluster ?? (o.ref.version ? `${o.ref.version}/${o.ref.name}` : o.ref.name);
   const known = Boolean(f.record && f.cluster);
   const guards: Guard[] = [
     runsAsRoot(f.uid),
@@ -135,7 +135,8 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
 
 export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   const rec = f.record;
-  const version = rec?.version ?? o.ref.version ?? '15';
+  // Executed only when the guards passed: the record names the version.
+  const version = rec?.version ?? o.ref.version ?? '?';
   const id = { version, name: o.ref.name };
   const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };

@@ -43,7 +43,8 @@ export async function checkSums(ctx: Context, dir: string): Promise<string[]> {
 export async function verifyExport(ctx: Context, dir: string): Promise<string[]> {
   const problems = await checkSums(ctx, dir);
   const meta = JSON.parse((await ctx.fs.readText(`${dir}/meta.json`)) ?? '{}') as { format?: string; pgVersion?: string };
-  if (!problems.length && meta.format === 'basebackup') {
+  if (!problems.length && meta.format === 'basebackup' && !meta.pgVersion) problems.push(`${dir}/meta.json names no PostgreSQL version: pg_verifybackup of that major cannot be chosen`);
+  else if (!problems.length && meta.format === 'basebackup' && meta.pgVersion) {
     // pg_verifybackup reads only the plain format in PostgreSQL 15: extract into a scratch directory.
     const scratch = `${dir}.verify-${ctx.host.pid}`;
     const owner = await postgresOwner(ctx.fs);
@@ -53,7 +54,7 @@ export async function verifyExport(ctx: Context, dir: string): Promise<string[]>
       await ctx.runner.run({ argv: ['tar', '-xzf', `${dir}/base.tar.gz`, '-C', scratch], asUser: 'postgres', effect: 'write' });
       await ctx.runner.run({ argv: ['tar', '-xzf', `${dir}/pg_wal.tar.gz`, '-C', `${scratch}/pg_wal`], asUser: 'postgres', effect: 'write' });
       await ctx.fs.copyFile(`${dir}/backup_manifest`, `${scratch}/backup_manifest`, owner);
-      const r = await ctx.runner.run(pg.verifyBackup(meta.pgVersion ?? '15', scratch), { check: false });
+      const r = await ctx.runner.run(pg.verifyBackup(meta.pgVersion, scratch), { check: false });
       if (r.exitCode !== 0) problems.push(`pg_verifybackup: ${r.stderr.trim().split('\n').slice(0, 5).join('; ')}`);
     } finally {
       await ctx.fs.rm(scratch, { recursive: true });

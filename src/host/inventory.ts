@@ -87,7 +87,7 @@ export function buildList(f: ListFacts): ListEntry[] {
   // Managed clusters the host no longer has are shown, not hidden.
   for (const m of f.managed) if (!f.clusters.some((c) => clusterLabel(c) === m.cluster)) entries.push(entry(m.version, m.name, undefined, m, f));
   // So is an operation interrupted before its cluster existed (initcluster killed at its first steps).
-  for (const j of f.interrupted) if (!entries.some((e) => e.name === j.name)) entries.push(entry(j.target.split('/')[0] ?? '15', j.name, undefined, undefined, f));
+  for (const j of f.interrupted) if (!entries.some((e) => e.name === j.name)) entries.push(entry(j.target.split('/')[0] ?? '?', j.name, undefined, undefined, f));
   return entries;
 }
 

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Context } from '../context.js';
 import { ExitCode, PgmamError, RefusedError } from '../errors.js';
+import { runsAsRoot } from '../guards/host.js';
 import { readOnlyFs } from '../host-fs.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { describeJournal, ownerAlive, readJournal, removeJournal, stepName, type Journal } from '../state/journal.js';
@@ -140,7 +141,7 @@ async function settle<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O
       { id: 'interrupted-run-is-recoverable', reason: `${j.target}: ${describeJournal(j)}: pgmam cannot finish or roll back ${j.command} by itself`, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once the cluster is as it should be` },
     ]);
   const r = await m.recover(ctx, j, parsed.data);
-  const plan = recoveryPlan(j, r);
+  const plan = recoveryPlan(j, r, ctx.host.uid);
   ctx.log.warn({ event: 'recover', command: j.command, step: stepName(j), way: r.way }, `${j.target}: ${describeJournal(j)}; ${r.way === 'finished' ? 'finishing it' : 'rolling it back first'}`);
   checkGuards(plan);
   if (o.dryRun) {
@@ -154,14 +155,15 @@ async function settle<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O
 }
 
 /** The plan that settles an interrupted run: its steps, then the journal closed. */
-export function recoveryPlan(j: Journal, r: Recovery): Plan {
+export function recoveryPlan(j: Journal, r: Recovery, uid: number): Plan {
   return {
     command: `${j.command} (${r.way === 'finished' ? 'finishing' : 'rolling back'} the interrupted run)`,
     target: j.target,
     locks: [j.name],
     // Removes only what the interrupted run made, but that may include a whole half-made cluster.
     destructive: r.way === 'rolled-back',
-    guards: [],
+    // Settling changes clusters: as any change, root only (exit 4 before anything runs).
+    guards: [runsAsRoot(uid)],
     steps: [...r.steps, closeJournalStep(j)],
     // The journal of the interrupted run stays until the last step closes it.
     journal: false,

@@ -63,7 +63,7 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
   const parent = await gatherParent(ctx, runner, o.parent, managed.records, clusters);
   const fresh = await gatherNewCluster(ctx, runner, {
     name,
-    version: parent.record?.version ?? installedPg[0] ?? '15',
+    version: parent.record?.version ?? installedPg[0] ?? '?',
     port: o.port,
     installedPg,
     clusters,
@@ -75,7 +75,7 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
 }
 
 export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
-  const parentLabel = `${f.parent.record?.version ?? '15'}/${o.parent}`;
+  const parentLabel = f.parent.record?.cluster ?? o.parent;
   const set = selectSet(f.parent, o.at).set;
   return [
     runsAsRoot(f.uid),
@@ -87,7 +87,8 @@ export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions,
 
 export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, env: PlanEnv): PlanBody {
   const p = f.parent;
-  const version = p.record?.version ?? '15';
+  // Executed only when the guards passed: the parent's record names the version.
+  const version = p.record?.version ?? '?';
   const id = { version, name: f.name };
   const port = f.port ?? 0;
   const owner = f.postgres ?? { uid: 0, gid: 0 };

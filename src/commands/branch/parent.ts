@@ -137,7 +137,7 @@ export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: Tar
 
 /** The parent as a source of the restore sequence: its history, a WAL switch when it runs, the restore. */
 export function parentSource(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): RestoreSource {
-  const version = p.record?.version ?? '15';
+  const version = p.record?.version ?? '?';
   const live: LiveCluster | undefined = p.cluster?.running ? { id: { version, name: p.record!.name }, port: p.cluster.port, dataDir: p.cluster.dataDir!, logFile: p.cluster.logFile } : undefined;
   return {
     kind: 'stanza',

@@ -48,7 +48,7 @@ export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Prom
 }
 
 export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guard[] {
-  const label = `${f.record?.version ?? '15'}/${o.name}`;
+  const label = f.record?.cluster ?? o.name;
   const guards: Guard[] = [
     runsAsRoot(f.uid),
     {
@@ -72,7 +72,8 @@ export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guar
 export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: PlanEnv): PlanBody {
   const rec = f.record;
   const p = f.parent;
-  const version = rec?.version ?? '15';
+  // Executed only when the guards passed: the record names the version.
+  const version = rec?.version ?? '?';
   const id = { version, name: o.name };
   const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
