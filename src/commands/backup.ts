@@ -1,15 +1,17 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
+import { z } from 'zod';
 import type { Context } from '../context.js';
-import { ExitCode, PgmamError, RefusedError } from '../errors.js';
+import { RefusedError } from '../errors.js';
+import { runsAsRoot } from '../guards/host.js';
+import { runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { parseStanzaFile } from '../pgbackrest/config.js';
 import { parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.js';
-import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { renderArgv, effectiveArgv } from '../runner/types.js';
 import { describeJournal, ownerAlive, readJournal } from '../state/journal.js';
-import { lockDeps, acquireLock, LockHeldError } from '../state/lock.js';
 import type { ManagedCluster } from '../state/store.js';
 import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from '../host/facts.js';
 import { markBackup, readNextXid } from '../steps/stanza.js';
@@ -84,161 +86,174 @@ export interface Outcome {
   durationMs?: number;
 }
 
-async function gatherTargets(ctx: Context, o: BackupOptions): Promise<{ targets: Target[]; unknown: string[] }> {
-  const runner = new ReadOnlyRunner(ctx.runner);
+export const backupTargetOptionsSchema = runFlagsSchema.extend({
+  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  type: z.enum(['full', 'diff', 'incr', 'auto']),
+  force: z.boolean(),
+});
+export type BackupTargetOptions = z.infer<typeof backupTargetOptionsSchema>;
+
+export interface BackupFacts {
+  uid: number;
+  now: Date;
+  /** undefined: not managed by pgmam. */
+  target: Target | undefined;
+  decision: Decision | undefined;
+  /** Filled in by the backup step: the new label, and the labels before it (for what expired). */
+  done: { label: string | undefined; before: string[]; durationMs: number } | undefined;
+}
+
+export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
+  const runner = ctx.runner;
   const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(runner)]);
-  const unknown = o.names.filter((n) => !managed.records.some((r) => r.name === n));
-  const records = o.all ? managed.records : managed.records.filter((r) => o.names.includes(r.name));
-  const byRepo = new Map<string, StanzaInfo[]>();
-  // One `info` per repository for all its stanzas.
-  await Promise.all(
-    [...new Set(records.map((r) => r.repoPath))].map(async (repoPath) => {
-      const r = await runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false });
-      byRepo.set(repoPath, r.exitCode === 0 ? parseInfo(r.stdout) : []);
-    }),
-  );
-  const targets = await Promise.all(
-    records.map(async (record): Promise<Target> => {
-      const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
-      const stanza = byRepo.get(record.repoPath)?.find((s) => s.name === record.stanza);
-      const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
-      const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
-      // A live journal is a running command: the lock makes backup wait for it.
-      return { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
-    }),
-  );
-  return { targets, unknown };
+  const record = managed.records.find((r) => r.name === o.name);
+  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, done: undefined };
+  if (!record || ctx.host.uid !== 0) return f;
+  const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
+  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir)), { check: false });
+  const stanza = info.exitCode === 0 ? parseInfo(info.stdout).find((x) => x.name === record.stanza) : undefined;
+  const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
+  const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
+  // A live journal is a running command: the lock makes backup wait for it.
+  f.target = { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
+  f.decision = decide(f.target, o, { fullInterval: ctx.config['full-interval'], diffInterval: ctx.config['diff-interval'] }, f.now);
+  return f;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function lockWithWait(ctx: Context, name: string): Promise<(() => Promise<void>) | undefined> {
-  const deadline = Date.now() + ctx.config['lock-wait'] * 1000;
-  for (;;) {
-    try {
-      return await acquireLock(lockDeps(ctx), name, 'backup');
-    } catch (e) {
-      if (!(e instanceof LockHeldError) || Date.now() >= deadline) {
-        if (e instanceof LockHeldError) return undefined;
-        throw e;
-      }
-      await sleep(500);
-    }
-  }
+export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
+  const d = f.decision;
+  return [
+    runsAsRoot(f.uid, 'back up clusters'),
+    { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
+    { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },
+  ];
 }
 
-function backupCmd(t: Target, type: BackupType, ctx: Context) {
-  const base = pgbr.backup(stanzaScope(t.record.stanza, ctx.paths.stanzaDir), type);
+export function backupCmd(t: Target, type: BackupType, env: Pick<PlanEnv, 'config' | 'paths'>) {
+  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type);
   // Retention from pgmam's configuration, applied by pgBackRest's own expire after the backup.
-  const retention = [`--repo1-retention-full=${ctx.config['retention-full']}`, `--repo1-retention-full-type=${ctx.config['retention-full-type']}`, '--log-level-console=info'];
+  const retention = [`--repo1-retention-full=${env.config['retention-full']}`, `--repo1-retention-full-type=${env.config['retention-full-type']}`, '--log-level-console=info'];
   return { ...base, argv: [base.argv[0]!, ...retention, ...base.argv.slice(1)] };
 }
 
-async function backupOne(ctx: Context, t: Target, d: Extract<Decision, { action: 'backup' }>, progress: (s: string) => void): Promise<Outcome> {
-  const cluster = t.record.cluster;
-  const release = await lockWithWait(ctx, t.record.name);
-  if (!release) return { cluster, result: 'locked', reason: `locked by another pgmam command for more than lock-wait (${ctx.config['lock-wait']} s)` };
-  const t0 = performance.now();
-  try {
-    progress(`${cluster}: ${d.type} backup (${d.why})`);
-    const scope = stanzaScope(t.record.stanza, ctx.paths.stanzaDir);
-    const before = new Set((t.stanza?.backup ?? []).map((b) => b.label));
-    const out = await ctx.runner.run(backupCmd(t, d.type, ctx));
-    // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
-    const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
-    const labels = t.cluster ? await markBackup(ctx, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput) : [];
-    const label = labels.at(-1);
-    // What expired is settled afterwards, from one `info` per repository (see runBackup).
-    return { cluster, result: 'backed-up', type: d.type, label, expired: fromOutput ? [...before] : [...before].filter((l) => !labels.includes(l)), reason: d.why, durationMs: Math.round(performance.now() - t0) };
-  } catch (e) {
-    return { cluster, result: 'failed', type: d.type, reason: String(e instanceof Error ? e.message : e).split('\n').slice(0, 3).join(' '), durationMs: Math.round(performance.now() - t0) };
-  } finally {
-    await release();
-  }
+/** A backup when one is due (one step: pgbackrest backup, then the mark); none when nothing was written. */
+export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv): PlanBody {
+  const t = f.target;
+  const d = f.decision;
+  const label = t?.record.cluster ?? o.name;
+  if (!t || d?.action !== 'backup') return { target: label, steps: [], journal: false, quiet: true };
+  const cmd = backupCmd(t, d.type, env);
+  const scope = stanzaScope(t.record.stanza, env.paths.stanzaDir);
+  const step: Step = {
+    id: `backup-${d.type}`,
+    title: `${d.type} backup of ${label} (${d.why})`,
+    effect: 'write',
+    run: async (c) => {
+      const t0 = performance.now();
+      const before = (t.stanza?.backup ?? []).map((b) => b.label);
+      const out = await c.runner.run(cmd);
+      // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
+      const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
+      const labels = t.cluster ? await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput) : [];
+      f.done = { label: labels.at(-1), before, durationMs: Math.round(performance.now() - t0) };
+    },
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position (change detection)'],
+  };
+  // pgBackRest resumes or refuses an interrupted backup by itself: no journal of pgmam's.
+  return { target: label, steps: [step], journal: false, quiet: true };
 }
 
-/** Run `tasks` with at most `limit` at a time, keeping their order in the result. */
-async function pool<T>(limit: number, tasks: Array<() => Promise<T>>): Promise<T[]> {
-  const out: T[] = new Array(tasks.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, tasks.length) }, async () => {
-      while (next < tasks.length) {
-        const i = next++;
-        out[i] = await tasks[i]!();
-      }
-    }),
-  );
-  return out;
+/** One cluster's backup: the module `backup` runs once per target through runBatch. */
+export const backupTargetCommand: CommandModule<BackupTargetOptions, BackupFacts> = {
+  spec: {
+    name: 'backup',
+    summary: 'back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export',
+    args: ['[apps...]'],
+    options: backupTargetOptionsSchema,
+    examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
+    target: (o) => o.name,
+    destructive: false,
+    waitsForLock: true,
+    // An interrupted operation fails this cluster's backup with the command that settles it (decide).
+    settles: false,
+  },
+  gather: gatherBackup,
+  guards: backupGuards,
+  plan: planBackup,
+  report: async () => undefined,
+};
+
+/** The batch outcome of one target, in backup's own words (the JSON and text output users rely on). */
+function outcomeOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: (name: string) => string): Outcome | undefined {
+  const f = b.run?.facts;
+  const cluster = labelOf(b.target);
+  const d = f?.decision;
+  if (b.result === 'done' && !b.run) return undefined; // --dry-run: its plan was printed
+  if (b.result === 'done' && f?.done && d?.action === 'backup') return { cluster, result: 'backed-up', type: d.type, label: f.done.label, expired: f.done.before, reason: d.why, durationMs: f.done.durationMs };
+  if (b.result === 'done' && d?.action === 'skip') return { cluster, result: 'skipped', reason: d.why };
+  if (b.result === 'done') return { cluster, result: 'skipped', reason: d?.action === 'backup' ? `planned: ${d.type} backup (${d.why})` : 'nothing to do' };
+  if (b.refusedBy.includes('cluster-is-not-locked')) return { cluster, result: 'locked', reason: `locked by another pgmam command for more than lock-wait` };
+  const why = b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: backup refused: |^pgmam: /, '')).join('; ');
+  return { cluster, result: 'failed', reason: b.result === 'refused' && d?.action === 'fail' ? d.why : why };
 }
 
 export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
-  if (ctx.host.uid !== 0) throw new RefusedError('backup', [{ id: 'runs-as-root', reason: `pgmam must run as root to back up clusters (running as uid ${ctx.host.uid})`, hint: 'run it with sudo' }]);
-  const { targets, unknown } = await gatherTargets(ctx, o);
-  if (unknown.length) throw new RefusedError('backup', unknown.map((n) => ({ id: 'cluster-is-managed', reason: `${n} is not managed by pgmam`, hint: 'see pgmam list' })));
-  const now = ctx.clock.now();
-  const cfg = { fullInterval: ctx.config['full-interval'], diffInterval: ctx.config['diff-interval'] };
-  const decisions = targets.map((t) => ({ t, d: decide(t, o, cfg, now) }));
-
-  if (o.dryRun) {
-    const lines = decisions.map(({ t, d }) =>
-      d.action === 'backup' ? `${t.record.cluster}: ${d.type} backup (${d.why})\n     $ ${renderArgv(effectiveArgv(backupCmd(t, d.type, ctx), ctx.host.uid))}` : `${t.record.cluster}: ${d.action === 'skip' ? 'skip' : 'cannot back up'}: ${d.why}`,
-    );
-    if (o.exportTo) lines.push(`then export the repository of each backed-up stanza to ${o.exportTo} (new or changed files, each verified by size and SHA-256)`);
-    ctx.io.out(`plan: pgmam backup (${targets.length} cluster${targets.length === 1 ? '' : 's'}, ${ctx.config['backup-parallel']} at a time)\n${lines.join('\n')}\n`);
-    return;
-  }
-
-  // Quiet under cron: progress goes to the log file only, stdout gets the one-line summary.
-  const level = ctx.io.interactive ? 'info' : 'debug';
-  const progress = (s: string) => ctx.log[level](s);
-  ctx.log[level]({ event: 'begin', command: 'backup', targets: targets.map((t) => t.record.cluster) }, `begin backup of ${targets.length} cluster(s)`);
-  const outcomes = await pool(
-    ctx.config['backup-parallel'],
-    decisions.map(({ t, d }) => async (): Promise<Outcome> => {
-      if (d.action === 'fail') return { cluster: t.record.cluster, result: 'failed', reason: d.why };
-      if (d.action === 'skip') {
-        progress(`${t.record.cluster}: skipped, ${d.why}`);
-        return { cluster: t.record.cluster, result: 'skipped', reason: d.why };
+  // Who is asked for, checked once for the whole batch: a name pgmam does not manage refuses it all.
+  const managed = (await managedClusters(ctx)).records;
+  const unknown = o.names.filter((n) => !managed.some((r) => r.name === n));
+  const who: Guard[] = [runsAsRoot(ctx.host.uid, 'back up clusters'), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => fail(`${n} is not managed by pgmam`, 'see pgmam list') }))];
+  const failures = who.map((g) => ({ id: g.id, r: g.check() })).flatMap(({ id, r }) => (r.ok ? [] : [{ id, reason: r.reason, hint: r.hint }]));
+  if (failures.length) throw new RefusedError('backup', failures);
+  const names = o.all ? managed.map((r) => r.name) : o.names;
+  const runs = names.map((name) => ({ name, type: o.type, force: o.force, json: o.json, dryRun: o.dryRun, yes: true, keepOnError: false }));
+  ctx.log.debug({ event: 'begin', command: 'backup', targets: names }, `begin backup of ${names.length} cluster(s)`);
+  await runBatch(ctx, backupTargetCommand, runs, {
+    concurrency: ctx.config['backup-parallel'],
+    report: async (batch) => {
+      const labelOf = (name: string) => managed.find((r) => r.name === name)?.cluster ?? name;
+      const outcomes = batch.map((b) => outcomeOf(b, labelOf)).filter((x): x is Outcome => x !== undefined);
+      if (o.dryRun) {
+        const lines = outcomes.filter((x) => x.result !== 'backed-up').map((x) => `${x.cluster}: ${x.result === 'skipped' ? 'skip' : 'cannot back up'}: ${x.reason}`);
+        if (o.exportTo) lines.push(`then export the repository of each backed-up stanza to ${o.exportTo} (new or changed files, each verified by size and SHA-256)`);
+        if (lines.length) ctx.io.out(`${lines.join('\n')}\n`);
+        return;
       }
-      return backupOne(ctx, t, d, progress);
-    }),
-  );
+      await settleExpired(ctx, batch, outcomes);
+      let exported: ExportSummary | undefined;
+      if (o.exportTo) {
+        const done = batch.filter((_, i) => outcomes[i]!.result === 'backed-up' || outcomes[i]!.result === 'skipped').flatMap((b) => (b.run?.facts.target ? [b.run.facts.target.record] : []));
+        exported = await exportRepos(ctx, done, o.exportTo);
+      }
+      ctx.log.debug({ event: 'end', command: 'backup', outcomes }, 'end backup');
+      printOutcomes(ctx, o, outcomes, exported);
+    },
+  });
+}
 
-  // Expired = labels before the run that the repository no longer lists: one `info` per repository.
-  const backedUp = decisions.filter((_, i) => outcomes[i]!.result === 'backed-up');
+/** Expired = labels before the run that the repository no longer lists: one `info` per repository. */
+async function settleExpired(ctx: Context, batch: Array<BatchOutcome<BackupTargetOptions, BackupFacts>>, outcomes: Outcome[]): Promise<void> {
+  const backedUp = batch.flatMap((b, i) => (outcomes[i]!.result === 'backed-up' && b.run?.facts.target ? [{ t: b.run.facts.target, out: outcomes[i]! }] : []));
   for (const repoPath of new Set(backedUp.map(({ t }) => t.record.repoPath))) {
     const r = await ctx.runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false });
     const now = r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
-    for (const { t } of backedUp.filter(({ t }) => t.record.repoPath === repoPath)) {
-      const o = outcomes[decisions.findIndex((x) => x.t === t)]!;
+    for (const { t, out } of backedUp.filter(({ t }) => t.record.repoPath === repoPath)) {
       const labels = now?.find((s) => s.name === t.record.stanza)?.backup.map((b) => b.label);
-      o.expired = labels ? (o.expired ?? []).filter((l) => !labels.includes(l)) : [];
+      out.expired = labels ? (out.expired ?? []).filter((l) => !labels.includes(l)) : [];
     }
   }
+}
 
-  let exported: ExportSummary | undefined;
-  if (o.exportTo) {
-    const done = decisions.filter((_, i) => outcomes[i]!.result === 'backed-up' || outcomes[i]!.result === 'skipped').map(({ t }) => t.record);
-    exported = await exportRepos(ctx, done, o.exportTo);
-  }
-  ctx.log[level]({ event: 'end', command: 'backup', outcomes }, 'end backup');
-
+function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], exported: ExportSummary | undefined): void {
   const ok = outcomes.filter((x) => x.result === 'backed-up' || x.result === 'skipped').length;
   const bad = outcomes.length - ok;
-  if (o.json) ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
-  else {
-    const detail = outcomes.map((x) =>
-      x.result === 'backed-up'
-        ? `${x.cluster}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}`
-        : `${x.cluster}: ${x.result}: ${x.reason}`,
-    );
-    const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
-    // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
-    ctx.io.out(`${ctx.io.interactive || bad ? `${detail.join('\n')}\n` : ''}${summary}\n`);
-  }
-  if (bad && !ok) throw new PgmamError('no cluster could be backed up', ExitCode.refused, ['pgmam: backup: no cluster could be backed up']);
-  if (bad) throw new PgmamError('some clusters failed', ExitCode.partial, [`pgmam: backup: ${bad} of ${outcomes.length} cluster(s) failed or were locked`]);
+  if (o.json) return ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
+  const detail = outcomes.map((x) =>
+    x.result === 'backed-up' ? `${x.cluster}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${x.cluster}: ${x.result}: ${x.reason}`,
+  );
+  const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
+  // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
+  ctx.io.out(`${ctx.io.interactive || bad ? `${detail.join('\n')}\n` : ''}${summary}\n`);
 }
 
 export interface ExportSummary {

@@ -41,6 +41,8 @@ export interface CommandSpec<O, F, J> {
   typeToConfirm?(o: O, f: F): string | undefined;
   /** The journal command a run of these options writes and settles (pitr --undo vs pitr); default `name`. */
   journalCommand?(o: O): string;
+  /** Wait up to the configuration's lock-wait for a lock another pgmam command holds (backup from cron), instead of refusing at once. */
+  waitsForLock?: boolean;
   /** false: a run does not settle an interrupted run first (drop removes the cluster and its journal). */
   settles?: false;
   /** The journal data this command writes, parsed by `recover` on a re-run. */
@@ -96,20 +98,27 @@ async function prepare<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<
   return { facts, plan };
 }
 
-export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: CommandModule<O, F, J>, input: O): Promise<void> {
+/** What a run ended with (for batches): the facts its plan was built from, and the plan; undefined when it only settled or printed a dry-run. */
+export type RunResult<F> = { facts: F; plan: Plan } | undefined;
+
+export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: CommandModule<O, F, J>, input: O): Promise<RunResult<F>> {
   const o = m.spec.options.parse(input);
   m.spec.check?.(o);
   // Under --dry-run nothing may write: not the settling, not the gathering, not the rendering.
   const ctx = o.dryRun ? readOnlyContext(ctx0) : ctx0;
   const settled = await settle(ctx, m, o);
-  if (settled === 'dry-run') return;
-  if (settled?.finished) return ctx.io.out(settled.finished);
+  if (settled === 'dry-run') return undefined;
+  if (settled?.finished) return void ctx.io.out(settled.finished);
 
   const first = await prepare(ctx, m, o);
   // A command without steps only reads: its report is its result, --dry-run or not.
-  if (!first.plan.steps.length) return m.report(ctx, o, first.facts, first.plan);
-  if (o.dryRun) return ctx.io.out(renderPlan(first.plan, ctx.host.uid));
+  if (!first.plan.steps.length) {
+    await m.report(ctx, o, first.facts, first.plan);
+    return first;
+  }
+  if (o.dryRun) return void ctx.io.out(renderPlan(first.plan, ctx.host.uid));
   await confirmPlan(ctx, first.plan, o);
+  const waitSeconds = m.spec.waitsForLock ? ctx.config['lock-wait'] : 0;
   const result = await withLocks(ctx, first.plan, async () => {
     // The host may have changed while the user read the plan: gather and check again, holding the lock.
     const again = await prepare(ctx, m, o);
@@ -118,8 +127,9 @@ export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: Com
       throw new RefusedError(again.plan.command, [{ id: 'plan-is-unchanged', reason: `${again.plan.target} changed while the plan was being confirmed: its steps are no longer the ones shown`, hint: 'run the command again to see the new plan' }]);
     await executeSteps(ctx, again.plan, o);
     return again;
-  });
+  }, waitSeconds);
   await m.report(ctx, o, result.facts, result.plan);
+  return result;
 }
 
 /** An interrupted run of this command on the target is finished or rolled back first; another command's is refused. */
@@ -180,20 +190,31 @@ export const closeJournalStep = (j: Journal): Step => ({
 });
 
 /** One target's result in a batch (backup --all, export --all). */
-export interface BatchOutcome {
+export interface BatchOutcome<O, F> {
   target: string;
+  options: O;
   result: 'done' | 'refused' | 'failed';
+  /** What the run ended with (done): its facts and plan. */
+  run?: RunResult<F>;
+  /** Ids of the failed guards (refused). */
+  refusedBy: string[];
   /** The lines the run printed about why (refusals, the failed step). */
   lines: readonly string[];
 }
 
 /**
  * A batch: one runCommand per target (each with its own plan, lock and journal), `concurrency` at a
- * time; one target's refusal or failure does not stop the others. Exit 0 when all are done, 7 when
- * some are, 4 when none is (pgmam-cli.md). A bug (not a PgmamError) still stops the batch.
+ * time; one target's refusal or failure does not stop the others. `report` sees every outcome; then
+ * exit 0 when all are done, 7 when some are, 4 when none is (pgmam-cli.md); --dry-run exits 0. A bug
+ * (not a PgmamError) still stops the batch.
  */
-export async function runBatch<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, runs: O[], concurrency = 1): Promise<BatchOutcome[]> {
-  const outcomes: BatchOutcome[] = new Array(runs.length);
+export async function runBatch<O extends RunFlags, F, J>(
+  ctx: Context,
+  m: CommandModule<O, F, J>,
+  runs: O[],
+  opts: { concurrency?: number; report?: (outcomes: Array<BatchOutcome<O, F>>) => Promise<void> } = {},
+): Promise<Array<BatchOutcome<O, F>>> {
+  const outcomes: Array<BatchOutcome<O, F>> = new Array(runs.length);
   let next = 0;
   const worker = async () => {
     while (next < runs.length) {
@@ -201,15 +222,16 @@ export async function runBatch<O extends RunFlags, F, J>(ctx: Context, m: Comman
       const o = runs[i]!;
       const target = m.spec.target?.(o) ?? m.spec.name;
       try {
-        await runCommand(ctx, m, o);
-        outcomes[i] = { target, result: 'done', lines: [] };
+        outcomes[i] = { target, options: o, result: 'done', run: await runCommand(ctx, m, o), refusedBy: [], lines: [] };
       } catch (e) {
         if (!(e instanceof PgmamError)) throw e;
-        outcomes[i] = { target, result: e instanceof RefusedError ? 'refused' : 'failed', lines: e.lines };
+        outcomes[i] = { target, options: o, result: e instanceof RefusedError ? 'refused' : 'failed', refusedBy: e instanceof RefusedError ? e.failures.map((f) => f.id) : [], lines: e.lines };
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, runs.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 1, runs.length)) }, worker));
+  await opts.report?.(outcomes);
+  if (runs.some((o) => o.dryRun)) return outcomes;
   const bad = outcomes.filter((x) => x.result !== 'done');
   if (bad.length && bad.length === outcomes.length)
     throw new PgmamError(`${m.spec.name}: no target succeeded`, ExitCode.refused, [...bad.flatMap((b) => b.lines), `pgmam: ${m.spec.name}: none of ${outcomes.length} succeeded`]);

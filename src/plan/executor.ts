@@ -54,11 +54,25 @@ export async function confirmPlan(ctx: Context, plan: Plan, flags: Pick<ExecuteF
   if (ctx.host.interrupted()) throw new CancelledError();
 }
 
-/** Runs `fn` holding the locks of `plan` (a held lock is a refusal: nothing changed). */
-export async function withLocks<T>(ctx: Context, plan: Pick<Plan, 'command' | 'locks'>, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` holding the locks of `plan`. A lock another live pgmam holds is waited for up to
+ * `waitSeconds`, then refused (nothing changed).
+ */
+export async function withLocks<T>(ctx: Context, plan: Pick<Plan, 'command' | 'locks'>, fn: () => Promise<T>, waitSeconds = 0): Promise<T> {
   const releases: Array<() => Promise<void>> = [];
+  const deadline = Date.now() + waitSeconds * 1000;
+  const take = async (name: string): Promise<() => Promise<void>> => {
+    for (;;) {
+      try {
+        return await acquireLock(lockDeps(ctx), name, plan.command);
+      } catch (e) {
+        if (!(e instanceof LockHeldError) || Date.now() >= deadline || ctx.host.interrupted()) throw e;
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    }
+  };
   try {
-    for (const name of plan.locks) releases.push(await acquireLock(lockDeps(ctx), name, plan.command));
+    for (const name of plan.locks) releases.push(await take(name));
   } catch (e) {
     for (const r of releases) await r();
     if (e instanceof LockHeldError) throw new RefusedError(plan.command, [{ id: 'cluster-is-not-locked', reason: e.message, hint: 'wait for it to finish' }]);

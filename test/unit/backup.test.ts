@@ -1,6 +1,9 @@
 // backup's per-cluster decision (type tiers, change detection) and the schedule's files.
 import { describe, expect, it } from 'vitest';
-import { decide, type Target } from '../../src/commands/backup.js';
+import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type Target } from '../../src/commands/backup.js';
+import { defaultConfig } from '../../src/config/schema.js';
+import { pathsFrom } from '../../src/context.js';
+import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import { cronToCalendar, renderCron, renderUnits } from '../../src/commands/schedule.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { BackupInfo } from '../../src/pgbackrest/info.js';
@@ -82,5 +85,26 @@ describe('schedule', () => {
     expect(cronToCalendar('15 3 * * *')).toBe('*-*-* 03:15:00');
     expect(cronToCalendar('*/5 * * * 1')).toBeUndefined();
     expect(renderUnits('*-*-* *:00:00', '/p', '/c').timer).toContain('OnCalendar=*-*-* *:00:00');
+  });
+});
+
+describe('backup of one target (the batch runs one plan per cluster)', () => {
+  const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+  const o: BackupTargetOptions = { name: 'app1', type: 'incr', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), done: undefined });
+
+  it('a due backup: one step with the configured retention; quiet, no journal (pgBackRest resumes by itself)', () => {
+    const plan = assemblePlan(backupTargetCommand, facts(target([b('F', 'full', 2)])), o, env);
+    expect(plan.steps.map((s) => s.id)).toEqual(['backup-incr']);
+    expect(plan).toMatchObject({ quiet: true, journal: false, locks: ['app1'] });
+    expect(plan.steps[0]!.show![0]).toContain('--repo1-retention-full=2 --repo1-retention-full-type=count');
+  });
+
+  it('nothing written since the mark: no steps; a stopped cluster: refused for this target only', () => {
+    const marked = target([b('F', 'full', 2)], { record: { ...record, backupMark: { label: 'F', nextXid: '800' } } });
+    expect(assemblePlan(backupTargetCommand, facts(marked), o, env).steps).toEqual([]);
+    const down = target([b('F', 'full', 2)], { cluster: { ...target([]).cluster!, running: false } });
+    const plan = assemblePlan(backupTargetCommand, facts(down), o, env);
+    expect(plan.guards.filter((g) => !g.check().ok).map((g) => [g.id, g.check()])).toEqual([['cluster-can-be-backed-up', { ok: false, reason: '15/app1 is down' }]]);
   });
 });

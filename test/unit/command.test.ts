@@ -181,7 +181,7 @@ describe('runBatch', () => {
   const exitOf = async (names: string[]) => {
     const { ctx } = fakeContext();
     const events: string[] = [];
-    const e = await runBatch(ctx, batchToy(events), names.map((name) => o({ name })), 2).then(() => undefined, (x: unknown) => x as { exitCode: number; lines: string[] });
+    const e = await runBatch(ctx, batchToy(events), names.map((name) => o({ name })), { concurrency: 2 }).then(() => undefined, (x: unknown) => x as { exitCode: number; lines: string[] });
     return { code: e?.exitCode ?? 0, lines: e?.lines ?? [], events };
   };
 
