@@ -233,9 +233,9 @@ export async function runBatch<O extends RunFlags, F, J>(
   await opts.report?.(outcomes);
   if (runs.some((o) => o.dryRun)) return outcomes;
   const bad = outcomes.filter((x) => x.result !== 'done');
-  if (bad.length && bad.length === outcomes.length)
-    throw new PgmamError(`${m.spec.name}: no target succeeded`, ExitCode.refused, [...bad.flatMap((b) => b.lines), `pgmam: ${m.spec.name}: none of ${outcomes.length} succeeded`]);
-  if (bad.length)
-    throw new PgmamError(`${m.spec.name}: some targets failed`, ExitCode.partial, [...bad.flatMap((b) => b.lines), `pgmam: ${m.spec.name}: ${bad.length} of ${outcomes.length} failed (${bad.map((b) => b.target).join(', ')})`]);
+  // With a report, each target's reason is in it (stdout); stderr gets one line.
+  const why = opts.report ? [] : bad.flatMap((b) => b.lines);
+  if (bad.length && bad.length === outcomes.length) throw new PgmamError(`${m.spec.name}: no target succeeded`, ExitCode.refused, [...why, `pgmam: ${m.spec.name}: none of ${outcomes.length} succeeded`]);
+  if (bad.length) throw new PgmamError(`${m.spec.name}: some targets failed`, ExitCode.partial, [...why, `pgmam: ${m.spec.name}: ${bad.length} of ${outcomes.length} failed (${bad.map((b) => b.target).join(', ')})`]);
   return outcomes;
 }
