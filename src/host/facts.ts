@@ -1,6 +1,7 @@
 // Read-only facts about the host that several commands need: clusters, managed records, tools,
 // versions, pgBackRest's own configuration. Nothing here changes anything.
 import type { Context } from '../context.js';
+import { RefusedError } from '../errors.js';
 import type { HostFs } from '../host-fs.js';
 import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
 import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
@@ -30,15 +31,24 @@ export async function findTools(ctx: Context): Promise<Record<Tool, string | und
 }
 
 /**
- * pg_lsclusters fails (exit 1, no output: "Invalid data directory") while another cluster is half
- * made or half dropped, e.g. by a pgmam command on another app: try again briefly before giving up.
+ * While another cluster is half made or half dropped (e.g. by a pgmam command on another app),
+ * pg_lsclusters fails (exit 1, no output: "Invalid data directory") or lists it without a port: try
+ * again briefly, then refuse with one clear line rather than guess.
  */
 export async function readClusters(runner: Runner, attempts = 10): Promise<HostCluster[]> {
-  for (let i = 1; ; i++) {
-    const r = await runner.run(lsClusters(), { check: i === attempts });
-    if (r.exitCode === 0) return parseLsClusters(r.stdout);
-    await new Promise((ok) => setTimeout(ok, 150));
+  let problem = '';
+  for (let i = 1; i <= attempts; i++) {
+    const r = await runner.run(lsClusters(), { check: false });
+    if (r.exitCode === 0) {
+      try {
+        return parseLsClusters(r.stdout);
+      } catch (e) {
+        problem = `its output does not describe every cluster completely (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+      }
+    } else problem = `it failed with exit code ${r.exitCode}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`;
+    if (i < attempts) await new Promise((ok) => setTimeout(ok, 150));
   }
+  throw new RefusedError('pgmam', [{ id: 'clusters-are-readable', reason: `pg_lsclusters --json: ${problem}`, hint: 'another cluster may be being created or dropped; try again, or look at pg_lsclusters' }]);
 }
 
 /** PostgreSQL majors whose server binary is installed, newest first. */

@@ -6,6 +6,8 @@ import { parseListeningPorts } from '../../src/pg/listening.js';
 import { archiveMax, firstBackup, lastBackup, parseInfo } from '../../src/pgbackrest/info.js';
 import { newestSupportedPg, parseVersion } from '../../src/pgbackrest/commands.js';
 import { parseMainConfig, parseStanzaFile, renderStanzaFile } from '../../src/pgbackrest/config.js';
+import { readClusters } from '../../src/host/facts.js';
+import { RecordingRunner } from '../../src/runner/wrappers.js';
 
 const fixture = (f: string) => readFileSync(new URL(`../../fixtures/${f}`, import.meta.url), 'utf8');
 
@@ -76,5 +78,21 @@ describe('pg_controldata', () => {
   it('reads the system identifier, state and timeline of a recorded cluster', async () => {
     const { parseControlData } = await import('../../src/pg/controldata.js');
     expect(parseControlData(fixture('pg_controldata.txt'))).toEqual({ systemId: '7710859106177468397', state: 'in production', timeline: 1 });
+  });
+});
+
+describe('readClusters while another cluster is half made', () => {
+  const ok = JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 1, pgdata: '/d', configdir: '/c' }]);
+  const half = JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 1, pgdata: '/d', configdir: '/c' }, { version: 15, cluster: 'new1', running: 0, configdir: '/c2' }]);
+
+  it('tries again after a failed or incomplete listing', async () => {
+    const runner = new RecordingRunner().register('pg_lsclusters --json', { exitCode: 1, stderr: 'Error: Invalid data directory for cluster 15 new1' }, 1).register('pg_lsclusters --json', { stdout: half }, 1).register('pg_lsclusters --json', { stdout: ok });
+    expect((await readClusters(runner)).map((c) => c.name)).toEqual(['app1']);
+    runner.verify();
+  });
+
+  it('refuses with one clear line when it stays so', async () => {
+    const runner = new RecordingRunner().register('pg_lsclusters --json', { stdout: half });
+    await expect(readClusters(runner, 2)).rejects.toMatchObject({ exitCode: 4, failures: [{ id: 'clusters-are-readable' }] });
   });
 });
