@@ -1,12 +1,11 @@
 // adopt's guards and plan over gathered facts: restart only when archive_mode must change.
 import { describe, expect, it } from 'vitest';
+import { planEnv } from './fixtures.js';
 import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions } from '../../src/commands/adopt.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 
-const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const env: PlanEnv = planEnv();
 const cluster: HostCluster = {
   version: '15', name: 'legacy', port: 5440, running: true, dataDir: '/var/lib/postgresql/15/legacy', configDir: '/etc/postgresql/15/legacy',
   logFile: undefined, socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: false, archiveCommand: undefined,

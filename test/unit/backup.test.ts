@@ -1,8 +1,7 @@
 // backup's per-cluster decision (type tiers, change detection) and the schedule's files.
 import { describe, expect, it } from 'vitest';
+import { planEnv } from './fixtures.js';
 import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type Target } from '../../src/commands/backup.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import { cronToCalendar, renderCron, renderUnits } from '../../src/commands/schedule.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -89,7 +88,7 @@ describe('schedule', () => {
 });
 
 describe('backup of one target (the batch runs one plan per cluster)', () => {
-  const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+  const env: PlanEnv = planEnv();
   const o: BackupTargetOptions = { name: 'app1', type: 'incr', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
   const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), done: undefined });
 

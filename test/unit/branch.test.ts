@@ -6,8 +6,7 @@ import { branchSyncCommand, branchSyncGuards, recoverBranchSync, type BranchSync
 import { assemblePlan } from '../../src/plan/command.js';
 import type { Journal } from '../../src/state/journal.js';
 import { fakeContext } from './fakes.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
+import { planEnv } from './fixtures.js';
 import { renderPlan } from '../../src/plan/render.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 import { emptySource } from '../../src/restore/source.js';
@@ -47,7 +46,7 @@ const createFacts = (over: Partial<BranchCreateFacts> = {}): BranchCreateFacts =
   ...over,
 });
 const createOpts = (over: Partial<BranchCreateOptions> = {}): BranchCreateOptions => ({ parent: 'app1', label: 'dev', at: undefined, port: undefined, dryRun: false, yes: false, keepOnError: false, json: false, ...over });
-const ctx = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const ctx = planEnv();
 const planBranchCreate = (f: BranchCreateFacts, o: BranchCreateOptions, e: typeof ctx) => assemblePlan(branchCreateCommand, f, o, e);
 const planBranchSync = (f: BranchSyncFacts, o: BranchSyncOptions, e: typeof ctx) => assemblePlan(branchSyncCommand, f, o, e);
 const failedIds = (guards: ReturnType<typeof branchCreateGuards>) => guards.filter((g) => !g.check().ok).map((g) => g.id);

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { expiredExports, exportStamp, exportTargetCommand, recoverExport, tierOf, type ExportFacts, type ExportTargetOptions } from '../../src/commands/export.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import type { Journal } from '../../src/state/journal.js';
 import type { ManagedCluster } from '../../src/state/store.js';
 import { fakeContext } from './fakes.js';
+import { planEnv } from './fixtures.js';
 import { lastStartFailed } from '../../src/commands/resetwal.js';
 
 describe('export tiers and retention', () => {
@@ -36,7 +35,7 @@ describe('resetwal: did the last start fail?', () => {
 });
 
 describe('export of one target (the batch runs one plan per cluster)', () => {
-  const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+  const env: PlanEnv = planEnv();
   const record: ManagedCluster = { format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/x', repoPath: '/r', createdAt: '', syncedAt: null, preserved: [], timelines: [], backupMark: null };
   const cluster: HostCluster = { version: '15', name: 'app1', port: 5433, running: true, dataDir: '/d', configDir: '/c', logFile: undefined, socketDir: '/s', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined };
   const facts = (over: Partial<ExportFacts> = {}): ExportFacts => ({

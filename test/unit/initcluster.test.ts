@@ -2,12 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import { chooseVersion, initClusterCommand, type InitFacts, type InitOptions } from '../../src/commands/initcluster.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import { RefusedError, StepFailedError } from '../../src/errors.js';
 import { executePlan } from '../../src/plan/executor.js';
 import { renderPlan } from '../../src/plan/render.js';
 import { fakeContext } from './fakes.js';
+import { planEnv } from './fixtures.js';
 
 const opts = (o: Partial<InitOptions> = {}): InitOptions => ({ name: 'app1', dryRun: false, yes: false, keepOnError: false, json: false, ...o });
 
@@ -33,7 +32,7 @@ const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
   ...f,
 });
 
-const env = (systemd = false): PlanEnv => ({ config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } });
+const env = (systemd = false): PlanEnv => planEnv({ systemd });
 const plan = (f: InitFacts, o = opts()) => assemblePlan(initClusterCommand, f, o, env());
 
 describe('initcluster guards', () => {

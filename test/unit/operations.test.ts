@@ -1,15 +1,14 @@
 // prune, install-links, check and schedule: guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
+import { planEnv } from './fixtures.js';
 import { checkCommand, type CheckFacts } from '../../src/commands/check.js';
 import { installLinksCommand, type LinkFacts } from '../../src/commands/install-links.js';
 import { pruneCommand, type PruneFacts, type PruneOptions } from '../../src/commands/prune.js';
 import { scheduleCommand, type ScheduleFacts } from '../../src/commands/schedule.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import type { ManagedCluster } from '../../src/state/store.js';
 
-const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const env: PlanEnv = planEnv();
 const dir = '/var/lib/postgresql/15/app1';
 const record: ManagedCluster = {
   format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest',

@@ -1,26 +1,17 @@
 // pitr's guards and plans over gathered facts (no cluster needed).
 import { describe, expect, it } from 'vitest';
 import { pitrCommand, pitrGuards, recoverPitr, type PitrFacts, type PitrOptions } from '../../src/commands/pitr.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import { RefusedError } from '../../src/errors.js';
 import { assemblePlan, runCommand, type PlanEnv } from '../../src/plan/command.js';
 import { renderPlan } from '../../src/plan/render.js';
-import type { HostCluster } from '../../src/pg/clusters.js';
 import { parseTarget } from '../../src/restore/target.js';
 import { parseHistory } from '../../src/restore/timeline.js';
-import type { ManagedCluster } from '../../src/state/store.js';
 import type { Journal } from '../../src/state/journal.js';
 import { fakeContext } from './fakes.js';
+import { aCluster, aRecord, planEnv } from './fixtures.js';
 
-const cluster: HostCluster = {
-  version: '15', name: 'app1', port: 5433, running: true, dataDir: '/var/lib/postgresql/15/app1', configDir: '/etc/postgresql/15/app1',
-  logFile: '/var/log/postgresql/postgresql-15-app1.log', socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined,
-};
-const record: ManagedCluster = {
-  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf',
-  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null,
-};
+const cluster = aCluster();
+const record = aRecord();
 const at = (iso: string) => Date.parse(iso) / 1000;
 
 function facts(over: Partial<PitrFacts> = {}): PitrFacts {
@@ -57,7 +48,7 @@ function facts(over: Partial<PitrFacts> = {}): PitrFacts {
 }
 
 const to = (t: string): PitrOptions => ({ ref: { version: undefined, name: 'app1' }, mode: { kind: 'time', target: parseTarget(t) }, dryRun: false, yes: true, keepOnError: false, json: false });
-const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
+const env: PlanEnv = planEnv();
 const planPitr = (f: PitrFacts, o: PitrOptions) => assemblePlan(pitrCommand, f, o, env);
 const failed = (f: PitrFacts, o: PitrOptions) => pitrGuards(f, o, 256).map((g) => [g.id, g.check()] as const).filter(([, r]) => !r.ok);
 

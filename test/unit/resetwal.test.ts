@@ -1,23 +1,14 @@
 // resetwal's guards, plan and recovery over gathered facts.
 import { describe, expect, it } from 'vitest';
 import { recoverResetwal, resetwalCommand, resetwalGuards, type ResetwalFacts, type ResetwalOptions } from '../../src/commands/resetwal.js';
-import { defaultConfig } from '../../src/config/schema.js';
-import { pathsFrom } from '../../src/context.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
-import type { HostCluster } from '../../src/pg/clusters.js';
 import type { Journal } from '../../src/state/journal.js';
-import type { ManagedCluster } from '../../src/state/store.js';
 import { fakeContext } from './fakes.js';
+import { aCluster, aRecord, planEnv } from './fixtures.js';
 
-const env: PlanEnv = { config: defaultConfig, paths: pathsFrom(defaultConfig), host: { uid: 0, systemd: false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined } };
-const cluster: HostCluster = {
-  version: '15', name: 'app1', port: 5433, running: false, dataDir: '/var/lib/postgresql/15/app1', configDir: '/etc/postgresql/15/app1',
-  logFile: '/var/log/postgresql/postgresql-15-app1.log', socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined,
-};
-const record: ManagedCluster = {
-  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf',
-  repoPath: '/var/lib/pgbackrest', createdAt: 'x', syncedAt: null, preserved: [], timelines: [], backupMark: null,
-};
+const env: PlanEnv = planEnv();
+const cluster = aCluster('app1', { running: false });
+const record = aRecord();
 const facts = (over: Partial<ResetwalFacts> = {}): ResetwalFacts => ({
   uid: 0, now: new Date('2026-11-22T10:00:00Z'), record, cluster, lock: { holder: undefined, alive: false },
   lastStart: { failed: true, line: 'PANIC:  could not locate a valid checkpoint record' }, force: true, preview: 'Latest checkpoint location: 0/1000028', sizeBytes: 40e6, freeBytes: 10e9, ...over,

@@ -1,0 +1,27 @@
+// Shared fixtures for planner tests: the planning environment, a host cluster, a pgmam record.
+import { defaultConfig } from '../../src/config/schema.js';
+import { pathsFrom } from '../../src/context.js';
+import type { PlanEnv } from '../../src/plan/command.js';
+import type { HostCluster } from '../../src/pg/clusters.js';
+import type { ManagedCluster } from '../../src/state/store.js';
+
+/** Default configuration and paths, no systemd (the planners read nothing else from the host). */
+export const planEnv = (over: { systemd?: boolean } = {}): PlanEnv => ({
+  config: defaultConfig,
+  paths: pathsFrom(defaultConfig),
+  host: { uid: 0, systemd: over.systemd ?? false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined },
+});
+
+/** A running cluster as pg_lsclusters shows it. */
+export const aCluster = (name = 'app1', over: Partial<HostCluster> = {}): HostCluster => ({
+  version: '15', name, port: 5433, running: true, dataDir: `/var/lib/postgresql/15/${name}`, configDir: `/etc/postgresql/15/${name}`,
+  logFile: `/var/log/postgresql/postgresql-15-${name}.log`, socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined,
+  ...over,
+});
+
+/** pgmam's record of a managed app (or branch). */
+export const aRecord = (name = 'app1', over: Partial<ManagedCluster> = {}): ManagedCluster => ({
+  format: 1, cluster: `15/${name}`, name, version: '15', role: 'app', parent: null, stanza: name, stanzaFile: `/etc/pgbackrest/conf.d/${name}.conf`,
+  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null,
+  ...over,
+});
