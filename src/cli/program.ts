@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { parseClusterRef, parseName, parsePort } from '../names.js';
 import { pitrCommand, pitrMode } from '../commands/pitr.js';
-import { runCommand } from '../plan/command.js';
+import { runCommand, type CommandModule, type RunFlags } from '../plan/command.js';
 import { askParent, branchCreateCommand } from '../commands/branch/create.js';
 import { branchListCommand } from '../commands/branch/list.js';
 import { branchSyncCommand } from '../commands/branch/sync.js';
@@ -30,6 +30,15 @@ export interface GlobalOptions {
   config?: string;
   logLevel: LogLevel;
 }
+
+/** What a parsed command line runs: the command runner, and the batch commands. A test swaps it to see the parsed options. */
+export interface Dispatch {
+  command<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, o: O): Promise<unknown>;
+  backup: typeof runBackup;
+  export: typeof runExport;
+  verifyExport: typeof runVerifyExport;
+}
+export const realDispatch: Dispatch = { command: runCommand, backup: runBackup, export: runExport, verifyExport: runVerifyExport };
 
 /** Builds the Context once the global options (config file, log level) are known. */
 export type ContextFactory = (g: GlobalOptions, command: string) => Promise<Context>;
@@ -60,7 +69,8 @@ function example(cmd: Command, name: string): Command {
   return cmd.addHelpText('after', `\nExample:\n  ${EXAMPLES[name] ?? `pgmam ${name} --help`}\n`);
 }
 
-export function buildProgram(makeContext: ContextFactory, meta: { version: string; selfPath: string; write: (s: string) => void; writeErr: (s: string) => void }): Command {
+export function buildProgram(makeContext: ContextFactory, meta: { version: string; selfPath: string; write: (s: string) => void; writeErr: (s: string) => void; dispatch?: Dispatch }): Command {
+  const run = meta.dispatch ?? realDispatch;
   const program = new Command('pgmam')
     .description('Many PostgreSQL applications on one Debian host: one app = one cluster, each with its own pgBackRest stanza.')
     .version(meta.version, '--version')
@@ -98,7 +108,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const db = o['db'] === undefined ? undefined : parseName(String(o['db']), 'database name');
         const owner = o['owner'] === undefined ? undefined : parseName(String(o['owner']), 'role name');
         const ctx = await makeContext(g, 'initcluster');
-        await runCommand(ctx, initClusterCommand, {
+        await run.command(ctx, initClusterCommand, {
           name,
           port,
           pgVersion,
@@ -128,7 +138,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const g = globals(cmd);
         const ref = parseClusterRef(app);
         const mode = pitrMode(o);
-        await runCommand(await makeContext(g, 'pitr'), pitrCommand, { ref, mode, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await run.command(await makeContext(g, 'pitr'), pitrCommand, { ref, mode, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'pitr',
   );
@@ -148,7 +158,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         if (!names.length && !o.all) throw new UsageError('backup needs cluster names or --all');
         if (names.length && o.all) throw new UsageError('backup takes cluster names or --all, not both');
         if (o.exportTo !== undefined && !o.exportTo.startsWith('/')) throw new UsageError(`--export-to must be an absolute path (got "${o.exportTo}")`);
-        await runBackup(await makeContext(g, 'backup'), { names, all: Boolean(o.all), type: o.type, exportTo: o.exportTo, force: Boolean(o.force), dryRun: g.dryRun, json: g.json });
+        await run.backup(await makeContext(g, 'backup'), { names, all: Boolean(o.all), type: o.type, exportTo: o.exportTo, force: Boolean(o.force), dryRun: g.dryRun, json: g.json });
       }),
     'backup',
   );
@@ -167,13 +177,13 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const g = globals(cmd);
         if (o.verify !== undefined) {
           if (apps.length || o.all) throw new UsageError('export --verify takes only the export directory');
-          await runVerifyExport(await makeContext(g, 'export'), { dir: o.verify.replace(/\/+$/, ''), json: g.json });
+          await run.verifyExport(await makeContext(g, 'export'), { dir: o.verify.replace(/\/+$/, ''), json: g.json });
           return;
         }
         const names = apps.map((a) => parseName(a, 'cluster name'));
         if (!names.length && !o.all) throw new UsageError('export needs cluster names or --all');
         if (o.to !== undefined && !o.to.startsWith('/')) throw new UsageError(`--to must be an absolute path (got "${o.to}")`);
-        await runExport(await makeContext(g, 'export'), { names, all: Boolean(o.all), to: o.to, format: o.format, keepOnError: Boolean(o.keepOnError), dryRun: g.dryRun, json: g.json });
+        await run.export(await makeContext(g, 'export'), { names, all: Boolean(o.all), to: o.to, format: o.format, keepOnError: Boolean(o.keepOnError), dryRun: g.dryRun, json: g.json });
       }),
     'export',
   );
@@ -186,7 +196,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (app: string, _o: unknown, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(app, 'cluster name');
-        await runCommand(await makeContext(g, 'resetwal'), resetwalCommand, { name, dryRun: g.dryRun, yes: g.yes, keepOnError: false, json: g.json });
+        await run.command(await makeContext(g, 'resetwal'), resetwalCommand, { name, dryRun: g.dryRun, yes: g.yes, keepOnError: false, json: g.json });
       }),
     'resetwal',
   );
@@ -201,7 +211,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (app: string, o: { purgeBackups?: boolean; withBranches?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(app, 'cluster name');
-        await runCommand(await makeContext(g, 'drop'), dropCommand, { name, purgeBackups: Boolean(o.purgeBackups), withBranches: Boolean(o.withBranches), onlyBranches: false, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await run.command(await makeContext(g, 'drop'), dropCommand, { name, purgeBackups: Boolean(o.purgeBackups), withBranches: Boolean(o.withBranches), onlyBranches: false, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'drop',
   );
@@ -214,7 +224,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (action: string, _o: unknown, cmd: Command) => {
         const g = globals(cmd);
         const ctx = await makeContext(g, 'schedule');
-        await runCommand(ctx, scheduleCommand, { action, pgmam: meta.selfPath, configFile: ctx.configFile, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await run.command(ctx, scheduleCommand, { action, pgmam: meta.selfPath, configFile: ctx.configFile, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'schedule',
   );
@@ -240,7 +250,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const ctx = await makeContext(g, 'branch create');
         if (parent === undefined) ({ parent, label } = await askParent(ctx));
         parseName(`${parent}_${parseName(label, 'branch label')}`, 'branch name'); // the whole name must fit the pattern too
-        await runCommand(ctx, branchCreateCommand, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], autostart: o.autostart !== false, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await run.command(ctx, branchCreateCommand, { parent, label, at, port, postSql: o['postSql'], conf: o['conf'], autostart: o.autostart !== false, dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'branch create',
   );
@@ -254,7 +264,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (b: string, o: Record<string, string | undefined>, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(b, 'branch name');
-        await runCommand(await makeContext(g, 'branch sync'), branchSyncCommand, { name, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await run.command(await makeContext(g, 'branch sync'), branchSyncCommand, { name, postSql: o['postSql'], conf: o['conf'], dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'branch sync',
   );
@@ -264,7 +274,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .description(branchListCommand.spec.summary)
       .action(async (_o: unknown, cmd: Command) => {
         const g = globals(cmd);
-        await runCommand(await makeContext(g, 'branch list'), branchListCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await run.command(await makeContext(g, 'branch list'), branchListCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'branch list',
   );
@@ -277,7 +287,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (b: string, o: { purgeBackups?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const name = parseName(b, 'branch name');
-        await runCommand(await makeContext(g, 'branch drop'), branchDropCommand, { name, purgeBackups: Boolean(o.purgeBackups), withBranches: false, onlyBranches: true, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await run.command(await makeContext(g, 'branch drop'), branchDropCommand, { name, purgeBackups: Boolean(o.purgeBackups), withBranches: false, onlyBranches: true, json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'branch drop',
   );
@@ -288,7 +298,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .description('every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories')
       .action(async (_o: unknown, cmd: Command) => {
         const g = globals(cmd);
-        await runCommand(await makeContext(g, 'list'), listCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await run.command(await makeContext(g, 'list'), listCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'list',
   );
@@ -301,7 +311,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (o: { prefix: string }, cmd: Command) => {
         const g = globals(cmd);
         if (!o.prefix.startsWith('/')) throw new UsageError(`--prefix must be an absolute path (got "${o.prefix}")`);
-        await runCommand(await makeContext(g, 'install-links'), installLinksCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false, prefix: o.prefix.replace(/\/+$/, '') || '/', selfPath: meta.selfPath });
+        await run.command(await makeContext(g, 'install-links'), installLinksCommand, { json: g.json, dryRun: g.dryRun, yes: g.yes, keepOnError: false, prefix: o.prefix.replace(/\/+$/, '') || '/', selfPath: meta.selfPath });
       }),
     'install-links',
   );
@@ -314,7 +324,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .option('--prometheus <file>', 'also write node_exporter textfile metrics to FILE (atomically)')
       .action(async (apps: string[], o: { prometheus?: string }, cmd: Command) => {
         const g = globals(cmd);
-        await runCommand(await makeContext(g, 'check'), checkCommand, { names: apps, json: g.json, prometheus: o.prometheus, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
+        await run.command(await makeContext(g, 'check'), checkCommand, { names: apps, json: g.json, prometheus: o.prometheus, dryRun: g.dryRun, yes: g.yes, keepOnError: false });
       }),
     'check',
   );
@@ -328,7 +338,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
       .action(async (ref: string, o: { replaceArchiveCommand?: boolean }, cmd: Command) => {
         const g = globals(cmd);
         const { version, name } = parseAdoptRef(ref);
-        await runCommand(await makeContext(g, 'adopt'), adoptCommand, { version, name, replaceArchiveCommand: Boolean(o.replaceArchiveCommand), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await run.command(await makeContext(g, 'adopt'), adoptCommand, { version, name, replaceArchiveCommand: Boolean(o.replaceArchiveCommand), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'adopt',
   );
@@ -342,7 +352,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
         const g = globals(cmd);
         const name = parseName(app);
         if (!DURATION_PATTERN.test(o.olderThan)) throw new UsageError(`--older-than must be an age such as 7d, 12h or 30m (got "${o.olderThan}")`);
-        await runCommand(await makeContext(g, 'prune'), pruneCommand, { name, olderThanSeconds: durationSeconds(o.olderThan), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
+        await run.command(await makeContext(g, 'prune'), pruneCommand, { name, olderThanSeconds: durationSeconds(o.olderThan), dryRun: g.dryRun, yes: g.yes, json: g.json, keepOnError: false });
       }),
     'prune',
   );
