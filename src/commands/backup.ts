@@ -13,7 +13,8 @@ import { parseInfo, type BackupInfo, type StanzaInfo } from '../pgbackrest/info.
 import { renderArgv, effectiveArgv } from '../runner/types.js';
 import { describeJournal, ownerAlive, readJournal } from '../state/journal.js';
 import type { ManagedCluster } from '../state/store.js';
-import { managedClusters, postgresOwner, readClusters, repoScope, stanzaScope } from '../host/facts.js';
+import { managedClusters, postgresOwner, readClusters } from '../host/facts.js';
+import { repoScope, stanzaScope } from '../pgbackrest/commands.js';
 import { markBackup, readNextXid } from '../steps/stanza.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';

@@ -11,7 +11,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from 
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import { stderrTail } from '../runner/types.js';
 import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../host/inventory.js';
-import { stanzaScope } from '../host/facts.js';
+import { stanzaScope } from '../pgbackrest/commands.js';
 
 export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
 export type CheckOptions = z.infer<typeof checkOptionsSchema>;

@@ -11,7 +11,8 @@ import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { LockHolder } from '../state/lock.js';
 import { recordPath, type ManagedCluster } from '../state/store.js';
 import { removeJournal } from '../state/journal.js';
-import { lockFacts, managedClusters, stanzaScope } from '../host/facts.js';
+import { lockFacts, managedClusters } from '../host/facts.js';
+import { stanzaScope } from '../pgbackrest/commands.js';
 
 export const dropOptionsSchema = runFlagsSchema.extend({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),

@@ -6,9 +6,8 @@ import type { HostFs } from '../host-fs.js';
 import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
 import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
-import { DEFAULT_INCLUDE_PATH, MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
+import { MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, type StanzaInfo } from '../pgbackrest/info.js';
-import type { PgbrScope } from '../pgbackrest/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { readManaged, type ManagedCluster } from '../state/store.js';
 import type { Runner } from '../runner/types.js';
@@ -95,19 +94,6 @@ export async function newestArchivedAt(fs: HostFs, repoPath: string, stanza: Sta
   const st = file ? await fs.stat(`${dir}/${file}`) : undefined;
   return st ? new Date(st.mtimeMs) : undefined;
 }
-
-/** pgBackRest options that address a managed cluster's stanza. */
-export function stanzaScope(stanza: string, stanzaDir: string): PgbrScope {
-  return { stanza, configIncludePath: includePathOf(stanzaDir) };
-}
-
-/** pgBackRest options that address a whole repository (one `info` for all its stanzas). */
-export function repoScope(repoPath: string, stanzaDir: string): PgbrScope {
-  return { repoPath, configIncludePath: includePathOf(stanzaDir) };
-}
-
-/** --config-include-path only when the stanza files are not where pgBackRest looks by default. */
-const includePathOf = (stanzaDir: string) => (stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : stanzaDir);
 
 export async function managedClusters(ctx: Context): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {
   return readManaged(ctx.fs, ctx.paths.clustersDir);

@@ -8,7 +8,8 @@ import { firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackre
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { ownerAlive, readJournals, stepName, type Journal } from '../state/journal.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
-import { managedClusters, newestArchivedAt, readClusters, repoScope } from './facts.js';
+import { repoScope } from '../pgbackrest/commands.js';
+import { managedClusters, newestArchivedAt, readClusters } from './facts.js';
 
 export interface ListEntry {
   cluster: string;

@@ -1,5 +1,19 @@
 // Command builders for pgBackRest. Every call runs as postgres, never as root (pgBackRest #2407, #1693).
 import type { Cmd } from '../runner/types.js';
+import { DEFAULT_INCLUDE_PATH } from './config.js';
+
+/** pgBackRest options that address a managed cluster's stanza. */
+export function stanzaScope(stanza: string, stanzaDir: string): PgbrScope {
+  return { stanza, configIncludePath: includePathOf(stanzaDir) };
+}
+
+/** pgBackRest options that address a whole repository (one `info` for all its stanzas). */
+export function repoScope(repoPath: string, stanzaDir: string): PgbrScope {
+  return { repoPath, configIncludePath: includePathOf(stanzaDir) };
+}
+
+/** --config-include-path only when the stanza files are not where pgBackRest looks by default. */
+const includePathOf = (stanzaDir: string) => (stanzaDir === DEFAULT_INCLUDE_PATH ? undefined : stanzaDir);
 
 export interface PgbrScope {
   stanza?: string;

@@ -10,7 +10,8 @@ import { archiveMax, parseInfo, type BackupInfo, type StanzaInfo } from '../pgba
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
 import type { ManagedCluster } from '../state/store.js';
-import { newestArchivedAt, stanzaScope } from '../host/facts.js';
+import { newestArchivedAt } from '../host/facts.js';
+import { stanzaScope } from '../pgbackrest/commands.js';
 import { formatUs, type TargetTime } from './target.js';
 import { abandonedPeriods, chooseSet, historyFileName, lineage, parseHistory, timelineOfWal, usableBackups, type HistoryEntry } from './timeline.js';
 

@@ -17,7 +17,8 @@ import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
-import { listeningPorts, lockFacts, repoPathFrom, stanzaScope } from '../host/facts.js';
+import { listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
+import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
 

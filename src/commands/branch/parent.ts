@@ -12,7 +12,7 @@ import type { LiveCluster } from '../../restore/steps.js';
 import type { TargetTime } from '../../restore/target.js';
 import type { Cmd, Runner } from '../../runner/types.js';
 import type { ManagedCluster } from '../../state/store.js';
-import { stanzaScope } from '../../host/facts.js';
+import { stanzaScope } from '../../pgbackrest/commands.js';
 
 /** Settings a branch's --conf may not set: they would break its isolation from the parent. */
 export const FORBIDDEN_CONF_KEYS = [
