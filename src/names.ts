@@ -1,7 +1,10 @@
 // Well-formedness of names and ports (pgmam-cli.md): malformed input is a usage error, whatever the host.
+import { z } from 'zod';
 import { UsageError } from './errors.js';
 
 export const NAME_PATTERN = /^[a-z][a-z0-9_]{0,47}$/;
+/** A name in a command's options schema (the CLI has already given a usage error for a bad one). */
+export const nameSchema = z.string().regex(NAME_PATTERN);
 
 /** The legacy tools pgmam stands in for, as symlinks to the same binary. */
 export const LEGACY_NAMES = ['initcluster', 'pitr', 'pgbranch', 'pgbackup'] as const;

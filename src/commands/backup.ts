@@ -1,10 +1,10 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
-import { RefusedError } from '../errors.js';
 import { runsAsRoot } from '../guards/host.js';
-import { runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
+import { batchTargets, runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pgbr from '../pgbackrest/commands.js';
@@ -88,7 +88,7 @@ export interface Outcome {
 }
 
 export const backupTargetOptionsSchema = runFlagsSchema.extend({
-  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  name: nameSchema,
   type: z.enum(['full', 'diff', 'incr', 'auto']),
   force: z.boolean(),
 });
@@ -200,13 +200,7 @@ function outcomeOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: (
 }
 
 export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
-  // Who is asked for, checked once for the whole batch: a name pgmam does not manage refuses it all.
-  const managed = (await managedClusters(ctx)).records;
-  const unknown = o.names.filter((n) => !managed.some((r) => r.name === n));
-  const who: Guard[] = [runsAsRoot(ctx.host.uid, 'back up clusters'), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => fail(`${n} is not managed by pgmam`, 'see pgmam list') }))];
-  const failures = who.map((g) => ({ id: g.id, r: g.check() })).flatMap(({ id, r }) => (r.ok ? [] : [{ id, reason: r.reason, hint: r.hint }]));
-  if (failures.length) throw new RefusedError('backup', failures);
-  const names = o.all ? managed.map((r) => r.name) : o.names;
+  const { names, managed } = await batchTargets(ctx, 'backup', o, 'back up clusters');
   const runs = names.map((name) => ({ name, type: o.type, force: o.force, json: o.json, dryRun: o.dryRun, yes: true, keepOnError: false }));
   ctx.log.debug({ event: 'begin', command: 'backup', targets: names }, `begin backup of ${names.length} cluster(s)`);
   await runBatch(ctx, backupTargetCommand, runs, {

@@ -1,6 +1,7 @@
 // `pgmam drop <app>` and `pgmam branch drop <branch>`: stop and remove managed clusters. Backups are
 // kept unless --purge-backups; preserved data directories are always kept.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
@@ -15,7 +16,7 @@ import { lockFacts, managedClusters } from '../host/facts.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 
 export const dropOptionsSchema = runFlagsSchema.extend({
-  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  name: nameSchema,
   purgeBackups: z.boolean(),
   /** pgmam drop: also drop the app's branches (and theirs), newest generation first. */
   withBranches: z.boolean(),

@@ -2,12 +2,13 @@
 // pgBackRest repository — never instead of it — with SHA256SUMS, meta.json, tiers and retention;
 // `pgmam export --verify DIR` checks one.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
-import { ExitCode, PgmamError, RefusedError } from '../errors.js';
+import { ExitCode, PgmamError } from '../errors.js';
 import { runsAsRoot } from '../guards/host.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
-import { runBatch, runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
+import { batchTargets, runBatch, runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Journal } from '../state/journal.js';
 import type { ManagedCluster } from '../state/store.js';
@@ -59,7 +60,7 @@ export interface ExportResult {
 }
 
 export const exportTargetOptionsSchema = runFlagsSchema.extend({
-  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  name: nameSchema,
   to: z.string().startsWith('/'),
   format: z.enum(['dump', 'basebackup']),
 });
@@ -212,13 +213,7 @@ export const exportTargetCommand: CommandModule<ExportTargetOptions, ExportFacts
 };
 
 export async function runExport(ctx: Context, o: ExportOptions): Promise<void> {
-  const managed = (await managedClusters(ctx)).records;
-  const unknown = o.names.filter((n) => !managed.some((r) => r.name === n));
-  const failures = [runsAsRoot(ctx.host.uid, 'export clusters'), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => fail(`${n} is not managed by pgmam`, 'see pgmam list') }))]
-    .map((g) => ({ id: g.id, r: g.check() }))
-    .flatMap(({ id, r }) => (r.ok ? [] : [{ id, reason: r.reason, hint: r.hint }]));
-  if (failures.length) throw new RefusedError('export', failures);
-  const names = o.all ? managed.map((r) => r.name) : o.names;
+  const { names, managed } = await batchTargets(ctx, 'export', o, 'export clusters');
   const to = o.to ?? ctx.config['export-dir'];
   const labelOf = (name: string) => managed.find((r) => r.name === name)?.cluster ?? name;
   const runs = names.map((name) => ({ name, to, format: o.format, json: o.json, dryRun: o.dryRun, yes: true, keepOnError: o.keepOnError }));

@@ -1,6 +1,7 @@
 // `pgmam initcluster <app>`: a new cluster with WAL archiving to its own stanza and a first full
 // backup — PITR-ready when it ends, or everything this run made undone.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { pgVersionIsSupported, runsAsRoot, toolsAreInstalled } from '../guards/host.js';
@@ -18,17 +19,16 @@ import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsola
 import { checkSums, readExportMeta, type ExportMeta } from '../export/manifest.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal } from '../steps/new-cluster.js';
 
-const NAME = /^[a-z][a-z0-9_]{0,47}$/;
 export const initOptionsSchema = runFlagsSchema.extend({
-  name: z.string().regex(NAME),
+  name: nameSchema,
   port: z.number().int().min(1024).max(65535).optional(),
   pgVersion: z.string().regex(/^\d{2}$/).optional(),
-  db: z.string().regex(NAME).optional(),
-  owner: z.string().regex(NAME).optional(),
+  db: nameSchema.optional(),
+  owner: nameSchema.optional(),
   passwordFile: z.string().optional(),
   /** Create from a pgmam export (all its databases, or only `onlyDb`). */
   fromExport: z.string().optional(),
-  onlyDb: z.string().regex(NAME).optional(),
+  onlyDb: nameSchema.optional(),
 });
 export type InitOptions = z.infer<typeof initOptionsSchema>;
 

@@ -1,6 +1,7 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
 import { RefusedError, UsageError } from '../errors.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
@@ -17,16 +18,15 @@ import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJou
 import { restoreSequence } from '../restore/sequence.js';
 import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../restore/source.js';
 import { recordTimelineStep, stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../restore/steps.js';
-import { parseTarget, type TargetTime } from '../restore/target.js';
+import { parseTarget, targetTimeSchema } from '../restore/target.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
 import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
 
-const targetSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
 export const pitrOptionsSchema = runFlagsSchema.extend({
-  ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/) }),
-  mode: z.discriminatedUnion('kind', [z.object({ kind: z.literal('time'), target: targetSchema }), z.object({ kind: z.literal('latest') }), z.object({ kind: z.literal('undo') })]),
+  ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: nameSchema }),
+  mode: z.discriminatedUnion('kind', [z.object({ kind: z.literal('time'), target: targetTimeSchema }), z.object({ kind: z.literal('latest') }), z.object({ kind: z.literal('undo') })]),
 });
 export type PitrOptions = z.infer<typeof pitrOptionsSchema>;
 

@@ -2,6 +2,7 @@
 // resetwal) older than the given age. pgmam never removes them on its own; this is the one way, guarded:
 // typed name or --yes, --dry-run lists what would go, and nothing an interrupted operation still needs.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
@@ -13,7 +14,7 @@ import { describeJournal, readJournal, type Journal } from '../state/journal.js'
 import type { LockHolder } from '../state/lock.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 
-export const pruneOptionsSchema = runFlagsSchema.extend({ name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/), olderThanSeconds: z.number().int().nonnegative() });
+export const pruneOptionsSchema = runFlagsSchema.extend({ name: nameSchema, olderThanSeconds: z.number().int().nonnegative() });
 export type PruneOptions = z.infer<typeof pruneOptionsSchema>;
 
 export interface PruneFacts {

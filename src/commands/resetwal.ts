@@ -1,6 +1,7 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
 import { z } from 'zod';
+import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../guards/host.js';
@@ -17,7 +18,7 @@ import type { LockHolder } from '../state/lock.js';
 import { preservedSchema, readRecord, updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../steps/stanza.js';
 
-export const resetwalOptionsSchema = runFlagsSchema.extend({ name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/) });
+export const resetwalOptionsSchema = runFlagsSchema.extend({ name: nameSchema });
 export type ResetwalOptions = z.infer<typeof resetwalOptionsSchema>;
 
 /** What a resetwal records: the full copy it makes first. */

@@ -10,7 +10,9 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { describeJournal, ownerAlive, readJournal, removeJournal, stepName, type Journal } from '../state/journal.js';
 import { checkGuards, confirmPlan, executeSteps, withLocks, type ExecuteFlags } from './executor.js';
 import { renderPlan } from './render.js';
-import type { Guard, Plan, Step } from './types.js';
+import { fail, type Guard, type Plan, type Step } from './types.js';
+import { managedClusters } from '../host/facts.js';
+import type { ManagedCluster } from '../state/store.js';
 
 export type RunFlags = ExecuteFlags;
 
@@ -188,6 +190,17 @@ export const closeJournalStep = (j: Journal): Step => ({
   run: (c) => removeJournal(c.fs, c.paths.stateDir, j.name),
   show: [`rm <state-dir>/journal/${j.name}.json`],
 });
+
+/**
+ * The targets of a batch (`<app>…` or `--all`), checked once for the whole batch: run as root, and
+ * every named app managed by pgmam — otherwise the batch is refused before any target runs.
+ */
+export async function batchTargets(ctx: Context, command: string, o: { names: string[]; all: boolean }, doing: string): Promise<{ names: string[]; managed: ManagedCluster[] }> {
+  const managed = (await managedClusters(ctx)).records;
+  const unknown = o.names.filter((n) => !managed.some((r) => r.name === n));
+  checkGuards({ command, guards: [runsAsRoot(ctx.host.uid, doing), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => fail(`${n} is not managed by pgmam`, 'see pgmam list') }))] });
+  return { names: o.all ? managed.map((r) => r.name) : o.names, managed };
+}
 
 /** One target's result in a batch (backup --all, export --all). */
 export interface BatchOutcome<O, F> {

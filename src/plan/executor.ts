@@ -15,7 +15,7 @@ export interface ExecuteFlags {
 }
 
 /** Every guard evaluated, every failure reported at once; a failure means zero writes. */
-export function checkGuards(plan: Plan): void {
+export function checkGuards(plan: Pick<Plan, 'command' | 'guards'>): void {
   const failures: GuardFailure[] = [];
   for (const g of plan.guards) {
     const r = g.check();

@@ -1,4 +1,5 @@
 // Recovery target times: parsed exactly (to the microsecond), with an explicit UTC offset required.
+import { z } from 'zod';
 import { UsageError } from '../errors.js';
 
 export interface TargetTime {
@@ -7,6 +8,9 @@ export interface TargetTime {
   /** Normalised for pgBackRest and PostgreSQL: `2026-01-19 10:40:00.000000+00`. */
   text: string;
 }
+
+/** A parsed target in a command's options schema. */
+export const targetTimeSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
 
 const FORM = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i;
 const ACCEPTED = 'accepted forms: "2026-01-19 10:40:00+00", "2026-01-19 10:40:00.123456+01:00", "2026-01-19T10:40:00Z"';

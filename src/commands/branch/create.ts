@@ -1,6 +1,7 @@
 // `pgmam branch create <parent> [--name LABEL] [--at T]`: a new cluster <parent>_<label> restored from
 // the parent's backups, with its own port, stanza and first full backup. The parent is not touched.
 import { z } from 'zod';
+import { nameSchema, NAME_PATTERN } from '../../names.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -12,7 +13,7 @@ import type { Guard, Step } from '../../plan/types.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { selectSet } from '../../restore/source.js';
 import { enableArchivingStep, type LiveCluster } from '../../restore/steps.js';
-import type { TargetTime } from '../../restore/target.js';
+import { targetTimeSchema } from '../../restore/target.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
@@ -20,20 +21,18 @@ import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newCluster
 import { markBackupStep } from '../../steps/stanza.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
-const NAME = /^[a-z][a-z0-9_]{0,47}$/;
-const targetSchema: z.ZodType<TargetTime> = z.object({ epochUs: z.number(), text: z.string() });
 export const branchCreateOptionsSchema = runFlagsSchema
   .extend({
-    parent: z.string().regex(NAME),
-    label: z.string().regex(NAME),
-    at: targetSchema.optional(),
+    parent: nameSchema,
+    label: nameSchema,
+    at: targetTimeSchema.optional(),
     port: z.number().int().min(1024).max(65535).optional(),
     /** false: the branch does not start at boot (--no-autostart). */
     autostart: z.boolean().optional(),
     postSql: z.string().optional(),
     conf: z.string().optional(),
   })
-  .refine((o) => NAME.test(`${o.parent}_${o.label}`), { message: 'the branch name <parent>_<label> must match ^[a-z][a-z0-9_]{0,47}$' });
+  .refine((o) => NAME_PATTERN.test(`${o.parent}_${o.label}`), { message: 'the branch name <parent>_<label> must match ^[a-z][a-z0-9_]{0,47}$' });
 export type BranchCreateOptions = z.infer<typeof branchCreateOptionsSchema>;
 
 export interface BranchCreateFacts extends NewClusterFacts {

@@ -1,6 +1,7 @@
 // `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
 // (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
 import { z } from 'zod';
+import { nameSchema } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -22,7 +23,7 @@ import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/
 import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
 export const branchSyncOptionsSchema = runFlagsSchema.extend({
-  name: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/),
+  name: nameSchema,
   postSql: z.string().optional(),
   conf: z.string().optional(),
 });
