@@ -7,8 +7,8 @@ import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import type { Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
-import { preservedSchema, updateManaged } from '../state/store.js';
-import { startClusterStep, stopClusterStep, type LiveCluster } from './steps.js';
+import { preservedSchema, updateManaged, type Preserved } from '../state/store.js';
+import { stamp, startClusterStep, stopClusterStep, type LiveCluster } from './steps.js';
 
 /** What a restore's plan records: the preserved directory to put back, or the timeline it left. */
 export const restoreJournalSchema = z.object({
@@ -31,24 +31,32 @@ export async function timelineOf(ctx: Context, version: string, dataDir: string)
 }
 
 /**
- * Put the preserved data directory back in place of a restore that did not promote (nothing was
- * handed over: the unfinished restore is only what the run made). `restart`: start it as it was.
+ * Put the preserved data directory back in place of an interrupted restore. One that never promoted
+ * accepted no writes and is only what the run made: it is removed. One that promoted may hold what
+ * users wrote since: it is moved aside as a preserved directory (listed, prunable), never removed.
+ * `restart`: start the cluster again as it was.
  */
-export async function rollbackRestoreSteps(ctx: Context, name: string, d: RestoreJournal, live: LiveCluster, running: boolean, restart: boolean): Promise<Step[]> {
+export async function rollbackRestoreSteps(ctx: Context, name: string, d: RestoreJournal, live: LiveCluster, running: boolean, restart: boolean, promoted = false): Promise<Step[]> {
   const moved = await ctx.fs.exists(d.preserved.path);
   const steps: Step[] = [];
+  const aside: Preserved = { path: `${d.dataDir}.pre-rollback-${stamp(ctx.clock.now())}`, reason: 'rollback', createdAt: ctx.clock.now().toISOString() };
   if (running) steps.push(stopClusterStep(live, ctx.host.systemd));
   if (moved)
     steps.push({
       id: 'put-back-datadir',
-      title: `remove the unfinished restore in ${d.dataDir} and move ${d.preserved.path} back`,
-      effect: 'destroy',
+      title: promoted
+        ? `move the promoted restore in ${d.dataDir} aside to ${aside.path} (preserved) and move ${d.preserved.path} back`
+        : `remove the unfinished restore in ${d.dataDir} and move ${d.preserved.path} back`,
+      effect: promoted ? 'write' : 'destroy',
       run: async (c) => {
-        await c.fs.rm(d.dataDir, { recursive: true });
+        if (promoted) {
+          await c.fs.rename(d.dataDir, aside.path);
+          await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, preserved: [...r.preserved, aside] }));
+        } else await c.fs.rm(d.dataDir, { recursive: true });
         await c.fs.rename(d.preserved.path, d.dataDir);
         await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, preserved: r.preserved.filter((p) => p.path !== d.preserved.path) }));
       },
-      show: [`rm -rf ${d.dataDir}`, `mv ${d.preserved.path} ${d.dataDir}`],
+      show: [promoted ? `mv ${d.dataDir} ${aside.path}` : `rm -rf ${d.dataDir}`, `mv ${d.preserved.path} ${d.dataDir}`],
     });
   if (restart) steps.push({ ...startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout']), title: `start ${pg.clusterLabel(live.id)} again on its own data directory` });
   return steps;

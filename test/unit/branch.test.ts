@@ -121,14 +121,34 @@ describe('branch recover', () => {
     format: 1, command, target: '15/app1_dev', name: 'app1_dev', rerun: 'r', pid: 99, groups: [], startedAt: 'x', steps: ['restore-backup'], at: 0, status: 'running', error: null, data,
   });
 
-  it('sync: the branch\'s own directory goes back; the branch is not started (the sync runs again at once)', async () => {
-    const { ctx, fs, runner } = fakeContext();
-    runner.register('pg_lsclusters --json', { stdout: lsclusters(true) });
-    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', preserved: { path: '/var/lib/postgresql/15/app1_dev.pre-sync-x', reason: 'sync', createdAt: 'x' }, online: true, previousTimeline: 0, target: null };
-    fs.dirs.add(data.preserved.path);
-    const r = await recoverBranchSync(ctx, journal('branch sync', data), data);
+  const syncData = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', preserved: { path: '/var/lib/postgresql/15/app1_dev.pre-sync-x', reason: 'sync', createdAt: 'x' }, online: true, previousTimeline: 1, target: null };
+  const syncHost = (timeline: number) => {
+    const h = fakeContext();
+    h.runner.register('pg_lsclusters --json', { stdout: lsclusters(true) });
+    h.runner.register(/pg_controldata/, { stdout: `Latest checkpoint's TimeLineID:       ${timeline}\n` });
+    h.fs.dirs.add(syncData.preserved.path);
+    return h;
+  };
+
+  it("sync: a restore that never promoted is removed and the branch's own directory goes back; not started (the sync runs again at once)", async () => {
+    const { ctx } = syncHost(1);
+    const r = await recoverBranchSync(ctx, journal('branch sync', syncData), syncData);
     expect(r).toMatchObject({ way: 'rolled-back' });
     expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'put-back-datadir']);
+    expect(r.steps[1]!.show).toEqual(['rm -rf /var/lib/postgresql/15/app1_dev', 'mv /var/lib/postgresql/15/app1_dev.pre-sync-x /var/lib/postgresql/15/app1_dev']);
+  });
+
+  it('sync: a restore that promoted (users may have written to it) is moved aside as preserved, never removed', async () => {
+    const { ctx, fs } = syncHost(2);
+    const r = await recoverBranchSync(ctx, journal('branch sync', syncData), syncData);
+    const putBack = r.steps.find((s) => s.id === 'put-back-datadir')!;
+    expect(putBack.show).toEqual(['mv /var/lib/postgresql/15/app1_dev /var/lib/postgresql/15/app1_dev.pre-rollback-20261122T100000Z', 'mv /var/lib/postgresql/15/app1_dev.pre-sync-x /var/lib/postgresql/15/app1_dev']);
+    fs.dirs.add(syncData.dataDir);
+    fs.files.set(`${ctx.paths.clustersDir}/app1_dev.json`, JSON.stringify(record('app1_dev', 'branch', 'app1')));
+    await (putBack.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(fs.writes.filter((w) => w.startsWith('rm '))).toEqual([]);
+    expect(fs.dirs.has('/var/lib/postgresql/15/app1_dev.pre-rollback-20261122T100000Z')).toBe(true);
+    expect(JSON.parse(fs.files.get(`${ctx.paths.clustersDir}/app1_dev.json`)!).preserved).toEqual([{ path: '/var/lib/postgresql/15/app1_dev.pre-rollback-20261122T100000Z', reason: 'rollback', createdAt: '2026-11-22T10:00:00.000Z' }]);
   });
 
   it('create: the half-made branch is removed — cluster, files, its own stanza if made, stanza file and record', async () => {

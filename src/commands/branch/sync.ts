@@ -13,7 +13,7 @@ import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
-import { restoreJournalSchema, rollbackRestoreSteps, type RestoreJournal } from '../../restore/recovery.js';
+import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { enableArchivingStep, stamp, type LiveCluster } from '../../restore/steps.js';
 import type { Journal } from '../../state/journal.js';
@@ -132,7 +132,8 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     steps,
     journal: {
       rerun: `pgmam branch sync ${o.name} --yes`,
-      data: { version, dataDir, preserved, online: running, previousTimeline: 0, target: null } satisfies RestoreJournal,
+      // The parent's timeline: a restore on a higher one has promoted and may hold the branch users' writes.
+      data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null } satisfies RestoreJournal,
     },
     notes: [
       `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,
@@ -145,11 +146,16 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
   };
 }
 
-/** An interrupted sync: the branch's own data directory goes back in place; the sync then runs again. */
+/**
+ * An interrupted sync: the branch's own data directory goes back in place and the sync runs again. A
+ * restore that had promoted (users may have written to it) is moved aside as preserved, not removed.
+ */
 export async function recoverBranchSync(ctx: Context, j: Journal, d: RestoreJournal): Promise<Recovery> {
   const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
   const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
-  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, Boolean(cluster?.running), false) };
+  // Journals written before the parent's timeline was recorded say 0: then any readable timeline counts as promoted.
+  const promoted = (await timelineOf(ctx, d.version, d.dataDir)) > d.previousTimeline;
+  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, Boolean(cluster?.running), false, promoted) };
 }
 
 async function reportBranchSync(ctx: Context, o: BranchSyncOptions, f: BranchSyncFacts, plan: { target: string }): Promise<void> {
