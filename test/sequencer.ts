@@ -13,6 +13,7 @@ const SECONDS: Record<string, number> = {
   export: 129,
   drop: 89,
   initcluster: 69,
+  'data-root': 110,
   'dry-run': 60,
   resetwal: 45,
   refusals: 35,

@@ -11,7 +11,7 @@ import { archiveCommandFor, ARCHIVE_CONF_NAME } from '../pg/archive-conf.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../plan/command.js';
-import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import { fail, pass, required, type Guard, type Step } from '../plan/types.js';
 import { readJournal, describeJournal } from '../state/journal.js';
 import { NAME_PATTERN } from '../names.js';
 import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from '../host/facts.js';
@@ -48,10 +48,10 @@ export async function gatherAdopt(ctx: Context, o: AdoptOptions): Promise<AdoptF
     readJournal(ctx.fs, ctx.paths.stateDir, o.name),
   ]);
   const cluster = clusters.find((c) => c.version === o.version && c.name === o.name);
-  const fresh = await gatherNewCluster(ctx, runner, { name: o.name, version: o.version, port: cluster?.port ?? 0, installedPg, clusters, managed: managed.records, main, canProbeRepo: root });
+  const fresh = await gatherNewCluster(ctx, runner, { name: o.name, version: o.version, port: cluster?.port ?? 0, installedPg, clusters, managed: managed.records, main, canProbeRepo: root, dataDir: cluster?.dataDir });
   const id = { version: o.version, name: o.name };
   const confDir = pg.confDirOf(id);
-  const dataDir = cluster?.dataDir ?? pg.dataDirOf(id);
+  const dataDir = fresh.dataDir;
   const setting = async (name: string) => (await runner.run(pg.showSetting(id, dataDir, name), { check: false })).stdout.trim();
   const settings = cluster && root ? { archiveMode: await setting('archive_mode'), archiveCommand: await setting('archive_command'), walLevel: await setting('wal_level') } : undefined;
   const auto = (await ctx.fs.readText(`${dataDir}/postgresql.auto.conf`).catch(() => undefined)) ?? '';
@@ -123,8 +123,8 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: PlanEnv): PlanBod
   const id = { version: o.version, name: o.name };
   const label = pg.clusterLabel(id);
   const port = f.cluster?.port ?? 0;
-  const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
-  const n = newClusterSteps({ id, port, dataDir, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config: ctx.config, paths: ctx.paths, systemd: ctx.host.systemd });
+  const dataDir = required(f.cluster?.dataDir, `the data directory of ${label} (pg_lsclusters)`);
+  const n = newClusterSteps({ id, port, dataDir, adopted: true, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config: ctx.config, paths: ctx.paths, systemd: ctx.host.systemd });
   const running = Boolean(f.cluster?.running);
   const needsRestart = adoptNeedsRestart(f);
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;

@@ -13,7 +13,7 @@ import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
-import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import { fail, pass, required, type Guard, type Step } from '../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../restore/recovery.js';
 import { restoreSequence } from '../restore/sequence.js';
 import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../restore/source.js';
@@ -139,7 +139,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   // Executed only when the guards passed: the record names the version.
   const version = rec?.version ?? o.ref.version ?? '?';
   const id = { version, name: o.ref.name };
-  const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
+  const dataDir = required(f.cluster?.dataDir, `the data directory of ${pg.clusterLabel(id)} (pg_lsclusters)`);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
   const scope = stanzaScope(rec?.stanza ?? o.ref.name, env.paths.stanzaDir);
   const cfg = env.config;

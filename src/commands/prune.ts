@@ -6,8 +6,7 @@ import { nameSchema } from '../names.js';
 import type { Context } from '../context.js';
 import { clusterIsNotLocked } from '../guards/cluster.js';
 import { runsAsRoot } from '../guards/host.js';
-import { lockFacts, managedClusters } from '../host/facts.js';
-import * as pg from '../pg/commands.js';
+import { lockFacts, managedClusters, readClusters } from '../host/facts.js';
 import { runFlagsSchema, type CommandModule, type PlanBody } from '../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import { describeJournal, readJournal, type Journal } from '../state/journal.js';
@@ -21,13 +20,17 @@ export interface PruneFacts {
   uid: number;
   now: Date;
   record: ManagedCluster | undefined;
+  /** The cluster's data directory as pg_lsclusters reports it: preserved directories sit beside it. */
+  dataDir: string | undefined;
   lock: { holder: LockHolder | undefined; alive: boolean };
   journal: Journal | undefined;
 }
 
 export async function gatherPrune(ctx: Context, o: PruneOptions): Promise<PruneFacts> {
-  const [managed, lock, journal] = await Promise.all([managedClusters(ctx), lockFacts(ctx, o.name), readJournal(ctx.fs, ctx.paths.stateDir, o.name)]);
-  return { uid: ctx.host.uid, now: ctx.clock.now(), record: managed.records.find((r) => r.name === o.name), lock, journal };
+  const [managed, clusters, lock, journal] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner), lockFacts(ctx, o.name), readJournal(ctx.fs, ctx.paths.stateDir, o.name)]);
+  const record = managed.records.find((r) => r.name === o.name);
+  const dataDir = record && clusters.find((c) => c.name === record.name && c.version === record.version)?.dataDir;
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, dataDir, lock, journal };
 }
 
 /** The preserved directories older than --older-than. */
@@ -37,14 +40,18 @@ export function pruneGuards(f: PruneFacts, o: PruneOptions): Guard[] {
   const rec = f.record;
   const label = rec?.cluster ?? o.name;
   // Only pgmam's own naming, next to the data directory: an edited record cannot point prune elsewhere.
-  const dataDir = rec ? pg.dataDirOf({ version: rec.version, name: rec.name }) : '';
-  const strange = oldOnes(f, o).filter((p) => !p.path.startsWith(`${dataDir}.pre-`) || p.path.includes('/../'));
+  const dataDir = f.dataDir;
+  const strange = dataDir ? oldOnes(f, o).filter((p) => !p.path.startsWith(`${dataDir}.pre-`) || p.path.includes('/../')) : [];
   return [
     runsAsRoot(f.uid),
     { id: 'cluster-is-managed', check: () => (rec ? pass : fail(`${label} is not managed by pgmam`, 'see pgmam list')) },
     clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
     // A rollback of an interrupted pitr or sync needs its preserved directory.
     { id: 'no-interrupted-operation', check: () => (f.journal ? fail(`${label}: ${describeJournal(f.journal)}`, 'finish or undo it first') : pass) },
+    {
+      id: 'data-directory-is-known',
+      check: () => (!rec || dataDir ? pass : fail(`${label} is not on this host (pg_lsclusters): its preserved directories cannot be told from others`, 'see pgmam list')),
+    },
     { id: 'preserved-paths-are-pgmams', check: () => (strange.length ? fail(`not a pgmam preserved directory of ${label}: ${strange.map((p) => p.path).join(', ')}`) : pass) },
   ];
 }

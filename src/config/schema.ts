@@ -37,6 +37,13 @@ export const configSchema = z
     'archive-timeout': int(1, 86400).default(60),
     /** pgBackRest include directory where one stanza file per cluster goes. */
     'stanza-dir': absPath.default('/etc/pgbackrest/conf.d'),
+    /**
+     * Where new clusters' data directories go: a template with %v (major) and %c (name), passed to
+     * pg_createcluster -d. Empty = data_directory of postgresql-common's createcluster.conf. Branches go beside their parent.
+     */
+    'data-root': z
+      .preprocess(str, z.union([z.literal(''), z.string().regex(/^\/[^\0]*%c[^\0]*$/, 'must be an absolute path template containing %c (and usually %v), e.g. /srv/postgresql/%v/%c')]))
+      .default(''),
     'state-dir': absPath.default('/var/lib/pgmam'),
     'log-file': absPath.default('/var/log/pgmam/pgmam.log'),
     /** Refuse to create or restore when a filesystem we write to has less than this free. */

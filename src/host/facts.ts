@@ -6,6 +6,7 @@ import type { HostFs } from '../host-fs.js';
 import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
 import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
+import { CREATECLUSTER_CONF, parseDataDirectory, POSTGRESQL_COMMON_DATA_ROOT } from '../pg/data-root.js';
 import { MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, type StanzaInfo } from '../pgbackrest/info.js';
 import * as pgbr from '../pgbackrest/commands.js';
@@ -107,4 +108,11 @@ export async function lockFacts(ctx: Pick<Context, 'fs' | 'paths' | 'host'>, nam
   const holder = await readLock(ctx.fs, ctx.paths.locksDir, name);
   if (!holder || holder.pid === ctx.host.pid) return { holder: undefined, alive: false };
   return { holder, alive: ownerAlive(ctx.host, holder) };
+}
+
+/** The template new clusters' data directories follow: pgmam's data-root, else createcluster.conf's data_directory, else postgresql-common's default. */
+export async function dataRootTemplate(ctx: Pick<Context, 'fs' | 'config'>): Promise<string> {
+  if (ctx.config['data-root']) return ctx.config['data-root'];
+  const text = await ctx.fs.readText(CREATECLUSTER_CONF).catch(() => undefined);
+  return parseDataDirectory(text ?? '') ?? POSTGRESQL_COMMON_DATA_ROOT;
 }

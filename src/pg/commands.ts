@@ -12,14 +12,14 @@ export interface ClusterId {
 export const clusterLabel = (c: ClusterId) => `${c.version}/${c.name}`;
 /** The systemd unit postgresql-common installs for a cluster. */
 export const unitName = (c: ClusterId) => `postgresql@${c.version}-${c.name}`;
-export const dataDirOf = (c: ClusterId) => `/var/lib/postgresql/${c.version}/${c.name}`;
 export const confDirOf = (c: ClusterId) => `/etc/postgresql/${c.version}/${c.name}`;
 
 export const lsClusters = (): Cmd => ({ argv: ['pg_lsclusters', '--json'], effect: 'read' });
 
-export function createCluster(c: ClusterId, port: number): Cmd {
-  // -k: data checksums, so pgBackRest can detect torn or corrupted pages during backup.
-  return { argv: ['pg_createcluster', c.version, c.name, '--port', String(port), '--', '--data-checksums'], effect: 'write' };
+export function createCluster(c: ClusterId, port: number, dataDir: string): Cmd {
+  // -d always: the data directory was resolved once (data-root or createcluster.conf), never guessed twice.
+  // --data-checksums: so pgBackRest can detect torn or corrupted pages during backup.
+  return { argv: ['pg_createcluster', c.version, c.name, '--port', String(port), '-d', dataDir, '--', '--data-checksums'], effect: 'write' };
 }
 
 export function dropCluster(c: ClusterId): Cmd {

@@ -58,3 +58,9 @@ export interface Plan {
 }
 
 export const isCmd = (a: Action): a is Cmd => typeof a !== 'function';
+
+/** A fact a planner relies on because a guard required it: missing means a guard let through what it should have refused (a bug). */
+export function required<T>(value: T | undefined | null, what: string): T {
+  if (value === undefined || value === null) throw new Error(`planned without ${what}: a guard should have refused`);
+  return value;
+}

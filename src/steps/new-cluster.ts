@@ -17,12 +17,15 @@ import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
 import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
-import { listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
+import { dataRootTemplate, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
+import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
 
 export interface NewClusterFacts {
+  /** Where the new cluster's data goes (pg_createcluster -d), or an adopted cluster's own. */
+  dataDir: string;
   /** Places where the name is already taken (cluster, config leftovers, stanza, records). */
   nameTakenBy: string[];
   port: number | undefined;
@@ -43,12 +46,15 @@ export interface NewClusterQuery {
   main: MainConfig;
   /** pgBackRest can be run (root, tool present): the repository can be probed as postgres. */
   canProbeRepo: boolean;
+  /** An adopted cluster's own, or a branch's beside its parent; default: the data-root template. */
+  dataDir?: string;
 }
 
 /** Read-only (runner must be the read-only one). */
 export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClusterQuery): Promise<NewClusterFacts> {
   const { config, paths } = ctx;
-  const [listening, lock] = await Promise.all([listeningPorts(ctx.fs), lockFacts(ctx, q.name)]);
+  const [listening, lock, dataRoot] = await Promise.all([listeningPorts(ctx.fs), lockFacts(ctx, q.name), dataRootTemplate(ctx)]);
+  const dataDir = q.dataDir ?? expandDataRoot(dataRoot, q);
   const repoPath = repoPathFrom(config['repo-path'], q.main);
   const stanzaFile = `${paths.stanzaDir}/${q.name}.conf`;
 
@@ -58,8 +64,10 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   // and a later pg_createcluster would silently reuse a stale archive_command from it.
   for (const v of q.installedPg) {
     if (q.clusters.some((c) => c.version === v && c.name === q.name)) continue;
-    for (const p of [pg.confDirOf({ version: v, name: q.name }), pg.dataDirOf({ version: v, name: q.name })]) if (await ctx.fs.exists(p)) taken.push(`${p} exists`);
+    for (const p of [pg.confDirOf({ version: v, name: q.name }), expandDataRoot(dataRoot, { version: v, name: q.name })]) if (await ctx.fs.exists(p)) taken.push(`${p} exists`);
   }
+  // An adopted cluster's data directory is its own; a new one must not land on anything already there.
+  if (q.dataDir === undefined || !q.clusters.some((c) => c.name === q.name)) if (await ctx.fs.exists(dataDir)) taken.push(`${dataDir} exists`);
   if (await ctx.fs.exists(stanzaFile)) taken.push(`stanza file ${stanzaFile} exists`);
   if (q.main.sections.includes(q.name)) taken.push(`stanza [${q.name}] is configured in ${q.main.file}`);
   // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
@@ -75,10 +83,11 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   const repoExists = await ctx.fs.exists(repoPath).catch(() => true);
   const writableByPostgres =
     repoExists && q.canProbeRepo ? (await runner.run({ argv: ['test', '-w', repoPath], asUser: 'postgres', effect: 'read' }, { check: false })).exitCode === 0 : undefined;
-  const diskPaths = [...new Set([pg.dataDirOf({ version: q.version, name: q.name }).replace(/\/[^/]+$/, ''), repoPath])];
+  const diskPaths = [...new Set([dataDir.replace(/\/[^/]+$/, '') || '/', repoPath])];
   const disk = await Promise.all(diskPaths.map(async (p) => ({ path: p, freeBytes: await ctx.fs.freeBytes(p).catch(() => undefined) })));
 
   return {
+    dataDir,
     nameTakenBy: [...new Set(taken)],
     port,
     portConfiguredBy: port === undefined ? [] : configuredBy(port),
@@ -106,8 +115,10 @@ const indent = (text: string) => text.trimEnd().split('\n').map((l) => `  | ${l}
 
 export interface NewClusterSpec {
   id: pg.ClusterId;
-  /** An adopted cluster's own data directory (default: postgresql-common's); it keeps its wal_level. */
-  dataDir?: string;
+  /** From the facts (gatherNewCluster): never derived from the name. */
+  dataDir: string;
+  /** An adopted cluster keeps its own wal_level. */
+  adopted?: boolean;
   port: number;
   repo: NewClusterFacts['repo'];
   owner: { uid: number; gid: number };
@@ -121,11 +132,11 @@ export function newClusterSteps(s: NewClusterSpec) {
   const { id, port, owner, paths } = s;
   const name = id.name;
   const label = pg.clusterLabel(id);
-  const dataDir = s.dataDir ?? pg.dataDirOf(id);
+  const dataDir = s.dataDir;
   const confDir = pg.confDirOf(id);
   const stanzaFile = `${paths.stanzaDir}/${name}.conf`;
   const scope = stanzaScope(name, paths.stanzaDir);
-  const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath, keepWalLevel: s.dataDir !== undefined });
+  const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath, keepWalLevel: s.adopted === true });
   const stanzaText = renderStanzaFile({
     stanza: name,
     dataDir,
@@ -202,7 +213,7 @@ export function newClusterSteps(s: NewClusterSpec) {
       id: 'create-cluster',
       title: `create cluster ${label} on port ${port}`,
       effect: 'write',
-      run: pg.createCluster(id, port),
+      run: pg.createCluster(id, port, dataDir),
       undo: {
         title: `drop cluster ${label} and remove ${confDir}`,
         run: async (ctx) => {

@@ -1,6 +1,6 @@
 // adopt's guards and plan over gathered facts: restart only when archive_mode must change.
 import { describe, expect, it } from 'vitest';
-import { planEnv } from './fixtures.js';
+import { aNewCluster, planEnv } from './fixtures.js';
 import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions } from '../../src/commands/adopt.js';
 import { assemblePlan, type PlanEnv } from '../../src/plan/command.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
@@ -13,8 +13,7 @@ const cluster: HostCluster = {
 const facts = (over: Partial<AdoptFacts> = {}): AdoptFacts => ({
   uid: 0, now: new Date('2026-11-22T10:00:00Z'), cluster, managed: false, pgbackrestVersion: '2.45',
   settings: { archiveMode: 'off', archiveCommand: '(disabled)', walLevel: 'replica' }, pinnedInAutoConf: [], includesConfD: true, dataBytes: 30e6, interrupted: undefined,
-  postgres: { uid: 101, gid: 104 }, nameTakenBy: [], port: 5440, portConfiguredBy: [], portListening: false,
-  repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true }, disk: [{ path: '/var/lib/postgresql/15', freeBytes: 10e9 }], lock: { holder: undefined, alive: false },
+  postgres: { uid: 101, gid: 104 }, ...aNewCluster('legacy', { port: 5440 }),
   ...over,
 });
 const o = (over: Partial<AdoptOptions> = {}): AdoptOptions => ({ version: '15', name: 'legacy', replaceArchiveCommand: false, json: false, dryRun: false, yes: false, keepOnError: false, ...over });

@@ -6,7 +6,7 @@ import { branchSyncCommand, branchSyncGuards, recoverBranchSync, type BranchSync
 import { assemblePlan } from '../../src/plan/command.js';
 import type { Journal } from '../../src/state/journal.js';
 import { fakeContext } from './fakes.js';
-import { planEnv } from './fixtures.js';
+import { aNewCluster, planEnv } from './fixtures.js';
 import { renderPlan } from '../../src/plan/render.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 import { emptySource } from '../../src/restore/source.js';
@@ -41,8 +41,7 @@ const parent = (over: Partial<ParentFacts> = {}): ParentFacts => ({
 });
 const createFacts = (over: Partial<BranchCreateFacts> = {}): BranchCreateFacts => ({
   uid: 0, now: new Date('2026-11-22T06:00:00Z'), name: 'app1_dev', parent: parent(), tools: {}, postgres: { uid: 101, gid: 104 }, extras: {},
-  nameTakenBy: [], port: 5434, portConfiguredBy: [], portListening: false, repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true },
-  disk: [], lock: { holder: undefined, alive: false },
+  ...aNewCluster('app1_dev', { port: 5434, disk: [] }),
   ...over,
 });
 const createOpts = (over: Partial<BranchCreateOptions> = {}): BranchCreateOptions => ({ parent: 'app1', label: 'dev', at: undefined, port: undefined, dryRun: false, yes: false, keepOnError: false, json: false, ...over });

@@ -27,6 +27,11 @@ describe('configuration', () => {
     const text = err!.lines.join('\n');
     for (const k of ['colour: unknown key', 'port-min', 'process-max', 'repo-path', '[extra]']) expect(text).toContain(k);
   });
+  it('data-root is an absolute template naming the cluster (%c), or empty for createcluster.conf', () => {
+    expect(parseConfig(src, 'data-root = /srv/pg/%v/%c\n')['data-root']).toBe('/srv/pg/%v/%c');
+    expect(parseConfig(src, undefined)['data-root']).toBe('');
+    for (const bad of ['srv/%v/%c', '/srv/pg/%v']) expect(() => parseConfig(src, `data-root = ${bad}\n`)).toThrow(ConfigError);
+  });
   it('port-min may not exceed port-max', () => {
     expect(() => parseConfig(src, 'port-min = 7000\nport-max = 6000\n')).toThrow(ConfigError);
   });

@@ -4,6 +4,7 @@ import { pathsFrom } from '../../src/context.js';
 import type { PlanEnv } from '../../src/plan/command.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 import type { ManagedCluster } from '../../src/state/store.js';
+import type { NewClusterFacts } from '../../src/steps/new-cluster.js';
 
 /** Default configuration and paths, no systemd (the planners read nothing else from the host). */
 export const planEnv = (over: { systemd?: boolean } = {}): PlanEnv => ({
@@ -23,5 +24,13 @@ export const aCluster = (name = 'app1', over: Partial<HostCluster> = {}): HostCl
 export const aRecord = (name = 'app1', over: Partial<ManagedCluster> = {}): ManagedCluster => ({
   format: 1, cluster: `15/${name}`, name, version: '15', role: 'app', parent: null, stanza: name, stanzaFile: `/etc/pgbackrest/conf.d/${name}.conf`,
   repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null,
+  ...over,
+});
+
+/** What gatherNewCluster finds on a host where the name and port are free. */
+export const aNewCluster = (name = 'app1', over: Partial<NewClusterFacts> = {}): NewClusterFacts => ({
+  dataDir: `/var/lib/postgresql/15/${name}`, nameTakenBy: [], port: 5433, portConfiguredBy: [], portListening: false,
+  repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true }, disk: [{ path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }],
+  lock: { holder: undefined, alive: false },
   ...over,
 });

@@ -6,7 +6,7 @@ import { RefusedError, StepFailedError } from '../../src/errors.js';
 import { executePlan } from '../../src/plan/executor.js';
 import { renderPlan } from '../../src/plan/render.js';
 import { fakeContext } from './fakes.js';
-import { planEnv } from './fixtures.js';
+import { aNewCluster, planEnv } from './fixtures.js';
 
 const opts = (o: Partial<InitOptions> = {}): InitOptions => ({ name: 'app1', dryRun: false, yes: false, keepOnError: false, json: false, ...o });
 
@@ -18,13 +18,7 @@ const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
   pgbackrestVersion: '2.45',
   pgVersion: '15',
   clusters: [],
-  nameTakenBy: [],
-  port: 5433,
-  portConfiguredBy: [],
-  portListening: false,
-  repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true },
-  disk: [{ path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }],
-  lock: { holder: undefined, alive: false },
+  ...aNewCluster('app1'),
   postgres: { uid: 101, gid: 104 },
   password: undefined,
   passwordProblem: undefined,
@@ -117,7 +111,7 @@ describe('initcluster plan', () => {
   it('--dry-run prints the plan and runs nothing', async () => {
     const { ctx, runner, fs, out } = fakeContext();
     expect(await executePlan(ctx, plan(facts()), opts({ dryRun: true }))).toBe('dry-run');
-    expect(out.join('')).toContain('$ pg_createcluster 15 app1 --port 5433 -- --data-checksums');
+    expect(out.join('')).toContain('$ pg_createcluster 15 app1 --port 5433 -d /var/lib/postgresql/15/app1 -- --data-checksums');
     expect(runner.calls).toEqual([]);
     expect(fs.writes).toEqual([]);
   });
@@ -125,7 +119,7 @@ describe('initcluster plan', () => {
   it('a failed step undoes what was made, newest first, and reports the step (exit 6)', async () => {
     const { ctx, runner, fs } = fakeContext();
     runner
-      .register('pg_createcluster 15 app1 --port 5433 -- --data-checksums')
+      .register('pg_createcluster 15 app1 --port 5433 -d /var/lib/postgresql/15/app1 -- --data-checksums')
       .register('pg_ctlcluster 15 app1 start')
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')

@@ -18,7 +18,7 @@ const record: ManagedCluster = {
     { path: `${dir}.pre-sync-20261121T000000Z`, reason: 'pitr', createdAt: '2026-11-21T00:00:00.000Z' },
   ],
 };
-const facts = (over: Partial<PruneFacts> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), record, lock: { holder: undefined, alive: false }, journal: undefined, ...over });
+const facts = (over: Partial<PruneFacts> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), record, dataDir: dir, lock: { holder: undefined, alive: false }, journal: undefined, ...over });
 const week: PruneOptions = { name: 'app1', olderThanSeconds: 7 * 86400, json: false, dryRun: false, yes: true, keepOnError: false };
 const failed = (f: PruneFacts) => assemblePlan(pruneCommand, f, week, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseLsClusters } from '../../src/pg/clusters.js';
 import { parseListeningPorts } from '../../src/pg/listening.js';
+import { expandDataRoot, parseDataDirectory } from '../../src/pg/data-root.js';
 import { archiveMax, firstBackup, lastBackup, parseInfo } from '../../src/pgbackrest/info.js';
 import { newestSupportedPg, parseVersion } from '../../src/pgbackrest/commands.js';
 import { parseMainConfig, parseStanzaFile, renderStanzaFile } from '../../src/pgbackrest/config.js';
@@ -94,5 +95,17 @@ describe('readClusters while another cluster is half made', () => {
   it('refuses with one clear line when it stays so', async () => {
     const runner = new RecordingRunner().register('pg_lsclusters --json', { stdout: half });
     await expect(readClusters(runner, 2)).rejects.toMatchObject({ exitCode: 4, failures: [{ id: 'clusters-are-readable' }] });
+  });
+});
+
+describe("createcluster.conf's data_directory", () => {
+  it.each([
+    ["data_directory = '/srv/postgresql/%v/%c'\n", '/srv/postgresql/%v/%c'],
+    ['#data_directory = \'/x/%v/%c\'\nssl = on\n', undefined],
+    ['data_directory = "/a/%c"\ndata_directory=/b/%v/%c # later wins\n', '/b/%v/%c'],
+    ['', undefined],
+  ])('%j → %s', (text, want) => expect(parseDataDirectory(text)).toBe(want));
+  it('expands %v, %c and %%', () => {
+    expect(expandDataRoot('/srv/pg%%/%v/%c', { version: '15', name: 'app1' })).toBe('/srv/pg%/15/app1');
   });
 });

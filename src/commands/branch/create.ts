@@ -69,6 +69,8 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
     managed: managed.records,
     main,
     canProbeRepo: ctx.host.uid === 0 && Boolean(tools.pgbackrest),
+    // Beside the parent's, wherever that is: a branch lives on the parent's filesystem.
+    dataDir: parent.cluster?.dataDir ? parent.cluster.dataDir.replace(/[^/]+$/, name) : undefined,
   });
   return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), name, parent, tools, postgres, extras };
 }
@@ -91,7 +93,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   const id = { version, name: f.name };
   const port = f.port ?? 0;
   const owner = f.postgres ?? { uid: 0, gid: 0 };
-  const n = newClusterSteps({ id, port, repo: f.repo, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
+  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
   const seq = restoreSequence({
     source: parentSource(p, n.dataDir, o.at, env.paths.stanzaDir),

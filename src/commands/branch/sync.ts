@@ -12,7 +12,7 @@ import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
-import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { enableArchivingStep, stamp, type LiveCluster } from '../../restore/steps.js';
@@ -77,7 +77,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
   // Executed only when the guards passed: the record names the version.
   const version = rec?.version ?? '?';
   const id = { version, name: o.name };
-  const dataDir = f.cluster?.dataDir ?? pg.dataDirOf(id);
+  const dataDir = required(f.cluster?.dataDir, `the data directory of ${pg.clusterLabel(id)} (pg_lsclusters)`);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
   const owner = f.postgres ?? { uid: 0, gid: 0 };
   const scope = stanzaScope(o.name, env.paths.stanzaDir);
