@@ -12,7 +12,7 @@ import { scramSha256Verifier } from '../pg/scram.js';
 import { newestSupportedPg } from '../pgbackrest/commands.js';
 import { renderArgv } from '../runner/types.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
-import type { Guard, Step } from '../plan/types.js';
+import { required, type Guard, type Step } from '../plan/types.js';
 import type { Journal } from '../state/journal.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from '../host/facts.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../restore/steps.js';
@@ -141,7 +141,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
   const { config, paths } = env;
   const systemd = env.host.systemd;
   const now = f.now;
-  const id = { version: f.pgVersion ?? '?', name: o.name };
+  const id = { version: required(f.pgVersion, 'a PostgreSQL major'), name: o.name };
   const port = f.port ?? 0;
   const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config, paths, systemd });
   const owner = f.postgres ?? { uid: 0, gid: 0 };

@@ -136,8 +136,7 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
 
 export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   const rec = f.record;
-  // Executed only when the guards passed: the record names the version.
-  const version = rec?.version ?? o.ref.version ?? '?';
+  const version = required(rec?.version, `the pgmam record of ${o.ref.name}`);
   const id = { version, name: o.ref.name };
   const dataDir = required(f.cluster?.dataDir, `the data directory of ${pg.clusterLabel(id)} (pg_lsclusters)`);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };

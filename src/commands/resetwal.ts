@@ -11,7 +11,7 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../plan/command.js';
-import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import { fail, pass, required, type Guard, type Step } from '../plan/types.js';
 import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../restore/steps.js';
 import { stepName, type Journal } from '../state/journal.js';
 import type { LockHolder } from '../state/lock.js';
@@ -98,10 +98,10 @@ export function resetwalGuards(f: ResetwalFacts, o: ResetwalOptions, env: Pick<P
 }
 
 export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv): PlanBody {
-  const version = f.record?.version ?? '?';
+  const version = required(f.record?.version, `the pgmam record of ${o.name}`);
   const id = { version, name: o.name };
   const label = pg.clusterLabel(id);
-  const dataDir = f.cluster?.dataDir ?? '?';
+  const dataDir = required(f.cluster?.dataDir, `the data directory of ${o.name} (pg_lsclusters)`);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
   const scope = stanzaScope(o.name, env.paths.stanzaDir);
   const copy: Preserved = { path: `${dataDir}.pre-resetwal-${stamp(f.now)}`, reason: 'resetwal', createdAt: f.now.toISOString() };

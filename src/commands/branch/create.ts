@@ -9,7 +9,7 @@ import { findTools, installedPgVersions, managedClusters, postgresOwner, readClu
 import { archiveCommandFor } from '../../pg/archive-conf.js';
 import * as pg from '../../pg/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
-import type { Guard, Step } from '../../plan/types.js';
+import { required, type Guard, type Step } from '../../plan/types.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { selectSet } from '../../restore/source.js';
 import { enableArchivingStep, type LiveCluster } from '../../restore/steps.js';
@@ -88,8 +88,7 @@ export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions,
 
 export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, env: PlanEnv): PlanBody {
   const p = f.parent;
-  // Executed only when the guards passed: the parent's record names the version.
-  const version = p.record?.version ?? '?';
+  const version = required(p.record?.version, `the pgmam record of ${o.parent}`);
   const id = { version, name: f.name };
   const port = f.port ?? 0;
   const owner = f.postgres ?? { uid: 0, gid: 0 };

@@ -74,8 +74,7 @@ export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guar
 export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: PlanEnv): PlanBody {
   const rec = f.record;
   const p = f.parent;
-  // Executed only when the guards passed: the record names the version.
-  const version = rec?.version ?? '?';
+  const version = required(rec?.version, `the pgmam record of ${o.name}`);
   const id = { version, name: o.name };
   const dataDir = required(f.cluster?.dataDir, `the data directory of ${pg.clusterLabel(id)} (pg_lsclusters)`);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
