@@ -12,7 +12,7 @@ export function importsOf(file: string, text: string): string[] {
   return specs.map((s) => (s.startsWith('.') ? normalize(join(dirname(file), s)).replace(/\.js$/, '.ts') : s));
 }
 
-/** The command a file under commands/ belongs to: commands/pitr.ts → pitr, commands/branch/sync.ts → branch. */
+/** The command a file under commands/ belongs to: commands/pitr/pitr.ts → pitr, commands/branch/sync.ts → branch. */
 const commandOf = (file: string) => (file.startsWith('commands/') ? file.split('/')[1]!.replace(/\.ts$/, '') : undefined);
 const FORBIDDEN_IN_COMMANDS = ['execa', 'node:fs', 'fs', 'node:fs/promises', 'node:child_process', 'child_process', 'node:process', 'process'];
 
@@ -45,6 +45,10 @@ function sources(dir = SRC): Record<string, string> {
 describe('import rule', () => {
   it('src/ has no wrong-way import', () => {
     expect(importViolations(sources())).toEqual([]);
+  });
+
+  it('src/commands/ holds one folder per command and no loose files', () => {
+    expect(readdirSync(join(SRC, 'commands'), { withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => e.name)).toEqual([]);
   });
 
   it('finds each kind of wrong-way import', () => {

@@ -1,0 +1,252 @@
+// `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
+// full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
+import { z } from 'zod';
+import { nameSchema } from '../../names.js';
+import type { Context } from '../../context.js';
+import { runsAsRoot } from '../../guards/host.js';
+import { batchTargets, runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+import type { HostCluster } from '../../pg/clusters.js';
+import * as pgbr from '../../pgbackrest/commands.js';
+import { parseInfo, type BackupInfo, type StanzaInfo } from '../../pgbackrest/info.js';
+import { renderArgv, effectiveArgv } from '../../runner/types.js';
+import { describeJournal, ownerAlive, readJournal } from '../../state/journal.js';
+import type { ManagedCluster } from '../../state/store.js';
+import { managedClusters, readClusters } from '../../host/facts.js';
+import { exportRepos, type ExportSummary } from './export-repos.js';
+import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
+import { markBackup, readNextXid } from '../../steps/stanza.js';
+
+export type BackupType = 'full' | 'diff' | 'incr';
+
+export interface BackupOptions {
+  names: string[];
+  all: boolean;
+  type: BackupType | 'auto';
+  exportTo: string | undefined;
+  force: boolean;
+  dryRun: boolean;
+  json: boolean;
+}
+
+export interface Target {
+  record: ManagedCluster;
+  cluster: HostCluster | undefined;
+  stanza: StanzaInfo | undefined;
+  /** Next transaction ID now (online clusters only). */
+  nextXid: string | undefined;
+  /** An interrupted pgmam operation on the cluster (its journal, described), to be settled first. */
+  interrupted?: string;
+}
+
+export type Decision =
+  | { action: 'backup'; type: BackupType; why: string }
+  | { action: 'skip'; why: string }
+  | { action: 'fail'; why: string };
+
+const age = (b: BackupInfo, now: Date) => now.getTime() / 1000 - b.timestamp.stop;
+
+/** What to do with one cluster; pure, so every rule is tested without a cluster. */
+export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg: { fullInterval: number; diffInterval: number }, now: Date): Decision {
+  if (t.interrupted) return { action: 'fail', why: `${t.record.cluster}: ${t.interrupted}` };
+  if (!t.cluster) return { action: 'fail', why: `the host has no cluster ${t.record.cluster}` };
+  if (!t.cluster.running) return { action: 'fail', why: `${t.record.cluster} is down` };
+  const backups = (t.stanza?.backup ?? []).filter((b) => !b.error);
+  const lastFull = backups.filter((b) => b.type === 'full').at(-1);
+  const lastDiffOrFull = backups.filter((b) => b.type !== 'incr').at(-1);
+  let type: BackupType;
+  let why: string;
+  if (o.type !== 'auto') {
+    type = o.type;
+    why = `--type ${o.type}`;
+  } else if (!lastFull || age(lastFull, now) > cfg.fullInterval) {
+    type = 'full';
+    why = lastFull ? `the last full (${lastFull.label}) is older than full-interval` : 'no full backup yet';
+  } else if (!lastDiffOrFull || age(lastDiffOrFull, now) > cfg.diffInterval) {
+    type = 'diff';
+    why = `the last full or diff is older than diff-interval`;
+  } else {
+    type = 'incr';
+    why = 'full and diff are recent';
+  }
+  if (type === 'full' && o.type === 'auto') return { action: 'backup', type, why }; // a due full is never skipped
+  const mark = t.record.backupMark;
+  const last = backups.at(-1);
+  if (!o.force && type !== 'full' && mark && last && mark.label === last.label && t.nextXid !== undefined && mark.nextXid === t.nextXid)
+    return { action: 'skip', why: `no changes since ${last.label}` };
+  return { action: 'backup', type, why };
+}
+
+export interface Outcome {
+  cluster: string;
+  result: 'backed-up' | 'skipped' | 'failed' | 'locked';
+  type?: BackupType;
+  label?: string;
+  expired?: string[];
+  reason: string;
+  durationMs?: number;
+}
+
+export const backupTargetOptionsSchema = runFlagsSchema.extend({
+  name: nameSchema,
+  type: z.enum(['full', 'diff', 'incr', 'auto']),
+  force: z.boolean(),
+});
+export type BackupTargetOptions = z.infer<typeof backupTargetOptionsSchema>;
+
+export interface BackupFacts {
+  uid: number;
+  now: Date;
+  /** undefined: not managed by pgmam. */
+  target: Target | undefined;
+  decision: Decision | undefined;
+  /** Filled in by the backup step: the new label, and the labels before it (for what expired). */
+  done: { label: string | undefined; before: string[]; durationMs: number } | undefined;
+}
+
+export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
+  const runner = ctx.runner;
+  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(runner)]);
+  const record = managed.records.find((r) => r.name === o.name);
+  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, done: undefined };
+  if (!record || ctx.host.uid !== 0) return f;
+  const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
+  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir)), { check: false });
+  const stanza = info.exitCode === 0 ? parseInfo(info.stdout).find((x) => x.name === record.stanza) : undefined;
+  const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
+  const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
+  // A live journal is a running command: the lock makes backup wait for it.
+  f.target = { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
+  f.decision = decide(f.target, o, { fullInterval: ctx.config['full-interval'], diffInterval: ctx.config['diff-interval'] }, f.now);
+  return f;
+}
+
+export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
+  const d = f.decision;
+  return [
+    runsAsRoot(f.uid, 'back up clusters'),
+    { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
+    { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },
+  ];
+}
+
+export function backupCmd(t: Target, type: BackupType, env: Pick<PlanEnv, 'config' | 'paths'>) {
+  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type);
+  // Retention from pgmam's configuration, applied by pgBackRest's own expire after the backup.
+  const retention = [`--repo1-retention-full=${env.config['retention-full']}`, `--repo1-retention-full-type=${env.config['retention-full-type']}`, '--log-level-console=info'];
+  return { ...base, argv: [base.argv[0]!, ...retention, ...base.argv.slice(1)] };
+}
+
+/** A backup when one is due (one step: pgbackrest backup, then the mark); none when nothing was written. */
+export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv): PlanBody {
+  const t = f.target;
+  const d = f.decision;
+  const label = t?.record.cluster ?? o.name;
+  if (!t || d?.action !== 'backup') return { target: label, steps: [], journal: false, quiet: true };
+  const cmd = backupCmd(t, d.type, env);
+  const scope = stanzaScope(t.record.stanza, env.paths.stanzaDir);
+  const step: Step = {
+    id: `backup-${d.type}`,
+    title: `${d.type} backup of ${label} (${d.why})`,
+    effect: 'write',
+    run: async (c) => {
+      const t0 = performance.now();
+      const before = (t.stanza?.backup ?? []).map((b) => b.label);
+      const out = await c.runner.run(cmd);
+      // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
+      const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
+      const labels = t.cluster ? await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput) : [];
+      f.done = { label: labels.at(-1), before, durationMs: Math.round(performance.now() - t0) };
+    },
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position (change detection)'],
+  };
+  // pgBackRest resumes or refuses an interrupted backup by itself: no journal of pgmam's.
+  return { target: label, steps: [step], journal: false, quiet: true };
+}
+
+/** One cluster's backup: the module `backup` runs once per target through runBatch. */
+export const backupTargetCommand: CommandModule<BackupTargetOptions, BackupFacts> = {
+  spec: {
+    name: 'backup',
+    summary: 'back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export',
+    args: ['[apps...]'],
+    options: backupTargetOptionsSchema,
+    examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
+    target: (o) => o.name,
+    destructive: false,
+    waitsForLock: true,
+    // An interrupted operation fails this cluster's backup with the command that settles it (decide).
+    settles: false,
+  },
+  gather: gatherBackup,
+  guards: backupGuards,
+  plan: planBackup,
+  report: async () => undefined,
+};
+
+/** The batch outcome of one target, in backup's own words (the JSON and text output users rely on). */
+function outcomeOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: (name: string) => string): Outcome | undefined {
+  const f = b.run?.facts;
+  const cluster = labelOf(b.target);
+  const d = f?.decision;
+  if (b.result === 'done' && !b.run) return undefined; // --dry-run: its plan was printed
+  if (b.result === 'done' && f?.done && d?.action === 'backup') return { cluster, result: 'backed-up', type: d.type, label: f.done.label, expired: f.done.before, reason: d.why, durationMs: f.done.durationMs };
+  if (b.result === 'done' && d?.action === 'skip') return { cluster, result: 'skipped', reason: d.why };
+  if (b.result === 'done') return { cluster, result: 'skipped', reason: d?.action === 'backup' ? `planned: ${d.type} backup (${d.why})` : 'nothing to do' };
+  if (b.refusedBy.includes('cluster-is-not-locked')) return { cluster, result: 'locked', reason: `locked by another pgmam command for more than lock-wait` };
+  const why = b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: backup refused: |^pgmam: /, '')).join('; ');
+  return { cluster, result: 'failed', reason: b.result === 'refused' && d?.action === 'fail' ? d.why : why };
+}
+
+export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
+  const { names, managed } = await batchTargets(ctx, 'backup', o, 'back up clusters');
+  const runs = names.map((name) => ({ name, type: o.type, force: o.force, json: o.json, dryRun: o.dryRun, yes: true, keepOnError: false }));
+  ctx.log.debug({ event: 'begin', command: 'backup', targets: names }, `begin backup of ${names.length} cluster(s)`);
+  await runBatch(ctx, backupTargetCommand, runs, {
+    concurrency: ctx.config['backup-parallel'],
+    report: async (batch) => {
+      const labelOf = (name: string) => managed.find((r) => r.name === name)?.cluster ?? name;
+      const outcomes = batch.map((b) => outcomeOf(b, labelOf)).filter((x): x is Outcome => x !== undefined);
+      if (o.dryRun) {
+        const lines = outcomes.filter((x) => x.result !== 'backed-up').map((x) => `${x.cluster}: ${x.result === 'skipped' ? 'skip' : 'cannot back up'}: ${x.reason}`);
+        if (o.exportTo) lines.push(`then export the repository of each backed-up stanza to ${o.exportTo} (new or changed files, each verified by size and SHA-256)`);
+        if (lines.length) ctx.io.out(`${lines.join('\n')}\n`);
+        return;
+      }
+      await settleExpired(ctx, batch, outcomes);
+      let exported: ExportSummary | undefined;
+      if (o.exportTo) {
+        const done = batch.filter((_, i) => outcomes[i]!.result === 'backed-up' || outcomes[i]!.result === 'skipped').flatMap((b) => (b.run?.facts.target ? [b.run.facts.target.record] : []));
+        exported = await exportRepos(ctx, done, o.exportTo);
+      }
+      ctx.log.debug({ event: 'end', command: 'backup', outcomes }, 'end backup');
+      printOutcomes(ctx, o, outcomes, exported);
+    },
+  });
+}
+
+/** Expired = labels before the run that the repository no longer lists: one `info` per repository. */
+async function settleExpired(ctx: Context, batch: Array<BatchOutcome<BackupTargetOptions, BackupFacts>>, outcomes: Outcome[]): Promise<void> {
+  const backedUp = batch.flatMap((b, i) => (outcomes[i]!.result === 'backed-up' && b.run?.facts.target ? [{ t: b.run.facts.target, out: outcomes[i]! }] : []));
+  for (const repoPath of new Set(backedUp.map(({ t }) => t.record.repoPath))) {
+    const r = await ctx.runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false });
+    const now = r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
+    for (const { t, out } of backedUp.filter(({ t }) => t.record.repoPath === repoPath)) {
+      const labels = now?.find((s) => s.name === t.record.stanza)?.backup.map((b) => b.label);
+      out.expired = labels ? (out.expired ?? []).filter((l) => !labels.includes(l)) : [];
+    }
+  }
+}
+
+function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], exported: ExportSummary | undefined): void {
+  const ok = outcomes.filter((x) => x.result === 'backed-up' || x.result === 'skipped').length;
+  const bad = outcomes.length - ok;
+  if (o.json) return ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
+  const detail = outcomes.map((x) =>
+    x.result === 'backed-up' ? `${x.cluster}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${x.cluster}: ${x.result}: ${x.reason}`,
+  );
+  const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
+  // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
+  ctx.io.out(`${ctx.io.interactive || bad ? `${detail.join('\n')}\n` : ''}${summary}\n`);
+}

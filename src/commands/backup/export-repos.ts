@@ -1,0 +1,57 @@
+// backup --export-to DIR (legacy pgbackup -path DIR): a verified mirror of each stanza's part of the
+// repository, so DIR is itself a pgBackRest repository.
+import type { Context } from '../../context.js';
+import { postgresOwner } from '../../host/facts.js';
+import { parseStanzaFile } from '../../pgbackrest/config.js';
+import type { ManagedCluster } from '../../state/store.js';
+
+export interface ExportSummary {
+  dir: string;
+  copied: number;
+  unchanged: number;
+  removed: number;
+}
+
+/**
+ * Mirror each stanza's backup/ and archive/ directories into DIR, so DIR is itself a pgBackRest
+ * repository: only new or changed files are copied, each verified (size and SHA-256) after copying.
+ * The source repository is read from the stanza file, never assumed.
+ */
+export async function exportRepos(ctx: Context, records: ManagedCluster[], dir: string): Promise<ExportSummary> {
+  const owner = await postgresOwner(ctx.fs);
+  const summary: ExportSummary = { dir, copied: 0, unchanged: 0, removed: 0 };
+  await ctx.fs.mkdirp(dir, { mode: 0o750, owner });
+  for (const rec of records) {
+    const text = await ctx.fs.readText(rec.stanzaFile);
+    const repo = (text && parseStanzaFile(text)?.repoPath) ?? rec.repoPath;
+    for (const sub of ['backup', 'archive']) {
+      const from = `${repo}/${sub}/${rec.stanza}`;
+      const to = `${dir}/${sub}/${rec.stanza}`;
+      const [src, dst] = await Promise.all([ctx.fs.walk(from), ctx.fs.walk(to)]);
+      for (const f of src) {
+        const [a, b] = await Promise.all([ctx.fs.stat(`${from}/${f}`), ctx.fs.stat(`${to}/${f}`)]);
+        // backup.info and archive.info change in place: compare content, not just size and time.
+        const mutable = /\.info(\.copy)?$/.test(f);
+        if (b && a && b.size === a.size && Math.abs(b.mtimeMs - a.mtimeMs) < 1 && !mutable) {
+          summary.unchanged++;
+          continue;
+        }
+        const srcSum = await ctx.fs.sha256(`${from}/${f}`);
+        if (b && mutable && b.size === a?.size && (await ctx.fs.sha256(`${to}/${f}`)) === srcSum) {
+          summary.unchanged++;
+          continue;
+        }
+        await ctx.fs.copyFile(`${from}/${f}`, `${to}/${f}`, owner);
+        const copied = await ctx.fs.stat(`${to}/${f}`);
+        if (copied?.size !== a?.size || (await ctx.fs.sha256(`${to}/${f}`)) !== srcSum) throw new Error(`export of ${from}/${f} to ${to}/${f} did not verify`);
+        summary.copied++;
+      }
+      // Expired in the source: gone from the export too, so the export stays a faithful repository.
+      for (const f of dst.filter((x) => !src.includes(x))) {
+        await ctx.fs.rm(`${to}/${f}`);
+        summary.removed++;
+      }
+    }
+  }
+  return summary;
+}

@@ -1,0 +1,243 @@
+// `pgmam check [<app>…] [--json] [--prometheus FILE]`: the health of managed clusters, for cron and
+// monitoring. Exit 0 when every checked cluster is healthy, 7 when any is not. Unmanaged clusters are
+// listed as such and never counted. Reads only, except `pgbackrest check` (it switches a WAL segment).
+import { z } from 'zod';
+import type { Context } from '../../context.js';
+import { ExitCode, PgmamError, UsageError } from '../../errors.js';
+import { runsAsRoot } from '../../guards/host.js';
+import * as pg from '../../pg/commands.js';
+import * as pgbr from '../../pgbackrest/commands.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+import { stderrTail } from '../../runner/types.js';
+import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../../host/inventory.js';
+import { stanzaScope } from '../../pgbackrest/commands.js';
+
+export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
+export type CheckOptions = z.infer<typeof checkOptionsSchema>;
+
+export interface ClusterHealth {
+  cluster: string;
+  name: string;
+  managed: boolean;
+  /** null for unmanaged clusters: not checked, never counted. */
+  healthy: boolean | null;
+  problems: string[];
+  running: boolean;
+  acceptsConnections: boolean | null;
+  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null } | null;
+  lastBackup: { type: string; label: string; stoppedAt: string; ageSeconds: number } | null;
+  recoveryWindow: { from: string; to: string } | null;
+  preserved: Array<{ path: string; reason: string; createdAt: string; bytes: number | null }>;
+  freeBytes: { data: number | null; repo: number | null };
+  interrupted: ListEntry['interrupted'];
+}
+
+export interface Thresholds {
+  backupMaxAgeSeconds: number;
+  readyMaxAgeSeconds: number;
+  minFreeBytes: number;
+}
+
+/** Turns gathered measurements into problems: pure, so the rules are unit-tested. */
+export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresholds): string[] {
+  const p: string[] = [];
+  if (!h.running) p.push('not running');
+  else if (h.acceptsConnections === false) p.push('running but not accepting connections');
+  if (h.archive?.checkOk === false) p.push('pgbackrest check failed: WAL archiving does not work');
+  if (h.archive?.failedCount && h.archive.lastFailedWal) p.push(`archive_command has failed ${h.archive.failedCount} time(s) since the statistics reset (last failed WAL ${h.archive.lastFailedWal})`);
+  if (h.archive?.oldestReadySeconds !== null && h.archive?.oldestReadySeconds !== undefined && h.archive.oldestReadySeconds > t.readyMaxAgeSeconds)
+    p.push(`a WAL file has waited ${Math.round(h.archive.oldestReadySeconds)} s to be archived (pg_wal fills up while archiving fails)`);
+  if (!h.lastBackup) p.push('no backup');
+  else if (h.lastBackup.ageSeconds > t.backupMaxAgeSeconds) p.push(`last backup ${h.lastBackup.label} is ${Math.round(h.lastBackup.ageSeconds / 3600)} h old (backup-max-age ${Math.round(t.backupMaxAgeSeconds / 3600)} h)`);
+  if (!h.recoveryWindow) p.push('no recovery window');
+  for (const [fs, free] of Object.entries(h.freeBytes)) if (free !== null && free < t.minFreeBytes) p.push(`${fs} filesystem has ${Math.round(free / 1024 / 1024)} MB free (min-free-mb ${Math.round(t.minFreeBytes / 1024 / 1024)})`);
+  if (h.interrupted) p.push(`${h.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${h.interrupted.command} at ${h.interrupted.step} (run: ${h.interrupted.rerun})`);
+  return p;
+}
+
+async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined, now: number): Promise<Omit<ClusterHealth, 'healthy' | 'problems'>> {
+  const running = e.status === 'online';
+  const target = { version: e.version, port: e.port ?? 0 };
+  const base = {
+    cluster: e.cluster,
+    name: e.name,
+    managed: e.managed,
+    running,
+    recoveryWindow: e.recoveryWindow,
+    interrupted: e.interrupted,
+    lastBackup: e.lastBackup ? { ...e.lastBackup, ageSeconds: (now - Date.parse(e.lastBackup.stoppedAt)) / 1000 } : null,
+  };
+  const ready = e.dataDir ? await oldestReady(ctx, `${e.dataDir}/pg_wal/archive_status`, now) : null;
+  const [conn, archiver, check, preserved, dataFree, repoFree] = await Promise.all([
+    running ? ctx.runner.run(pg.psqlValue(target, 'select 1'), { check: false }) : undefined,
+    running ? ctx.runner.run(pg.psqlValue(target, "select failed_count || '|' || coalesce(last_failed_wal, '') || '|' || (coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false))::text from pg_stat_archiver"), { check: false }) : undefined,
+    running && e.stanza ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
+    Promise.all(e.preserved.map(async (p) => ({ ...p, bytes: await dirBytes(ctx, p.path) }))),
+    e.dataDir ? ctx.fs.freeBytes(e.dataDir).catch(() => null) : null,
+    repoPath ? ctx.fs.freeBytes(repoPath).catch(() => null) : null,
+  ]);
+  const [failed = '', lastFailedWal = '', failingNow = 'false'] = archiver?.exitCode === 0 ? archiver.stdout.trim().split('|') : [];
+  if (check && check.exitCode !== 0) ctx.log.warn({ event: 'check-failed', cluster: e.cluster, stderr: stderrTail(check.stderr, 3) }, `${e.cluster}: pgbackrest check failed`);
+  return {
+    ...base,
+    acceptsConnections: conn ? conn.exitCode === 0 : running ? false : null,
+    archive: {
+      checkOk: check ? check.exitCode === 0 : null,
+      failedCount: failed === '' ? null : Number(failed),
+      // Only a failure newer than the last success counts: an old failure that was fixed is history.
+      lastFailedWal: failingNow === 'true' ? lastFailedWal || null : null,
+      oldestReadySeconds: ready,
+    },
+    preserved,
+    freeBytes: { data: dataFree, repo: repoFree },
+  };
+}
+
+/** Age of the oldest WAL file waiting to be archived (pgBackRest #1848: a failing archive_command fills pg_wal). */
+async function oldestReady(ctx: Context, dir: string, now: number): Promise<number | null> {
+  const ready = (await ctx.fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ready'));
+  const times = await Promise.all(ready.map(async (f) => (await ctx.fs.stat(`${dir}/${f}`))?.mtimeMs));
+  const oldest = Math.min(...times.filter((t): t is number => t !== undefined));
+  return Number.isFinite(oldest) ? (now - oldest) / 1000 : 0;
+}
+
+async function dirBytes(ctx: Context, dir: string): Promise<number | null> {
+  const r = await ctx.runner.run({ argv: ['du', '-sb', dir], effect: 'read' }, { check: false });
+  return r.exitCode === 0 ? Number(r.stdout.split(/\s/)[0]) : null;
+}
+
+export interface CheckFacts extends ListFacts {
+  uid: number;
+  now: Date;
+  entries: ListEntry[];
+  /** Filled in by the measure-health step, for the report and the metrics file. */
+  results: ClusterHealth[];
+}
+
+export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
+  const facts = await gatherListFacts(ctx);
+  return { ...facts, uid: ctx.host.uid, now: ctx.clock.now(), entries: buildList(facts), results: [] };
+}
+
+const unknownNames = (f: CheckFacts, o: CheckOptions) => o.names.filter((n) => !f.entries.some((e) => e.name === n || e.cluster === n));
+
+export function checkClusterGuards(f: CheckFacts, o: CheckOptions): Guard[] {
+  const unknown = unknownNames(f, o);
+  return [
+    runsAsRoot(f.uid, 'check clusters (pgbackrest check and the repository need it)'),
+    { id: 'clusters-exist', check: () => (unknown.length ? fail(`no such cluster: ${unknown.join(', ')}`, 'see pgmam list') : pass) },
+  ];
+}
+
+/** Measuring runs `pgbackrest check`, which switches a WAL segment: a step, not a fact. */
+export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBody {
+  const chosen = o.names.length ? f.entries.filter((e) => o.names.includes(e.name) || o.names.includes(e.cluster)) : f.entries;
+  const now = f.now.getTime();
+  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024 };
+  const repoOf = new Map(f.managed.map((m) => [m.name, m.repoPath]));
+  const steps: Step[] = [
+    {
+      id: 'measure-health',
+      title: `measure ${chosen.filter((e) => e.managed).length} managed cluster(s): connections, pgbackrest check, archiver, backups, disk, preserved directories`,
+      effect: 'write',
+      run: async (c) => {
+        const results = await Promise.all(
+          chosen.map(async (e): Promise<ClusterHealth> => {
+            if (!e.managed) return unmanaged(e);
+            const m = await measure(c, e, repoOf.get(e.name), now);
+            const problems = judge(m, t);
+            return { ...m, healthy: problems.length === 0, problems };
+          }),
+        );
+        f.results.splice(0, f.results.length, ...results);
+      },
+      show: chosen.filter((e) => e.managed && e.stanza).map((e) => `  $ runuser -u postgres -- pgbackrest --stanza=${e.stanza} check  (and read-only queries)`),
+    },
+    ...(o.prometheus
+      ? [{ id: 'write-metrics', title: `write the metrics to ${o.prometheus} (atomically)`, effect: 'write' as const, run: (c: Context) => c.fs.writeFileAtomic(o.prometheus!, renderPrometheus(f.results, now), { mode: 0o644 }) }]
+      : []),
+  ];
+  return { target: o.names.join(' ') || 'all', steps, journal: false, quiet: true };
+}
+
+async function reportCheck(ctx: Context, o: CheckOptions, f: CheckFacts): Promise<void> {
+  for (const p of f.problems) ctx.io.err(`pgmam: ${p}\n`);
+  ctx.io.out(o.json ? `${JSON.stringify(f.results, null, 2)}\n` : renderText(f.results));
+  const bad = f.results.filter((r) => r.healthy === false);
+  if (bad.length) throw new PgmamError('some clusters are unhealthy', ExitCode.partial, [`pgmam: check: ${bad.map((r) => r.cluster).join(', ')} unhealthy`]);
+}
+
+export const checkCommand: CommandModule<CheckOptions, CheckFacts> = {
+  spec: {
+    name: 'check',
+    summary: 'health of managed clusters: running, archiving, backup age, recovery window, preserved directories, free disk, interrupted operations (exit 7 when any is unhealthy)',
+    args: ['[apps...]'],
+    options: checkOptionsSchema,
+    check: (o) => {
+      if (o.prometheus !== undefined && !o.prometheus.startsWith('/')) throw new UsageError(`--prometheus must be an absolute path (got "${o.prometheus}")`);
+    },
+    examples: ['pgmam check                     # exit 7 when any managed cluster is unhealthy', 'pgmam check app1 --json', 'pgmam check --prometheus /var/lib/prometheus/node-exporter/pgmam.prom'],
+    destructive: false,
+  },
+  gather: (ctx) => gatherCheck(ctx),
+  guards: checkClusterGuards,
+  plan: planCheck,
+  report: reportCheck,
+};
+
+const unmanaged = (e: ListEntry): ClusterHealth => ({
+  cluster: e.cluster,
+  name: e.name,
+  managed: false,
+  healthy: null,
+  problems: [],
+  running: e.status === 'online',
+  acceptsConnections: null,
+  archive: null,
+  lastBackup: null,
+  recoveryWindow: null,
+  preserved: [],
+  freeBytes: { data: null, repo: null },
+  interrupted: e.interrupted,
+});
+
+function renderText(results: ClusterHealth[]): string {
+  const lines = results.map((r) =>
+    r.healthy === null ? `${r.cluster}: unmanaged (not checked)` : r.healthy ? `${r.cluster}: healthy` : `${r.cluster}: UNHEALTHY\n${r.problems.map((p) => `  - ${p}`).join('\n')}`,
+  );
+  const bad = results.filter((r) => r.healthy === false).length;
+  const checked = results.filter((r) => r.healthy !== null).length;
+  return `${[...lines, `check: ${checked - bad} of ${checked} managed cluster(s) healthy`].join('\n')}\n`;
+}
+
+/** node_exporter textfile collector format. */
+export function renderPrometheus(results: ClusterHealth[], now: number): string {
+  const out: string[] = [];
+  const metric = (name: string, help: string, rows: Array<[Record<string, string>, number | null | undefined]>) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const [labels, v] of rows) {
+      if (v === null || v === undefined) continue;
+      const l = Object.entries(labels).map(([k, x]) => `${k}="${x.replace(/["\\\n]/g, '_')}"`).join(',');
+      out.push(`${name}{${l}} ${v}`);
+    }
+  };
+  const managed = results.filter((r) => r.managed);
+  const c = (r: ClusterHealth) => ({ cluster: r.cluster });
+  const b = (v: boolean | null | undefined) => (v === null || v === undefined ? null : v ? 1 : 0);
+  metric('pgmam_cluster_healthy', '1 when every check of the cluster passed', managed.map((r) => [c(r), b(r.healthy)]));
+  metric('pgmam_cluster_up', '1 when the cluster runs and accepts connections', managed.map((r) => [c(r), b(r.running && r.acceptsConnections === true)]));
+  metric('pgmam_archive_check_ok', '1 when pgbackrest check passed', managed.map((r) => [c(r), b(r.archive?.checkOk)]));
+  metric('pgmam_archive_failing', '1 when the last archive_command attempt failed', managed.map((r) => [c(r), r.archive ? (r.archive.lastFailedWal ? 1 : 0) : null]));
+  metric('pgmam_archive_failed_count', 'pg_stat_archiver.failed_count', managed.map((r) => [c(r), r.archive?.failedCount]));
+  metric('pgmam_wal_ready_oldest_seconds', 'age of the oldest WAL file waiting to be archived', managed.map((r) => [c(r), r.archive?.oldestReadySeconds === null || r.archive?.oldestReadySeconds === undefined ? null : Math.round(r.archive.oldestReadySeconds)]));
+  metric('pgmam_last_backup_age_seconds', 'age of the newest backup', managed.map((r) => [c(r), r.lastBackup ? Math.round(r.lastBackup.ageSeconds) : null]));
+  metric('pgmam_recovery_window_start_seconds', 'earliest restorable time (unix seconds)', managed.map((r) => [c(r), r.recoveryWindow ? Date.parse(r.recoveryWindow.from) / 1000 : null]));
+  metric('pgmam_recovery_window_end_seconds', 'latest restorable time (unix seconds)', managed.map((r) => [c(r), r.recoveryWindow ? Date.parse(r.recoveryWindow.to) / 1000 : null]));
+  metric('pgmam_preserved_directories', 'preserved data directories kept by pgmam', managed.map((r) => [c(r), r.preserved.length]));
+  metric('pgmam_preserved_bytes', 'size of the preserved data directories', managed.map((r) => [c(r), r.preserved.reduce((a, p) => a + (p.bytes ?? 0), 0)]));
+  metric('pgmam_free_bytes', 'free bytes on the filesystem', managed.flatMap((r) => [[{ ...c(r), fs: 'data' }, r.freeBytes.data], [{ ...c(r), fs: 'repo' }, r.freeBytes.repo]] as Array<[Record<string, string>, number | null]>));
+  metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
+  out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);
+  return `${out.join('\n')}\n`;
+}

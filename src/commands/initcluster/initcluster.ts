@@ -1,0 +1,277 @@
+// `pgmam initcluster <app>`: a new cluster with WAL archiving to its own stanza and a first full
+// backup — PITR-ready when it ends, or everything this run made undone.
+import { z } from 'zod';
+import { nameSchema } from '../../names.js';
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { pgVersionIsSupported, runsAsRoot, toolsAreInstalled } from '../../guards/host.js';
+import type { HostCluster } from '../../pg/clusters.js';
+import { archiveCommandFor } from '../../pg/archive-conf.js';
+import * as pg from '../../pg/commands.js';
+import { scramSha256Verifier } from '../../pg/scram.js';
+import { newestSupportedPg } from '../../pgbackrest/commands.js';
+import { renderArgv } from '../../runner/types.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
+import { required, type Guard, type Step } from '../../plan/types.js';
+import type { Journal } from '../../state/journal.js';
+import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from '../../host/facts.js';
+import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../../restore/steps.js';
+import { checkSums, readExportMeta, type ExportMeta } from '../../export/manifest.js';
+import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal } from '../../steps/new-cluster.js';
+
+export const initOptionsSchema = runFlagsSchema.extend({
+  name: nameSchema,
+  port: z.number().int().min(1024).max(65535).optional(),
+  pgVersion: z.string().regex(/^\d{2}$/).optional(),
+  db: nameSchema.optional(),
+  owner: nameSchema.optional(),
+  passwordFile: z.string().optional(),
+  /** Create from a pgmam export (all its databases, or only `onlyDb`). */
+  fromExport: z.string().optional(),
+  onlyDb: nameSchema.optional(),
+});
+export type InitOptions = z.infer<typeof initOptionsSchema>;
+
+/** Options that cannot go together, whatever the host: a usage error (exit 2) before anything runs. */
+export function checkInitOptions(o: InitOptions): void {
+  if ((o.owner || o.passwordFile) && !o.db) throw new UsageError('--owner and --password-file need --db NAME');
+  if (o.passwordFile && !o.owner) throw new UsageError('--password-file needs --owner ROLE');
+  if (o.fromExport && o.db) throw new UsageError('--from-export and --db do not go together: the export brings its databases');
+  if (o.onlyDb && !o.fromExport) throw new UsageError('--only-db needs --from-export DIR');
+}
+
+export interface InitFacts extends NewClusterFacts {
+  uid: number;
+  now: Date;
+  tools: Record<Tool, string | undefined>;
+  installedPg: string[];
+  pgbackrestVersion: string | undefined;
+  pgVersion: string | undefined;
+  clusters: HostCluster[];
+  postgres: { uid: number; gid: number } | undefined;
+  /** --from-export: what it holds and what is wrong with it. */
+  source: { meta: ExportMeta | undefined; problems: string[]; globals: string | undefined } | undefined;
+  /** First line of --password-file; undefined when none given. */
+  password: string | undefined;
+  passwordProblem: string | undefined;
+}
+
+/** Read-only: everything the guards and the plan need. */
+export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<InitFacts> {
+  const runner = ctx.runner;
+  const { config } = ctx;
+  const [tools, installedPg, main, managed, postgres] = await Promise.all([
+    findTools(ctx),
+    installedPgVersions(ctx.fs),
+    readMainConfig(ctx.fs),
+    managedClusters(ctx),
+    postgresOwner(ctx.fs),
+  ]);
+  const canRunPgbr = Boolean(tools.pgbackrest) && ctx.host.uid === 0;
+  const [clusters, pgbrVersion] = await Promise.all([
+    tools.pg_lsclusters ? readClusters(runner) : Promise.resolve([]),
+    canRunPgbr ? pgbackrestVersion(runner) : Promise.resolve(undefined),
+  ]);
+
+  const pgVersion = o.pgVersion || config['pg-version'] || chooseVersion(installedPg, pgbrVersion);
+  const fresh = await gatherNewCluster(ctx, runner, {
+    name: o.name,
+    version: pgVersion ?? '?',
+    port: o.port,
+    installedPg,
+    clusters,
+    managed: managed.records,
+    main,
+    canProbeRepo: canRunPgbr,
+  });
+
+  let password: string | undefined;
+  let passwordProblem: string | undefined;
+  if (o.passwordFile) {
+    const text = await ctx.fs.readText(o.passwordFile).catch(() => undefined);
+    password = text?.split('\n')[0];
+    if (text === undefined) passwordProblem = `cannot read password file ${o.passwordFile}`;
+    else if (!password) passwordProblem = `password file ${o.passwordFile} is empty`;
+  }
+
+  let source: InitFacts['source'];
+  if (o.fromExport) {
+    const meta = await readExportMeta(ctx, o.fromExport);
+    source = { meta, problems: meta ? await checkSums(ctx, o.fromExport) : [`${o.fromExport} holds no meta.json: not a pgmam export`], globals: await ctx.fs.readText(`${o.fromExport}/globals.sql`).catch(() => undefined) };
+  }
+  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem, source };
+}
+
+/** Newest installed major that the installed pgBackRest can back up. */
+export function chooseVersion(installed: string[], pgbrVersion: string | undefined): string | undefined {
+  if (!pgbrVersion) return installed[0];
+  const max = newestSupportedPg(pgbrVersion);
+  return installed.find((v) => Number(v) <= max);
+}
+
+export function initGuards(f: InitFacts, o: InitOptions, { config }: Pick<PlanEnv, 'config'>): Guard[] {
+  const guards: Guard[] = [
+    runsAsRoot(f.uid),
+    toolsAreInstalled(f.tools),
+    pgVersionIsSupported({ pgVersion: f.pgVersion, configured: Boolean(o.pgVersion || config['pg-version']), installed: f.installedPg, pgbackrestVersion: f.pgbackrestVersion }),
+    ...newClusterGuards(f, o.name, o.port !== undefined, config),
+  ];
+  if (o.fromExport) {
+    const s = f.source;
+    guards.push({
+      id: 'export-is-intact',
+      check() {
+        if (!s?.meta) return { ok: false, reason: s?.problems[0] ?? `${o.fromExport} is not a pgmam export` };
+        if (s.problems.length) return { ok: false, reason: `export ${o.fromExport} is damaged: ${s.problems.join('; ')}`, hint: `pgmam export --verify ${o.fromExport}` };
+        if (s.meta.format !== 'dump' && s.meta.format !== 'basebackup') return { ok: false, reason: `${o.fromExport} has an unknown format ${s.meta.format}` };
+        if (s.meta.format === 'basebackup' && o.onlyDb) return { ok: false, reason: '--only-db needs a dump export; a base backup holds the whole cluster' };
+        if (s.meta.format === 'basebackup' && s.meta.pgVersion !== f.pgVersion) return { ok: false, reason: `a base backup of PostgreSQL ${s.meta.pgVersion} cannot become a PostgreSQL ${f.pgVersion} cluster` };
+        if (s.meta.pgVersion && f.pgVersion && Number(s.meta.pgVersion) > Number(f.pgVersion)) return { ok: false, reason: `the export is from PostgreSQL ${s.meta.pgVersion}, newer than ${f.pgVersion}` };
+        if (o.onlyDb && !s.meta.databases?.some((d) => d.name === o.onlyDb)) return { ok: false, reason: `the export has no database ${o.onlyDb} (it has ${s.meta.databases?.map((d) => d.name).join(', ')})` };
+        return { ok: true };
+      },
+    });
+  }
+  if (o.passwordFile)
+    guards.push({ id: 'password-file-is-readable', check: () => (f.passwordProblem ? { ok: false, reason: f.passwordProblem } : { ok: true }) });
+  return guards;
+}
+
+export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): PlanBody {
+  const { config, paths } = env;
+  const systemd = env.host.systemd;
+  const now = f.now;
+  const id = { version: required(f.pgVersion, 'a PostgreSQL major'), name: o.name };
+  const port = f.port ?? 0;
+  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config, paths, systemd });
+  const owner = f.postgres ?? { uid: 0, gid: 0 };
+  const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
+  const recovered = { timeline: 0, lastReplayUs: undefined };
+  const steps: Step[] =
+    o.fromExport && f.source?.meta?.format === 'basebackup'
+      ? [
+          ...n.createRepo,
+          n.createCluster,
+          n.configureArchiving,
+          n.writeStanzaFile,
+          emptyDataDirStep(n.dataDir, owner),
+          {
+            id: 'lay-down-basebackup',
+            title: `lay down the base backup of ${o.fromExport} in ${n.dataDir}`,
+            effect: 'write',
+            run: async (c) => {
+              await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/base.tar.gz`, '-C', n.dataDir], asUser: 'postgres', effect: 'write' });
+              await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/pg_wal.tar.gz`, '-C', `${n.dataDir}/pg_wal`], asUser: 'postgres', effect: 'write' });
+            },
+            show: [`$ runuser -u postgres -- tar -xzf ${o.fromExport}/base.tar.gz -C ${n.dataDir}`, `$ runuser -u postgres -- tar -xzf ${o.fromExport}/pg_wal.tar.gz -C ${n.dataDir}/pg_wal`],
+          },
+          // Its WAL is in the backup (streamed): recover to consistency, promote, archiving off until its own stanza exists.
+          requestRecoveryStep(n.dataDir, ["archive_mode = 'off'", "restore_command = 'false'", "recovery_target = 'immediate'", "recovery_target_action = 'promote'"], 'recover the base backup to consistency, then promote', owner, now.toISOString()),
+          verifyIsolationStep(live, { archiveCommand: archiveCommandFor(o.name, n.scope.configIncludePath) }),
+          n.startCluster,
+          waitPromotedStep(live, config['recovery-timeout']),
+          verifyRecoveredStep(live, { previousTimeline: 0 }, recovered),
+          n.createStanza,
+          enableArchivingStep(live, systemd, owner),
+          ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
+        ]
+      : [
+          ...n.createRepo,
+          n.createCluster,
+          n.configureArchiving,
+          n.writeStanzaFile,
+          n.startCluster,
+          ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),
+          ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
+          n.createStanza,
+          ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
+        ];
+  return { target: pg.clusterLabel(id), steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
+}
+
+function restoreExportSteps(t: { version: string; port: number }, dir: string, source: InitFacts['source'], onlyDb: string | undefined): Step[] {
+  const globals = (source?.globals ?? '')
+    .split('\n')
+    .filter((l) => !/^CREATE ROLE postgres;$/.test(l.trim()))
+    .join('\n');
+  const dbs = (source?.meta?.databases ?? []).filter((d) => !onlyDb || d.name === onlyDb);
+  return [
+    { id: 'restore-globals', title: `restore roles from ${dir}/globals.sql`, effect: 'write', run: pg.psqlScript(t, globals) },
+    ...dbs.map(
+      (d): Step => ({
+        id: 'restore-database',
+        title: `restore database ${d.name} from ${dir}/${d.file ?? `${d.name}.dump`}`,
+        effect: 'write',
+        // postgres exists in every cluster: restore into it; any other database is created by the dump (-C).
+        run: pg.restoreDump(t, `${dir}/${d.file ?? `${d.name}.dump`}`, d.name !== 'postgres'),
+      }),
+    ),
+  ];
+}
+
+function createDbStep(t: { version: string; port: number }, o: InitOptions, password: string | undefined): Step {
+  const sql: string[] = [];
+  const shown: string[] = [];
+  if (o.owner) {
+    const pw = password === undefined ? '' : ` PASSWORD ${pg.literal(scramSha256Verifier(password))}`;
+    sql.push(`CREATE ROLE ${pg.ident(o.owner)} LOGIN${pw};`);
+    shown.push(`CREATE ROLE ${pg.ident(o.owner)} LOGIN${password === undefined ? '' : " PASSWORD '<SCRAM-SHA-256 verifier of --password-file>'"};`);
+  }
+  const dbSql = `CREATE DATABASE ${pg.ident(o.db!)}${o.owner ? ` OWNER ${pg.ident(o.owner)}` : ''};`;
+  sql.push(dbSql);
+  shown.push(dbSql);
+  return {
+    id: 'create-database',
+    title: `create database ${o.db}${o.owner ? ` owned by role ${o.owner}` : ''}`,
+    effect: 'write',
+    run: pg.psqlScript(t, `${sql.join('\n')}\n`),
+    show: shown.map((s) => `  | ${s}`),
+  };
+}
+
+
+/** The command line that, run again, rolls back an interrupted initcluster and creates the cluster. */
+const rerunOf = (o: InitOptions) =>
+  renderArgv([
+    'pgmam',
+    'initcluster',
+    o.name,
+    ...(o.port !== undefined ? ['--port', String(o.port)] : []),
+    ...(o.pgVersion ? ['--pg-version', o.pgVersion] : []),
+    ...(o.db ? ['--db', o.db] : []),
+    ...(o.owner ? ['--owner', o.owner] : []),
+    ...(o.passwordFile ? ['--password-file', o.passwordFile] : []),
+    ...(o.fromExport ? ['--from-export', o.fromExport] : []),
+    ...(o.onlyDb ? ['--only-db', o.onlyDb] : []),
+    '--yes',
+  ]);
+
+/** An interrupted initcluster made only the new cluster: it is removed (cluster, stanza if made, stanza file, record), then created again. */
+export async function recoverInitCluster(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
+  const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
+  return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists) };
+}
+
+async function reportInitCluster(ctx: Context, o: InitOptions, f: InitFacts, plan: { target: string }): Promise<void> {
+  const result = { cluster: plan.target, name: o.name, port: f.port, stanza: o.name, repoPath: f.repo.path, pitrReady: true };
+  ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `${plan.target} is ready on port ${f.port}: stanza ${o.name}, first full backup taken, WAL archived to ${f.repo.path}\n`);
+}
+
+export const initClusterCommand: CommandModule<InitOptions, InitFacts, NewClusterJournal> = {
+  spec: {
+    name: 'initcluster',
+    summary: 'create a cluster with WAL archiving to its own stanza and a first full backup (PITR-ready)',
+    args: ['[app]'],
+    options: initOptionsSchema,
+    check: checkInitOptions,
+    examples: ['pgmam initcluster app1 --port 5433', 'pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw', 'legacy: initcluster -a app1 -p 5433'],
+    target: (o) => o.name,
+    destructive: false,
+    journal: newClusterJournalSchema,
+  },
+  gather: gatherInitFacts,
+  guards: initGuards,
+  plan: planInitCluster,
+  recover: recoverInitCluster,
+  report: reportInitCluster,
+};

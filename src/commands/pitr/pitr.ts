@@ -1,0 +1,335 @@
+// `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
+// overwrites the current data directory; everything that can be validated is validated before the stop.
+import { z } from 'zod';
+import { nameSchema } from '../../names.js';
+import type { Context } from '../../context.js';
+import { RefusedError, UsageError } from '../../errors.js';
+import { clusterIsNotLocked } from '../../guards/cluster.js';
+import { enoughDisk, runsAsRoot } from '../../guards/host.js';
+import { lockFacts, managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
+import { stanzaScope } from '../../pgbackrest/commands.js';
+import type { HostCluster } from '../../pg/clusters.js';
+import * as pg from '../../pg/commands.js';
+import { parseControlData } from '../../pg/controldata.js';
+import * as pgbr from '../../pgbackrest/commands.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
+import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
+import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
+import { restoreSequence } from '../../restore/sequence.js';
+import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../../restore/source.js';
+import { recordTimelineStep, stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../../restore/steps.js';
+import { parseTarget, targetTimeSchema } from '../../restore/target.js';
+import type { LockHolder } from '../../state/lock.js';
+import type { Journal } from '../../state/journal.js';
+import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
+
+export const pitrOptionsSchema = runFlagsSchema.extend({
+  ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: nameSchema }),
+  mode: z.discriminatedUnion('kind', [z.object({ kind: z.literal('time'), target: targetTimeSchema }), z.object({ kind: z.literal('latest') }), z.object({ kind: z.literal('undo') })]),
+});
+export type PitrOptions = z.infer<typeof pitrOptionsSchema>;
+
+export interface PitrFacts extends SourceFacts {
+  uid: number;
+  now: Date;
+  record: ManagedCluster | undefined;
+  cluster: HostCluster | undefined;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+  signalFiles: string[];
+  freeBytes: number | undefined;
+  /** For --undo: the directory the last pitr preserved, and whether it holds a data directory. */
+  undoSource: { preserved: Preserved; holdsDataDir: boolean; timeline: number | undefined } | undefined;
+  postgres: { uid: number; gid: number } | undefined;
+}
+
+export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<PitrFacts> {
+  const runner = ctx.runner;
+  const [clusters, managed, lock, postgres] = await Promise.all([readClusters(runner), managedClusters(ctx), lockFacts(ctx, o.ref.name), postgresOwner(ctx.fs)]);
+  const record = managed.records.find((r) => r.name === o.ref.name && (!o.ref.version || r.version === o.ref.version));
+  const cluster = clusters.find((c) => c.name === o.ref.name && c.version === (record?.version ?? o.ref.version ?? c.version));
+  const facts: PitrFacts = {
+    ...emptySource(),
+    uid: ctx.host.uid,
+    now: ctx.clock.now(),
+    record,
+    cluster,
+    lock,
+    signalFiles: [],
+    freeBytes: undefined,
+    undoSource: undefined,
+    postgres,
+  };
+  if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return facts;
+  const dataDir = cluster.dataDir;
+  const [signals, source, free] = await Promise.all([
+    Promise.all(['recovery.signal', 'standby.signal'].map(async (f) => ((await ctx.fs.exists(`${dataDir}/${f}`)) ? f : undefined))),
+    gatherSource(ctx, runner, record, cluster),
+    ctx.fs.freeBytes(dataDir).catch(() => undefined),
+  ]);
+  Object.assign(facts, source);
+  facts.signalFiles = signals.filter((s): s is string => Boolean(s));
+  facts.freeBytes = free;
+
+  const last = [...record.preserved].reverse().find((p) => p.reason === 'pitr');
+  if (last) {
+    const holdsDataDir = await ctx.fs.exists(`${last.path}/PG_VERSION`);
+    const ctl = holdsDataDir ? await runner.run(pg.pgControlData(cluster.version, last.path), { check: false }) : undefined;
+    facts.undoSource = { preserved: last, holdsDataDir, timeline: ctl?.exitCode === 0 ? parseControlData(ctl.stdout).timeline : undefined };
+  }
+  return facts;
+}
+
+const select = (f: PitrFacts, o: PitrOptions) => selectSet(f, o.mode.kind === 'time' ? o.mode.target : undefined);
+
+export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Guard[] {
+  const label = f.record?.cluster ?? (o.ref.version ? `${o.ref.version}/${o.ref.name}` : o.ref.name);
+  const known = Boolean(f.record && f.cluster);
+  const guards: Guard[] = [
+    runsAsRoot(f.uid),
+    {
+      id: 'cluster-is-managed',
+      check: () =>
+        !f.record
+          ? fail(`${label} is not managed by pgmam`, f.cluster ? 'pgmam restores only clusters it manages' : 'see pgmam list')
+          : !f.cluster
+            ? fail(`${label} is managed by pgmam but the host has no such cluster`)
+            : pass,
+    },
+    clusterIsNotLocked(o.ref.name, f.lock.holder, f.lock.alive),
+  ];
+  if (!known || f.uid !== 0) return guards;
+
+  if (o.mode.kind === 'undo') {
+    guards.push({
+      id: 'preserved-datadir-exists',
+      check: () =>
+        !f.undoSource
+          ? fail(`${label} has no data directory preserved by a pitr to put back`, 'see pgmam list')
+          : !f.undoSource.holdsDataDir
+            ? fail(`${f.undoSource.preserved.path} does not hold a data directory (no PG_VERSION)`)
+            : pass,
+    });
+    return guards;
+  }
+
+  const { set } = select(f, o);
+  guards.push(
+    {
+      id: 'cluster-is-not-in-recovery',
+      check: () =>
+        f.signalFiles.length
+          ? fail(`${label} has ${f.signalFiles.join(' and ')}: no restore during active recovery`, 'a standby or a recovering cluster is not restored by pgmam')
+          : f.server?.inRecovery
+            ? fail(`${label} is in recovery (pg_is_in_recovery() is true): no restore during active recovery`)
+            : pass,
+    },
+    stanzaIsClustersOwn(f, label, f.record!.stanza, f.cluster!),
+    timelineHistoryAvailable(f, label),
+  );
+  if (o.mode.kind === 'time') guards.push(...targetGuards(f, o.mode.target, { label, name: o.ref.name, now: f.now, online: Boolean(f.cluster!.running), record: f.record! }));
+  else guards.push(hasBackupGuard(f, label));
+  guards.push(backupWalArchived(f, set));
+  guards.push(enoughDisk([{ path: f.cluster!.dataDir!, freeBytes: f.freeBytes === undefined ? undefined : f.freeBytes - (set?.info?.size ?? 0) }], minFreeMb));
+  return guards;
+}
+
+export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
+  const rec = f.record;
+  const version = required(rec?.version, `the pgmam record of ${o.ref.name}`);
+  const id = { version, name: o.ref.name };
+  const dataDir = required(f.cluster?.dataDir, `the data directory of ${pg.clusterLabel(id)} (pg_lsclusters)`);
+  const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
+  const scope = stanzaScope(rec?.stanza ?? o.ref.name, env.paths.stanzaDir);
+  const cfg = env.config;
+  const createdAt = f.now.toISOString();
+  const online = Boolean(f.cluster?.running);
+  const clustersDir = env.paths.clustersDir;
+  const common = { live, owner: f.postgres ?? { uid: 0, gid: 0 }, clustersDir, systemd: env.host.systemd, recoveryTimeout: cfg['recovery-timeout'], archiveWaitTimeout: cfg['archive-wait-timeout'] };
+
+  if (o.mode.kind === 'undo') {
+    const source = f.undoSource?.preserved ?? { path: '(preserved directory)', reason: 'pitr', createdAt };
+    const aside: Preserved = { path: `${dataDir}.pre-undo-${stamp(f.now)}`, reason: 'pitr-undo', createdAt };
+    // Started through a recovery that ends at the end of its own timeline and promotes: the cluster
+    // lands on a new timeline above the abandoned one, so no restore can follow the abandoned one and
+    // its new backups sort after the abandoned timeline's (pgBackRest 2.45's expire compares WAL
+    // names across timelines and would otherwise remove this timeline's WAL).
+    const oldTimeline = f.undoSource?.timeline ?? 0;
+    const seq = restoreSequence({
+      ...common,
+      source: {
+        kind: 'preserved',
+        preserved: source,
+        recoverySettings: [`restore_command = 'pgbackrest${scope.configIncludePath ? ` --config-include-path=${scope.configIncludePath}` : ''} --stanza=${scope.stanza} archive-get %f "%p"'`, "recovery_target_timeline = 'current'"],
+        why: "replay this data directory's own timeline to its end, then promote",
+        createdAt,
+      },
+      into: { kind: 'replace', name: o.ref.name, running: online, preserved: aside },
+      target: { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) },
+    });
+    const steps: Step[] = [
+      ...seq.steps,
+      recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null),
+      backupFullStep(scope, o.ref.name, 'a full backup on its new timeline'),
+      markBackupStep(scope, o.ref.name, { version, port: live.port }),
+      checkArchivingStep(scope, o.ref.name),
+    ];
+    return {
+      command: 'pitr --undo',
+      target: pg.clusterLabel(id),
+      steps,
+      notes: [`the data directory as it is now is preserved at ${aside.path}; later restores stay on the timeline the cluster is back on`],
+      failureHint: (i) => {
+        const put = steps.findIndex((s) => s.id === 'put-back-datadir');
+        if (i < steps.findIndex((s) => s.id === 'preserve-datadir')) return ['nothing was moved', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
+        if (i <= put) return [`the current data directory is preserved at ${aside.path}; ${source.path} is where it was; fix the cause and run pgmam pitr ${o.ref.name} --undo again`];
+        return [`the data directory of before the pitr is back in ${dataDir}; the one it replaced is preserved at ${aside.path}`];
+      },
+    };
+  }
+
+  const { set } = select(f, o);
+  const previousTimeline = f.currentTimeline ?? 0;
+  const preserved: Preserved = { path: `${dataDir}.pre-pitr-${stamp(f.now)}`, reason: 'pitr', createdAt };
+  // Pinned to the cluster's timeline by number, so recovery never follows an abandoned timeline in the
+  // archive ('latest'), nor depends on which timeline the backup's pg_control names ('current').
+  const restore =
+    o.mode.kind === 'time'
+      ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline: previousTimeline })
+      : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline: previousTimeline });
+  const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
+  const seq = restoreSequence({
+    ...common,
+    source: {
+      kind: 'stanza',
+      facts: f,
+      dataDir,
+      scope,
+      live: online ? live : undefined,
+      restore,
+      what:
+        o.mode.kind === 'time'
+          ? `restore backup ${set?.label} and replay WAL to ${o.mode.target.text} along timeline ${previousTimeline}`
+          : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`,
+    },
+    into: { kind: 'replace', name: o.ref.name, running: online, preserved },
+    target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
+  });
+  const steps: Step[] = [
+    ...seq.steps,
+    recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso),
+    backupFullStep(scope, o.ref.name, 'a full backup so the new timeline has a base'),
+    markBackupStep(scope, o.ref.name, { version, port: live.port }),
+    checkArchivingStep(scope, o.ref.name),
+  ];
+  const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
+  const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
+  const again = o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`;
+  return {
+    target: pg.clusterLabel(id),
+    steps,
+    journal: {
+      rerun: `${again} --yes`,
+      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso } satisfies RestoreJournal,
+    },
+    notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
+    failureHint: (i) => {
+      if (i < preserveAt) return ['the data directory was not touched', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
+      if (i > recordAt) return [`the cluster is restored and running; the data directory of before is preserved at ${preserved.path}`, `finish by hand: runuser -u postgres -- pgbackrest --stanza=${o.ref.name} --type=full backup`];
+      return [
+        `the data directory of before the pitr is preserved at ${preserved.path}`,
+        `to go back: pgmam pitr ${o.ref.name} --undo`,
+        `to go forward: fix the cause, then pgmam pitr ${o.ref.name} --undo and ${again} again`,
+      ];
+    },
+  };
+}
+
+/**
+ * An interrupted pitr: a restore that has not promoted is rolled back (the preserved directory goes
+ * back and the cluster starts as it was); one that promoted is finished — writes may already have
+ * reached it. An interrupted --undo is left to the user.
+ */
+export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal): Promise<Recovery> {
+  if (j.command !== 'pitr')
+    throw new RefusedError(j.command, [
+      { id: 'interrupted-run-is-recoverable', reason: `${j.target}: an interrupted ${j.command} is not finished or rolled back by pgmam`, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once the cluster is as it should be` },
+    ]);
+  const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
+  const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
+  const running = Boolean(cluster?.running);
+  if ((await timelineOf(ctx, d.version, d.dataDir)) > d.previousTimeline)
+    return { way: 'finished', steps: finishPitrSteps(ctx, j, d, live, running), finished: `${j.target}: the interrupted pitr is finished (restored, promoted, backed up); run pitr again for another target\n` };
+  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, running, d.online) };
+}
+
+/** A pitr whose restore promoted: record the preserved directory and the timeline, take the full backup, check. */
+function finishPitrSteps(ctx: Context, j: Journal, d: RestoreJournal, live: LiveCluster, running: boolean): Step[] {
+  const scope = stanzaScope(j.name, ctx.paths.stanzaDir);
+  const recovered = { timeline: 0, lastReplayUs: undefined };
+  const record = recordTimelineStep(j.name, ctx.paths.clustersDir, recovered, d.previousTimeline, d.target);
+  return [
+    ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
+    waitPromotedStep(live, ctx.config['recovery-timeout']),
+    {
+      ...record,
+      title: `record the preserved directory and the new timeline of ${j.name}, unless recorded`,
+      run: async (c) => {
+        recovered.timeline = await timelineOf(c, d.version, d.dataDir);
+        const rec = await readRecord(c.fs, c.paths.clustersDir, j.name);
+        if (rec && !rec.preserved.some((p) => p.path === d.preserved.path)) await updateManaged(c.fs, c.paths.clustersDir, j.name, (r) => ({ ...r, preserved: [...r.preserved, d.preserved] }));
+        if (rec && !rec.timelines.some((t) => t.timeline === recovered.timeline)) await (record.run as (c: Context) => Promise<void>)(c);
+      },
+    },
+    backupFullStep(scope, j.name, 'a full backup so the new timeline has a base'),
+    markBackupStep(scope, j.name, { version: d.version, port: live.port }),
+    checkArchivingStep(scope, j.name),
+  ];
+}
+
+async function reportPitr(ctx: Context, o: PitrOptions, f: PitrFacts, plan: { target: string }): Promise<void> {
+  const after = await managedClusters(ctx).then((m) => m.records.find((r) => r.name === o.ref.name));
+  const result = {
+    cluster: plan.target,
+    mode: o.mode.kind,
+    target: o.mode.kind === 'time' ? o.mode.target.text : null,
+    set: o.mode.kind === 'undo' ? null : (select(f, o).set?.label ?? null),
+    timeline: after?.timelines.at(-1)?.timeline ?? null,
+    preserved: after?.preserved.at(-1)?.path ?? null,
+    undo: o.mode.kind === 'undo' ? null : `pgmam pitr ${o.ref.name} --undo`,
+  };
+  if (o.json) ctx.io.out(`${JSON.stringify(result)}\n`);
+  else if (o.mode.kind === 'undo') ctx.io.out(`${plan.target} is back on its data directory of before the last pitr; the one it replaced is preserved at ${result.preserved}\n`);
+  else
+    ctx.io.out(
+      `${plan.target} restored ${o.mode.kind === 'time' ? `to ${result.target}` : 'to the end of its archive'} from backup ${result.set}, now on timeline ${result.timeline}, with a new full backup\n` +
+        `previous data directory preserved at ${result.preserved}; undo with: ${result.undo}\n`,
+    );
+}
+
+export const pitrCommand: CommandModule<PitrOptions, PitrFacts, RestoreJournal> = {
+  spec: {
+    name: 'pitr',
+    summary: 'restore a whole cluster to a point in time, keeping the old data directory',
+    args: ['[app]'],
+    options: pitrOptionsSchema,
+    examples: ['pgmam pitr app1 --to "2026-01-19 10:40:00+00"', 'pgmam pitr app1 --latest --yes', 'pgmam pitr app1 --undo', 'legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y'],
+    target: (o) => o.ref.name,
+    destructive: true,
+    journalCommand: (o) => (o.mode.kind === 'undo' ? 'pitr --undo' : 'pitr'),
+    journal: restoreJournalSchema,
+  },
+  gather: gatherPitrFacts,
+  guards: (f, o, env) => pitrGuards(f, o, env.config['min-free-mb']),
+  plan: planPitr,
+  recover: recoverPitr,
+  report: reportPitr,
+};
+
+export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): PitrOptions['mode'] {
+  const given = [o.to !== undefined, Boolean(o.latest), Boolean(o.undo)].filter(Boolean).length;
+  if (given !== 1) throw new UsageError('pitr needs exactly one of --to "<timestamp with offset>", --latest or --undo');
+  if (o.undo) return { kind: 'undo' };
+  if (o.latest) return { kind: 'latest' };
+  return { kind: 'time', target: parseTarget(o.to!) };
+}

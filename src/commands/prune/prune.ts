@@ -1,0 +1,102 @@
+// `pgmam prune <app> [--older-than 7d]`: remove preserved data directories (left by pitr, undo, sync,
+// resetwal) older than the given age. pgmam never removes them on its own; this is the one way, guarded:
+// typed name or --yes, --dry-run lists what would go, and nothing an interrupted operation still needs.
+import { z } from 'zod';
+import { nameSchema } from '../../names.js';
+import type { Context } from '../../context.js';
+import { clusterIsNotLocked } from '../../guards/cluster.js';
+import { runsAsRoot } from '../../guards/host.js';
+import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
+import { runFlagsSchema, type CommandModule, type PlanBody } from '../../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+import { describeJournal, readJournal, type Journal } from '../../state/journal.js';
+import type { LockHolder } from '../../state/lock.js';
+import { updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+
+export const pruneOptionsSchema = runFlagsSchema.extend({ name: nameSchema, olderThanSeconds: z.number().int().nonnegative() });
+export type PruneOptions = z.infer<typeof pruneOptionsSchema>;
+
+export interface PruneFacts {
+  uid: number;
+  now: Date;
+  record: ManagedCluster | undefined;
+  /** The cluster's data directory as pg_lsclusters reports it: preserved directories sit beside it. */
+  dataDir: string | undefined;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+  journal: Journal | undefined;
+}
+
+export async function gatherPrune(ctx: Context, o: PruneOptions): Promise<PruneFacts> {
+  const [managed, clusters, lock, journal] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner), lockFacts(ctx, o.name), readJournal(ctx.fs, ctx.paths.stateDir, o.name)]);
+  const record = managed.records.find((r) => r.name === o.name);
+  const dataDir = record && clusters.find((c) => c.name === record.name && c.version === record.version)?.dataDir;
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, dataDir, lock, journal };
+}
+
+/** The preserved directories older than --older-than. */
+const oldOnes = (f: PruneFacts, o: PruneOptions) => (f.record?.preserved ?? []).filter((p) => f.now.getTime() - Date.parse(p.createdAt) >= o.olderThanSeconds * 1000);
+
+export function pruneGuards(f: PruneFacts, o: PruneOptions): Guard[] {
+  const rec = f.record;
+  const label = rec?.cluster ?? o.name;
+  // Only pgmam's own naming, next to the data directory: an edited record cannot point prune elsewhere.
+  const dataDir = f.dataDir;
+  const strange = dataDir ? oldOnes(f, o).filter((p) => !p.path.startsWith(`${dataDir}.pre-`) || p.path.includes('/../')) : [];
+  return [
+    runsAsRoot(f.uid),
+    { id: 'cluster-is-managed', check: () => (rec ? pass : fail(`${label} is not managed by pgmam`, 'see pgmam list')) },
+    clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+    // A rollback of an interrupted pitr or sync needs its preserved directory.
+    { id: 'no-interrupted-operation', check: () => (f.journal ? fail(`${label}: ${describeJournal(f.journal)}`, 'finish or undo it first') : pass) },
+    {
+      id: 'data-directory-is-known',
+      check: () => (!rec || dataDir ? pass : fail(`${label} is not on this host (pg_lsclusters): its preserved directories cannot be told from others`, 'see pgmam list')),
+    },
+    { id: 'preserved-paths-are-pgmams', check: () => (strange.length ? fail(`not a pgmam preserved directory of ${label}: ${strange.map((p) => p.path).join(', ')}`) : pass) },
+  ];
+}
+
+export function planPrune(f: PruneFacts, o: PruneOptions): PlanBody {
+  const old = oldOnes(f, o);
+  const steps: Step[] = old.map((p: Preserved) => ({
+    id: 'remove-preserved',
+    title: `remove ${p.path} (${p.reason}, ${p.createdAt})`,
+    effect: 'destroy',
+    run: async (c: Context) => {
+      await c.fs.rm(p.path, { recursive: true });
+      await updateManaged(c.fs, c.paths.clustersDir, o.name, (r) => ({ ...r, preserved: r.preserved.filter((x) => x.path !== p.path) }));
+    },
+    show: [`rm -rf ${p.path}`],
+  }));
+  return {
+    target: f.record?.cluster ?? o.name,
+    steps,
+    journal: false,
+    notes: [old.length ? `${old.length} preserved director${old.length === 1 ? 'y is' : 'ies are'} removed for good` : 'nothing to remove'],
+  };
+}
+
+async function reportPrune(ctx: Context, o: PruneOptions, f: PruneFacts, plan: { target: string }): Promise<void> {
+  const old = oldOnes(f, o).map((p) => p.path);
+  if (!old.length) return ctx.io.out(o.json ? '[]\n' : `${plan.target}: no preserved directory is older than ${Math.round(o.olderThanSeconds / 3600)} h\n`);
+  ctx.io.out(o.json ? `${JSON.stringify(old)}\n` : `${plan.target}: removed ${old.join(', ')}\n`);
+}
+
+export const pruneCommand: CommandModule<PruneOptions, PruneFacts> = {
+  spec: {
+    name: 'prune',
+    summary: 'remove preserved data directories older than --older-than (typed name or --yes; --dry-run lists them)',
+    args: ['<app>'],
+    options: pruneOptionsSchema,
+    examples: ['pgmam prune app1 --dry-run', 'pgmam prune app1 --older-than 7d --yes'],
+    target: (o) => o.name,
+    destructive: true,
+    typeToConfirm: (o) => o.name,
+    // An interrupted run is refused by the no-interrupted-operation guard: its preserved directory may be needed.
+    settles: false,
+  },
+  gather: gatherPrune,
+  guards: pruneGuards,
+  plan: planPrune,
+  report: reportPrune,
+};

@@ -1,0 +1,117 @@
+// `pgmam schedule install|show|remove`: run `pgmam backup --all` (auto type) on a schedule — a cron
+// file, or systemd timers when systemd runs.
+import { z } from 'zod';
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { runsAsRoot } from '../../guards/host.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
+import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+
+export const CRON_FILE = '/etc/cron.d/pgmam';
+export const UNIT_DIR = '/etc/systemd/system';
+const SERVICE = 'pgmam-backup.service';
+const TIMER = 'pgmam-backup.timer';
+
+export function renderCron(spec: string, pgmam: string, configFile: string | undefined, logDir: string): string {
+  const config = configFile ? ` --config ${configFile}` : '';
+  return [
+    '# Written by pgmam schedule install: pgmam backup --all (auto type). Remove with pgmam schedule remove.',
+    'SHELL=/bin/sh',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    `${spec} root ${pgmam} backup --all${config} >> ${logDir}/cron.log 2>&1`,
+    '',
+  ].join('\n');
+}
+
+/** systemd's OnCalendar for the common cron specs; anything else is refused rather than guessed. */
+export function cronToCalendar(spec: string): string | undefined {
+  const f = spec.trim().split(/\s+/);
+  if (f.length !== 5 || f.slice(2).some((x) => x !== '*')) return undefined;
+  const [min, hour] = f;
+  if (/^\d+$/.test(min!) && hour === '*') return `*-*-* *:${min!.padStart(2, '0')}:00`;
+  if (/^\d+$/.test(min!) && /^\d+$/.test(hour!)) return `*-*-* ${hour!.padStart(2, '0')}:${min!.padStart(2, '0')}:00`;
+  return undefined;
+}
+
+export function renderUnits(calendar: string, pgmam: string, configFile: string | undefined): { service: string; timer: string } {
+  const config = configFile ? ` --config ${configFile}` : '';
+  return {
+    service: ['[Unit]', 'Description=pgmam backup --all', '', '[Service]', 'Type=oneshot', `ExecStart=${pgmam} backup --all${config}`, ''].join('\n'),
+    timer: ['[Unit]', 'Description=pgmam backup --all on a schedule', '', '[Timer]', `OnCalendar=${calendar}`, 'Persistent=true', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
+  };
+}
+
+export const scheduleOptionsSchema = runFlagsSchema.extend({ action: z.string(), pgmam: z.string(), configFile: z.string().optional() });
+export type ScheduleOptions = z.infer<typeof scheduleOptionsSchema>;
+
+export interface ScheduleFacts {
+  uid: number;
+  systemd: boolean;
+  /** The schedule's files as they are now (undefined: absent). */
+  files: Array<[string, string | undefined]>;
+}
+
+const scheduleFiles = (systemd: boolean) => (systemd ? [`${UNIT_DIR}/${SERVICE}`, `${UNIT_DIR}/${TIMER}`] : [CRON_FILE]);
+
+export async function gatherSchedule(ctx: Context): Promise<ScheduleFacts> {
+  const files = await Promise.all(scheduleFiles(ctx.host.systemd).map(async (f) => [f, await ctx.fs.readText(f)] as [string, string | undefined]));
+  return { uid: ctx.host.uid, systemd: ctx.host.systemd, files };
+}
+
+export function scheduleGuards(f: ScheduleFacts, o: ScheduleOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
+  if (o.action === 'show') return [];
+  return [
+    runsAsRoot(f.uid, 'install a schedule'),
+    ...(f.systemd
+      ? [{ id: 'schedule-fits-systemd', check: () => (cronToCalendar(env.config.schedule) ? pass : fail(`schedule "${env.config.schedule}" has no simple systemd OnCalendar equivalent`, 'use "M * * * *" (hourly) or "M H * * *" (daily)')) }]
+      : []),
+  ];
+}
+
+const write = (file: string, text: string): Step => ({ id: 'write-schedule', title: `write ${file}`, effect: 'write', run: (c) => c.fs.writeFileAtomic(file, text, { mode: 0o644 }), show: text.trimEnd().split('\n').map((l) => `  | ${l}`) });
+const remove = (file: string): Step => ({ id: 'remove-schedule', title: `remove ${file}`, effect: 'destroy', run: (c) => c.fs.rm(file), show: [`rm -f ${file}`] });
+const systemctl = (args: string[], check = true): Step => ({ id: 'systemctl', title: `systemctl ${args.join(' ')}`, effect: 'write', run: check ? { argv: ['systemctl', ...args], effect: 'write' } : async (c) => void (await c.runner.run({ argv: ['systemctl', ...args], effect: 'write' }, { check: false })) });
+
+export function planSchedule(f: ScheduleFacts, o: ScheduleOptions, env: PlanEnv): PlanBody {
+  const base = { target: f.systemd ? TIMER : CRON_FILE, journal: false as const };
+  if (o.action === 'show') return { ...base, steps: [] };
+  if (f.systemd) {
+    const units = renderUnits(cronToCalendar(env.config.schedule) ?? '?', o.pgmam, o.configFile);
+    return {
+      ...base,
+      steps:
+        o.action === 'install'
+          ? [write(`${UNIT_DIR}/${SERVICE}`, units.service), write(`${UNIT_DIR}/${TIMER}`, units.timer), systemctl(['daemon-reload']), systemctl(['enable', '--now', TIMER])]
+          : [systemctl(['disable', '--now', TIMER], false), remove(`${UNIT_DIR}/${SERVICE}`), remove(`${UNIT_DIR}/${TIMER}`), systemctl(['daemon-reload'])],
+    };
+  }
+  const logDir = env.paths.logFile.replace(/\/[^/]+$/, '');
+  return { ...base, steps: o.action === 'install' ? [write(CRON_FILE, renderCron(env.config.schedule, o.pgmam, o.configFile, logDir))] : [remove(CRON_FILE)] };
+}
+
+async function reportSchedule(ctx: Context, o: ScheduleOptions, f: ScheduleFacts): Promise<void> {
+  if (o.action === 'show') {
+    const present = f.files.filter(([, t]) => t !== undefined);
+    return ctx.io.out(present.length ? present.map(([file, t]) => `# ${file}\n${t}`).join('\n') : 'no pgmam schedule is installed\n');
+  }
+  if (f.systemd) return ctx.io.out(o.action === 'install' ? `installed ${TIMER} (OnCalendar=${cronToCalendar(ctx.config.schedule)})\n` : `removed ${TIMER}\n`);
+  ctx.io.out(o.action === 'install' ? `installed ${CRON_FILE}: ${ctx.config.schedule} pgmam backup --all\n` : `removed ${CRON_FILE}\n`);
+}
+
+export const scheduleCommand: CommandModule<ScheduleOptions, ScheduleFacts> = {
+  spec: {
+    name: 'schedule',
+    summary: 'install, show or remove the schedule that runs pgmam backup --all (cron, or systemd timers)',
+    args: ['<action>'],
+    options: scheduleOptionsSchema,
+    check: (o) => {
+      if (!['install', 'show', 'remove'].includes(o.action)) throw new UsageError(`schedule takes install, show or remove (got "${o.action}")`);
+    },
+    examples: ['pgmam schedule install', 'pgmam schedule show', 'pgmam schedule remove'],
+    destructive: false,
+  },
+  gather: (ctx) => gatherSchedule(ctx),
+  guards: scheduleGuards,
+  plan: planSchedule,
+  report: reportSchedule,
+};

@@ -1,0 +1,99 @@
+// The command line, table-driven: argv (pgmam's or a legacy name's) → the module it runs and the
+// options it parsed, or a usage error (exit 2) before anything runs.
+import { CommanderError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { translateLegacy, type LegacyName } from '../../../src/cli/legacy.js';
+import { buildProgram, type Dispatch } from '../../../src/cli/program.js';
+import { PgmamError } from '../../../src/errors.js';
+import { fakeContext } from '../fakes.js';
+
+type Call = { command: string; options: Record<string, unknown> };
+
+async function parse(argv: string[], legacy?: LegacyName): Promise<Call | { exitCode: number }> {
+  const calls: Call[] = [];
+  const dispatch: Dispatch = {
+    // As runCommand begins: the module's schema and its own option rules, before anything runs.
+    command: async (_ctx, m, o) => {
+      m.spec.check?.(m.spec.options.parse(o));
+      calls.push({ command: m.spec.name, options: o as Record<string, unknown> });
+    },
+    backup: async (_ctx, o) => void calls.push({ command: 'backup', options: { ...o } }),
+    export: async (_ctx, o) => void calls.push({ command: 'export', options: { ...o } }),
+    verifyExport: async (_ctx, o) => void calls.push({ command: 'export --verify', options: { ...o } }),
+  };
+  const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/opt/pgmam/bin/pgmam', write: () => undefined, writeErr: () => undefined, dispatch });
+  try {
+    await program.parseAsync(legacy ? translateLegacy(legacy, argv) : argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return { exitCode: e.exitCode === 0 ? 0 : 2 };
+    if (e instanceof PgmamError) return { exitCode: e.exitCode };
+    throw e;
+  }
+  return calls[0]!;
+}
+
+const flags = { dryRun: false, yes: false, json: false };
+
+describe('argv → module and options', () => {
+  it.each([
+    [['initcluster', 'app1', '-p', '5433'], 'initcluster', { name: 'app1', port: 5433, ...flags, keepOnError: false }],
+    [['initcluster', 'shop', '--db', 'shop', '--owner', 'shop', '--password-file', '/root/pw', '--keep-on-error'], 'initcluster', { name: 'shop', db: 'shop', owner: 'shop', passwordFile: '/root/pw', keepOnError: true }],
+    [['pitr', 'app1', '--to', '2026-01-19 10:40:00+00', '--yes'], 'pitr', { ref: { version: undefined, name: 'app1' }, mode: { kind: 'time', target: expect.objectContaining({ text: '2026-01-19 10:40:00.000000+00' }) }, yes: true }],
+    [['pitr', '15/app1', '--latest', '--dry-run'], 'pitr', { ref: { version: '15', name: 'app1' }, mode: { kind: 'latest' }, dryRun: true }],
+    [['pitr', 'app1', '--undo'], 'pitr', { mode: { kind: 'undo' } }],
+    [['branch', 'create', 'app1', '--name', 'qa', '--no-autostart', '-p', '5440'], 'branch create', { parent: 'app1', label: 'qa', autostart: false, port: 5440 }],
+    [['branch', 'sync', 'app1_dev', '--json'], 'branch sync', { name: 'app1_dev', json: true }],
+    [['branch', 'list'], 'branch list', flags],
+    [['branch', 'drop', 'app1_dev', '--purge-backups', '-y'], 'branch drop', { name: 'app1_dev', purgeBackups: true, onlyBranches: true, yes: true }],
+    [['drop', 'app1', '--with-branches'], 'drop', { name: 'app1', withBranches: true, onlyBranches: false }],
+    [['resetwal', 'app1'], 'resetwal', { name: 'app1' }],
+    [['backup', '--all', '--type', 'full'], 'backup', { names: [], all: true, type: 'full', force: false }],
+    [['backup', 'a1', 'a2', '--force'], 'backup', { names: ['a1', 'a2'], all: false, type: 'auto', force: true }],
+    [['export', '--all', '--format', 'basebackup', '--to', '/mnt/x'], 'export', { all: true, format: 'basebackup', to: '/mnt/x' }],
+    [['export', '--verify', '/mnt/x/app1/20261122T064500Z-daily/'], 'export --verify', { dir: '/mnt/x/app1/20261122T064500Z-daily' }],
+    [['schedule', 'show'], 'schedule', { action: 'show', pgmam: '/opt/pgmam/bin/pgmam' }],
+    [['list', '--json'], 'list', { json: true }],
+    [['check', 'app1', '--prometheus', '/m/p.prom'], 'check', { names: ['app1'], prometheus: '/m/p.prom' }],
+    [['adopt', '15/main', '--replace-archive-command'], 'adopt', { version: '15', name: 'main', replaceArchiveCommand: true }],
+    [['prune', 'app1', '--older-than', '12h'], 'prune', { name: 'app1', olderThanSeconds: 43200 }],
+    [['install-links', '--prefix', '/usr/local/bin/'], 'install-links', { prefix: '/usr/local/bin', selfPath: '/opt/pgmam/bin/pgmam' }],
+  ] as const)('%j', async (argv, command, options) => {
+    expect(await parse([...argv])).toEqual({ command, options: expect.objectContaining(options) });
+  });
+
+  it.each([
+    ['initcluster', ['-a', 'app1', '-p', '5433', '-y'], 'initcluster', { name: 'app1', port: 5433, yes: true }],
+    ['pitr', ['-a', 'app1', '-t', '2026-01-19 10:40:00+00', '-y'], 'pitr', { ref: { version: undefined, name: 'app1' }, yes: true }],
+    ['pgbranch', ['-c', '-a', 'app1', '-n', 'dev'], 'branch create', { parent: 'app1', label: 'dev' }],
+    ['pgbranch', ['-b', 'app1_dev', 'sync', '-y'], 'branch sync', { name: 'app1_dev', yes: true }],
+    ['pgbackup', ['-path', '/mnt/x'], 'backup', { all: true, exportTo: '/mnt/x' }],
+  ] as const)('legacy %s %j', async (name, argv, command, options) => {
+    expect(await parse([...argv], name)).toEqual({ command, options: expect.objectContaining(options) });
+  });
+});
+
+describe('usage errors (exit 2) before anything runs', () => {
+  it.each([
+    [['initcluster', 'App1']],
+    [['initcluster', 'app1', '-p', '80']],
+    [['initcluster', 'app1', '--pg-version', 'fifteen']],
+    [['initcluster', 'app1', '--owner', 'o']],
+    [['pitr', 'app1']],
+    [['pitr', 'app1', '--latest', '--undo']],
+    [['pitr', 'app1', '--to', 'yesterday']],
+    [['branch', 'create', 'app1', '--name', 'Dev']],
+    [['backup']],
+    [['backup', 'a1', '--all']],
+    [['backup', '--all', '--export-to', 'relative']],
+    [['export', 'a1', '--verify', '/x']],
+    [['schedule', 'sometimes']],
+    [['check', '--prometheus', 'relative.prom']],
+    [['adopt', 'main']],
+    [['prune', 'app1', '--older-than', 'a week']],
+    [['install-links', '--prefix', 'bin']],
+    [['stop', 'app1']],
+    [['list', '--nope']],
+  ])('%j', async (argv) => {
+    expect(await parse(argv)).toEqual({ exitCode: 2 });
+  });
+});

@@ -1,0 +1,48 @@
+// adopt's guards and plan over gathered facts: restart only when archive_mode must change.
+import { describe, expect, it } from 'vitest';
+import { aNewCluster, planEnv } from '../fixtures.js';
+import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions } from '../../../src/commands/adopt/adopt.js';
+import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
+import type { HostCluster } from '../../../src/pg/clusters.js';
+
+const env: PlanEnv = planEnv();
+const cluster: HostCluster = {
+  version: '15', name: 'legacy', port: 5440, running: true, dataDir: '/var/lib/postgresql/15/legacy', configDir: '/etc/postgresql/15/legacy',
+  logFile: undefined, socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: false, archiveCommand: undefined,
+};
+const facts = (over: Partial<AdoptFacts> = {}): AdoptFacts => ({
+  uid: 0, now: new Date('2026-11-22T10:00:00Z'), cluster, managed: false, pgbackrestVersion: '2.45',
+  settings: { archiveMode: 'off', archiveCommand: '(disabled)', walLevel: 'replica' }, pinnedInAutoConf: [], includesConfD: true, dataBytes: 30e6, interrupted: undefined,
+  postgres: { uid: 101, gid: 104 }, ...aNewCluster('legacy', { port: 5440 }),
+  ...over,
+});
+const o = (over: Partial<AdoptOptions> = {}): AdoptOptions => ({ version: '15', name: 'legacy', replaceArchiveCommand: false, json: false, dryRun: false, yes: false, keepOnError: false, ...over });
+const ids = (f: AdoptFacts) => assemblePlan(adoptCommand, f, o(), env).steps.map((s) => s.id);
+const failed = (f: AdoptFacts, x = o()) => adoptGuards(f, x, env).filter((g) => !g.check().ok).map((g) => g.id);
+
+describe('adopt', () => {
+  it('archive_mode off on a running cluster: one restart, so the plan is destructive (confirmation or --yes)', () => {
+    const plan = assemblePlan(adoptCommand, facts(), o(), env);
+    expect(plan.destructive).toBe(true);
+    expect(plan.steps.map((s) => s.id)).toContain('restart-cluster');
+    expect(plan.steps.find((s) => s.id === 'configure-archiving')!.undo).toBeDefined();
+  });
+
+  it('archive_mode already on: a reload, not destructive; a stopped cluster is started', () => {
+    const on = facts({ settings: { archiveMode: 'on', archiveCommand: '(disabled)', walLevel: 'replica' } });
+    expect(assemblePlan(adoptCommand, on, o(), env).destructive).toBe(false);
+    expect(ids(on)).toContain('reload-cluster');
+    expect(ids(facts({ cluster: { ...cluster, running: false } }))).toContain('start-cluster');
+  });
+
+  it('refuses an archive_command that sends WAL elsewhere (unless replaced), pinned settings, wal_level minimal — all at once', () => {
+    const f = facts({ settings: { archiveMode: 'on', archiveCommand: 'cp %p /mnt/%f', walLevel: 'minimal' }, pinnedInAutoConf: ["archive_mode = 'on'"] });
+    expect(failed(f)).toEqual(['archive-command-is-free', 'archive-settings-not-pinned', 'wal-level-allows-archiving']);
+    expect(failed(f, o({ replaceArchiveCommand: true }))).toEqual(['archive-settings-not-pinned', 'wal-level-allows-archiving']);
+  });
+
+  it('an unknown or already managed cluster: nothing else checked', () => {
+    expect(failed(facts({ cluster: undefined }))).toEqual(['cluster-exists']);
+    expect(failed(facts({ managed: true }))).toEqual(['cluster-is-not-managed']);
+  });
+});

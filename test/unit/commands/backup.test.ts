@@ -1,0 +1,109 @@
+// backup's per-cluster decision (type tiers, change detection) and the schedule's files.
+import { describe, expect, it } from 'vitest';
+import { planEnv } from '../fixtures.js';
+import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type Target } from '../../../src/commands/backup/backup.js';
+import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
+import { cronToCalendar, renderCron, renderUnits } from '../../../src/commands/schedule/schedule.js';
+import { parseConfig } from '../../../src/config/load.js';
+import type { BackupInfo } from '../../../src/pgbackrest/info.js';
+import type { ManagedCluster } from '../../../src/state/store.js';
+
+const now = new Date('2026-11-22T12:00:00Z');
+const ago = (h: number) => now.getTime() / 1000 - h * 3600;
+const b = (label: string, type: 'full' | 'diff' | 'incr', hoursAgo: number): BackupInfo => ({ label, type, timestamp: { start: ago(hoursAgo) - 5, stop: ago(hoursAgo) } });
+const record: ManagedCluster = {
+  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/x', repoPath: '/r',
+  createdAt: '', syncedAt: null, preserved: [], timelines: [], backupMark: null,
+};
+const target = (backups: BackupInfo[], over: Partial<Target> = {}): Target => ({
+  record,
+  cluster: { version: '15', name: 'app1', port: 5433, running: true, dataDir: '/d', configDir: '/c', logFile: undefined, socketDir: '/s', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined },
+  stanza: { name: 'app1', status: { code: 0, message: 'ok' }, archive: [], backup: backups, db: [] },
+  nextXid: '800',
+  ...over,
+});
+const cfg = { fullInterval: 7 * 86400, diffInterval: 86400 };
+const auto = { type: 'auto' as const, force: false };
+
+describe('backup --type auto', () => {
+  it.each([
+    ['no backup at all', [], 'full'],
+    ['a full older than full-interval', [b('F', 'full', 24 * 8)], 'full'],
+    ['a recent full, no diff for a day', [b('F', 'full', 30)], 'diff'],
+    ['a recent full and diff', [b('F', 'full', 30), b('D', 'diff', 2)], 'incr'],
+    ['a recent full only hours old', [b('F', 'full', 2)], 'incr'],
+  ] as const)('%s → %s', (_what, backups, type) => {
+    expect(decide(target([...backups]), auto, cfg, now)).toMatchObject({ action: 'backup', type });
+  });
+});
+
+describe('change detection', () => {
+  const backups = [b('F', 'full', 2), b('F_I', 'incr', 1)];
+  const marked = (nextXid: string, label = 'F_I') => target(backups, { record: { ...record, backupMark: { label, nextXid } } });
+  it('skips an incr or diff when the next transaction ID is what it was right after pgmam\'s own backup', () => {
+    expect(decide(marked('800'), auto, cfg, now)).toEqual({ action: 'skip', why: 'no changes since F_I' });
+    expect(decide(marked('800'), { type: 'diff', force: false }, cfg, now)).toMatchObject({ action: 'skip' });
+  });
+  it('backs up when transactions wrote since, when another tool backed up since, or with --force', () => {
+    expect(decide(marked('801'), auto, cfg, now)).toMatchObject({ action: 'backup', type: 'incr' });
+    expect(decide(marked('800', 'OTHER'), auto, cfg, now)).toMatchObject({ action: 'backup' });
+    expect(decide(marked('800'), { type: 'incr', force: true }, cfg, now)).toMatchObject({ action: 'backup' });
+  });
+  it('never skips a full that is due', () => {
+    const old = [b('F', 'full', 24 * 8)];
+    expect(decide(target(old, { record: { ...record, backupMark: { label: 'F', nextXid: '800' } } }), auto, cfg, now)).toMatchObject({ action: 'backup', type: 'full' });
+  });
+  it('a down or missing cluster cannot be backed up', () => {
+    const t = target(backups);
+    expect(decide({ ...t, cluster: { ...t.cluster!, running: false } }, auto, cfg, now)).toMatchObject({ action: 'fail' });
+    expect(decide({ ...t, cluster: undefined }, auto, cfg, now)).toMatchObject({ action: 'fail' });
+  });
+  it('an interrupted operation is settled first, not backed up over', () => {
+    const t = target(backups, { interrupted: 'interrupted pitr at restore-backup (run: pgmam pitr app1 --latest --yes)' });
+    expect(decide(t, { type: 'full', force: true }, cfg, now)).toEqual({ action: 'fail', why: '15/app1: interrupted pitr at restore-backup (run: pgmam pitr app1 --latest --yes)' });
+  });
+});
+
+describe('configuration of intervals and schedule', () => {
+  it('reads durations', () => {
+    const c = parseConfig({ path: '/x', explicit: true }, 'full-interval = 2w\ndiff-interval = 12h\nlock-wait = 5\n');
+    expect([c['full-interval'], c['diff-interval'], c['lock-wait']]).toEqual([1209600, 43200, 5]);
+    expect(() => parseConfig({ path: '/x', explicit: true }, 'full-interval = soon\nschedule = hourly\n')).toThrow(
+      expect.objectContaining({ exitCode: 3, lines: expect.arrayContaining([expect.stringContaining('full-interval'), expect.stringContaining('schedule')]) }),
+    );
+  });
+});
+
+describe('schedule', () => {
+  it('a cron file for root that runs backup --all, logging beside pgmam', () => {
+    const text = renderCron('0 * * * *', '/usr/local/bin/pgmam', undefined, '/var/log/pgmam');
+    expect(text).toContain('0 * * * * root /usr/local/bin/pgmam backup --all >> /var/log/pgmam/cron.log 2>&1');
+  });
+  it('systemd timers for hourly and daily specs; others refused, not guessed', () => {
+    expect(cronToCalendar('0 * * * *')).toBe('*-*-* *:00:00');
+    expect(cronToCalendar('15 3 * * *')).toBe('*-*-* 03:15:00');
+    expect(cronToCalendar('*/5 * * * 1')).toBeUndefined();
+    expect(renderUnits('*-*-* *:00:00', '/p', '/c').timer).toContain('OnCalendar=*-*-* *:00:00');
+  });
+});
+
+describe('backup of one target (the batch runs one plan per cluster)', () => {
+  const env: PlanEnv = planEnv();
+  const o: BackupTargetOptions = { name: 'app1', type: 'incr', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), done: undefined });
+
+  it('a due backup: one step with the configured retention; quiet, no journal (pgBackRest resumes by itself)', () => {
+    const plan = assemblePlan(backupTargetCommand, facts(target([b('F', 'full', 2)])), o, env);
+    expect(plan.steps.map((s) => s.id)).toEqual(['backup-incr']);
+    expect(plan).toMatchObject({ quiet: true, journal: false, locks: ['app1'] });
+    expect(plan.steps[0]!.show![0]).toContain('--repo1-retention-full=2 --repo1-retention-full-type=count');
+  });
+
+  it('nothing written since the mark: no steps; a stopped cluster: refused for this target only', () => {
+    const marked = target([b('F', 'full', 2)], { record: { ...record, backupMark: { label: 'F', nextXid: '800' } } });
+    expect(assemblePlan(backupTargetCommand, facts(marked), o, env).steps).toEqual([]);
+    const down = target([b('F', 'full', 2)], { cluster: { ...target([]).cluster!, running: false } });
+    const plan = assemblePlan(backupTargetCommand, facts(down), o, env);
+    expect(plan.guards.filter((g) => !g.check().ok).map((g) => [g.id, g.check()])).toEqual([['cluster-can-be-backed-up', { ok: false, reason: '15/app1 is down' }]]);
+  });
+});

@@ -1,0 +1,104 @@
+// prune, install-links, check and schedule: guards and plans over gathered facts.
+import { describe, expect, it } from 'vitest';
+import { planEnv } from '../fixtures.js';
+import { checkCommand, type CheckFacts } from '../../../src/commands/check/check.js';
+import { installLinksCommand, type LinkFacts } from '../../../src/commands/install-links/install-links.js';
+import { pruneCommand, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
+import { scheduleCommand, type ScheduleFacts } from '../../../src/commands/schedule/schedule.js';
+import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
+import type { ManagedCluster } from '../../../src/state/store.js';
+
+const env: PlanEnv = planEnv();
+const dir = '/var/lib/postgresql/15/app1';
+const record: ManagedCluster = {
+  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest',
+  createdAt: 'x', syncedAt: null, timelines: [], backupMark: null,
+  preserved: [
+    { path: `${dir}.pre-pitr-20261110T000000Z`, reason: 'pitr', createdAt: '2026-11-10T00:00:00.000Z' },
+    { path: `${dir}.pre-sync-20261121T000000Z`, reason: 'pitr', createdAt: '2026-11-21T00:00:00.000Z' },
+  ],
+};
+const facts = (over: Partial<PruneFacts> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), record, dataDir: dir, lock: { holder: undefined, alive: false }, journal: undefined, ...over });
+const week: PruneOptions = { name: 'app1', olderThanSeconds: 7 * 86400, json: false, dryRun: false, yes: true, keepOnError: false };
+const failed = (f: PruneFacts) => assemblePlan(pruneCommand, f, week, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
+
+describe('prune', () => {
+  it('removes only the preserved directories older than --older-than; typed name to confirm', () => {
+    const plan = assemblePlan(pruneCommand, facts(), week, env);
+    expect(plan.steps.map((s) => s.show)).toEqual([[`rm -rf ${dir}.pre-pitr-20261110T000000Z`]]);
+    expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', journal: false });
+  });
+
+  it('nothing old enough: no steps (the report says so)', () => {
+    expect(assemblePlan(pruneCommand, facts(), { ...week, olderThanSeconds: 30 * 86400 }, env).steps).toEqual([]);
+  });
+
+  it('refuses while an operation is interrupted, and a recorded path that is not pgmam\'s own', () => {
+    const journal = { format: 1 as const, command: 'pitr', target: '15/app1', name: 'app1', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: ['a'], at: 0, status: 'running' as const, error: null, data: {} };
+    expect(failed(facts({ journal }))).toEqual(['no-interrupted-operation']);
+    const edited = { ...record, preserved: [{ path: '/etc', reason: 'pitr', createdAt: '2026-11-01T00:00:00.000Z' }] };
+    expect(failed(facts({ record: edited }))).toEqual(['preserved-paths-are-pgmams']);
+  });
+});
+
+describe('install-links', () => {
+  const o = { prefix: '/usr/local/bin', selfPath: '/opt/pgmam/bin/pgmam', json: false, dryRun: false, yes: false, keepOnError: false };
+  const links = (existing: Record<string, string | undefined>): LinkFacts => ({ uid: 0, existing: new Map(Object.entries(existing)) });
+
+  it('links pgmam to itself and the legacy names to pgmam, skipping links already right', () => {
+    const plan = assemblePlan(installLinksCommand, links({ '/usr/local/bin/pitr': '/usr/local/bin/pgmam' }), o, env);
+    expect(plan.steps.map((s) => s.title)).toEqual([
+      'link /usr/local/bin/pgmam → /opt/pgmam/bin/pgmam',
+      'link /usr/local/bin/initcluster → /usr/local/bin/pgmam',
+      'link /usr/local/bin/pgbranch → /usr/local/bin/pgmam',
+      'link /usr/local/bin/pgbackup → /usr/local/bin/pgmam',
+    ]);
+    expect(plan.locks).toEqual([]);
+  });
+
+  it('never replaces a file that is not a link', () => {
+    const plan = assemblePlan(installLinksCommand, links({ '/usr/local/bin/pgbackup': 'file' }), o, env);
+    expect(plan.guards.filter((g) => !g.check().ok).map((g) => g.id)).toEqual(['links-do-not-replace-files']);
+  });
+});
+
+describe('check', () => {
+  const entry = (name: string, managed: boolean) => ({
+    cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
+    parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, preserved: [], interrupted: null,
+  });
+  const f = (): CheckFacts => ({ clusters: [], managed: [], stanzas: undefined, archivedAt: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], results: [] });
+  const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
+
+  it('measures as a step (pgbackrest check switches WAL); writes metrics only when asked; quiet for cron; no journal', () => {
+    expect(assemblePlan(checkCommand, f(), o, env)).toMatchObject({ steps: [{ id: 'measure-health' }], quiet: true, journal: false, locks: [] });
+    expect(assemblePlan(checkCommand, f(), { ...o, prometheus: '/m/pgmam.prom' }, env).steps.map((s) => s.id)).toEqual(['measure-health', 'write-metrics']);
+  });
+
+  it('refuses unknown names', () => {
+    const plan = assemblePlan(checkCommand, f(), { ...o, names: ['app1', 'nosuch'] }, env);
+    expect(plan.guards.map((g) => g.check())).toEqual([{ ok: true }, expect.objectContaining({ ok: false, reason: 'no such cluster: nosuch' })]);
+  });
+});
+
+describe('schedule', () => {
+  const o = (action: string) => ({ action, pgmam: '/usr/local/bin/pgmam', configFile: undefined, json: false, dryRun: false, yes: false, keepOnError: false });
+  const f = (systemd: boolean, uid = 0): ScheduleFacts => ({ uid, systemd, files: [] });
+  const ids = (systemd: boolean, action: string) => assemblePlan(scheduleCommand, f(systemd), o(action), env).steps.map((s) => s.title);
+
+  it('cron: install writes /etc/cron.d/pgmam, remove removes it, show only reads', () => {
+    expect(ids(false, 'install')).toEqual(['write /etc/cron.d/pgmam']);
+    expect(ids(false, 'remove')).toEqual(['remove /etc/cron.d/pgmam']);
+    expect(ids(false, 'show')).toEqual([]);
+  });
+
+  it('systemd: the service and timer, then daemon-reload and enable --now', () => {
+    expect(ids(true, 'install')).toEqual(['write /etc/systemd/system/pgmam-backup.service', 'write /etc/systemd/system/pgmam-backup.timer', 'systemctl daemon-reload', 'systemctl enable --now pgmam-backup.timer']);
+  });
+
+  it('install and remove need root; show does not', () => {
+    const failed = (action: string) => assemblePlan(scheduleCommand, f(false, 1000), o(action), env).guards.filter((g) => !g.check().ok).map((g) => g.id);
+    expect(failed('install')).toEqual(['runs-as-root']);
+    expect(failed('show')).toEqual([]);
+  });
+});

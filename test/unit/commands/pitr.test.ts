@@ -1,0 +1,170 @@
+// pitr's guards and plans over gathered facts (no cluster needed).
+import { describe, expect, it } from 'vitest';
+import { pitrCommand, pitrGuards, recoverPitr, type PitrFacts, type PitrOptions } from '../../../src/commands/pitr/pitr.js';
+import { RefusedError } from '../../../src/errors.js';
+import { assemblePlan, runCommand, type PlanEnv } from '../../../src/plan/command.js';
+import { renderPlan } from '../../../src/plan/render.js';
+import { parseTarget } from '../../../src/restore/target.js';
+import { parseHistory } from '../../../src/restore/timeline.js';
+import type { Journal } from '../../../src/state/journal.js';
+import { fakeContext } from '../fakes.js';
+import { aCluster, aRecord, planEnv } from '../fixtures.js';
+
+const cluster = aCluster();
+const record = aRecord();
+const at = (iso: string) => Date.parse(iso) / 1000;
+
+function facts(over: Partial<PitrFacts> = {}): PitrFacts {
+  return {
+    uid: 0,
+    now: new Date('2026-11-22T06:00:00Z'),
+    record,
+    cluster,
+    lock: { holder: undefined, alive: false },
+    signalFiles: [],
+    server: { inRecovery: false, timeline: 1 },
+    control: { systemId: '7710859106177468397', state: 'in production', timeline: 1 },
+    stanza: {
+      name: 'app1',
+      status: { code: 0, message: 'ok' },
+      archive: [{ id: '15-1', min: '000000010000000000000001', max: '000000010000000000000009' }],
+      backup: [
+        { label: '20261122-050000F', type: 'full', archive: { start: '000000010000000000000002', stop: '000000010000000000000003' }, lsn: { start: '0/2000028', stop: '0/3000050' }, timestamp: { start: at('2026-11-22T04:59:58Z'), stop: at('2026-11-22T05:00:00Z') }, info: { size: 1000 } },
+        { label: '20261122-053000F', type: 'full', archive: { start: '000000010000000000000006', stop: '000000010000000000000006' }, lsn: { start: '0/6000028', stop: '0/6000100' }, timestamp: { start: at('2026-11-22T05:29:58Z'), stop: at('2026-11-22T05:30:00Z') }, info: { size: 1000 } },
+      ],
+      db: [{ id: 1, 'system-id': '7710859106177468397', version: '15' }],
+    },
+    stanzaProblem: undefined,
+    stanzaFile: { dataDir: cluster.dataDir, port: 5433 },
+    currentTimeline: 1,
+    history: [],
+    historySource: 'none',
+    archivedAt: new Date('2026-11-22T05:59:00Z'),
+    freeBytes: 10 * 1024 ** 3,
+    undoSource: undefined,
+    postgres: { uid: 101, gid: 104 },
+    ...over,
+  };
+}
+
+const to = (t: string): PitrOptions => ({ ref: { version: undefined, name: 'app1' }, mode: { kind: 'time', target: parseTarget(t) }, dryRun: false, yes: true, keepOnError: false, json: false });
+const env: PlanEnv = planEnv();
+const planPitr = (f: PitrFacts, o: PitrOptions) => assemblePlan(pitrCommand, f, o, env);
+const failed = (f: PitrFacts, o: PitrOptions) => pitrGuards(f, o, 256).map((g) => [g.id, g.check()] as const).filter(([, r]) => !r.ok);
+
+describe('pitr guards', () => {
+  it('all pass for a target inside the window', () => expect(failed(facts(), to('2026-11-22 05:45:00+00'))).toEqual([]));
+
+  it.each([
+    ['in the future', '2026-11-22 07:00:00+00', 'target-is-not-in-the-future'],
+    ["before the first backup's end", '2026-11-22 04:00:00+00', 'target-is-in-recovery-window'],
+    ["in the same second as the first backup's end", '2026-11-22 05:00:00.9+00', 'target-is-in-recovery-window'],
+  ])('a target %s is refused', (_what, t, id) => {
+    expect(failed(facts(), to(t)).map(([g]) => g)).toEqual([id]);
+  });
+
+  it('chooses the newest set that ends before the target and passes it explicitly', () => {
+    const plan = planPitr(facts(), to('2026-11-22 05:30:01+00'));
+    const text = renderPlan(plan, 0);
+    expect(text).toContain('--set=20261122-053000F --type=time --target-action=promote');
+    expect(text).toContain('--target-timeline=1');
+    const early = renderPlan(planPitr(facts(), to('2026-11-22 05:30:00.5+00')), 0);
+    expect(early).toContain('--set=20261122-050000F');
+  });
+
+  it('a stopped cluster: no WAL switch, and no target after the newest archived WAL', () => {
+    const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
+    expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
+    const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'));
+    expect(plan.steps.map((s) => s.id)).toEqual(['preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
+  });
+
+  it('refuses standby.signal, recovery, another cluster\'s stanza and a live lock — all at once', () => {
+    const f = facts({
+      signalFiles: ['standby.signal'],
+      control: { systemId: '1', state: 'in production', timeline: 1 },
+      stanzaFile: { dataDir: '/var/lib/postgresql/15/other', port: 5499 },
+      lock: { holder: { pid: 7, command: 'pitr', startedAt: 'x' }, alive: true },
+    });
+    const ids = failed(f, to('2026-11-22 05:45:00+00')).map(([g]) => g);
+    expect(ids).toEqual(['cluster-is-not-locked', 'cluster-is-not-in-recovery', 'stanza-is-this-clusters']);
+    const reason = failed(f, to('2026-11-22 05:45:00+00')).find(([g]) => g === 'stanza-is-this-clusters')![1];
+    expect(reason).toMatchObject({ reason: expect.stringContaining('system identifier') });
+  });
+
+  it('an unmanaged or unknown cluster: one line, nothing else checked', () => {
+    expect(failed(facts({ record: undefined }), to('2026-11-22 05:45:00+00')).map(([g]) => g)).toEqual(['cluster-is-managed']);
+  });
+
+  it('a target only an abandoned timeline covers is refused; backups of the abandoned timeline are not used', () => {
+    const f = facts({
+      currentTimeline: 2,
+      server: { inRecovery: false, timeline: 2 },
+      history: parseHistory('1\t0/4000000\tbefore 2026-11-22 05:20:00+00\n'),
+      historySource: 'archive',
+      record: { ...record, timelines: [{ timeline: 2, parent: 1, target: '2026-11-22T05:20:00.000Z', promotedAt: '2026-11-22T05:40:00.000Z' }] },
+    });
+    expect(failed(f, to('2026-11-22 05:35:00+00')).map(([g]) => g)).toEqual(['target-is-on-current-timeline']);
+    // 05:50 is after the promotion: served from the first backup (timeline 1, before the fork), not the one after the fork.
+    const plan = renderPlan(planPitr(f, to('2026-11-22 05:50:00+00')), 0);
+    expect(plan).toContain('--set=20261122-050000F');
+    expect(plan).toContain('--target-timeline=2');
+  });
+
+  it('a missing history file of the current timeline is put back into the archive before anything stops', () => {
+    const f = facts({ currentTimeline: 2, server: { inRecovery: false, timeline: 2 }, historySource: 'pg_wal' });
+    const plan = planPitr(f, { ...to('2026-11-22 05:45:00+00') });
+    expect(plan.steps[0]!.id).toBe('archive-timeline-history');
+    expect(failed({ ...f, historySource: 'missing' }, to('2026-11-22 05:45:00+00')).map(([g]) => g)).toContain('timeline-history-is-available');
+  });
+
+  it('a refused pitr runs nothing', async () => {
+    const { ctx, runner, fs } = fakeContext();
+    const f = facts({ signalFiles: ['standby.signal'] });
+    await expect(runCommand(ctx, { ...pitrCommand, gather: async () => f }, to('2026-11-22 05:45:00+00'))).rejects.toBeInstanceOf(RefusedError);
+    expect(runner.calls).toEqual([]);
+    expect(fs.writes).toEqual([]);
+  });
+});
+
+describe('pitr recover', () => {
+  const preserved = { path: '/var/lib/postgresql/15/app1.pre-pitr-20261122T060000Z', reason: 'pitr', createdAt: '2026-11-22T06:00:00.000Z' };
+  const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', preserved, online: true, previousTimeline: 1, target: '2026-11-22T05:45:00.000Z' };
+  const journal = (over: Partial<Journal> = {}): Journal => ({
+    format: 1, command: 'pitr', target: '15/app1', name: 'app1', rerun: "pgmam pitr app1 --to '…' --yes", pid: 99, groups: [], startedAt: 'x',
+    steps: ['switch-wal', 'stop-cluster', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster'], at: 4, status: 'running', error: null, data, ...over,
+  });
+  const host = (running: boolean, timeline: number) => {
+    const h = fakeContext();
+    h.runner.register('pg_lsclusters --json', { stdout: JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: running ? 1 : 0, pgdata: data.dataDir, configdir: '/etc/postgresql/15/app1', logfile: '/l' }]) });
+    h.runner.register(/pg_controldata/, { stdout: `Database cluster state:               shut down\nLatest checkpoint's TimeLineID:       ${timeline}\n` });
+    return h;
+  };
+
+  it('a restore that has not promoted is rolled back: the unfinished restore goes, the preserved directory comes back, the cluster starts as it was', async () => {
+    const { ctx, fs } = host(false, 1);
+    fs.dirs.add(preserved.path);
+    const r = await recoverPitr(ctx, journal(), data);
+    expect(r.way).toBe('rolled-back');
+    expect(r.steps.map((s) => s.id)).toEqual(['put-back-datadir', 'start-cluster']);
+  });
+
+  it('killed before the move: nothing to put back; a running restore is stopped first', async () => {
+    const { ctx } = host(true, 1);
+    const r = await recoverPitr(ctx, journal({ at: 1 }), data);
+    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'start-cluster']);
+  });
+
+  it('a restore that promoted (a newer timeline in pg_control) is finished, never rolled back', async () => {
+    const { ctx } = host(true, 2);
+    const r = await recoverPitr(ctx, journal({ at: 6 }), data);
+    expect(r.way).toBe('finished');
+    expect(r.steps.map((s) => s.id)).toEqual(['wait-promoted', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(r.finished).toMatch(/interrupted pitr is finished/);
+  });
+
+  it('an interrupted --undo is refused', async () => {
+    const { ctx } = host(true, 1);
+    await expect(recoverPitr(ctx, journal({ command: 'pitr --undo' }), data)).rejects.toBeInstanceOf(RefusedError);
+  });
+});

@@ -1,0 +1,60 @@
+// The execa runner against tiny real scripts (no mocked child_process).
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ExecaRunner } from '../../../src/runner/execa-runner.js';
+import { CommandFailedError, effectiveArgv, renderArgv } from '../../../src/runner/types.js';
+import { ReadOnlyRunner, RecordingRunner } from '../../../src/runner/wrappers.js';
+
+const log = pino({ level: 'silent' });
+const runner = new ExecaRunner(log, 1000, process.env);
+
+describe('ExecaRunner', () => {
+  it('runs argv without a shell', async () => {
+    const r = await runner.run({ argv: ['sh', '-c', 'echo "$1"', 'sh', '$(touch /tmp/never); a;b'], effect: 'read' });
+    expect(r.stdout).toBe('$(touch /tmp/never); a;b');
+    expect(r.exitCode).toBe(0);
+    expect(r.durationMs).toBeGreaterThanOrEqual(0);
+  });
+  it('a failure carries argv, exit code and the stderr tail', async () => {
+    const err = await runner
+      .run({ argv: ['sh', '-c', 'for i in $(seq 1 30); do echo line$i >&2; done; exit 3'], effect: 'read' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    const f = err as CommandFailedError;
+    expect(f.result.exitCode).toBe(3);
+    expect(f.result.argv[0]).toBe('sh');
+    expect(f.message).toContain('exit code 3');
+    expect(f.message).toContain('line30');
+    expect(f.message).not.toContain('line1\n');
+  });
+  it('probes do not throw', async () => {
+    expect((await runner.run({ argv: ['false'], effect: 'read' }, { check: false })).exitCode).toBe(1);
+  });
+  it('sends input on stdin, not argv', async () => {
+    expect((await runner.run({ argv: ['cat'], effect: 'read', input: 'secret' })).stdout).toBe('secret');
+  });
+  it('a missing program is a failure, not a crash', async () => {
+    await expect(runner.run({ argv: ['/nonexistent/tool'], effect: 'read' })).rejects.toBeInstanceOf(CommandFailedError);
+  });
+});
+
+describe('runner wrappers', () => {
+  it('postgres commands go through runuser only when root', () => {
+    const cmd = { argv: ['pgbackrest', 'info'], asUser: 'postgres' as const, effect: 'read' as const };
+    expect(effectiveArgv(cmd, 0)).toEqual(['runuser', '-u', 'postgres', '--', 'pgbackrest', 'info']);
+    expect(effectiveArgv(cmd, 105)).toEqual(['pgbackrest', 'info']);
+  });
+  it('renders a copy-pasteable command line', () => {
+    expect(renderArgv(['pitr', '--to', "2026-01-19 10:40:00+00", "it's"])).toBe(`pitr --to '2026-01-19 10:40:00+00' 'it'\\''s'`);
+  });
+  it('read-only runner refuses writes', async () => {
+    const ro = new ReadOnlyRunner(new RecordingRunner().register(/.*/));
+    await expect(ro.run({ argv: ['pg_createcluster'], effect: 'write' })).rejects.toThrow(/a write was attempted/);
+  });
+  it('recording runner fails on unexpected and unused commands', async () => {
+    const rec = new RecordingRunner().register('a b').register('c');
+    await rec.run({ argv: ['a', 'b'], effect: 'read' });
+    await expect(rec.run({ argv: ['x'], effect: 'read' })).rejects.toThrow(/unexpected/);
+    expect(() => rec.verify()).toThrow(/never used/);
+  });
+});

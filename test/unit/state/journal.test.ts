@@ -1,0 +1,144 @@
+// The journal, stale locks, settling an interrupted run, and check's rules — with the in-memory host.
+import { describe, expect, it } from 'vitest';
+import { judge, renderPrometheus, type ClusterHealth } from '../../../src/commands/check/check.js';
+import { initClusterCommand, type InitOptions } from '../../../src/commands/initcluster/initcluster.js';
+import { runCommand } from '../../../src/plan/command.js';
+import { RefusedError, StepFailedError } from '../../../src/errors.js';
+import { executePlan } from '../../../src/plan/executor.js';
+import type { Plan } from '../../../src/plan/types.js';
+import { journalPath, ownerAlive, readJournal, writeJournal, type Journal } from '../../../src/state/journal.js';
+import { acquireLock, lockDeps } from '../../../src/state/lock.js';
+import { fakeContext } from '../fakes.js';
+
+const flags = { dryRun: false, yes: true, keepOnError: false };
+
+function plan(steps: Array<{ id: string; fail?: boolean; undo?: boolean }>, seen: Array<Journal | undefined>, ctx: ReturnType<typeof fakeContext>['ctx']): Plan {
+  return {
+    command: 'pitr',
+    target: '15/app1',
+    locks: ['app1'],
+    destructive: false,
+    guards: [],
+    journal: { rerun: 'pgmam pitr app1 --latest --yes', data: { dataDir: '/d' } },
+    steps: steps.map((s) => ({
+      id: s.id,
+      title: s.id,
+      effect: 'write' as const,
+      run: async () => {
+        seen.push(await readJournal(ctx.fs, ctx.paths.stateDir, 'app1'));
+        if (s.fail) throw new Error('boom');
+      },
+      ...(s.undo ? { undo: { title: `undo ${s.id}`, run: async () => undefined } } : {}),
+    })),
+  };
+}
+
+describe('journal', () => {
+  it('is written before each step, naming it, and removed when the plan ends', async () => {
+    const { ctx, fs } = fakeContext();
+    const seen: Array<Journal | undefined> = [];
+    await executePlan(ctx, plan([{ id: 'stop-cluster' }, { id: 'restore-backup' }], seen, ctx), flags);
+    expect(seen.map((j) => j?.steps[j.at])).toEqual(['stop-cluster', 'restore-backup']);
+    expect(seen[0]).toMatchObject({ command: 'pitr', name: 'app1', pid: 4242, status: 'running', rerun: 'pgmam pitr app1 --latest --yes', data: { dataDir: '/d' } });
+    expect(fs.files.has(journalPath(ctx.paths.stateDir, 'app1'))).toBe(false);
+  });
+
+  it('stays, marked failed, when a failed step was not undone; goes when everything was undone', async () => {
+    const { ctx } = fakeContext();
+    const seen: Array<Journal | undefined> = [];
+    await expect(executePlan(ctx, plan([{ id: 'stop-cluster' }, { id: 'restore-backup', fail: true }], seen, ctx), flags)).rejects.toBeInstanceOf(StepFailedError);
+    expect(await readJournal(ctx.fs, ctx.paths.stateDir, 'app1')).toMatchObject({ status: 'failed', at: 1, error: 'boom' });
+
+    const b = fakeContext();
+    await expect(executePlan(b.ctx, plan([{ id: 'create-cluster', undo: true }, { id: 'start-cluster', fail: true, undo: true }], [], b.ctx), flags)).rejects.toBeInstanceOf(StepFailedError);
+    expect(await readJournal(b.ctx.fs, b.ctx.paths.stateDir, 'app1')).toBeUndefined();
+  });
+
+  it('a lock is stale only when its pid and every child process group are gone', async () => {
+    const { ctx, fs } = fakeContext();
+    const groupsAlive = new Set([777]);
+    const host = { ...ctx.host, isProcessAlive: () => false, isGroupAlive: (g: number) => groupsAlive.has(g) };
+    expect(ownerAlive(host, { pid: 99, groups: [777] })).toBe(true);
+    await fs.writeFileAtomic(`${ctx.paths.locksDir}/app1.lock`, JSON.stringify({ pid: 99, command: 'pitr', startedAt: 'x', groups: [777] }));
+    await expect(acquireLock(lockDeps({ ...ctx, host }), 'app1', 'pitr')).rejects.toThrow(/locked by pgmam pitr/);
+    groupsAlive.clear();
+    const release = await acquireLock(lockDeps({ ...ctx, host }), 'app1', 'pitr');
+    expect(JSON.parse(fs.files.get(`${ctx.paths.locksDir}/app1.lock`)!).pid).toBe(4242);
+    await release();
+  });
+});
+
+describe('settling an interrupted run', () => {
+  const journal = (over: Partial<Journal> = {}): Journal => ({
+    format: 1, command: 'initcluster', target: '15/app1', name: 'app1', rerun: 'pgmam initcluster app1 --yes', pid: 99, groups: [], startedAt: 'x',
+    steps: ['create-cluster', 'start-cluster'], at: 1, status: 'running', error: null,
+    data: { version: '15', dataDir: '/var/lib/postgresql/15/app1', confDir: '/etc/postgresql/15/app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest' },
+    ...over,
+  });
+
+  // initcluster with its gather replaced: these tests end where the settled command would plan anew.
+  const init = { ...initClusterCommand, gather: async (): Promise<never> => Promise.reject(new Error('planned anew')) };
+  const initOpts: InitOptions = { name: 'app1', json: false, ...flags };
+
+  it('refuses while the interrupted run or its children still run, and another command than its own', async () => {
+    const { ctx, runner } = fakeContext();
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal({ pid: 4242 }));
+    await expect(runCommand(ctx, init, initOpts)).rejects.toBeInstanceOf(RefusedError);
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal({ command: 'pitr', rerun: 'pgmam pitr app1 --latest --yes' }));
+    const other = (await runCommand(ctx, init, initOpts).catch((e: unknown) => e)) as RefusedError;
+    expect(other.lines.join('\n')).toMatch(/interrupted pitr at start-cluster.*\n.*pgmam pitr app1 --latest --yes/);
+    expect(runner.writes()).toEqual([]);
+  });
+
+  it('rolls back a half-made cluster: drop, files, stanza (only if made), record; then the journal goes', async () => {
+    const { ctx, runner, fs } = fakeContext();
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
+    runner.register('pg_lsclusters --json', { stdout: JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 1, pgdata: '/var/lib/postgresql/15/app1', configdir: '/etc/postgresql/15/app1', logfile: '/l' }]) });
+    runner.register('pg_dropcluster --stop 15 app1');
+    await expect(runCommand(ctx, init, initOpts)).rejects.toThrow('planned anew');
+    expect(runner.writes().map((c) => c.argv.join(' '))).toEqual(['pg_dropcluster --stop 15 app1']);
+    expect(fs.writes).toContain('rm /etc/pgbackrest/conf.d/app1.conf');
+    expect(await readJournal(ctx.fs, ctx.paths.stateDir, 'app1')).toBeUndefined();
+    runner.verify();
+  });
+});
+
+describe('check rules', () => {
+  const healthy: Omit<ClusterHealth, 'healthy' | 'problems'> = {
+    cluster: '15/app1', name: 'app1', managed: true, running: true, acceptsConnections: true,
+    archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0 },
+    lastBackup: { type: 'full', label: 'L', stoppedAt: '2026-11-22T09:00:00Z', ageSeconds: 3600 },
+    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null,
+  };
+  const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
+
+  it.each([
+    ['healthy', {}, []],
+    ['stopped', { running: false }, [/not running/]],
+    ['archive check failing', { archive: { ...healthy.archive!, checkOk: false } }, [/pgbackrest check failed/]],
+    ['archive_command failing', { archive: { ...healthy.archive!, failedCount: 3, lastFailedWal: '000000010000000000000003' } }, [/has failed 3 time/]],
+    ['WAL waiting too long', { archive: { ...healthy.archive!, oldestReadySeconds: 3600 } }, [/waited 3600 s/]],
+    ['old backup', { lastBackup: { ...healthy.lastBackup!, ageSeconds: 3 * 86400 } }, [/72 h old/]],
+    ['no backup', { lastBackup: null, recoveryWindow: null }, [/no backup/, /no recovery window/]],
+    ['disk full', { freeBytes: { data: 1024, repo: 10e9 } }, [/data filesystem has 0 MB free/]],
+    ['interrupted', { interrupted: { command: 'pitr', step: 'restore-backup', status: 'running' as const, since: 'x', rerun: 'r', error: null } }, [/interrupted pitr at restore-backup/]],
+  ])('%s', (_what, over, problems) => {
+    const found = judge({ ...healthy, ...over }, t);
+    expect(found).toHaveLength(problems.length);
+    problems.forEach((p, i) => expect(found[i]).toMatch(p));
+  });
+
+  it('renders textfile metrics for managed clusters only', () => {
+    const text = renderPrometheus(
+      [
+        { ...healthy, healthy: true, problems: [] },
+        { ...healthy, cluster: '15/main', managed: false, healthy: null, problems: [] },
+      ],
+      Date.parse('2026-11-22T10:00:00Z'),
+    );
+    expect(text).toContain('pgmam_cluster_healthy{cluster="15/app1"} 1');
+    expect(text).toContain('pgmam_free_bytes{cluster="15/app1",fs="repo"} 10000000000');
+    expect(text).not.toContain('15/main');
+    expect(text).toMatch(/^pgmam_check_timestamp_seconds 1795341600$/m);
+  });
+});
