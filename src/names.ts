@@ -42,3 +42,10 @@ export function parseClusterRef(value: string | undefined): { version: string | 
   if (m) return { version: m[1], name: parseName(m[2]) };
   return { version: undefined, name: parseName(v) };
 }
+
+/** Command-line values (cli specs): each parses one raw string, a malformed one is a UsageError. */
+export const nameArg = (what = 'cluster name') => z.string().optional().transform((v) => parseName(v, what));
+export const optionalNameArg = (what: string) => z.string().optional().transform((v) => (v === undefined ? undefined : parseName(v, what)));
+export const portArg = z.string().optional().transform((v) => (v === undefined ? undefined : parsePort(v)));
+export const clusterRefArg = z.string().optional().transform((v) => parseClusterRef(v));
+export const namesArg = (what = 'cluster name') => z.array(z.string()).default([]).transform((vs) => vs.map((v) => parseName(v, what)));

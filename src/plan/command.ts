@@ -1,6 +1,7 @@
 // The one shape of a command, and the one runner that drives every command of that shape:
 // settle an interrupted run (through the module's own recover) → gather (read-only) → guards → plan
 // → --dry-run → confirm → lock → gather and guards again under the lock → execute → report.
+import type { CliSpec } from './cli-spec.js';
 import { z } from 'zod';
 import type { Context } from '../context.js';
 import { ExitCode, PgmamError, RefusedError } from '../errors.js';
@@ -27,7 +28,8 @@ export interface CommandSpec<O, F, J> {
   /** As the user types it: 'pitr', 'branch create'. */
   name: string;
   summary: string;
-  args: string[];
+  /** Its command line: arguments, flags and their parsing into `options` (a batch's target module has none). */
+  cli?: CliSpec;
   /** The options one run takes, validated before anything runs. */
   options: z.ZodType<O>;
   /** Rules on the options alone (what cannot go together): throws a UsageError (exit 2) before anything runs. */
@@ -80,16 +82,23 @@ export function readOnlyContext(ctx: Context): Context {
   return { ...ctx, runner: new ReadOnlyRunner(ctx.runner), fs: readOnlyFs(ctx.fs) };
 }
 
+/**
+ * The guards first, then the plan: a planner runs only on facts its guards accepted, so it may rely
+ * on them (required()). Refused, the plan has no steps: there is nothing it could do.
+ */
 export function assemblePlan<O extends RunFlags, F, J>(m: CommandModule<O, F, J>, f: F, o: O, env: PlanEnv): Plan {
-  const body = m.plan(f, o, env);
   const { spec } = m;
+  const guards = m.guards(f, o, env);
+  const refused = guards.some((g) => !g.check().ok);
+  const command = spec.journalCommand?.(o) ?? spec.name;
+  const body: PlanBody = refused ? { target: spec.target?.(o) ?? spec.name, steps: [], journal: false } : m.plan(f, o, env);
   return {
     ...body,
-    command: body.command ?? spec.name,
+    command: body.command ?? command,
     locks: spec.locks?.(o, f) ?? (spec.target ? [spec.target(o)] : []),
     destructive: typeof spec.destructive === 'function' ? spec.destructive(o, f) : spec.destructive,
     typeToConfirm: spec.typeToConfirm?.(o, f),
-    guards: m.guards(f, o, env),
+    guards,
   };
 }
 

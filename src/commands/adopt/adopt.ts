@@ -2,6 +2,7 @@
 // own stanza, the stanza file, the first full backup, the record, autostart. The cluster is restarted
 // only when archive_mode must change (the plan says so, and it needs confirmation or --yes); an
 // archive_command that already sends WAL somewhere else is refused unless --replace-archive-command.
+import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
@@ -176,7 +177,12 @@ export const adoptCommand: CommandModule<AdoptOptions, AdoptFacts> = {
   spec: {
     name: 'adopt',
     summary: 'bring an existing cluster under pgmam: archiving to its own stanza, first full backup; restarts it only when archive_mode must change',
-    args: ['<cluster>'],
+    cli: {
+      args: [{ syntax: '<cluster>', key: 'cluster', help: 'VERSION/NAME, as pg_lsclusters shows it' }],
+      flags: [{ flags: '--replace-archive-command', help: 'replace an archive_command that sends WAL elsewhere' }],
+      input: z.object({ cluster: z.string(), replaceArchiveCommand: flag }).transform((r) => ({ ...parseAdoptRef(r.cluster), replaceArchiveCommand: r.replaceArchiveCommand })),
+      keepOnError: true,
+    },
     options: adoptOptionsSchema,
     examples: ['pgmam adopt 15/main --dry-run', 'pgmam adopt 15/main --yes', 'pgmam adopt 15/legacy --replace-archive-command --yes'],
     target: (o) => o.name,

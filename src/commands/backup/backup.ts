@@ -1,7 +1,9 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
+import { UsageError } from '../../errors.js';
+import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, namesArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { batchTargets, runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
@@ -170,9 +172,8 @@ export const backupTargetCommand: CommandModule<BackupTargetOptions, BackupFacts
   spec: {
     name: 'backup',
     summary: 'back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export',
-    args: ['[apps...]'],
     options: backupTargetOptionsSchema,
-    examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
+    examples: [],
     target: (o) => o.name,
     destructive: false,
     waitsForLock: true,
@@ -250,3 +251,27 @@ function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], expo
   // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
   ctx.io.out(`${ctx.io.interactive || bad ? `${detail.join('\n')}\n` : ''}${summary}\n`);
 }
+
+/** `pgmam backup <app>… | --all`: one backupTargetCommand per cluster, as a batch. */
+export const backupBatch: CliBatch<BackupOptions> = {
+  name: 'backup',
+  summary: 'back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export',
+  examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
+  cli: {
+    args: [{ syntax: '[apps...]', key: 'names', help: 'managed clusters (or --all)' }],
+    flags: [
+      { flags: '--all', help: 'every cluster pgmam manages' },
+      { flags: '--type <type>', help: 'backup type; auto: full when due, else diff when due, else incr', choices: ['full', 'diff', 'incr', 'auto'], default: 'auto' },
+      { flags: '--export-to <dir>', help: 'afterwards, mirror the repository of each stanza into DIR (a pgBackRest repository itself)' },
+      { flags: '--force', help: 'back up even when nothing was written since the last backup' },
+    ],
+    input: z
+      .object({ names: namesArg(), all: flag, type: z.enum(['full', 'diff', 'incr', 'auto']).default('auto'), exportTo: absolutePath('--export-to'), force: flag })
+      .transform((o) => {
+        if (!o.names.length && !o.all) throw new UsageError('backup needs cluster names or --all');
+        if (o.names.length && o.all) throw new UsageError('backup takes cluster names or --all, not both');
+        return o;
+      }),
+  },
+  run: runBackup,
+};

@@ -1,7 +1,7 @@
 // `pgmam branch create <parent> [--name LABEL] [--at T]`: a new cluster <parent>_<label> restored from
 // the parent's backups, with its own port, stanza and first full backup. The parent is not touched.
 import { z } from 'zod';
-import { nameSchema, NAME_PATTERN } from '../../names.js';
+import { nameSchema, NAME_PATTERN, nameArg, optionalNameArg, parseName, portArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -13,7 +13,7 @@ import { required, type Guard, type Step } from '../../plan/types.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { selectSet } from '../../restore/source.js';
 import { enableArchivingStep, type LiveCluster } from '../../restore/steps.js';
-import { targetTimeSchema } from '../../restore/target.js';
+import { targetTimeSchema, parseTarget } from '../../restore/target.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
@@ -144,7 +144,40 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
   spec: {
     name: 'branch create',
     summary: "create <parent>_<label> from the parent's backups (now, or its state at --at)",
-    args: ['[parent]'],
+    cli: {
+      args: [{ syntax: '[parent]', key: 'parent', help: 'managed cluster to branch (asked on a terminal when left out)' }],
+      flags: [
+        { flags: '--name <label>', help: 'label: the branch is <parent>_<label>', default: 'dev' },
+        { flags: '--at <timestamp>', help: "the parent's state at this time (with UTC offset)" },
+        { flags: '-p, --port <port>', help: 'port (default: the first free one in port-min..port-max)' },
+        { flags: '--post-sql <dir>', help: 'run the *.sql files of DIR, in name order, before handing the branch over' },
+        { flags: '--conf <file>', help: "settings for the branch's configuration (not port, archive_*, data_directory, restore_command)" },
+        { flags: '--no-autostart', help: 'do not start the branch at boot (start.conf manual)' },
+      ],
+      input: z
+        .object({
+          parent: optionalNameArg('parent name'),
+          name: nameArg('branch label'),
+          at: z.string().optional().transform((v) => (v === undefined ? undefined : parseTarget(v))),
+          port: portArg,
+          postSql: z.string().optional(),
+          conf: z.string().optional(),
+          autostart: z.boolean().default(true),
+        })
+        .transform(({ name, ...r }) => {
+          if (r.parent !== undefined) parseName(`${r.parent}_${name}`, 'branch name'); // the whole name must fit the pattern too
+          return { ...r, label: name };
+        }),
+      keepOnError: true,
+      // Without a parent: pick one on a terminal (a usage error without one).
+      prepare: async (ctx, i) => {
+        const input = i as { parent?: string; label: string };
+        if (input.parent !== undefined) return input;
+        const asked = await askParent(ctx);
+        parseName(`${asked.parent}_${parseName(asked.label, 'branch label')}`, 'branch name');
+        return { ...input, ...asked };
+      },
+    },
     options: branchCreateOptionsSchema,
     examples: ['pgmam branch create app1 --name dev', 'pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"', 'legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)'],
     target: branchName,

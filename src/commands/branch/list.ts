@@ -1,5 +1,5 @@
 // `pgmam branch list`: the branches with their parent, created and synced times, port and status. Read-only.
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import type { HostCluster } from '../../pg/clusters.js';
@@ -39,7 +39,7 @@ export const branchListCommand: CommandModule<BranchListOptions, BranchRow[]> = 
   spec: {
     name: 'branch list',
     summary: 'branches with their parent, created and synced times, port and status',
-    args: [],
+    cli: { input: z.object({}) },
     options: branchListOptionsSchema,
     examples: ['pgmam branch list --json'],
     destructive: false,

@@ -1,7 +1,7 @@
 // `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
 // (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -166,7 +166,14 @@ export const branchSyncCommand: CommandModule<BranchSyncOptions, BranchSyncFacts
   spec: {
     name: 'branch sync',
     summary: "one-way, parent → branch: the branch gets the parent's latest state (its own data directory preserved, its stanza reset)",
-    args: ['<branch>'],
+    cli: {
+      args: [{ syntax: '<branch>', key: 'name', help: 'a branch made by pgmam branch create' }],
+      flags: [
+        { flags: '--post-sql <dir>', help: 'run the *.sql files of DIR, in name order, before handing the branch over' },
+        { flags: '--conf <file>', help: "settings for the branch's configuration" },
+      ],
+      input: z.object({ name: nameArg('branch name'), postSql: z.string().optional(), conf: z.string().optional() }),
+    },
     options: branchSyncOptionsSchema,
     examples: ['pgmam branch sync app1_dev --yes', 'legacy: pgbranch -b app1_dev sync -y'],
     target: (o) => o.name,

@@ -172,7 +172,11 @@ export const checkCommand: CommandModule<CheckOptions, CheckFacts> = {
   spec: {
     name: 'check',
     summary: 'health of managed clusters: running, archiving, backup age, recovery window, preserved directories, free disk, interrupted operations (exit 7 when any is unhealthy)',
-    args: ['[apps...]'],
+    cli: {
+      args: [{ syntax: '[apps...]', key: 'names', help: 'clusters to check (default: all)' }],
+      flags: [{ flags: '--prometheus <file>', help: 'also write node_exporter textfile metrics to FILE (atomically)' }],
+      input: z.object({ names: z.array(z.string()).default([]), prometheus: z.string().optional() }),
+    },
     options: checkOptionsSchema,
     check: (o) => {
       if (o.prometheus !== undefined && !o.prometheus.startsWith('/')) throw new UsageError(`--prometheus must be an absolute path (got "${o.prometheus}")`);

@@ -1,7 +1,8 @@
 // `pgmam drop <app>` and `pgmam branch drop <branch>`: stop and remove managed clusters. Backups are
 // kept unless --purge-backups; preserved data directories are always kept.
+import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -134,7 +135,6 @@ export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
 }
 
 const dropSpec = {
-  args: ['<app>'],
   options: dropOptionsSchema,
   target: (o: DropOptions) => o.name,
   locks: (_o: DropOptions, f: DropFacts) => f.targets.map((t) => t.name),
@@ -153,11 +153,34 @@ const dropModule = {
 };
 
 export const dropCommand: CommandModule<DropOptions, DropFacts> = {
-  spec: { ...dropSpec, name: 'drop', summary: 'stop and remove a managed cluster; backups kept unless --purge-backups', examples: ['pgmam drop app1 --yes', 'pgmam drop app1 --with-branches --purge-backups --yes'] },
+  spec: {
+    ...dropSpec,
+    name: 'drop',
+    summary: 'stop and remove a managed cluster; backups kept unless --purge-backups',
+    cli: {
+      args: [{ syntax: '<app>', key: 'name' }],
+      flags: [
+        { flags: '--purge-backups', help: "also delete the cluster's stanza and backups" },
+        { flags: '--with-branches', help: "also drop the app's branches (refused otherwise while it has any)" },
+      ],
+      input: z.object({ name: nameArg('cluster name'), purgeBackups: flag, withBranches: flag }).transform((r) => ({ ...r, onlyBranches: false })),
+    },
+    examples: ['pgmam drop app1 --yes', 'pgmam drop app1 --with-branches --purge-backups --yes'],
+  },
   ...dropModule,
 };
 
 export const branchDropCommand: CommandModule<DropOptions, DropFacts> = {
-  spec: { ...dropSpec, args: ['<branch>'], name: 'branch drop', summary: 'drop a branch (only branches); keeps its backups unless --purge-backups', examples: ['pgmam branch drop app1_dev --yes --purge-backups'] },
+  spec: {
+    ...dropSpec,
+    name: 'branch drop',
+    summary: 'drop a branch (only branches); keeps its backups unless --purge-backups',
+    cli: {
+      args: [{ syntax: '<branch>', key: 'name' }],
+      flags: [{ flags: '--purge-backups', help: "also delete the branch's stanza and backups" }],
+      input: z.object({ name: nameArg('branch name'), purgeBackups: flag }).transform((r) => ({ ...r, withBranches: false, onlyBranches: true })),
+    },
+    examples: ['pgmam branch drop app1_dev --yes --purge-backups'],
+  },
   ...dropModule,
 };

@@ -1,10 +1,11 @@
 // `pgmam export <app>… | --all`: logical (pg_dump) or physical (pg_basebackup) copies outside the
 // pgBackRest repository — never instead of it — with SHA256SUMS, meta.json, tiers and retention;
 // `pgmam export --verify DIR` checks one.
+import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, namesArg } from '../../names.js';
 import type { Context } from '../../context.js';
-import { ExitCode, PgmamError } from '../../errors.js';
+import { ExitCode, PgmamError, UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
@@ -197,9 +198,8 @@ export const exportTargetCommand: CommandModule<ExportTargetOptions, ExportFacts
   spec: {
     name: 'export',
     summary: 'dumps (pg_dump) or base backups (pg_basebackup) outside the pgBackRest repository, with SHA256SUMS; --verify DIR checks one',
-    args: ['[apps...]'],
     options: exportTargetOptionsSchema,
-    examples: ['pgmam export app1', 'pgmam export --all --format basebackup --to /mnt/exports', 'pgmam export --verify /var/backups/pgmam/app1/20261122T064500Z-daily'],
+    examples: [],
     target: (o) => o.name,
     destructive: false,
     waitsForLock: true,
@@ -249,3 +249,31 @@ export async function runVerifyExport(ctx: Context, o: { dir: string; json: bool
   ctx.io.out(o.json ? `${JSON.stringify({ dir: o.dir, ok: !problems.length, problems })}\n` : problems.length ? '' : `${o.dir}: every file verified\n`);
   if (problems.length) throw new PgmamError(`export ${o.dir} is damaged`, ExitCode.refused, problems.map((p) => `pgmam: export --verify refused: ${p}`));
 }
+
+/** `pgmam export <app>… | --all`, or `export --verify DIR`. */
+export const exportBatch: CliBatch<ExportOptions & { verify: string | undefined }> = {
+  name: 'export',
+  summary: 'dumps (pg_dump) or base backups (pg_basebackup) outside the pgBackRest repository, with SHA256SUMS; --verify DIR checks one',
+  examples: ['pgmam export app1', 'pgmam export --all --format basebackup --to /mnt/exports', 'pgmam export --verify /var/backups/pgmam/app1/20261122T064500Z-daily'],
+  cli: {
+    args: [{ syntax: '[apps...]', key: 'names', help: 'managed clusters (or --all)' }],
+    flags: [
+      { flags: '--all', help: 'every cluster pgmam manages' },
+      { flags: '--to <dir>', help: 'where exports go (default: export-dir, /var/backups/pgmam)' },
+      { flags: '--format <format>', help: 'dump: pg_dump -Fc per database + globals; basebackup: pg_basebackup -Ft -z', choices: ['dump', 'basebackup'], default: 'dump' },
+      { flags: '--verify <dir>', help: "check an export's SHA256SUMS (and pg_verifybackup for a base backup)" },
+    ],
+    input: z
+      .object({ names: namesArg(), all: flag, to: absolutePath('--to'), format: z.enum(['dump', 'basebackup']).default('dump'), verify: z.string().optional() })
+      .transform((o) => {
+        if (o.verify !== undefined) {
+          if (o.names.length || o.all) throw new UsageError('export --verify takes only the export directory');
+          return { ...o, verify: o.verify.replace(/\/+$/, '') || '/' };
+        }
+        if (!o.names.length && !o.all) throw new UsageError('export needs cluster names or --all');
+        return o;
+      }),
+    keepOnError: true,
+  },
+  run: (ctx, o) => (o.verify !== undefined ? runVerifyExport(ctx, { dir: o.verify, json: o.json }) : runExport(ctx, o)),
+};

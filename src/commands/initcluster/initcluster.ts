@@ -1,7 +1,7 @@
 // `pgmam initcluster <app>`: a new cluster with WAL archiving to its own stanza and a first full
 // backup — PITR-ready when it ends, or everything this run made undone.
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, nameArg, optionalNameArg, portArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { pgVersionIsSupported, runsAsRoot, toolsAreInstalled } from '../../guards/host.js';
@@ -261,7 +261,35 @@ export const initClusterCommand: CommandModule<InitOptions, InitFacts, NewCluste
   spec: {
     name: 'initcluster',
     summary: 'create a cluster with WAL archiving to its own stanza and a first full backup (PITR-ready)',
-    args: ['[app]'],
+    cli: {
+      args: [{ syntax: '[app]', key: 'name', help: 'cluster name, ^[a-z][a-z0-9_]{0,47}$' }],
+      flags: [
+        { flags: '-p, --port <port>', help: 'port (default: the first free one in port-min..port-max)' },
+        { flags: '--pg-version <major>', help: 'PostgreSQL major (default: newest installed that pgBackRest supports)' },
+        { flags: '--db <name>', help: "create the app's database" },
+        { flags: '--owner <role>', help: 'create this login role and make it the database owner' },
+        { flags: '--password-file <file>', help: "the owner's password (first line); never shown in argv, logs or ps" },
+        { flags: '--from-export <dir>', help: 'create from a pgmam dump export (verified first; the source app is not touched)' },
+        { flags: '--only-db <name>', help: 'with --from-export: restore only this database' },
+      ],
+      input: z.object({
+        name: nameArg('cluster name'),
+        port: portArg,
+        pgVersion: z
+          .string()
+          .optional()
+          .transform((v) => {
+            if (v !== undefined && !/^\d{2}$/.test(v)) throw new UsageError(`invalid --pg-version "${v}": a PostgreSQL major such as 15`);
+            return v;
+          }),
+        db: optionalNameArg('database name'),
+        owner: optionalNameArg('role name'),
+        passwordFile: z.string().optional(),
+        fromExport: z.string().optional().transform((v) => v?.replace(/\/+$/, '')),
+        onlyDb: optionalNameArg('database name'),
+      }),
+      keepOnError: true,
+    },
     options: initOptionsSchema,
     check: checkInitOptions,
     examples: ['pgmam initcluster app1 --port 5433', 'pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw', 'legacy: initcluster -a app1 -p 5433'],

@@ -1,4 +1,5 @@
 // `pgmam install-links [--prefix DIR]`: pgmam and the four legacy names as symlinks.
+import { absolutePath } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -52,7 +53,10 @@ export const installLinksCommand: CommandModule<InstallLinksOptions, LinkFacts> 
   spec: {
     name: 'install-links',
     summary: 'link pgmam and the legacy names (initcluster, pitr, pgbranch, pgbackup) into a directory',
-    args: [],
+    cli: {
+      flags: [{ flags: '--prefix <dir>', help: 'where the links go', default: '/usr/local/bin' }],
+      input: z.object({ prefix: absolutePath('--prefix'), selfPath: z.string() }),
+    },
     options: installLinksOptionsSchema,
     examples: ['pgmam install-links --prefix /usr/local/bin'],
     destructive: false,

@@ -1,5 +1,6 @@
 // `pgmam list`: every cluster on the host, managed or not, with its backups and recovery window.
 // Host facts (port, status, backups) are read from the host; pgmam's records add role, parent, preserved.
+import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../../host/inventory.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
@@ -38,7 +39,7 @@ export const listCommand: CommandModule<ListOptions, ListFacts> = {
   spec: {
     name: 'list',
     summary: 'every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories',
-    args: [],
+    cli: { input: z.object({}) },
     options: listOptionsSchema,
     examples: ['pgmam list', 'pgmam list --json'],
     destructive: false,

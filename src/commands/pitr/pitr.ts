@@ -1,7 +1,8 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
+import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, clusterRefArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { RefusedError, UsageError } from '../../errors.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
@@ -311,7 +312,16 @@ export const pitrCommand: CommandModule<PitrOptions, PitrFacts, RestoreJournal> 
   spec: {
     name: 'pitr',
     summary: 'restore a whole cluster to a point in time, keeping the old data directory',
-    args: ['[app]'],
+    cli: {
+      args: [{ syntax: '[app]', key: 'ref', help: 'managed cluster: app1 or 15/app1' }],
+      flags: [
+        { flags: '--to <timestamp>', help: 'target time with UTC offset, e.g. "2026-01-19 10:40:00+00"' },
+        { flags: '--latest', help: 'restore to the end of the archive (every commit before the command started)' },
+        { flags: '--undo', help: 'put back the data directory the last pitr preserved' },
+      ],
+      input: z.object({ ref: clusterRefArg, to: z.string().optional(), latest: flag, undo: flag }).transform((r) => ({ ref: r.ref, mode: pitrMode(r) })),
+      keepOnError: true,
+    },
     options: pitrOptionsSchema,
     examples: ['pgmam pitr app1 --to "2026-01-19 10:40:00+00"', 'pgmam pitr app1 --latest --yes', 'pgmam pitr app1 --undo', 'legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y'],
     target: (o) => o.ref.name,

@@ -1,8 +1,10 @@
 // `pgmam prune <app> [--older-than 7d]`: remove preserved data directories (left by pitr, undo, sync,
 // resetwal) older than the given age. pgmam never removes them on its own; this is the one way, guarded:
 // typed name or --yes, --dry-run lists what would go, and nothing an interrupted operation still needs.
+import { UsageError } from '../../errors.js';
+import { DURATION_PATTERN, durationSeconds } from '../../config/schema.js';
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -86,7 +88,17 @@ export const pruneCommand: CommandModule<PruneOptions, PruneFacts> = {
   spec: {
     name: 'prune',
     summary: 'remove preserved data directories older than --older-than (typed name or --yes; --dry-run lists them)',
-    args: ['<app>'],
+    cli: {
+      args: [{ syntax: '<app>', key: 'name', help: 'managed cluster' }],
+      flags: [{ flags: '--older-than <age>', help: 'age such as 7d, 12h, 30m', default: '7d' }],
+      input: z.object({
+        name: nameArg('cluster name'),
+        olderThan: z.string().transform((v) => {
+          if (!DURATION_PATTERN.test(v)) throw new UsageError(`--older-than must be an age such as 7d, 12h or 30m (got "${v}")`);
+          return durationSeconds(v);
+        }),
+      }).transform(({ name, olderThan }) => ({ name, olderThanSeconds: olderThan })),
+    },
     options: pruneOptionsSchema,
     examples: ['pgmam prune app1 --dry-run', 'pgmam prune app1 --older-than 7d --yes'],
     target: (o) => o.name,

@@ -1,7 +1,7 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
 import { z } from 'zod';
-import { nameSchema } from '../../names.js';
+import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../../guards/host.js';
@@ -203,7 +203,7 @@ export const resetwalCommand: CommandModule<ResetwalOptions, ResetwalFacts, Rese
   spec: {
     name: 'resetwal',
     summary: 'guarded pg_resetwal of a stopped cluster whose start fails, after a full copy of its data directory',
-    args: ['<app>'],
+    cli: { args: [{ syntax: '<app>', key: 'name' }], input: z.object({ name: nameArg('cluster name') }) },
     options: resetwalOptionsSchema,
     examples: ['pgmam resetwal app1 --dry-run', 'pgmam resetwal app1          # type the name to confirm, or --yes'],
     target: (o) => o.name,

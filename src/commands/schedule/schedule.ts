@@ -41,7 +41,7 @@ export function renderUnits(calendar: string, pgmam: string, configFile: string 
   };
 }
 
-export const scheduleOptionsSchema = runFlagsSchema.extend({ action: z.string(), pgmam: z.string(), configFile: z.string().optional() });
+export const scheduleOptionsSchema = runFlagsSchema.extend({ action: z.string(), pgmam: z.string() });
 export type ScheduleOptions = z.infer<typeof scheduleOptionsSchema>;
 
 export interface ScheduleFacts {
@@ -49,13 +49,15 @@ export interface ScheduleFacts {
   systemd: boolean;
   /** The schedule's files as they are now (undefined: absent). */
   files: Array<[string, string | undefined]>;
+  /** The configuration file this run read (--config or PGMAM_CONFIG): the scheduled run reads the same. */
+  configFile: string | undefined;
 }
 
 const scheduleFiles = (systemd: boolean) => (systemd ? [`${UNIT_DIR}/${SERVICE}`, `${UNIT_DIR}/${TIMER}`] : [CRON_FILE]);
 
 export async function gatherSchedule(ctx: Context): Promise<ScheduleFacts> {
   const files = await Promise.all(scheduleFiles(ctx.host.systemd).map(async (f) => [f, await ctx.fs.readText(f)] as [string, string | undefined]));
-  return { uid: ctx.host.uid, systemd: ctx.host.systemd, files };
+  return { uid: ctx.host.uid, systemd: ctx.host.systemd, files, configFile: ctx.configFile };
 }
 
 export function scheduleGuards(f: ScheduleFacts, o: ScheduleOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
@@ -76,7 +78,7 @@ export function planSchedule(f: ScheduleFacts, o: ScheduleOptions, env: PlanEnv)
   const base = { target: f.systemd ? TIMER : CRON_FILE, journal: false as const };
   if (o.action === 'show') return { ...base, steps: [] };
   if (f.systemd) {
-    const units = renderUnits(cronToCalendar(env.config.schedule) ?? '?', o.pgmam, o.configFile);
+    const units = renderUnits(cronToCalendar(env.config.schedule) ?? '?', o.pgmam, f.configFile);
     return {
       ...base,
       steps:
@@ -86,7 +88,7 @@ export function planSchedule(f: ScheduleFacts, o: ScheduleOptions, env: PlanEnv)
     };
   }
   const logDir = env.paths.logFile.replace(/\/[^/]+$/, '');
-  return { ...base, steps: o.action === 'install' ? [write(CRON_FILE, renderCron(env.config.schedule, o.pgmam, o.configFile, logDir))] : [remove(CRON_FILE)] };
+  return { ...base, steps: o.action === 'install' ? [write(CRON_FILE, renderCron(env.config.schedule, o.pgmam, f.configFile, logDir))] : [remove(CRON_FILE)] };
 }
 
 async function reportSchedule(ctx: Context, o: ScheduleOptions, f: ScheduleFacts): Promise<void> {
@@ -102,7 +104,10 @@ export const scheduleCommand: CommandModule<ScheduleOptions, ScheduleFacts> = {
   spec: {
     name: 'schedule',
     summary: 'install, show or remove the schedule that runs pgmam backup --all (cron, or systemd timers)',
-    args: ['<action>'],
+    cli: {
+      args: [{ syntax: '<action>', key: 'action', help: 'install | show | remove' }],
+      input: z.object({ action: z.string(), selfPath: z.string() }).transform((r) => ({ action: r.action, pgmam: r.selfPath })),
+    },
     options: scheduleOptionsSchema,
     check: (o) => {
       if (!['install', 'show', 'remove'].includes(o.action)) throw new UsageError(`schedule takes install, show or remove (got "${o.action}")`);

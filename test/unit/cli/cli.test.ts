@@ -17,9 +17,7 @@ async function parse(argv: string[], legacy?: LegacyName): Promise<Call | { exit
       m.spec.check?.(m.spec.options.parse(o));
       calls.push({ command: m.spec.name, options: o as Record<string, unknown> });
     },
-    backup: async (_ctx, o) => void calls.push({ command: 'backup', options: { ...o } }),
-    export: async (_ctx, o) => void calls.push({ command: 'export', options: { ...o } }),
-    verifyExport: async (_ctx, o) => void calls.push({ command: 'export --verify', options: { ...o } }),
+    batch: async (_ctx, b, o) => void calls.push({ command: b.name, options: { ...(o as object) } }),
   };
   const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/opt/pgmam/bin/pgmam', write: () => undefined, writeErr: () => undefined, dispatch });
   try {
@@ -50,13 +48,18 @@ describe('argv → module and options', () => {
     [['backup', '--all', '--type', 'full'], 'backup', { names: [], all: true, type: 'full', force: false }],
     [['backup', 'a1', 'a2', '--force'], 'backup', { names: ['a1', 'a2'], all: false, type: 'auto', force: true }],
     [['export', '--all', '--format', 'basebackup', '--to', '/mnt/x'], 'export', { all: true, format: 'basebackup', to: '/mnt/x' }],
-    [['export', '--verify', '/mnt/x/app1/20261122T064500Z-daily/'], 'export --verify', { dir: '/mnt/x/app1/20261122T064500Z-daily' }],
+    [['export', '--verify', '/mnt/x/app1/20261122T064500Z-daily/'], 'export', { verify: '/mnt/x/app1/20261122T064500Z-daily' }],
     [['schedule', 'show'], 'schedule', { action: 'show', pgmam: '/opt/pgmam/bin/pgmam' }],
     [['list', '--json'], 'list', { json: true }],
     [['check', 'app1', '--prometheus', '/m/p.prom'], 'check', { names: ['app1'], prometheus: '/m/p.prom' }],
     [['adopt', '15/main', '--replace-archive-command'], 'adopt', { version: '15', name: 'main', replaceArchiveCommand: true }],
     [['prune', 'app1', '--older-than', '12h'], 'prune', { name: 'app1', olderThanSeconds: 43200 }],
     [['install-links', '--prefix', '/usr/local/bin/'], 'install-links', { prefix: '/usr/local/bin', selfPath: '/opt/pgmam/bin/pgmam' }],
+    // --keep-on-error wherever the executor undoes steps of the command.
+    [['pitr', 'app1', '--latest', '--keep-on-error'], 'pitr', { keepOnError: true }],
+    [['branch', 'create', 'app1', '--keep-on-error'], 'branch create', { parent: 'app1', label: 'dev', keepOnError: true }],
+    [['adopt', '15/main', '--keep-on-error'], 'adopt', { keepOnError: true }],
+    [['export', 'a1', '--keep-on-error'], 'export', { names: ['a1'], keepOnError: true }],
   ] as const)('%j', async (argv, command, options) => {
     expect(await parse([...argv])).toEqual({ command, options: expect.objectContaining(options) });
   });
@@ -93,7 +96,23 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['install-links', '--prefix', 'bin']],
     [['stop', 'app1']],
     [['list', '--nope']],
+    [['resetwal', 'app1', '--keep-on-error']],
+    [['backup', '--all', '--keep-on-error']],
+    [['branch', 'create', 'app1', '--name', 'x'.repeat(48)]],
+    [['branch', 'create', 'app1', '--at', '2026-01-19 10:40:00']],
   ])('%j', async (argv) => {
     expect(await parse(argv)).toEqual({ exitCode: 2 });
   });
+});
+
+describe('help', () => {
+  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune']])(
+    '%s %s --help shows an example',
+    async (...names: string[]) => {
+      let text = '';
+      const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/x', write: (s) => void (text += s), writeErr: () => undefined });
+      await expect(program.parseAsync([...names, '--help'], { from: 'user' })).rejects.toMatchObject({ exitCode: 0 });
+      expect(text).toMatch(new RegExp(`Example:\\n  pgmam ${names.join(' ')}`));
+    },
+  );
 });

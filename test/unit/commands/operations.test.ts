@@ -82,8 +82,8 @@ describe('check', () => {
 });
 
 describe('schedule', () => {
-  const o = (action: string) => ({ action, pgmam: '/usr/local/bin/pgmam', configFile: undefined, json: false, dryRun: false, yes: false, keepOnError: false });
-  const f = (systemd: boolean, uid = 0): ScheduleFacts => ({ uid, systemd, files: [] });
+  const o = (action: string) => ({ action, pgmam: '/usr/local/bin/pgmam', json: false, dryRun: false, yes: false, keepOnError: false });
+  const f = (systemd: boolean, uid = 0): ScheduleFacts => ({ uid, systemd, files: [], configFile: undefined });
   const ids = (systemd: boolean, action: string) => assemblePlan(scheduleCommand, f(systemd), o(action), env).steps.map((s) => s.title);
 
   it('cron: install writes /etc/cron.d/pgmam, remove removes it, show only reads', () => {

@@ -112,10 +112,13 @@ describe('pitr guards', () => {
   });
 
   it('a missing history file of the current timeline is put back into the archive before anything stops', () => {
-    const f = facts({ currentTimeline: 2, server: { inRecovery: false, timeline: 2 }, historySource: 'pg_wal' });
-    const plan = planPitr(f, { ...to('2026-11-22 05:45:00+00') });
+    const base = facts();
+    const onTimeline2 = { label: '20261122-055000F', type: 'full' as const, archive: { start: '000000020000000000000008', stop: '000000020000000000000008' }, lsn: { start: '0/8000028', stop: '0/8000100' }, timestamp: { start: at('2026-11-22T05:49:58Z'), stop: at('2026-11-22T05:50:00Z') }, info: { size: 1000 } };
+    const stanza = { ...base.stanza!, archive: [{ id: '15-1', min: '000000010000000000000001', max: '000000020000000000000009' }], backup: [...base.stanza!.backup, onTimeline2] };
+    const f = facts({ currentTimeline: 2, server: { inRecovery: false, timeline: 2 }, control: { ...base.control!, timeline: 2 }, historySource: 'pg_wal', stanza });
+    const plan = planPitr(f, { ...to('2026-11-22 05:55:00+00') });
     expect(plan.steps[0]!.id).toBe('archive-timeline-history');
-    expect(failed({ ...f, historySource: 'missing' }, to('2026-11-22 05:45:00+00')).map(([g]) => g)).toContain('timeline-history-is-available');
+    expect(failed({ ...f, historySource: 'missing' }, to('2026-11-22 05:55:00+00')).map(([g]) => g)).toContain('timeline-history-is-available');
   });
 
   it('a refused pitr runs nothing', async () => {

@@ -19,7 +19,7 @@ function toy(events: string[], second: Partial<Facts> = {}, recovery?: Recovery)
   let round = 0;
   const step = (id: string, file: string): Step => ({ id, title: id, effect: 'write', run: async (c) => void (events.push(id), await c.fs.writeFileAtomic(file, id, { mode: 0o644 })) });
   return {
-    spec: { name: 'toy', summary: 'a toy', args: ['<app>'], options, examples: [], target: (x) => x.name, destructive: false, journal: z.object({ dataDir: z.string() }) },
+    spec: { name: 'toy', summary: 'a toy', options, examples: [], target: (x) => x.name, destructive: false, journal: z.object({ dataDir: z.string() }) },
     async gather(ctx, x) {
       round++;
       events.push(`gather ${round}`);

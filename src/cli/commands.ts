@@ -1,0 +1,43 @@
+// Every command on the command line, in the order `pgmam --help` lists them. Only cli/ imports commands/.
+import { adoptCommand } from '../commands/adopt/adopt.js';
+import { backupBatch } from '../commands/backup/backup.js';
+import { branchCreateCommand } from '../commands/branch/create.js';
+import { branchListCommand } from '../commands/branch/list.js';
+import { branchSyncCommand } from '../commands/branch/sync.js';
+import { checkCommand } from '../commands/check/check.js';
+import { branchDropCommand, dropCommand } from '../commands/drop/drop.js';
+import { exportBatch } from '../commands/export/export.js';
+import { initClusterCommand } from '../commands/initcluster/initcluster.js';
+import { installLinksCommand } from '../commands/install-links/install-links.js';
+import { listCommand } from '../commands/list/list.js';
+import { pitrCommand } from '../commands/pitr/pitr.js';
+import { pruneCommand } from '../commands/prune/prune.js';
+import { resetwalCommand } from '../commands/resetwal/resetwal.js';
+import { scheduleCommand } from '../commands/schedule/schedule.js';
+import type { CliBatch } from '../plan/cli-spec.js';
+import type { CommandModule } from '../plan/command.js';
+
+/** A module run by runCommand, or a batch over targets; each parses its own options. */
+export type CliCommand = { kind: 'module'; module: CommandModule<any, any, any> } | { kind: 'batch'; batch: CliBatch<any> };
+
+const m = (module: CommandModule<any, any, any>): CliCommand => ({ kind: 'module', module });
+const b = (batch: CliBatch<any>): CliCommand => ({ kind: 'batch', batch });
+
+export const COMMANDS: CliCommand[] = [
+  m(initClusterCommand),
+  m(pitrCommand),
+  b(backupBatch),
+  b(exportBatch),
+  m(resetwalCommand),
+  m(dropCommand),
+  m(scheduleCommand),
+  m(branchCreateCommand),
+  m(branchSyncCommand),
+  m(branchListCommand),
+  m(branchDropCommand),
+  m(listCommand),
+  m(installLinksCommand),
+  m(checkCommand),
+  m(adoptCommand),
+  m(pruneCommand),
+];
