@@ -4,6 +4,7 @@ import { pathsFrom } from '../../src/context.js';
 import type { PlanEnv } from '../../src/plan/command.js';
 import type { HostCluster } from '../../src/pg/clusters.js';
 import type { ManagedCluster } from '../../src/state/store.js';
+import type { StanzaInfo } from '../../src/pgbackrest/info.js';
 import type { NewClusterFacts } from '../../src/steps/new-cluster.js';
 
 /** Default configuration and paths, no systemd (the planners read nothing else from the host). */
@@ -32,5 +33,12 @@ export const aNewCluster = (name = 'app1', over: Partial<NewClusterFacts> = {}):
   dataDir: `/var/lib/postgresql/15/${name}`, nameTakenBy: [], port: 5433, portConfiguredBy: [], portListening: false,
   repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true }, disk: [{ path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }],
   lock: { holder: undefined, alive: false },
+  ...over,
+});
+
+/** A stanza as `pgbackrest info --output=json` shows it: status ok, one archive on timeline 1, no backups unless given. */
+export const aStanza = (name = 'app1', over: Partial<StanzaInfo> = {}): StanzaInfo => ({
+  name, status: { code: 0, message: 'ok' }, archive: [{ id: '15-1', min: '000000010000000000000001', max: '000000010000000000000009' }], backup: [],
+  db: [{ id: 1, 'system-id': '7710859106177468397', version: '15' }],
   ...over,
 });

@@ -1,15 +1,12 @@
 // adopt's guards and plan over gathered facts: restart only when archive_mode must change.
 import { describe, expect, it } from 'vitest';
-import { aNewCluster, planEnv } from '../fixtures.js';
+import { aNewCluster, planEnv, aCluster } from '../fixtures.js';
 import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions } from '../../../src/commands/adopt/adopt.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { HostCluster } from '../../../src/pg/clusters.js';
 
 const env: PlanEnv = planEnv();
-const cluster: HostCluster = {
-  version: '15', name: 'legacy', port: 5440, running: true, dataDir: '/var/lib/postgresql/15/legacy', configDir: '/etc/postgresql/15/legacy',
-  logFile: undefined, socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: false, archiveCommand: undefined,
-};
+const cluster: HostCluster = aCluster('legacy', { port: 5440, logFile: undefined, inRecovery: false });
 const facts = (over: Partial<AdoptFacts> = {}): AdoptFacts => ({
   uid: 0, now: new Date('2026-11-22T10:00:00Z'), cluster, managed: false, pgbackrestVersion: '2.45',
   settings: { archiveMode: 'off', archiveCommand: '(disabled)', walLevel: 'replica' }, pinnedInAutoConf: [], includesConfD: true, dataBytes: 30e6, interrupted: undefined,

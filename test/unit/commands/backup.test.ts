@@ -1,6 +1,6 @@
 // backup's per-cluster decision (type tiers, change detection) and the schedule's files.
 import { describe, expect, it } from 'vitest';
-import { planEnv } from '../fixtures.js';
+import { planEnv, aCluster, aRecord, aStanza } from '../fixtures.js';
 import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type Target } from '../../../src/commands/backup/backup.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import { cronToCalendar, renderCron, renderUnits } from '../../../src/commands/schedule/schedule.js';
@@ -11,14 +11,11 @@ import type { ManagedCluster } from '../../../src/state/store.js';
 const now = new Date('2026-11-22T12:00:00Z');
 const ago = (h: number) => now.getTime() / 1000 - h * 3600;
 const b = (label: string, type: 'full' | 'diff' | 'incr', hoursAgo: number): BackupInfo => ({ label, type, timestamp: { start: ago(hoursAgo) - 5, stop: ago(hoursAgo) } });
-const record: ManagedCluster = {
-  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/x', repoPath: '/r',
-  createdAt: '', syncedAt: null, preserved: [], timelines: [], backupMark: null,
-};
+const record: ManagedCluster = aRecord('app1');
 const target = (backups: BackupInfo[], over: Partial<Target> = {}): Target => ({
   record,
-  cluster: { version: '15', name: 'app1', port: 5433, running: true, dataDir: '/d', configDir: '/c', logFile: undefined, socketDir: '/s', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined },
-  stanza: { name: 'app1', status: { code: 0, message: 'ok' }, archive: [], backup: backups, db: [] },
+  cluster: aCluster('app1'),
+  stanza: aStanza('app1', { archive: [], backup: backups, db: [] }),
   nextXid: '800',
   ...over,
 });

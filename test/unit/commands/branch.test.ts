@@ -6,32 +6,25 @@ import { branchSyncCommand, branchSyncGuards, recoverBranchSync, type BranchSync
 import { assemblePlan } from '../../../src/plan/command.js';
 import type { Journal } from '../../../src/state/journal.js';
 import { fakeContext } from '../fakes.js';
-import { aNewCluster, planEnv } from '../fixtures.js';
+import { aNewCluster, planEnv, aRecord, aStanza, aCluster } from '../fixtures.js';
 import { renderPlan } from '../../../src/plan/render.js';
 import type { HostCluster } from '../../../src/pg/clusters.js';
 import { emptySource } from '../../../src/restore/source.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
 
 const at = (iso: string) => Date.parse(iso) / 1000;
-const cluster = (name: string, port: number): HostCluster => ({
-  version: '15', name, port, running: true, dataDir: `/var/lib/postgresql/15/${name}`, configDir: `/etc/postgresql/15/${name}`,
-  logFile: undefined, socketDir: '/var/run/postgresql', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined,
-});
-const record = (name: string, role: 'app' | 'branch', parent: string | null = null): ManagedCluster => ({
-  format: 1, cluster: `15/${name}`, name, version: '15', role, parent, stanza: name, stanzaFile: `/etc/pgbackrest/conf.d/${name}.conf`,
-  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null,
-});
+const cluster = (name: string, port: number): HostCluster => aCluster(name, { port, logFile: undefined });
+const record = (name: string, role: 'app' | 'branch', parent: string | null = null): ManagedCluster => aRecord(name, { role, parent });
 const parent = (over: Partial<ParentFacts> = {}): ParentFacts => ({
   ...emptySource(),
   record: record('app1', 'app'),
   cluster: cluster('app1', 5433),
   server: { inRecovery: false, timeline: 1 },
   control: { systemId: '1', state: 'in production', timeline: 1 },
-  stanza: {
-    name: 'app1', status: { code: 0, message: 'ok' }, archive: [{ id: '15-1', min: '000000010000000000000001', max: '000000010000000000000009' }],
+  stanza: aStanza('app1', {
     backup: [{ label: 'F1', type: 'full', archive: { start: '000000010000000000000002', stop: '000000010000000000000003' }, lsn: { start: '0/2000028', stop: '0/3000050' }, timestamp: { start: at('2026-11-22T04:59:58Z'), stop: at('2026-11-22T05:00:00Z') } }],
     db: [{ id: 1, 'system-id': '1', version: '15' }],
-  },
+  }),
   stanzaFile: { dataDir: '/var/lib/postgresql/15/app1', port: 5433 },
   currentTimeline: 1,
   archiveDir: '/var/lib/pgbackrest/archive/app1/15-1',

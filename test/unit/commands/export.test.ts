@@ -5,7 +5,7 @@ import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { Journal } from '../../../src/state/journal.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
 import { fakeContext } from '../fakes.js';
-import { planEnv } from '../fixtures.js';
+import { planEnv, aCluster, aRecord } from '../fixtures.js';
 import { lastStartFailed } from '../../../src/commands/resetwal/resetwal.js';
 
 describe('export tiers and retention', () => {
@@ -36,8 +36,8 @@ describe('resetwal: did the last start fail?', () => {
 
 describe('export of one target (the batch runs one plan per cluster)', () => {
   const env: PlanEnv = planEnv();
-  const record: ManagedCluster = { format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/x', repoPath: '/r', createdAt: '', syncedAt: null, preserved: [], timelines: [], backupMark: null };
-  const cluster: HostCluster = { version: '15', name: 'app1', port: 5433, running: true, dataDir: '/d', configDir: '/c', logFile: undefined, socketDir: '/s', startConf: 'auto', inRecovery: undefined, archiveCommand: undefined };
+  const record: ManagedCluster = aRecord('app1');
+  const cluster: HostCluster = aCluster('app1');
   const facts = (over: Partial<ExportFacts> = {}): ExportFacts => ({
     uid: 0, now: new Date('2026-11-22T10:00:00Z'), record, cluster, owner: { uid: 101, gid: 104 }, databases: [{ name: 'postgres', size: 8e6 }, { name: 'shop', size: 20e6 }],
     dir: '/x/app1/20261122T100000Z-daily', existing: [], freeBytes: 10e9, ...over,

@@ -1,6 +1,6 @@
 // prune, install-links, check and schedule: guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
-import { planEnv } from '../fixtures.js';
+import { planEnv, aRecord } from '../fixtures.js';
 import { checkCommand, type CheckFacts } from '../../../src/commands/check/check.js';
 import { installLinksCommand, type LinkFacts } from '../../../src/commands/install-links/install-links.js';
 import { pruneCommand, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
@@ -10,14 +10,12 @@ import type { ManagedCluster } from '../../../src/state/store.js';
 
 const env: PlanEnv = planEnv();
 const dir = '/var/lib/postgresql/15/app1';
-const record: ManagedCluster = {
-  format: 1, cluster: '15/app1', name: 'app1', version: '15', role: 'app', parent: null, stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest',
-  createdAt: 'x', syncedAt: null, timelines: [], backupMark: null,
+const record: ManagedCluster = aRecord('app1', {
   preserved: [
     { path: `${dir}.pre-pitr-20261110T000000Z`, reason: 'pitr', createdAt: '2026-11-10T00:00:00.000Z' },
     { path: `${dir}.pre-sync-20261121T000000Z`, reason: 'pitr', createdAt: '2026-11-21T00:00:00.000Z' },
   ],
-};
+});
 const facts = (over: Partial<PruneFacts> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), record, dataDir: dir, lock: { holder: undefined, alive: false }, journal: undefined, ...over });
 const week: PruneOptions = { name: 'app1', olderThanSeconds: 7 * 86400, json: false, dryRun: false, yes: true, keepOnError: false };
 const failed = (f: PruneFacts) => assemblePlan(pruneCommand, f, week, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
