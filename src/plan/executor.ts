@@ -29,18 +29,6 @@ async function runAction(ctx: Context, a: Action): Promise<void> {
   else await a(ctx);
 }
 
-/** The legacy composition (commands not yet moved onto runCommand): guards, dry-run, confirm, lock, steps. */
-export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags): Promise<'done' | 'dry-run'> {
-  checkGuards(plan);
-  if (flags.dryRun) {
-    ctx.io.out(renderPlan(plan, ctx.host.uid));
-    return 'dry-run';
-  }
-  await confirmPlan(ctx, plan, flags);
-  await withLocks(ctx, plan, () => executeSteps(ctx, plan, flags));
-  return 'done';
-}
-
 /** A destructive plan needs --yes, or a yes (or the typed name) on a terminal. */
 export async function confirmPlan(ctx: Context, plan: Plan, flags: Pick<ExecuteFlags, 'yes'>): Promise<void> {
   if (plan.destructive && !flags.yes) {

@@ -139,7 +139,7 @@ export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; 
     {
       id: 'target-is-in-recovery-window',
       check() {
-        if (!first) return fail(`${o.label} has no backup on its current timeline to restore from`, 'take one: pgbackrest backup, or pgmam backup once available');
+        if (!first) return fail(`${o.label} has no backup on its current timeline to restore from`, `take one: pgmam backup ${o.label.split('/').pop()} --type full`);
         if (!set)
           return fail(
             `target ${t.text} is before the end of the first usable backup (${first.label}, ended ${sec(first.timestamp.stop)})`,

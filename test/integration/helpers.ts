@@ -142,7 +142,7 @@ export async function traces(name: string): Promise<string[]> {
   return found;
 }
 
-/** Removes a test cluster by hand with the raw tools (pgmam has no drop yet). Only ever t_ names. */
+/** Removes a test cluster by hand with the raw tools, whatever state a test left it in. Only ever t_ names. */
 export async function removeTestCluster(name: string, repo = REPO): Promise<void> {
   if (!name.startsWith('t_')) throw new Error(`refusing to remove ${name}: not a test cluster`);
   const stanzaFile = `${STANZA_DIR}/${name}.conf`;

@@ -6,6 +6,9 @@ import { defaultConfig } from '../../src/config/schema.js';
 import type { FileStat, HostFs } from '../../src/host-fs.js';
 import { ChildGroups } from '../../src/runner/children.js';
 import { RecordingRunner } from '../../src/runner/wrappers.js';
+import { checkGuards, confirmPlan, executeSteps, withLocks, type ExecuteFlags } from '../../src/plan/executor.js';
+import { renderPlan } from '../../src/plan/render.js';
+import type { Plan } from '../../src/plan/types.js';
 
 export class MemoryFs implements HostFs {
   files = new Map<string, string>();
@@ -103,4 +106,16 @@ export function fakeContext(over: { uid?: number; interactive?: boolean; confirm
     version: 'test',
   };
   return { ctx, fs, runner, out, err };
+}
+
+/** One assembled plan through the executor's parts, as runCommand runs them (guards, dry-run, confirm, lock, steps). */
+export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags): Promise<'done' | 'dry-run'> {
+  checkGuards(plan);
+  if (flags.dryRun) {
+    ctx.io.out(renderPlan(plan, ctx.host.uid));
+    return 'dry-run';
+  }
+  await confirmPlan(ctx, plan, flags);
+  await withLocks(ctx, plan, () => executeSteps(ctx, plan, flags));
+  return 'done';
 }

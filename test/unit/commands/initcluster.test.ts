@@ -3,9 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { chooseVersion, initClusterCommand, type InitFacts, type InitOptions } from '../../../src/commands/initcluster/initcluster.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import { RefusedError, StepFailedError } from '../../../src/errors.js';
-import { executePlan } from '../../../src/plan/executor.js';
 import { renderPlan } from '../../../src/plan/render.js';
-import { fakeContext } from '../fakes.js';
+import { fakeContext, executePlan } from '../fakes.js';
 import { aNewCluster, planEnv } from '../fixtures.js';
 
 const opts = (o: Partial<InitOptions> = {}): InitOptions => ({ name: 'app1', dryRun: false, yes: false, keepOnError: false, json: false, ...o });

@@ -4,11 +4,10 @@ import { judge, renderPrometheus, type ClusterHealth } from '../../../src/comman
 import { initClusterCommand, type InitOptions } from '../../../src/commands/initcluster/initcluster.js';
 import { runCommand } from '../../../src/plan/command.js';
 import { RefusedError, StepFailedError } from '../../../src/errors.js';
-import { executePlan } from '../../../src/plan/executor.js';
 import type { Plan } from '../../../src/plan/types.js';
 import { journalPath, ownerAlive, readJournal, writeJournal, type Journal } from '../../../src/state/journal.js';
 import { acquireLock, lockDeps } from '../../../src/state/lock.js';
-import { fakeContext } from '../fakes.js';
+import { fakeContext, executePlan } from '../fakes.js';
 
 const flags = { dryRun: false, yes: true, keepOnError: false };
 
