@@ -75,7 +75,7 @@ describe('pgmam initcluster', () => {
     const port = await freePort();
     const r = await pgmam(['initcluster', name, '--port', String(port), '--dry-run']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`$ pg_createcluster 15 ${name} --port ${port} -- --data-checksums`);
+    expect(r.stdout).toContain(`$ pg_createcluster 15 ${name} --port ${port} -d /var/lib/postgresql/15/${name} -- --data-checksums`);
     expect(r.stdout).toContain(`$ pg_ctlcluster 15 ${name} start`);
     expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} stanza-create`);
     expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} --type=full backup`);
