@@ -1,6 +1,7 @@
 // What every new managed cluster needs, whether made empty (initcluster) or restored (branch):
 // the name, port, repository and disk facts and guards, and the steps that give it its own
 // archiving, stanza file, stanza, first full backup and pgmam record.
+import { type Recovery } from '../plan/command.js';
 import { z } from 'zod';
 import type { Context, Paths } from '../context.js';
 import type { Config } from '../config/schema.js';
@@ -21,6 +22,7 @@ import { dataRootTemplate, listeningPorts, lockFacts, repoPathFrom } from '../ho
 import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
+import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
 
 export interface NewClusterFacts {
@@ -265,6 +267,9 @@ export function newClusterSteps(s: NewClusterSpec) {
         show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${name} stanza-delete --force`],
       },
     } satisfies Step,
+    /** Right after create-cluster: closed to users until handOver, the last step. */
+    closeToUsers: closeToUsersStep(id, paths.stateDir, s.systemd),
+    handOver: handOverStep(id, paths.stateDir, s.systemd),
     checkArchiving: checkArchivingStep(scope, name),
     backupFull: (why: string): Step => backupFullStep(scope, name, why),
     verifyPitrReady,
@@ -285,7 +290,7 @@ export function newClusterSteps(s: NewClusterSpec) {
 export const newClusterJournalSchema = z.object({ version: z.string(), dataDir: z.string(), confDir: z.string(), stanzaFile: z.string(), repoPath: z.string() });
 export type NewClusterJournal = z.infer<typeof newClusterJournalSchema>;
 
-/** Remove the cluster, stanza, stanza file and record an interrupted initcluster or branch create made. */
+/** Remove the cluster, stanza, stanza file and record an interrupted initcluster or branch create made: only before hand-over (handedOver). */
 export function rollbackNewClusterSteps(ctx: Pick<Context, 'paths'>, j: Journal, d: NewClusterJournal, exists: boolean): Step[] {
   const id = { version: d.version, name: j.name };
   const scope = stanzaScope(j.name, ctx.paths.stanzaDir);
@@ -324,7 +329,14 @@ export function rollbackNewClusterSteps(ctx: Pick<Context, 'paths'>, j: Journal,
       run: async (c) => {
         await c.fs.rm(d.stanzaFile);
         await c.fs.rm(record);
+        await c.fs.rm(savedHbaPath(c.paths.stateDir, j.name));
       },
     },
   ];
+}
+
+/** An interrupted run that had begun the hand-over (the last step): hand over again, and it is complete. */
+export async function finishHandOver(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
+  const id = { version: d.version, name: j.name };
+  return { way: 'finished', steps: [handOverStep(id, ctx.paths.stateDir, ctx.host.systemd)], finished: `${j.target} was handed over; ${j.command} is complete\n` };
 }

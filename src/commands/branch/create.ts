@@ -1,5 +1,6 @@
 // `pgmam branch create <parent> [--name LABEL] [--at T]`: a new cluster <parent>_<label> restored from
 // the parent's backups, with its own port, stanza and first full backup. The parent is not touched.
+import { handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
 import { nameSchema, NAME_PATTERN, nameArg, optionalNameArg, parseName, portArg } from '../../names.js';
 import type { Context } from '../../context.js';
@@ -17,7 +18,7 @@ import { targetTimeSchema, parseTarget } from '../../restore/target.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
-import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal } from '../../steps/new-cluster.js';
+import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal, finishHandOver } from '../../steps/new-cluster.js';
 import { markBackupStep } from '../../steps/stanza.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
@@ -96,7 +97,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
   const seq = restoreSequence({
     source: parentSource(p, n.dataDir, o.at, env.paths.stanzaDir),
-    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.configureArchiving, ...confStep(n.confDir, f.extras, owner), n.writeStanzaFile] },
+    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, ...confStep(n.confDir, f.extras, owner), n.writeStanzaFile] },
     live,
     target: { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text },
     isolation: { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) },
@@ -117,6 +118,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     n.backupFull('the first full backup'),
     markBackupStep(n.scope, f.name, { version, port }),
     autostartStep(id, o.autostart !== false, env.host.systemd),
+    n.handOver,
   ];
   return {
     target: pg.clusterLabel(id),
@@ -129,8 +131,9 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   };
 }
 
-/** An interrupted branch create made only the branch: it is removed (cluster, stanza, stanza file, record), then created again. */
+/** Before hand-over, an interrupted branch create made only a branch no user could reach: it is removed, then created again. From hand-over on, it is finished. */
 export async function recoverBranchCreate(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
+  if (handedOver(j)) return finishHandOver(ctx, j, d);
   const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
   return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists) };
 }

@@ -1,5 +1,6 @@
 // `pgmam initcluster <app>`: a new cluster with WAL archiving to its own stanza and a first full
 // backup — PITR-ready when it ends, or everything this run made undone.
+import { handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
 import { nameSchema, nameArg, optionalNameArg, portArg } from '../../names.js';
 import type { Context } from '../../context.js';
@@ -17,7 +18,7 @@ import type { Journal } from '../../state/journal.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from '../../host/facts.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../../restore/steps.js';
 import { checkSums, readExportMeta, type ExportMeta } from '../../export/manifest.js';
-import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal } from '../../steps/new-cluster.js';
+import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal, finishHandOver } from '../../steps/new-cluster.js';
 
 export const initOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
@@ -152,6 +153,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
       ? [
           ...n.createRepo,
           n.createCluster,
+          n.closeToUsers,
           n.configureArchiving,
           n.writeStanzaFile,
           emptyDataDirStep(n.dataDir, owner),
@@ -174,10 +176,12 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
           n.createStanza,
           enableArchivingStep(live, systemd, owner),
           ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
+          n.handOver,
         ]
       : [
           ...n.createRepo,
           n.createCluster,
+          n.closeToUsers,
           n.configureArchiving,
           n.writeStanzaFile,
           n.startCluster,
@@ -185,6 +189,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
           ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
           n.createStanza,
           ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
+          n.handOver,
         ];
   return { target: pg.clusterLabel(id), steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
 }
@@ -246,8 +251,12 @@ const rerunOf = (o: InitOptions) =>
     '--yes',
   ]);
 
-/** An interrupted initcluster made only the new cluster: it is removed (cluster, stanza if made, stanza file, record), then created again. */
+/**
+ * Before hand-over, an interrupted initcluster made only a cluster no user could reach: it is removed
+ * (cluster, stanza if made, stanza file, record), then created again. From hand-over on, it is finished.
+ */
 export async function recoverInitCluster(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
+  if (handedOver(j)) return finishHandOver(ctx, j, d);
   const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
   return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists) };
 }

@@ -53,6 +53,9 @@ describe('branch create', () => {
     expect(ids.indexOf('verify-isolation')).toBeLessThan(ids.indexOf('start-cluster'));
     expect(ids.indexOf('create-stanza')).toBeLessThan(ids.indexOf('enable-archiving'));
     expect(ids.indexOf('enable-archiving')).toBeLessThan(ids.indexOf('check-archiving'));
+    // Closed to users from right after its creation until the last step hands it over.
+    expect(ids.indexOf('close-to-users')).toBe(ids.indexOf('create-cluster') + 1);
+    expect(ids.at(-1)).toBe('hand-over');
     expect(plan.destructive).toBe(false);
   });
   it('nothing of the parent is stopped, reconfigured or restored into', () => {

@@ -7,6 +7,7 @@ import { renderPlan } from '../../../src/plan/render.js';
 import { fakeContext, executePlan } from '../fakes.js';
 import { aNewCluster, planEnv } from '../fixtures.js';
 
+const DEBIAN_HBA = 'local all postgres peer\nlocal all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n';
 const opts = (o: Partial<InitOptions> = {}): InitOptions => ({ name: 'app1', dryRun: false, yes: false, keepOnError: false, json: false, ...o });
 
 const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
@@ -77,7 +78,7 @@ describe('initcluster guards', () => {
 describe('initcluster plan', () => {
   it('steps in order, archiving to its own stanza, no --pg1-path in archive_command', () => {
     const p = plan(facts());
-    expect(p.steps.map((s) => s.id)).toEqual(['create-cluster', 'configure-archiving', 'write-stanza-file', 'start-cluster', 'create-stanza', 'check-archiving', 'backup-full', 'verify-pitr-ready', 'record-managed', 'mark-backup', 'set-autostart']);
+    expect(p.steps.map((s) => s.id)).toEqual(['create-cluster', 'close-to-users', 'configure-archiving', 'write-stanza-file', 'start-cluster', 'create-stanza', 'check-archiving', 'backup-full', 'verify-pitr-ready', 'record-managed', 'mark-backup', 'set-autostart', 'hand-over']);
     const text = renderPlan(p, 0);
     expect(text).toContain("archive_command = 'pgbackrest --stanza=app1 archive-push %p'");
     expect(text).not.toMatch(/archive_command.*pg1-path/);
@@ -117,8 +118,10 @@ describe('initcluster plan', () => {
 
   it('a failed step undoes what was made, newest first, and reports the step (exit 6)', async () => {
     const { ctx, runner, fs } = fakeContext();
+    fs.files.set('/etc/postgresql/15/app1/pg_hba.conf', DEBIAN_HBA);
     runner
       .register('pg_createcluster 15 app1 --port 5433 -d /var/lib/postgresql/15/app1 -- --data-checksums')
+      .register('pg_lsclusters --json', { stdout: '[]' })
       .register('pg_ctlcluster 15 app1 start')
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')
@@ -130,7 +133,7 @@ describe('initcluster plan', () => {
     expect(err).toBeInstanceOf(StepFailedError);
     expect(err.exitCode).toBe(6);
     const text = err.lines.join('\n');
-    expect(text).toContain('failed at step 7/11 backup-full');
+    expect(text).toContain('failed at step 8/13 backup-full');
     expect(text).toContain('ERROR: [099]: boom');
     expect(text).toContain('nothing this run made is left behind');
     const writes = runner.writes().map((c) => c.argv.join(' '));
@@ -142,7 +145,8 @@ describe('initcluster plan', () => {
 
   it('--keep-on-error keeps what was made and says how to go back', async () => {
     const { ctx, runner, fs } = fakeContext();
-    runner.register(/^pg_createcluster/).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
+    fs.files.set('/etc/postgresql/15/app1/pg_hba.conf', DEBIAN_HBA);
+    runner.register(/^pg_createcluster/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
     const err = (await executePlan(ctx, plan(facts()), opts({ keepOnError: true })).catch((e: unknown) => e)) as StepFailedError;
     expect(err.lines.join('\n')).toContain('kept as it is (--keep-on-error)');
     expect(fs.files.has('/etc/pgbackrest/conf.d/app1.conf')).toBe(true);
