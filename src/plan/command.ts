@@ -1,6 +1,7 @@
 // The one shape of a command, and the one runner that drives every command of that shape:
 // settle an interrupted run (through the module's own recover) → gather (read-only) → guards → plan
 // → --dry-run → confirm → lock → gather and guards again under the lock → execute → report.
+import { journalMismatch } from '../host/journal-identity.js';
 import type { CliSpec } from './cli-spec.js';
 import { z } from 'zod';
 import type { Context } from '../context.js';
@@ -156,6 +157,9 @@ async function settle<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O
     ]);
   if (j.command !== command)
     throw new RefusedError(command, [{ id: 'no-interrupted-operation', reason: `${j.target}: ${describeJournal(j)}`, hint: `finish or undo that first${j.rerun ? `: ${j.rerun}` : ''}` }]);
+  const mismatch = await journalMismatch(readOnlyContext(ctx), j);
+  if (mismatch)
+    throw new RefusedError(command, [{ id: 'journal-describes-this-cluster', reason: mismatch, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once you know it is stale` }]);
   const parsed = m.spec.journal?.safeParse(j.data);
   if (!m.recover || !parsed?.success)
     throw new RefusedError(command, [

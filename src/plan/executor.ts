@@ -6,7 +6,7 @@ import { lockDeps, acquireLock, LockHeldError, readLock, recordLockGroups } from
 import { pausedPath, removeJournal, writeJournal, type Journal } from '../state/journal.js';
 import { renderArgv } from '../runner/types.js';
 import { renderPlan } from './render.js';
-import { isCmd, type Action, type Plan, type Step } from './types.js';
+import { isCmd, type Action, type Plan, type Step, type StepOutcome } from './types.js';
 
 export interface ExecuteFlags {
   dryRun: boolean;
@@ -24,9 +24,10 @@ export function checkGuards(plan: Pick<Plan, 'command' | 'guards'>): void {
   if (failures.length) throw new RefusedError(plan.command, failures);
 }
 
-async function runAction(ctx: Context, a: Action): Promise<void> {
+async function runAction(ctx: Context, a: Action): Promise<StepOutcome | undefined> {
   if (isCmd(a)) await ctx.runner.run(a);
-  else await a(ctx);
+  else return (await a(ctx)) ?? undefined;
+  return undefined;
 }
 
 /** A destructive plan needs --yes, or a yes (or the typed name) on a terminal. */
@@ -110,7 +111,11 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
       try {
         const signal = ctx.host.interrupted();
         if (signal) throw new Error(`interrupted by ${signal}`);
-        await runAction(ctx, step.run);
+        const out = await runAction(ctx, step.run);
+        if (journal && out?.journal) {
+          journal.data = { ...journal.data, ...out.journal };
+          await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
+        }
       } catch (e) {
         ctx.log.error({ event: 'step-failed', step: step.id, err: String(e) }, `${n} ${step.id} failed`);
         const report = await failureReport(ctx, plan, step, i, done, e, flags);

@@ -12,7 +12,11 @@ export interface Guard {
   check(): GuardResult;
 }
 
-export type Action = Cmd | ((ctx: Context) => Promise<void>);
+/** What a function step may report: facts learnt while running that the journal must keep (e.g. a new cluster's system identifier). */
+export interface StepOutcome {
+  journal?: Record<string, unknown>;
+}
+export type Action = Cmd | ((ctx: Context) => Promise<void | StepOutcome>);
 
 export interface Step {
   /** verb-object, e.g. 'create-cluster'. */

@@ -21,6 +21,8 @@ export const restoreJournalSchema = z.object({
   previousTimeline: z.number(),
   /** pitr's target (ISO) for the timeline record. */
   target: z.string().nullable(),
+  /** The cluster's system identifier when the run began (a restore of its own stanza keeps it). */
+  systemId: z.string().optional(),
 });
 export type RestoreJournal = z.infer<typeof restoreJournalSchema>;
 

@@ -1,6 +1,8 @@
 // What every new managed cluster needs, whether made empty (initcluster) or restored (branch):
 // the name, port, repository and disk facts and guards, and the steps that give it its own
 // archiving, stanza file, stanza, first full backup and pgmam record.
+import { renderArgv } from '../runner/types.js';
+import { parseControlData } from '../pg/controldata.js';
 import { type Recovery } from '../plan/command.js';
 import { z } from 'zod';
 import type { Context, Paths } from '../context.js';
@@ -215,7 +217,13 @@ export function newClusterSteps(s: NewClusterSpec) {
       id: 'create-cluster',
       title: `create cluster ${label} on port ${port}`,
       effect: 'write',
-      run: pg.createCluster(id, port, dataDir),
+      // The new cluster's system identifier goes into the journal: a recovery acts only on this cluster.
+      run: async (ctx) => {
+        await ctx.runner.run(pg.createCluster(id, port, dataDir));
+        const r = await ctx.runner.run(pg.pgControlData(id.version, dataDir), { check: false });
+        return { journal: { systemId: parseControlData(r.stdout).systemId } };
+      },
+      show: [`$ ${renderArgv(pg.createCluster(id, port, dataDir).argv)}`, `$ ${renderArgv(pg.pgControlData(id.version, dataDir).argv)}  (its system identifier, for the journal)`],
       undo: {
         title: `drop cluster ${label} and remove ${confDir}`,
         run: async (ctx) => {
@@ -287,7 +295,16 @@ export function newClusterSteps(s: NewClusterSpec) {
 }
 
 /** What a new cluster's plan records, so a re-run can remove what an interrupted run made. */
-export const newClusterJournalSchema = z.object({ version: z.string(), dataDir: z.string(), confDir: z.string(), stanzaFile: z.string(), repoPath: z.string() });
+export const newClusterJournalSchema = z.object({
+  version: z.string(),
+  dataDir: z.string(),
+  confDir: z.string(),
+  stanzaFile: z.string(),
+  repoPath: z.string(),
+  /** Recorded by create-cluster; a branch's restore brings its parent's (sourceSystemId). */
+  systemId: z.string().optional(),
+  sourceSystemId: z.string().optional(),
+});
 export type NewClusterJournal = z.infer<typeof newClusterJournalSchema>;
 
 /** Remove the cluster, stanza, stanza file and record an interrupted initcluster or branch create made: only before hand-over (handedOver). */

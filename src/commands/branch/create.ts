@@ -125,7 +125,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     steps,
     journal: {
       rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), '--yes']),
-      data: { ...n.journal },
+      data: { ...n.journal, sourceSystemId: p.control?.systemId },
     },
     notes: [`the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`],
   };

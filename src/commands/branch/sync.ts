@@ -132,7 +132,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     journal: {
       rerun: `pgmam branch sync ${o.name} --yes`,
       // The parent's timeline: a restore on a higher one has promoted and may hold the branch users' writes.
-      data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null } satisfies RestoreJournal,
+      data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null, systemId: p.control?.systemId } satisfies RestoreJournal,
     },
     notes: [
       `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,

@@ -1,5 +1,6 @@
 // `pgmam initcluster <app>`: a new cluster with WAL archiving to its own stanza and a first full
 // backup — PITR-ready when it ends, or everything this run made undone.
+import { parseControlData } from '../../pg/controldata.js';
 import { handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
 import { nameSchema, nameArg, optionalNameArg, portArg } from '../../names.js';
@@ -164,6 +165,9 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
             run: async (c) => {
               await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/base.tar.gz`, '-C', n.dataDir], asUser: 'postgres', effect: 'write' });
               await c.runner.run({ argv: ['tar', '-xzf', `${o.fromExport}/pg_wal.tar.gz`, '-C', `${n.dataDir}/pg_wal`], asUser: 'postgres', effect: 'write' });
+              // The data directory now holds the exported cluster's identity: the journal follows it.
+              const r = await c.runner.run(pg.pgControlData(id.version, n.dataDir), { check: false });
+              return { journal: { systemId: parseControlData(r.stdout).systemId } };
             },
             show: [`$ runuser -u postgres -- tar -xzf ${o.fromExport}/base.tar.gz -C ${n.dataDir}`, `$ runuser -u postgres -- tar -xzf ${o.fromExport}/pg_wal.tar.gz -C ${n.dataDir}/pg_wal`],
           },

@@ -231,7 +231,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     steps,
     journal: {
       rerun: `${again} --yes`,
-      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso } satisfies RestoreJournal,
+      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso, systemId: f.control?.systemId } satisfies RestoreJournal,
     },
     notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
     failureHint: (i) => {

@@ -122,6 +122,7 @@ describe('initcluster plan', () => {
     runner
       .register('pg_createcluster 15 app1 --port 5433 -d /var/lib/postgresql/15/app1 -- --data-checksums')
       .register('pg_lsclusters --json', { stdout: '[]' })
+      .register(/pg_controldata/, { stdout: 'Database system identifier:           7710859106177468397\n' })
       .register('pg_ctlcluster 15 app1 start')
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')
@@ -146,7 +147,7 @@ describe('initcluster plan', () => {
   it('--keep-on-error keeps what was made and says how to go back', async () => {
     const { ctx, runner, fs } = fakeContext();
     fs.files.set('/etc/postgresql/15/app1/pg_hba.conf', DEBIAN_HBA);
-    runner.register(/^pg_createcluster/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
+    runner.register(/^pg_createcluster/).register(/pg_controldata/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
     const err = (await executePlan(ctx, plan(facts()), opts({ keepOnError: true })).catch((e: unknown) => e)) as StepFailedError;
     expect(err.lines.join('\n')).toContain('kept as it is (--keep-on-error)');
     expect(fs.files.has('/etc/pgbackrest/conf.d/app1.conf')).toBe(true);

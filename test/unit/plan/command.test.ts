@@ -1,6 +1,7 @@
 // runCommand: the one flow every command module runs through — settle an interrupted run through the
 // module's own recover, gather read-only, guards, dry-run that cannot write, lock, gather and guards
 // again under the lock, execute, report.
+import { RecordingRunner } from '../../../src/runner/wrappers.js';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { RefusedError } from '../../../src/errors.js';
@@ -37,6 +38,9 @@ const journal = (over: Partial<Journal> = {}): Journal => ({
   format: 1, command: 'toy', target: '15/app1', name: 'app1', rerun: 'pgmam toy app1', pid: 99, groups: [], startedAt: 'x',
   steps: ['write-data'], at: 0, status: 'running', error: null, data: { dataDir: '/d' }, ...over,
 });
+
+/** The host's clusters, as settling reads them to check the journal's identity: none. */
+const noClusters = (ctx: { runner: unknown }) => (ctx.runner as RecordingRunner).register('pg_lsclusters --json', { stdout: '[]' });
 
 describe('runCommand', () => {
   it('gathers, checks, and gathers and checks again holding the lock before it executes and reports', async () => {
@@ -110,6 +114,7 @@ describe('runCommand', () => {
 
   it("an interrupted run of the same command is settled first through the module's recover, from its parsed journal data", async () => {
     const { ctx, fs } = fakeContext();
+    noClusters(ctx);
     await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
     const events: string[] = [];
     await runCommand(ctx, toy(events), o());
@@ -120,6 +125,7 @@ describe('runCommand', () => {
 
   it('a finished recovery ends the command with its line; the plan does not run again', async () => {
     const { ctx, out } = fakeContext();
+    noClusters(ctx);
     await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
     const events: string[] = [];
     await runCommand(ctx, toy(events, {}, { way: 'finished', steps: [], finished: 'finished it\n' }), o());
@@ -141,6 +147,7 @@ describe('runCommand', () => {
 
   it('--dry-run of a settling run shows the recovery and changes nothing', async () => {
     const { ctx, fs, out } = fakeContext();
+    noClusters(ctx);
     await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
     const before = [...fs.writes];
     const events: string[] = [];
@@ -195,5 +202,39 @@ describe('runBatch', () => {
   it('exit 0 when every target is done, 4 when none is', async () => {
     expect((await exitOf(['a', 'b'])).code).toBe(0);
     expect((await exitOf(['refused', 'broken'])).code).toBe(4);
+  });
+});
+
+describe('a journal acts only on the cluster it describes', () => {
+  const cluster = (dataDir: string) => JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 1, pgdata: dataDir, configdir: '/etc/postgresql/15/app1' }]);
+  it('another data directory on the host: refused, naming the journal, nothing recovered', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: cluster('/srv/other') });
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal());
+    const before = [...fs.writes];
+    const events: string[] = [];
+    const err = (await runCommand(ctx, toy(events), o()).catch((e: unknown) => e)) as RefusedError;
+    expect(err).toBeInstanceOf(RefusedError);
+    expect(err.failures.map((f) => f.id)).toEqual(['journal-describes-this-cluster']);
+    expect(err.failures[0]!.reason).toContain('/var/lib/pgmam/journal/app1.json');
+    expect(events).toEqual([]);
+    expect(fs.writes).toEqual(before);
+  });
+  it('another system identifier in the data directory: refused', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: cluster('/d') }).register(/pg_controldata/, { stdout: 'Database system identifier:           222\n' });
+    fs.files.set('/d/global/pg_control', 'x');
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal({ data: { dataDir: '/d', version: '15', systemId: '111' } }));
+    const err = (await runCommand(ctx, toy([]), o()).catch((e: unknown) => e)) as RefusedError;
+    expect(err.failures.map((f) => f.id)).toEqual(['journal-describes-this-cluster']);
+  });
+  it('the same identifier (or the copy source’s): recovered as usual', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: cluster('/d') }).register(/pg_controldata/, { stdout: 'Database system identifier:           333\n' });
+    fs.files.set('/d/global/pg_control', 'x');
+    await writeJournal(ctx.fs, ctx.paths.stateDir, journal({ data: { dataDir: '/d', version: '15', systemId: '111', sourceSystemId: '333' } }));
+    const events: string[] = [];
+    await runCommand(ctx, toy(events), o());
+    expect(events[0]).toBe('recover toy /d');
   });
 });
