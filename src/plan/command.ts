@@ -48,6 +48,8 @@ export interface CommandSpec<O, F, J> {
   journalCommand?(o: O): string;
   /** Wait up to the configuration's lock-wait for a lock another pgmam command holds (backup from cron), instead of refusing at once. */
   waitsForLock?: boolean;
+  /** Other commands' interrupted runs this one settles through its recover (pitr --undo settles an interrupted pitr). */
+  settlesAlso?(o: O): string[];
   /** false: a run does not settle an interrupted run first (drop removes the cluster and its journal). */
   settles?: false;
   /** The journal data this command writes, parsed by `recover` on a re-run. */
@@ -74,7 +76,7 @@ export interface CommandModule<O extends RunFlags, F, J = never> {
   /** Pure: the steps as data. Never evaluates or patches guards. */
   plan(f: F, o: O, env: PlanEnv): PlanBody;
   /** Finish or undo an interrupted run of this command, from its own journal data. */
-  recover?(ctx: Context, j: Journal, data: J): Promise<Recovery>;
+  recover?(ctx: Context, j: Journal, data: J, o: O): Promise<Recovery>;
   report(ctx: Context, o: O, f: F, plan: Plan): Promise<void>;
 }
 
@@ -155,7 +157,7 @@ async function settle<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O
     throw new RefusedError(command, [
       { id: 'cluster-is-not-locked', reason: `${j.target} is being changed by pgmam ${j.command} (pid ${j.pid}${j.groups.length ? `, child process groups ${j.groups.join(', ')}` : ''}), at ${stepName(j)}`, hint: 'wait for it to finish' },
     ]);
-  if (j.command !== command)
+  if (j.command !== command && !(m.spec.settlesAlso?.(o) ?? []).includes(j.command))
     throw new RefusedError(command, [{ id: 'no-interrupted-operation', reason: `${j.target}: ${describeJournal(j)}`, hint: `finish or undo that first${j.rerun ? `: ${j.rerun}` : ''}` }]);
   const mismatch = await journalMismatch(readOnlyContext(ctx), j);
   if (mismatch)
@@ -165,7 +167,7 @@ async function settle<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O
     throw new RefusedError(command, [
       { id: 'interrupted-run-is-recoverable', reason: `${j.target}: ${describeJournal(j)}: pgmam cannot finish or roll back ${j.command} by itself`, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once the cluster is as it should be` },
     ]);
-  const r = await m.recover(ctx, j, parsed.data);
+  const r = await m.recover(ctx, j, parsed.data, o);
   const plan = recoveryPlan(j, r, ctx.host.uid);
   ctx.log.warn({ event: 'recover', command: j.command, step: stepName(j), way: r.way }, `${j.target}: ${describeJournal(j)}; ${r.way === 'finished' ? 'finishing it' : 'rolling it back first'}`);
   checkGuards(plan);

@@ -23,6 +23,8 @@ export const restoreJournalSchema = z.object({
   target: z.string().nullable(),
   /** The cluster's system identifier when the run began (a restore of its own stanza keeps it). */
   systemId: z.string().optional(),
+  /** pitr --undo: the preserved directory it puts back in place (`preserved` is where the current one goes). */
+  source: preservedSchema.optional(),
 });
 export type RestoreJournal = z.infer<typeof restoreJournalSchema>;
 

@@ -2,6 +2,7 @@
 // source's newest commits restorable, free the data directory (a replaced one is preserved, never
 // overwritten), lay the data down, verify isolation, start, wait for promotion, verify the recovery
 // and that the source's archive received nothing. Each command adds only what differs around it.
+import { closeToUsersStep, handOverStep } from '../steps/hand-over.js';
 import type { Cmd } from '../runner/types.js';
 import type { Step } from '../plan/types.js';
 import type { PgbrScope } from '../pgbackrest/commands.js';
@@ -61,6 +62,8 @@ export interface RestoreSequenceSpec {
   beforeRestore?: Step[];
   owner: { uid: number; gid: number };
   clustersDir: string;
+  /** pgmam's state directory: where the closed cluster's pg_hba.conf rules wait for hand-over. */
+  stateDir: string;
   systemd: boolean;
   recoveryTimeout: number;
   archiveWaitTimeout: number;
@@ -68,6 +71,8 @@ export interface RestoreSequenceSpec {
 
 export interface RestoreSequence {
   steps: Step[];
+  /** Opens the restored cluster to users; the command places it (after what must precede users). */
+  handOver: Step;
   /** Filled in by verify-recovery when it runs: the new timeline and the last replayed commit. */
   recovered: RecoveredState;
 }
@@ -82,6 +87,8 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   }
   if (into.kind === 'replace') {
     if (into.running) steps.push(stopClusterStep(live, s.systemd));
+    // The restore starts closed to users (rule 1): until hand-over only pgmam's own steps connect.
+    steps.push(closeToUsersStep(live.id, s.stateDir, s.systemd));
     steps.push(preserveDataDirStep(into.name, live.dataDir, into.preserved, s.clustersDir));
   } else {
     steps.push(...into.make);
@@ -97,5 +104,5 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   if (s.isolation) steps.push(verifyIsolationStep(live, s.isolation));
   steps.push(startClusterStep(live, s.systemd, s.recoveryTimeout), waitPromotedStep(live, s.recoveryTimeout), verifyRecoveredStep(live, s.target, recovered));
   if (s.parentArchive) steps.push(verifySourceArchiveStep(s.parentArchive.dir, s.parentArchive.before, recovered));
-  return { steps, recovered };
+  return { steps, recovered, handOver: handOverStep(live.id, s.stateDir, s.systemd) };
 }

@@ -104,6 +104,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     parentArchive: p.archiveDir ? { dir: p.archiveDir, before: p.archiveBefore } : undefined,
     owner,
     clustersDir: env.paths.clustersDir,
+    stateDir: env.paths.stateDir,
     systemd: env.host.systemd,
     recoveryTimeout: env.config['recovery-timeout'],
     archiveWaitTimeout: env.config['archive-wait-timeout'],

@@ -1,5 +1,6 @@
 // `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
 // (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
+import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
 import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
@@ -15,7 +16,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type R
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
 import { restoreSequence } from '../../restore/sequence.js';
-import { enableArchivingStep, stamp, type LiveCluster } from '../../restore/steps.js';
+import { enableArchivingStep, stamp, startClusterStep, type LiveCluster } from '../../restore/steps.js';
 import type { Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
@@ -93,38 +94,13 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     beforeRestore: confStep(pg.confDirOf(id), f.extras, owner),
     owner,
     clustersDir,
+    stateDir: env.paths.stateDir,
     systemd: env.host.systemd,
     recoveryTimeout: env.config['recovery-timeout'],
     archiveWaitTimeout: env.config['archive-wait-timeout'],
   });
-  const steps: Step[] = [
-    ...seq.steps,
-    ...postSqlStep(live, f.extras, env.host.systemd),
-    {
-      // Its old history conflicts with the new timeline (pgBackRest #1908, error 45): start it afresh.
-      id: 'reset-branch-stanza',
-      title: `reset the branch's stanza ${o.name}: its earlier backups and WAL are deleted`,
-      effect: 'destroy',
-      run: async (ctx) => {
-        await ctx.runner.run(pgbr.stop(scope));
-        await ctx.runner.run(pgbr.stanzaDelete(scope, true));
-        await ctx.runner.run(pgbr.start(scope), { check: false }); // warns: stanza-delete removed the stop file
-        await ctx.runner.run(pgbr.stanzaCreate(scope));
-      },
-      show: ['stop', 'stanza-delete --force', 'start', 'stanza-create'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${o.name} ${a}`),
-    },
-    enableArchivingStep(live, env.host.systemd, owner),
-    checkArchivingStep(scope, o.name),
-    backupFullStep(scope, o.name, 'a full backup'),
-    markBackupStep(scope, o.name, { version, port: live.port }),
-    {
-      id: 'record-sync',
-      title: `record the sync of ${pg.clusterLabel(id)}`,
-      effect: 'write',
-      run: (c) => updateManaged(c.fs, clustersDir, o.name, (r) => ({ ...r, syncedAt: c.clock.now().toISOString() })),
-      show: [`update ${recordPath(clustersDir, o.name)}`],
-    },
-  ];
+  // Handed over after its post-sync scripts; its stanza is reset and backed up with users back.
+  const steps: Step[] = [...seq.steps, ...postSqlStep(live, f.extras, env.host.systemd), seq.handOver, ...syncTail(o.name, live, owner, env.host.systemd, env.paths)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   return {
     target: pg.clusterLabel(id),
@@ -146,15 +122,22 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
 }
 
 /**
- * An interrupted sync: the branch's own data directory goes back in place and the sync runs again. A
- * restore that had promoted (users may have written to it) is moved aside as preserved, not removed.
+ * An interrupted sync. Before hand-over: the branch's own data directory goes back in place (a restore
+ * that promoted is moved aside as preserved, not removed), open again, and the sync runs again. From
+ * hand-over on, users may be writing: it is finished.
  */
 export async function recoverBranchSync(ctx: Context, j: Journal, d: RestoreJournal): Promise<Recovery> {
   const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
   const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
+  const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
+  if (handedOver(j)) {
+    const owner = (await postgresOwner(ctx.fs)) ?? { uid: 0, gid: 0 };
+    const steps = [...(cluster?.running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...syncTail(j.name, live, owner, ctx.host.systemd, ctx.paths)];
+    return { way: 'finished', steps, finished: `${j.target}: the interrupted sync is finished (handed over, stanza reset, backed up)\n` };
+  }
   // Journals written before the parent's timeline was recorded say 0: then any readable timeline counts as promoted.
   const promoted = (await timelineOf(ctx, d.version, d.dataDir)) > d.previousTimeline;
-  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, Boolean(cluster?.running), false, promoted) };
+  return { way: 'rolled-back', steps: [...(await rollbackRestoreSteps(ctx, j.name, d, live, Boolean(cluster?.running), false, promoted)), reopen] };
 }
 
 async function reportBranchSync(ctx: Context, o: BranchSyncOptions, f: BranchSyncFacts, plan: { target: string }): Promise<void> {
@@ -186,3 +169,34 @@ export const branchSyncCommand: CommandModule<BranchSyncOptions, BranchSyncFacts
   recover: recoverBranchSync,
   report: reportBranchSync,
 };
+
+/** What follows a sync's hand-over (and what finishing an interrupted one runs): a fresh stanza, archiving on, a full backup, the record. Each step can run again. */
+function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: number }, systemd: boolean, paths: { stanzaDir: string; clustersDir: string }): Step[] {
+  const scope = stanzaScope(name, paths.stanzaDir);
+  return [
+    {
+      // Its old history conflicts with the new timeline (pgBackRest #1908, error 45): start it afresh.
+      id: 'reset-branch-stanza',
+      title: `reset the branch's stanza ${name}: its earlier backups and WAL are deleted`,
+      effect: 'destroy',
+      run: async (ctx) => {
+        await ctx.runner.run(pgbr.stop(scope));
+        await ctx.runner.run(pgbr.stanzaDelete(scope, true));
+        await ctx.runner.run(pgbr.start(scope), { check: false }); // warns: stanza-delete removed the stop file
+        await ctx.runner.run(pgbr.stanzaCreate(scope));
+      },
+      show: ['stop', 'stanza-delete --force', 'start', 'stanza-create'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${name} ${a}`),
+    },
+    enableArchivingStep(live, systemd, owner),
+    checkArchivingStep(scope, name),
+    backupFullStep(scope, name, 'a full backup'),
+    markBackupStep(scope, name, { version: live.id.version, port: live.port }),
+    {
+      id: 'record-sync',
+      title: `record the sync of ${pg.clusterLabel(live.id)}`,
+      effect: 'write',
+      run: (c) => updateManaged(c.fs, paths.clustersDir, name, (r) => ({ ...r, syncedAt: c.clock.now().toISOString() })),
+      show: [`update ${recordPath(paths.clustersDir, name)}`],
+    },
+  ];
+}

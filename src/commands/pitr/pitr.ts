@@ -1,10 +1,11 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
+import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import { nameSchema, clusterRefArg } from '../../names.js';
 import type { Context } from '../../context.js';
-import { RefusedError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../../guards/host.js';
 import { lockFacts, managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
@@ -18,11 +19,11 @@ import { fail, pass, required, type Guard, type Step } from '../../plan/types.js
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../../restore/source.js';
-import { recordTimelineStep, stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../../restore/steps.js';
+import { recordTimelineStep, stamp, startClusterStep, stopClusterStep, type LiveCluster } from '../../restore/steps.js';
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
-import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+import { updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
 
 export const pitrOptionsSchema = runFlagsSchema.extend({
@@ -146,7 +147,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   const createdAt = f.now.toISOString();
   const online = Boolean(f.cluster?.running);
   const clustersDir = env.paths.clustersDir;
-  const common = { live, owner: f.postgres ?? { uid: 0, gid: 0 }, clustersDir, systemd: env.host.systemd, recoveryTimeout: cfg['recovery-timeout'], archiveWaitTimeout: cfg['archive-wait-timeout'] };
+  const common = { live, owner: f.postgres ?? { uid: 0, gid: 0 }, clustersDir, stateDir: env.paths.stateDir, systemd: env.host.systemd, recoveryTimeout: cfg['recovery-timeout'], archiveWaitTimeout: cfg['archive-wait-timeout'] };
 
   if (o.mode.kind === 'undo') {
     const source = f.undoSource?.preserved ?? { path: '(preserved directory)', reason: 'pitr', createdAt };
@@ -168,17 +169,15 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       into: { kind: 'replace', name: o.ref.name, running: online, preserved: aside },
       target: { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) },
     });
-    const steps: Step[] = [
-      ...seq.steps,
-      recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null),
-      backupFullStep(scope, o.ref.name, 'a full backup on its new timeline'),
-      markBackupStep(scope, o.ref.name, { version, port: live.port }),
-      checkArchivingStep(scope, o.ref.name),
-    ];
+    const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port)];
     return {
       command: 'pitr --undo',
       target: pg.clusterLabel(id),
       steps,
+      journal: {
+        rerun: `pgmam pitr ${o.ref.name} --undo --yes`,
+        data: { version, dataDir, preserved: aside, source, online, previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])), target: null, systemId: f.control?.systemId } satisfies RestoreJournal,
+      },
       notes: [`the data directory as it is now is preserved at ${aside.path}; later restores stay on the timeline the cluster is back on`],
       failureHint: (i) => {
         const put = steps.findIndex((s) => s.id === 'put-back-datadir');
@@ -216,13 +215,8 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     into: { kind: 'replace', name: o.ref.name, running: online, preserved },
     target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
   });
-  const steps: Step[] = [
-    ...seq.steps,
-    recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso),
-    backupFullStep(scope, o.ref.name, 'a full backup so the new timeline has a base'),
-    markBackupStep(scope, o.ref.name, { version, port: live.port }),
-    checkArchivingStep(scope, o.ref.name),
-  ];
+  // Handed over once the restore is verified and recorded: the full backup runs with users back.
+  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
   const again = o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`;
@@ -247,44 +241,52 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
 }
 
 /**
- * An interrupted pitr: a restore that has not promoted is rolled back (the preserved directory goes
- * back and the cluster starts as it was); one that promoted is finished — writes may already have
- * reached it. An interrupted --undo is left to the user.
+ * An interrupted pitr or --undo. Before hand-over no user could reach the restored cluster: it is
+ * rolled back — the data directory of before goes back (a restore that promoted is moved aside as
+ * preserved, one that did not is removed) and the cluster starts as it was, open again. From
+ * hand-over on, users may be writing: it is finished (hand-over, full backup, mark, check), never
+ * rolled back. `pitr --undo` settles an interrupted pitr too: rolled back, that is the undo.
  */
-export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal): Promise<Recovery> {
-  if (j.command !== 'pitr')
-    throw new RefusedError(j.command, [
-      { id: 'interrupted-run-is-recoverable', reason: `${j.target}: an interrupted ${j.command} is not finished or rolled back by pgmam`, hint: `look at pgmam list and the log; remove ${ctx.paths.stateDir}/journal/${j.name}.json once the cluster is as it should be` },
-    ]);
+export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal, o?: PitrOptions): Promise<Recovery> {
+  const undoing = o?.mode.kind === 'undo' && j.command === 'pitr';
   const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
   const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
   const running = Boolean(cluster?.running);
-  if ((await timelineOf(ctx, d.version, d.dataDir)) > d.previousTimeline)
-    return { way: 'finished', steps: finishPitrSteps(ctx, j, d, live, running), finished: `${j.target}: the interrupted pitr is finished (restored, promoted, backed up); run pitr again for another target\n` };
-  return { way: 'rolled-back', steps: await rollbackRestoreSteps(ctx, j.name, d, live, running, d.online) };
+  const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
+  if (handedOver(j)) {
+    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(j.name, ctx.paths.stanzaDir), j.name, d.version, live.port)];
+    // Finished first; then --undo goes on to undo it like any completed pitr.
+    return undoing ? { way: 'finished', steps } : { way: 'finished', steps, finished: `${j.target}: the interrupted ${j.command} is finished (handed over, backed up)\n` };
+  }
+  if (j.command === 'pitr --undo') return { way: 'rolled-back', steps: [...rollbackUndoSteps(ctx, j.name, d, live, running), reopen] };
+  const promoted = (await timelineOf(ctx, d.version, d.dataDir)) > d.previousTimeline;
+  const steps = [...(await rollbackRestoreSteps(ctx, j.name, d, live, running, d.online, promoted)), reopen];
+  return undoing ? { way: 'rolled-back', steps, finished: `${j.target}: the interrupted pitr is rolled back; the cluster is on its data directory of before\n` } : { way: 'rolled-back', steps };
 }
 
-/** A pitr whose restore promoted: record the preserved directory and the timeline, take the full backup, check. */
-function finishPitrSteps(ctx: Context, j: Journal, d: RestoreJournal, live: LiveCluster, running: boolean): Step[] {
-  const scope = stanzaScope(j.name, ctx.paths.stanzaDir);
-  const recovered = { timeline: 0, lastReplayUs: undefined };
-  const record = recordTimelineStep(j.name, ctx.paths.clustersDir, recovered, d.previousTimeline, d.target);
+/** An --undo before hand-over: the directory it was putting back returns to its preserved place, the one it moved aside comes back. Nothing is removed. */
+function rollbackUndoSteps(ctx: Context, name: string, d: RestoreJournal, live: LiveCluster, running: boolean): Step[] {
+  const source = d.source;
+  if (!source) throw new Error(`the journal of ${name}'s pitr --undo names no source directory`);
+  const aside = d.preserved;
   return [
-    ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
-    waitPromotedStep(live, ctx.config['recovery-timeout']),
+    ...(running ? [stopClusterStep(live, ctx.host.systemd)] : []),
     {
-      ...record,
-      title: `record the preserved directory and the new timeline of ${j.name}, unless recorded`,
+      id: 'put-back-datadir',
+      title: `move ${d.dataDir} back to ${source.path} (preserved) and ${aside.path} back to ${d.dataDir}`,
+      effect: 'write',
       run: async (c) => {
-        recovered.timeline = await timelineOf(c, d.version, d.dataDir);
-        const rec = await readRecord(c.fs, c.paths.clustersDir, j.name);
-        if (rec && !rec.preserved.some((p) => p.path === d.preserved.path)) await updateManaged(c.fs, c.paths.clustersDir, j.name, (r) => ({ ...r, preserved: [...r.preserved, d.preserved] }));
-        if (rec && !rec.timelines.some((t) => t.timeline === recovered.timeline)) await (record.run as (c: Context) => Promise<void>)(c);
+        if (!(await c.fs.exists(aside.path))) return; // killed before the move: nothing to put back
+        if (await c.fs.exists(d.dataDir)) {
+          await c.fs.rename(d.dataDir, source.path);
+          await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, preserved: [...r.preserved.filter((p) => p.path !== source.path), source] }));
+        }
+        await c.fs.rename(aside.path, d.dataDir);
+        await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, preserved: r.preserved.filter((p) => p.path !== aside.path) }));
       },
+      show: [`mv ${d.dataDir} ${source.path}  (if there)`, `mv ${aside.path} ${d.dataDir}`],
     },
-    backupFullStep(scope, j.name, 'a full backup so the new timeline has a base'),
-    markBackupStep(scope, j.name, { version: d.version, port: live.port }),
-    checkArchivingStep(scope, j.name),
+    ...(d.online ? [{ ...startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout']), title: `start ${pg.clusterLabel(live.id)} again on its own data directory` }] : []),
   ];
 }
 
@@ -327,6 +329,7 @@ export const pitrCommand: CommandModule<PitrOptions, PitrFacts, RestoreJournal> 
     target: (o) => o.ref.name,
     destructive: true,
     journalCommand: (o) => (o.mode.kind === 'undo' ? 'pitr --undo' : 'pitr'),
+    settlesAlso: (o) => (o.mode.kind === 'undo' ? ['pitr'] : []),
     journal: restoreJournalSchema,
   },
   gather: gatherPitrFacts,
@@ -342,4 +345,9 @@ export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): 
   if (o.undo) return { kind: 'undo' };
   if (o.latest) return { kind: 'latest' };
   return { kind: 'time', target: parseTarget(o.to!) };
+}
+
+/** What follows the hand-over of a pitr or an undo (and what finishing an interrupted one runs): a full backup on the new timeline, its mark, an archiving check. */
+function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number): Step[] {
+  return [backupFullStep(scope, name, 'a full backup so the new timeline has a base'), markBackupStep(scope, name, { version, port }), checkArchivingStep(scope, name)];
 }

@@ -95,8 +95,8 @@ describe('branch sync', () => {
     const plan = planBranchSync(syncFacts(), o, ctx);
     expect(plan.destructive).toBe(true);
     expect(plan.steps.map((s) => s.id)).toEqual([
-      'switch-wal', 'stop-cluster', 'preserve-datadir', 'create-datadir', 'restore-backup', 'verify-isolation', 'start-cluster', 'wait-promoted',
-      'verify-recovery', 'verify-parent-archive', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync',
+      'switch-wal', 'stop-cluster', 'close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'verify-isolation', 'start-cluster', 'wait-promoted',
+      'verify-recovery', 'verify-parent-archive', 'hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync',
     ]);
     expect(renderPlan(plan, 0)).toContain('its stanza app1_dev and its backups are reset');
   });
@@ -129,7 +129,7 @@ describe('branch recover', () => {
     const { ctx } = syncHost(1);
     const r = await recoverBranchSync(ctx, journal('branch sync', syncData), syncData);
     expect(r).toMatchObject({ way: 'rolled-back' });
-    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'put-back-datadir']);
+    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'put-back-datadir', 'hand-over']);
     expect(r.steps[1]!.show).toEqual(['rm -rf /var/lib/postgresql/15/app1_dev', 'mv /var/lib/postgresql/15/app1_dev.pre-sync-x /var/lib/postgresql/15/app1_dev']);
   });
 
@@ -154,5 +154,13 @@ describe('branch recover', () => {
     expect(r.way).toBe('rolled-back');
     expect(r.steps.map((s) => s.id)).toEqual(['drop-cluster', 'remove-cluster-files', 'delete-stanza', 'remove-stanza-file']);
     expect(r.steps[0]!.run).toMatchObject({ argv: ['pg_dropcluster', '--stop', '15', 'app1_dev'] });
+  });
+
+  it('sync: from hand-over on it is finished — stanza reset, archiving, backup, record — never rolled back', async () => {
+    const { ctx } = syncHost(2);
+    const steps = ['stop-cluster', 'close-to-users', 'preserve-datadir', 'restore-backup', 'start-cluster', 'hand-over', 'reset-branch-stanza', 'backup-full'];
+    const r = await recoverBranchSync(ctx, { ...journal('branch sync', syncData), steps, at: steps.indexOf('reset-branch-stanza') }, syncData);
+    expect(r.way).toBe('finished');
+    expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync']);
   });
 });

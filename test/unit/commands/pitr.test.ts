@@ -76,7 +76,7 @@ describe('pitr guards', () => {
     const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
     expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
     const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'));
-    expect(plan.steps.map((s) => s.id)).toEqual(['preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'hand-over', 'backup-full', 'mark-backup', 'check-archiving']);
   });
 
   it('refuses standby.signal, recovery, another cluster\'s stanza and a live lock — all at once', () => {
@@ -144,30 +144,64 @@ describe('pitr recover', () => {
     return h;
   };
 
-  it('a restore that has not promoted is rolled back: the unfinished restore goes, the preserved directory comes back, the cluster starts as it was', async () => {
+  const steps = ['switch-wal', 'stop-cluster', 'close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'hand-over', 'backup-full', 'mark-backup', 'check-archiving'];
+  const at = (step: string) => ({ steps, at: steps.indexOf(step) });
+
+  it('before hand-over, a restore that has not promoted is rolled back: the unfinished restore goes, the preserved directory comes back, the cluster starts as it was, open again', async () => {
     const { ctx, fs } = host(false, 1);
     fs.dirs.add(preserved.path);
-    const r = await recoverPitr(ctx, journal(), data);
+    const r = await recoverPitr(ctx, journal(at('start-cluster')), data);
     expect(r.way).toBe('rolled-back');
-    expect(r.steps.map((s) => s.id)).toEqual(['put-back-datadir', 'start-cluster']);
+    expect(r.steps.map((s) => s.id)).toEqual(['put-back-datadir', 'start-cluster', 'hand-over']);
   });
 
   it('killed before the move: nothing to put back; a running restore is stopped first', async () => {
     const { ctx } = host(true, 1);
-    const r = await recoverPitr(ctx, journal({ at: 1 }), data);
-    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'start-cluster']);
+    const r = await recoverPitr(ctx, journal(at('preserve-datadir')), data);
+    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'start-cluster', 'hand-over']);
   });
 
-  it('a restore that promoted (a newer timeline in pg_control) is finished, never rolled back', async () => {
+  it('before hand-over, a restore that promoted is moved aside as preserved, never removed', async () => {
+    const { ctx, fs } = host(true, 2);
+    fs.dirs.add(preserved.path);
+    const r = await recoverPitr(ctx, journal(at('record-timeline')), data);
+    expect(r.way).toBe('rolled-back');
+    expect(r.steps.filter((s) => s.effect === 'destroy')).toEqual([]);
+    expect(r.steps.find((s) => s.id === 'put-back-datadir')!.show![0]).toMatch(/^mv \/var\/lib\/postgresql\/15\/app1 \/var\/lib\/postgresql\/15\/app1\.pre-rollback-/);
+  });
+
+  it.each(['hand-over', 'backup-full', 'mark-backup', 'check-archiving'])('from hand-over on it is finished, never rolled back (killed before %s)', async (step) => {
     const { ctx } = host(true, 2);
-    const r = await recoverPitr(ctx, journal({ at: 6 }), data);
+    const r = await recoverPitr(ctx, journal(at(step)), data);
     expect(r.way).toBe('finished');
-    expect(r.steps.map((s) => s.id)).toEqual(['wait-promoted', 'record-timeline', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'backup-full', 'mark-backup', 'check-archiving']);
     expect(r.finished).toMatch(/interrupted pitr is finished/);
   });
 
-  it('an interrupted --undo is refused', async () => {
-    const { ctx } = host(true, 1);
-    await expect(recoverPitr(ctx, journal({ command: 'pitr --undo' }), data)).rejects.toBeInstanceOf(RefusedError);
+  it('an interrupted --undo before hand-over: the directory it put back returns to its preserved place, the one it moved aside comes back; nothing removed', async () => {
+    const { ctx, fs } = host(true, 2);
+    const source = { path: '/var/lib/postgresql/15/app1.pre-pitr-20261122T050000Z', reason: 'pitr', createdAt: 'x' };
+    const aside = { path: '/var/lib/postgresql/15/app1.pre-undo-20261122T060000Z', reason: 'pitr-undo', createdAt: 'x' };
+    fs.dirs.add(aside.path);
+    fs.dirs.add(data.dataDir);
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1', { preserved: [aside] })));
+    const undoData = { ...data, preserved: aside, source };
+    const r = await recoverPitr(ctx, journal({ command: 'pitr --undo', data: undoData, ...at('wait-promoted') }), undoData);
+    expect(r.way).toBe('rolled-back');
+    expect(r.steps.map((s) => s.id)).toEqual(['stop-cluster', 'put-back-datadir', 'start-cluster', 'hand-over']);
+    await (r.steps[1]!.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(fs.writes.filter((w) => w.startsWith('rm '))).toEqual([]);
+    expect(fs.dirs.has(source.path) && fs.dirs.has(data.dataDir) && !fs.dirs.has(aside.path)).toBe(true);
+    expect(JSON.parse(fs.files.get(`${ctx.paths.clustersDir}/app1.json`)!).preserved).toEqual([source]);
+  });
+
+  it('pitr --undo settles an interrupted pitr before hand-over by rolling it back, and that is the whole undo', async () => {
+    const { ctx, fs } = host(true, 1);
+    fs.dirs.add(preserved.path);
+    const undo: PitrOptions = { ...to('2026-11-22 05:45:00+00'), mode: { kind: 'undo' } };
+    const r = await recoverPitr(ctx, journal(at('wait-promoted')), data, undo);
+    expect(r.way).toBe('rolled-back');
+    expect(r.finished).toMatch(/rolled back/);
+    expect(pitrCommand.spec.settlesAlso?.(undo)).toEqual(['pitr']);
   });
 });
