@@ -1,6 +1,6 @@
 // Kill matrix, kills and signals while a child runs (shared parts and what is asserted: kill.ts).
 import { execa } from 'execa';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cleanUpAfterAll, matrix, expectInterruptedAt, expectHealthy, appWithTarget, blockingRestore, groupAlive, preservedDirs, sleep } from './kill.js';
 import { CONFIG, PGMAM, STATE, listEntry, pgmam, sql } from './helpers.js';
@@ -24,7 +24,7 @@ describe('kill matrix: kills and signals while a child runs', () => {
     expect(journal.groups.length).toBeGreaterThan(0);
     const preserved = preservedDirs(app);
     const refused = await pgmam(['pitr', app, '--to', target, '--yes']);
-    expect(refused.code).toBe(4);
+    expect(refused.code, `${refused.stderr}\n${refused.stdout}`).toBe(4);
     expect(refused.stderr).toMatch(/child process groups/);
     expect(preservedDirs(app)).toEqual(preserved);
     expect((await listEntry(app)).interrupted).toBeNull();
@@ -56,7 +56,7 @@ describe('kill matrix: kills and signals while a child runs', () => {
     for (let i = 0; i < 50 && journal.groups.some(groupAlive); i++) await sleep(100);
     expect(journal.groups.some(groupAlive)).toBe(false);
     const e = await listEntry(app);
-    expect(e.interrupted).toMatchObject({ command: 'pitr', step: 'restore-backup', status: 'failed' });
+    expect(e.interrupted, `${r.stderr}\njournals: ${existsSync(`${STATE}/journal`) ? readdirSync(`${STATE}/journal`).join(', ') : '-'}`).toMatchObject({ command: 'pitr', step: 'restore-backup', status: 'failed' });
     // check counts it unhealthy (exit 7) and names the command that settles it.
     const health = await pgmam(['check', app, '--json']);
     expect(health.code).toBe(7);
