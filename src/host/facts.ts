@@ -96,8 +96,10 @@ export async function newestArchivedAt(fs: HostFs, repoPath: string, stanza: Sta
   return st ? new Date(st.mtimeMs) : undefined;
 }
 
-export async function managedClusters(ctx: Context): Promise<{ records: ManagedCluster[]; unreadable: string[] }> {
-  return readManaged(ctx.fs, ctx.paths.clustersDir);
+/** pgmam's records: the managed clusters, and apart from them the dropped ones kept for their preserved directories. */
+export async function managedClusters(ctx: Pick<Context, 'fs' | 'paths'>): Promise<{ records: ManagedCluster[]; dropped: ManagedCluster[]; unreadable: string[] }> {
+  const all = await readManaged(ctx.fs, ctx.paths.clustersDir);
+  return { records: all.records.filter((r) => !r.dropped), dropped: all.records.filter((r) => r.dropped), unreadable: all.unreadable };
 }
 
 /**

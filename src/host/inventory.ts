@@ -16,7 +16,8 @@ export interface ListEntry {
   name: string;
   version: string;
   port: number | null;
-  status: 'online' | 'down' | 'missing';
+  /** dropped: pgmam drop removed it; only its preserved data directories are left (prune removes them). */
+  status: 'online' | 'down' | 'missing' | 'dropped';
   dataDir: string | null;
   managed: boolean;
   role: 'app' | 'branch' | 'unmanaged';
@@ -32,6 +33,8 @@ export interface ListEntry {
 export interface ListFacts {
   clusters: HostCluster[];
   managed: ManagedCluster[];
+  /** Records of dropped clusters kept for their preserved directories. */
+  dropped: ManagedCluster[];
   /** stanza name → info, for every repository a managed cluster uses; undefined when unreadable. */
   stanzas: Map<string, StanzaInfo> | undefined;
   /** stanza name → when its newest archived WAL file was written. */
@@ -74,7 +77,7 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
       }),
     );
   }
-  return { clusters, managed: managed.records, stanzas, archivedAt, interrupted, problems };
+  return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, interrupted, problems };
 }
 
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
@@ -87,6 +90,8 @@ export function buildList(f: ListFacts): ListEntry[] {
   });
   // Managed clusters the host no longer has are shown, not hidden.
   for (const m of f.managed) if (!f.clusters.some((c) => clusterLabel(c) === m.cluster)) entries.push(entry(m.version, m.name, undefined, m, f));
+  // Dropped ones still holding preserved data directories: listed until prune removes those.
+  for (const m of f.dropped ?? []) if (!entries.some((e) => e.name === m.name)) entries.push({ ...entry(m.version, m.name, undefined, undefined, f), status: 'dropped', role: m.role, parent: m.parent, preserved: m.preserved });
   // So is an operation interrupted before its cluster existed (initcluster killed at its first steps).
   for (const j of f.interrupted) if (!entries.some((e) => e.name === j.name)) entries.push(entry(j.target.split('/')[0] ?? '?', j.name, undefined, undefined, f));
   return entries;

@@ -28,6 +28,11 @@ export const managedSchema = z.object({
   timelines: z
     .array(z.object({ timeline: z.number(), parent: z.number(), target: z.string().nullable(), promotedAt: z.string() }))
     .default([]),
+  /**
+   * Set by drop when the cluster had preserved data directories: the record stays, only to list them
+   * and let prune remove them (its data directory named the preserved ones), then goes.
+   */
+  dropped: z.object({ at: z.string(), dataDir: z.string() }).nullable().default(null),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;

@@ -77,7 +77,8 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
   if (ctx.host.uid === 0)
     for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${q.name}`)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
-  if (q.managed.some((r) => r.name === q.name)) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists`);
+  const rec = q.managed.find((r) => r.name === q.name);
+  if (rec) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists${rec.dropped ? ` (of a dropped cluster whose preserved data directories are kept: pgmam prune ${q.name} --older-than 0 frees the name)` : ''}`);
 
   const configuredBy = (p: number) => q.clusters.filter((c) => c.port === p).map((c) => `${c.version}/${c.name}`);
   const isListening = async (p: number) => listening.has(p) || (await ctx.fs.exists(`${pg.SOCKET_DIR}/.s.PGSQL.${p}`));
@@ -194,6 +195,7 @@ export function newClusterSteps(s: NewClusterSpec) {
       preserved: [],
       timelines: [],
       backupMark: null,
+      dropped: null,
     };
     return {
       id: 'record-managed',

@@ -49,7 +49,7 @@ export async function gatherAdopt(ctx: Context, o: AdoptOptions): Promise<AdoptF
     readJournal(ctx.fs, ctx.paths.stateDir, o.name),
   ]);
   const cluster = clusters.find((c) => c.version === o.version && c.name === o.name);
-  const fresh = await gatherNewCluster(ctx, runner, { name: o.name, version: o.version, port: cluster?.port ?? 0, installedPg, clusters, managed: managed.records, main, canProbeRepo: root, dataDir: cluster?.dataDir });
+  const fresh = await gatherNewCluster(ctx, runner, { name: o.name, version: o.version, port: cluster?.port ?? 0, installedPg, clusters, managed: [...managed.records, ...managed.dropped], main, canProbeRepo: root, dataDir: cluster?.dataDir });
   const id = { version: o.version, name: o.name };
   const confDir = pg.confDirOf(id);
   const dataDir = fresh.dataDir;

@@ -67,7 +67,7 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
     port: o.port,
     installedPg,
     clusters,
-    managed: managed.records,
+    managed: [...managed.records, ...managed.dropped],
     main,
     canProbeRepo: ctx.host.uid === 0 && Boolean(tools.pgbackrest),
     // Beside the parent's, wherever that is: a branch lives on the parent's filesystem.

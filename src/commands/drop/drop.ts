@@ -1,5 +1,6 @@
 // `pgmam drop <app>` and `pgmam branch drop <branch>`: stop and remove managed clusters. Backups are
 // kept unless --purge-backups; preserved data directories are always kept.
+import { renderArgv } from '../../runner/types.js';
 import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import { nameSchema, nameArg } from '../../names.js';
@@ -8,12 +9,12 @@ import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
-import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import type { LockHolder } from '../../state/lock.js';
-import { recordPath, type ManagedCluster } from '../../state/store.js';
-import { removeJournal } from '../../state/journal.js';
-import { lockFacts, managedClusters } from '../../host/facts.js';
+import { recordPath, type ManagedCluster, readRecord, writeManaged } from '../../state/store.js';
+import { describeJournal, readJournal, type Journal } from '../../state/journal.js';
+import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 
 export const dropOptionsSchema = runFlagsSchema.extend({
@@ -32,44 +33,67 @@ export function descendants(records: ManagedCluster[], name: string): ManagedClu
   return children.flatMap((c) => [...descendants(records, c.name), c]);
 }
 
-function dropSteps(rec: ManagedCluster, purge: boolean, ctx: Pick<Context, 'paths'>): Step[] {
-  const id = { version: rec.version, name: rec.name };
-  const scope = stanzaScope(rec.stanza, ctx.paths.stanzaDir);
+/** What a drop records of each target, so a re-run can finish it when the cluster is already gone. */
+const dropTargetSchema = z.object({ name: z.string(), cluster: z.string(), version: z.string(), stanza: z.string(), stanzaFile: z.string(), repoPath: z.string(), dataDir: z.string().nullable(), hasPreserved: z.boolean() });
+type DropTarget = z.infer<typeof dropTargetSchema>;
+export const dropJournalSchema = z.object({ targets: z.array(dropTargetSchema), purge: z.boolean() });
+export type DropJournal = z.infer<typeof dropJournalSchema>;
+
+/**
+ * The steps that drop one cluster, each one safe to run again (a re-run of an interrupted drop runs
+ * them all): the cluster first, then — with --purge-backups — its stanza, so a failed drop never
+ * leaves a running cluster archiving into a deleted stanza; the record last, kept (marked dropped)
+ * while it lists preserved data directories.
+ */
+function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths'>): Step[] {
+  const id = { version: t.version, name: t.name };
+  const scope = stanzaScope(t.stanza, ctx.paths.stanzaDir);
   const confDir = pg.confDirOf(id);
+  const record = recordPath(ctx.paths.clustersDir, t.name);
   return [
+    {
+      id: 'drop-cluster',
+      title: `drop cluster ${t.cluster} (stopping it), if the host still has it`,
+      effect: 'destroy',
+      run: async (c) => {
+        if ((await readClusters(c.runner)).some((x) => x.name === t.name && x.version === t.version)) await c.runner.run(pg.dropCluster(id));
+      },
+      show: [`$ ${renderArgv(pg.dropCluster(id).argv)}`],
+    },
+    {
+      id: 'remove-config',
+      title: `remove ${confDir}`,
+      effect: 'destroy',
+      // pg_dropcluster leaves the config directory when it holds our conf.d files.
+      run: (c) => c.fs.rm(confDir, { recursive: true }),
+      show: [`rm -rf ${confDir}`],
+    },
     ...(purge
       ? [
           {
             id: 'delete-stanza',
-            title: `delete stanza ${rec.stanza} and its backups`,
+            title: `delete stanza ${t.stanza} and its backups from ${t.repoPath}, if there`,
             effect: 'destroy' as const,
             run: async (c: Context) => {
-              await c.runner.run(pgbr.stop(scope));
+              const there = (await c.fs.exists(`${t.repoPath}/backup/${t.stanza}`)) || (await c.fs.exists(`${t.repoPath}/archive/${t.stanza}`));
+              if (!there) return;
+              await c.runner.run(pgbr.stop(scope), { check: false });
               await c.runner.run(pgbr.stanzaDelete(scope, true));
             },
-            show: [`$ runuser -u postgres -- pgbackrest --stanza=${rec.stanza} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${rec.stanza} stanza-delete --force`],
+            show: [`$ runuser -u postgres -- pgbackrest --stanza=${t.stanza} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${t.stanza} stanza-delete --force`],
           },
+          { id: 'remove-stanza-file', title: `remove ${t.stanzaFile}`, effect: 'destroy' as const, run: (c: Context) => c.fs.rm(t.stanzaFile), show: [`rm -f ${t.stanzaFile}`] },
         ]
       : []),
-    { id: 'drop-cluster', title: `drop cluster ${rec.cluster} (stopping it)`, effect: 'destroy', run: pg.dropCluster(id) },
-    {
-      id: 'remove-config',
-      title: `remove ${confDir}${purge ? ` and ${rec.stanzaFile}` : ''}`,
-      effect: 'destroy',
-      run: async (c) => {
-        // pg_dropcluster leaves the config directory when it holds our conf.d files.
-        await c.fs.rm(confDir, { recursive: true });
-        if (purge) await c.fs.rm(rec.stanzaFile);
-      },
-    },
     {
       id: 'forget-cluster',
-      // An interrupted operation's journal goes with the cluster it was about.
-      title: `remove ${recordPath(ctx.paths.clustersDir, rec.name)} and its journal, if any`,
-      effect: 'destroy',
+      title: t.hasPreserved ? `mark ${record} dropped (it keeps listing the preserved data directories until prune removes them)` : `remove ${record}`,
+      effect: 'write',
       run: async (c) => {
-        await c.fs.rm(recordPath(ctx.paths.clustersDir, rec.name));
-        await removeJournal(c.fs, c.paths.stateDir, rec.name);
+        const rec = await readRecord(c.fs, c.paths.clustersDir, t.name);
+        if (!rec) return;
+        if (rec.preserved.length) await writeManaged(c.fs, c.paths.clustersDir, { ...rec, dropped: rec.dropped ?? { at: c.clock.now().toISOString(), dataDir: t.dataDir ?? '' } });
+        else await c.fs.rm(record);
       },
     },
   ];
@@ -82,16 +106,23 @@ export interface DropFacts {
   branches: ManagedCluster[];
   /** What the plan drops: the branches (with --with-branches), then the cluster. */
   targets: ManagedCluster[];
+  /** Each target's data directory as pg_lsclusters shows it (null: the host has no such cluster). */
+  dataDirs: Record<string, string | null>;
   locks: Array<{ name: string; holder: LockHolder | undefined; alive: boolean }>;
+  /** Targets (other than the one named) with an interrupted operation: settled by their own command first. */
+  interrupted: Array<{ name: string; what: string }>;
 }
 
 export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFacts> {
-  const managed = (await managedClusters(ctx)).records;
+  const [managed, clusters] = await Promise.all([managedClusters(ctx).then((m) => m.records), readClusters(ctx.runner)]);
   const record = managed.find((r) => r.name === o.name);
   const branches = record ? descendants(managed, record.name) : [];
   const targets = [...(o.withBranches ? branches : []), ...(record ? [record] : [])];
   const locks = await Promise.all(targets.map(async (t) => ({ name: t.name, ...(await lockFacts(ctx, t.name)) })));
-  return { uid: ctx.host.uid, record, branches, targets, locks };
+  const dataDirs = Object.fromEntries(targets.map((t) => [t.name, clusters.find((c) => c.name === t.name && c.version === t.version)?.dataDir ?? null]));
+  const journals = await Promise.all(targets.filter((t) => t.name !== o.name).map(async (t) => ({ name: t.name, j: await readJournal(ctx.fs, ctx.paths.stateDir, t.name) })));
+  const interrupted = journals.flatMap(({ name, j }) => (j ? [{ name, what: describeJournal(j) }] : []));
+  return { uid: ctx.host.uid, record, branches, targets, dataDirs, locks, interrupted };
 }
 
 export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
@@ -115,44 +146,61 @@ export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
           : pass,
     },
     ...f.locks.map((l) => clusterIsNotLocked(l.name, l.holder, l.alive)),
+    {
+      id: 'no-interrupted-operation',
+      check: () => (f.interrupted.length ? fail(f.interrupted.map((i) => `${i.name}: ${i.what}`).join('; '), 'finish or undo that first (the command it names)') : pass),
+    },
   ];
 }
 
+const dropTargets = (f: DropFacts): DropTarget[] =>
+  f.targets.map((t) => ({ name: t.name, cluster: t.cluster, version: t.version, stanza: t.stanza, stanzaFile: t.stanzaFile, repoPath: t.repoPath, dataDir: f.dataDirs[t.name] ?? null, hasPreserved: t.preserved.length > 0 }));
+
+const rerunOf = (o: DropOptions) => renderArgv(['pgmam', ...(o.onlyBranches ? ['branch', 'drop'] : ['drop']), o.name, ...(o.withBranches ? ['--with-branches'] : []), ...(o.purgeBackups ? ['--purge-backups'] : []), '--yes']);
+
 export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
   const kept = f.targets.flatMap((t) => t.preserved.map((p) => p.path));
+  const targets = dropTargets(f);
   return {
     target: f.record?.cluster ?? o.name,
-    // The dropped cluster's journal (if any) is removed by the plan itself.
-    journal: false,
-    steps: f.targets.flatMap((t) => dropSteps(t, o.purgeBackups, env)),
+    steps: targets.flatMap((t) => dropSteps(t, o.purgeBackups, env)),
+    journal: { rerun: rerunOf(o), data: { targets, purge: o.purgeBackups } satisfies DropJournal },
     notes: [
       o.purgeBackups
         ? `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are deleted`
         : `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are kept (pgbackrest --stanza=<name> info); the names stay taken until purged`,
-      ...(kept.length ? [`preserved data directories are kept: ${kept.join(', ')}`] : []),
+      ...(kept.length ? [`preserved data directories are kept and listed until pgmam prune removes them: ${kept.join(', ')}`] : []),
     ],
   };
+}
+
+/** An interrupted drop is finished: every step runs again (each is safe to), and the command ends. */
+export async function recoverDrop(ctx: Context, j: Journal, d: DropJournal): Promise<Recovery> {
+  return { way: 'finished', steps: d.targets.flatMap((t) => dropSteps(t, d.purge, ctx)), finished: `${d.targets.map((t) => t.cluster).join(', ')} dropped (the interrupted drop is finished)\n` };
 }
 
 const dropSpec = {
   options: dropOptionsSchema,
   target: (o: DropOptions) => o.name,
-  locks: (_o: DropOptions, f: DropFacts) => f.targets.map((t) => t.name),
+  // The named cluster first: the journal is its, where a re-run of the same drop looks.
+  locks: (o: DropOptions, f: DropFacts) => [o.name, ...f.targets.map((t) => t.name).filter((n) => n !== o.name)],
   destructive: true,
   // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).
   typeToConfirm: (o: DropOptions) => o.name,
-  // Dropping an interrupted cluster is one way to settle it: its journal goes with it.
-  settles: false as const,
+  journal: dropJournalSchema,
+  // A drop journals under the name given; `branch drop` and `drop` finish each other's runs.
+  settlesAlso: () => ['drop', 'branch drop'],
 };
 
 const dropModule = {
+  recover: recoverDrop,
   gather: gatherDrop,
   guards: dropGuards,
   plan: planDrop,
   report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.purgeBackups ? ' with their backups' : '; backups kept'}\n`),
 };
 
-export const dropCommand: CommandModule<DropOptions, DropFacts> = {
+export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal> = {
   spec: {
     ...dropSpec,
     name: 'drop',
@@ -170,7 +218,7 @@ export const dropCommand: CommandModule<DropOptions, DropFacts> = {
   ...dropModule,
 };
 
-export const branchDropCommand: CommandModule<DropOptions, DropFacts> = {
+export const branchDropCommand: CommandModule<DropOptions, DropFacts, DropJournal> = {
   spec: {
     ...dropSpec,
     name: 'branch drop',

@@ -82,7 +82,7 @@ export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<Ini
     port: o.port,
     installedPg,
     clusters,
-    managed: managed.records,
+    managed: [...managed.records, ...managed.dropped],
     main,
     canProbeRepo: canRunPgbr,
   });

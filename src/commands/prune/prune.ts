@@ -9,11 +9,11 @@ import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
-import { runFlagsSchema, type CommandModule, type PlanBody } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { describeJournal, readJournal, type Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
-import { updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+import { updateManaged, type ManagedCluster, type Preserved, readRecord, recordPath, preservedSchema } from '../../state/store.js';
 
 export const pruneOptionsSchema = runFlagsSchema.extend({ name: nameSchema, olderThanSeconds: z.number().int().nonnegative() });
 export type PruneOptions = z.infer<typeof pruneOptionsSchema>;
@@ -30,8 +30,9 @@ export interface PruneFacts {
 
 export async function gatherPrune(ctx: Context, o: PruneOptions): Promise<PruneFacts> {
   const [managed, clusters, lock, journal] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner), lockFacts(ctx, o.name), readJournal(ctx.fs, ctx.paths.stateDir, o.name)]);
-  const record = managed.records.find((r) => r.name === o.name);
-  const dataDir = record && clusters.find((c) => c.name === record.name && c.version === record.version)?.dataDir;
+  // A dropped app's record stays only for its preserved directories: prune is how they go.
+  const record = [...managed.records, ...managed.dropped].find((r) => r.name === o.name);
+  const dataDir = record && (clusters.find((c) => c.name === record.name && c.version === record.version)?.dataDir ?? record.dropped?.dataDir);
   return { uid: ctx.host.uid, now: ctx.clock.now(), record, dataDir, lock, journal };
 }
 
@@ -58,24 +59,40 @@ export function pruneGuards(f: PruneFacts, o: PruneOptions): Guard[] {
   ];
 }
 
-export function planPrune(f: PruneFacts, o: PruneOptions): PlanBody {
-  const old = oldOnes(f, o);
-  const steps: Step[] = old.map((p: Preserved) => ({
+/** Remove one preserved directory and its line in the record; a dropped app's record goes with its last one. Safe to run again. */
+function removePreservedStep(name: string, p: Preserved): Step {
+  return {
     id: 'remove-preserved',
     title: `remove ${p.path} (${p.reason}, ${p.createdAt})`,
     effect: 'destroy',
     run: async (c: Context) => {
       await c.fs.rm(p.path, { recursive: true });
-      await updateManaged(c.fs, c.paths.clustersDir, o.name, (r) => ({ ...r, preserved: r.preserved.filter((x) => x.path !== p.path) }));
+      const rec = await readRecord(c.fs, c.paths.clustersDir, name);
+      if (!rec) return;
+      const left = rec.preserved.filter((x) => x.path !== p.path);
+      if (rec.dropped && !left.length) await c.fs.rm(recordPath(c.paths.clustersDir, name));
+      else await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, preserved: r.preserved.filter((x) => x.path !== p.path) }));
     },
     show: [`rm -rf ${p.path}`],
-  }));
+  };
+}
+
+export const pruneJournalSchema = z.object({ preserved: z.array(preservedSchema) });
+export type PruneJournal = z.infer<typeof pruneJournalSchema>;
+
+export function planPrune(f: PruneFacts, o: PruneOptions): PlanBody {
+  const old = oldOnes(f, o);
   return {
     target: f.record?.cluster ?? o.name,
-    steps,
-    journal: false,
+    steps: old.map((p) => removePreservedStep(o.name, p)),
+    journal: { rerun: `pgmam prune ${o.name} --older-than ${o.olderThanSeconds}s --yes`, data: { preserved: old } satisfies PruneJournal },
     notes: [old.length ? `${old.length} preserved director${old.length === 1 ? 'y is' : 'ies are'} removed for good` : 'nothing to remove'],
   };
+}
+
+/** An interrupted prune is finished: the directories it was removing are removed (again), and the command ends. */
+export async function recoverPrune(_ctx: Context, j: Journal, d: PruneJournal): Promise<Recovery> {
+  return { way: 'finished', steps: d.preserved.map((p) => removePreservedStep(j.name, p)), finished: `${j.target}: removed ${d.preserved.map((p) => p.path).join(', ')} (the interrupted prune is finished)\n` };
 }
 
 async function reportPrune(ctx: Context, o: PruneOptions, f: PruneFacts, plan: { target: string }): Promise<void> {
@@ -84,7 +101,7 @@ async function reportPrune(ctx: Context, o: PruneOptions, f: PruneFacts, plan: {
   ctx.io.out(o.json ? `${JSON.stringify(old)}\n` : `${plan.target}: removed ${old.join(', ')}\n`);
 }
 
-export const pruneCommand: CommandModule<PruneOptions, PruneFacts> = {
+export const pruneCommand: CommandModule<PruneOptions, PruneFacts, PruneJournal> = {
   spec: {
     name: 'prune',
     summary: 'remove preserved data directories older than --older-than (typed name or --yes; --dry-run lists them)',
@@ -103,6 +120,7 @@ export const pruneCommand: CommandModule<PruneOptions, PruneFacts> = {
     examples: ['pgmam prune app1 --dry-run', 'pgmam prune app1 --older-than 7d --yes'],
     target: (o) => o.name,
     destructive: true,
+    journal: pruneJournalSchema,
     typeToConfirm: (o) => o.name,
     // An interrupted run is refused by the no-interrupted-operation guard: its preserved directory may be needed.
     settles: false,
@@ -110,5 +128,6 @@ export const pruneCommand: CommandModule<PruneOptions, PruneFacts> = {
   gather: gatherPrune,
   guards: pruneGuards,
   plan: planPrune,
+  recover: recoverPrune,
   report: reportPrune,
 };

@@ -1,8 +1,11 @@
 // drop and branch drop: guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
-import { branchDropCommand, dropCommand, descendants, type DropFacts, type DropOptions } from '../../../src/commands/drop/drop.js';
+import { branchDropCommand, dropCommand, descendants, recoverDrop, type DropFacts, type DropJournal, type DropOptions } from '../../../src/commands/drop/drop.js';
 import { branchRows } from '../../../src/commands/branch/list.js';
 import { assemblePlan } from '../../../src/plan/command.js';
+import { managedClusters } from '../../../src/host/facts.js';
+import type { Journal } from '../../../src/state/journal.js';
+import { fakeContext } from '../fakes.js';
 import { aCluster, aRecord, planEnv } from '../fixtures.js';
 
 const env = planEnv();
@@ -17,7 +20,7 @@ const facts = (x: DropOptions): DropFacts => {
   const record = records.find((r) => r.name === x.name);
   const branches = record ? descendants(records, record.name) : [];
   const targets = [...(x.withBranches ? branches : []), ...(record ? [record] : [])];
-  return { uid: 0, record, branches, targets, locks: targets.map((t) => free(t.name)) };
+  return { uid: 0, record, branches, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/var/lib/postgresql/15/${t.name}`])), locks: targets.map((t) => free(t.name)), interrupted: [] };
 };
 const failed = (m: typeof dropCommand, x: DropOptions, f = facts(x)) => assemblePlan(m, f, x, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
 
@@ -30,19 +33,54 @@ describe('drop', () => {
   it('--with-branches drops the deepest branch first, then the app; backups kept, preserved directories kept', () => {
     const x = o({ withBranches: true });
     const plan = assemblePlan(dropCommand, facts(x), x, env);
-    expect(plan.steps.filter((s) => s.id === 'drop-cluster').map((s) => s.title)).toEqual([
-      'drop cluster 15/app1_dev_qa (stopping it)',
-      'drop cluster 15/app1_dev (stopping it)',
-      'drop cluster 15/app1 (stopping it)',
+    expect(plan.steps.filter((s) => s.id === 'drop-cluster').map((s) => s.show![0])).toEqual([
+      '$ pg_dropcluster --stop 15 app1_dev_qa',
+      '$ pg_dropcluster --stop 15 app1_dev',
+      '$ pg_dropcluster --stop 15 app1',
     ]);
     expect(plan.steps.some((s) => s.id === 'delete-stanza')).toBe(false);
     expect(plan.steps.some((s) => s.title.includes('.pre-pitr-'))).toBe(false);
-    expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', locks: ['app1_dev_qa', 'app1_dev', 'app1'] });
+    expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', locks: ['app1', 'app1_dev_qa', 'app1_dev'] });
   });
 
-  it('--purge-backups deletes each stanza before its cluster', () => {
+  it('--purge-backups deletes the stanza only once the cluster is gone: a failed drop never leaves a cluster archiving into a deleted stanza', () => {
     const x = o({ name: 'app1_dev_qa', purgeBackups: true });
-    expect(assemblePlan(dropCommand, facts(x), x, env).steps.map((s) => s.id)).toEqual(['delete-stanza', 'drop-cluster', 'remove-config', 'forget-cluster']);
+    expect(assemblePlan(dropCommand, facts(x), x, env).steps.map((s) => s.id)).toEqual(['drop-cluster', 'remove-config', 'delete-stanza', 'remove-stanza-file', 'forget-cluster']);
+  });
+
+  it('an app with preserved data directories keeps its record, marked dropped, so list shows them and prune removes them', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: '[]' });
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(app));
+    const x = o({ name: 'app1' });
+    const f = { ...facts(x), branches: [], targets: [app] };
+    const forget = assemblePlan(dropCommand, f, x, env).steps.find((s) => s.id === 'forget-cluster')!;
+    await (forget.run as (c: typeof ctx) => Promise<void>)(ctx);
+    const rec = JSON.parse(fs.files.get(`${ctx.paths.clustersDir}/app1.json`)!);
+    expect(rec.dropped).toEqual({ at: '2026-11-22T10:00:00.000Z', dataDir: '/var/lib/postgresql/15/app1' });
+    expect(rec.preserved).toEqual(app.preserved);
+    expect((await managedClusters(ctx)).records).toEqual([]);
+    expect((await managedClusters(ctx)).dropped.map((r) => r.name)).toEqual(['app1']);
+  });
+
+  it('an interrupted drop is finished by its re-run: every step again, a cluster already gone is not dropped twice', async () => {
+    const { ctx, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: '[]' });
+    const x = o({ name: 'app1_dev_qa', purgeBackups: true });
+    const plan = assemblePlan(dropCommand, facts(x), x, env);
+    const data = (plan.journal as { data: DropJournal }).data;
+    const j: Journal = { format: 1, command: 'drop', target: '15/app1_dev_qa', name: 'app1_dev_qa', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: plan.steps.map((s) => s.id), at: 2, status: 'running', error: null, data };
+    const r = await recoverDrop(ctx, j, data);
+    expect(r.way).toBe('finished');
+    expect(r.steps.map((s) => s.id)).toEqual(plan.steps.map((s) => s.id));
+    await (r.steps[0]!.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(runner.writes()).toEqual([]);
+  });
+
+  it('a branch with an interrupted operation is refused: its own command settles it first', () => {
+    const x = o({ withBranches: true });
+    const f = { ...facts(x), interrupted: [{ name: 'app1_dev', what: 'interrupted branch sync at restore-backup' }] };
+    expect(failed(dropCommand, x, f)).toEqual(['no-interrupted-operation']);
   });
 
   it('a cluster locked by a live pgmam command is refused', () => {

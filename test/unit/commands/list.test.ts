@@ -13,6 +13,7 @@ const rec: ManagedCluster = {
   stanzaFile: '/etc/pgbackrest/conf.d/fxrec.conf', repoPath: '/r', createdAt: '2026-11-22T05:11:30.000Z', syncedAt: null,
   timelines: [],
   backupMark: null,
+  dropped: null,
   preserved: [{ path: '/var/lib/postgresql/15/fxrec.pre-pitr-x', reason: 'pitr', createdAt: '2026-11-22T06:00:00.000Z' }],
 };
 
@@ -21,6 +22,7 @@ describe('list', () => {
     clusters: parseLsClusters(fixture('pg_lsclusters.json')),
     managed: [rec, { ...rec, cluster: '15/gone', name: 'gone', stanza: 'gone', preserved: [] }],
     interrupted: [],
+    dropped: [],
     stanzas: new Map(parseInfo(fixture('pgbackrest-info-one-full.json')).map((s) => [s.name, s])),
     archivedAt: new Map([['fxrec', new Date('2026-11-22T05:20:00Z')]]),
     problems: [],

@@ -1,9 +1,10 @@
 // prune, install-links, check and schedule: guards and plans over gathered facts.
+import { fakeContext } from '../fakes.js';
 import { describe, expect, it } from 'vitest';
 import { planEnv, aRecord } from '../fixtures.js';
 import { checkCommand, type CheckFacts } from '../../../src/commands/check/check.js';
 import { installLinksCommand, type LinkFacts } from '../../../src/commands/install-links/install-links.js';
-import { pruneCommand, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
+import { pruneCommand, recoverPrune, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
 import { scheduleCommand, type ScheduleFacts } from '../../../src/commands/schedule/schedule.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
@@ -24,7 +25,26 @@ describe('prune', () => {
   it('removes only the preserved directories older than --older-than; typed name to confirm', () => {
     const plan = assemblePlan(pruneCommand, facts(), week, env);
     expect(plan.steps.map((s) => s.show)).toEqual([[`rm -rf ${dir}.pre-pitr-20261110T000000Z`]]);
-    expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', journal: false });
+    expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', journal: { data: { preserved: [record.preserved[0]] } } });
+  });
+
+  it('a dropped app: its preserved directories sit beside the data directory it had; the record goes with the last one', async () => {
+    const { ctx, fs } = fakeContext();
+    const dropped = { ...record, dropped: { at: 'x', dataDir: dir }, preserved: [record.preserved[0]!] };
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(dropped));
+    const f = facts({ record: dropped, dataDir: dir });
+    expect(failed(f)).toEqual([]);
+    const plan = assemblePlan(pruneCommand, f, week, env);
+    await (plan.steps[0]!.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(fs.files.has(`${ctx.paths.clustersDir}/app1.json`)).toBe(false);
+  });
+
+  it('an interrupted prune is finished by its re-run', async () => {
+    const { ctx } = fakeContext();
+    const j = { format: 1 as const, command: 'prune', target: '15/app1', name: 'app1', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: ['remove-preserved'], at: 0, status: 'running' as const, error: null, data: {} };
+    const r = await recoverPrune(ctx, j, { preserved: [record.preserved[0]!] });
+    expect(r).toMatchObject({ way: 'finished', finished: expect.stringContaining('interrupted prune is finished') });
+    expect(r.steps.map((s) => s.show)).toEqual([[`rm -rf ${record.preserved[0]!.path}`]]);
   });
 
   it('nothing old enough: no steps (the report says so)', () => {
@@ -65,7 +85,7 @@ describe('check', () => {
     cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
     parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, preserved: [], interrupted: null,
   });
-  const f = (): CheckFacts => ({ clusters: [], managed: [], stanzas: undefined, archivedAt: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], results: [] });
+  const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], stanzas: undefined, archivedAt: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], results: [] });
   const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
 
   it('measures as a step (pgbackrest check switches WAL); writes metrics only when asked; quiet for cron; no journal', () => {
