@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, expect } from 'vitest';
-import { CONFIG, PGMAM, REPO, STATE, listEntry, targetBetween, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
+import { CONFIG, PGMAM, REPO, STATE, listEntry, queryDataDirCopy, targetBetween, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
 
 export const made: string[] = [];
 export const matrix: string[] = [];
@@ -137,9 +137,11 @@ export async function branchSyncMatrix(part: number): Promise<void> {
   expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
   const pport = (await listEntry(parent)).port;
   await sql(pport, 'create table t (k text primary key)');
+  await addUser(pport);
   const branch = `${parent}_dev`;
   made.unshift(branch);
   expect((await pgmam(['branch', 'create', parent, '--name', 'dev', '--yes'])).code).toBe(0);
+  const bport = (await listEntry(branch)).port;
   const args = ['branch', 'sync', branch];
   const steps = (await stepsOf(args)).filter((_, i) => i % 2 === part);
   for (const [i, step] of steps.entries()) {
@@ -150,11 +152,49 @@ export async function branchSyncMatrix(part: number): Promise<void> {
     await expectInterruptedAt(branch, 'branch sync', step);
     expect(await parentState(parent, pport)).toEqual(before);
     for (const d of preservedBefore) expect(existsSync(`/var/lib/postgresql/15/${d}/PG_VERSION`)).toBe(true);
+    // A user of the branch writes between the kill and the re-run, wherever the branch accepts it.
+    const key = `user-${part}-${i}`;
+    const wrote = await userWrite(bport, key);
     const again = await pgmam([...args, '--yes']);
     expect(again.code, `${step}: ${again.stderr}`).toBe(0);
     const e = await expectHealthy(branch);
-    expect(await sql(e.port, 'select count(*) from t')).toBe(String(i + 1));
+    const where = wrote ? await whereIs(branch, e.port, key) : 'refused';
+    expect(where, `${step}: ${key}`).toBeDefined();
+    expect(await sql(e.port, `select count(*) from t where k like 'p%'`)).toBe(String(i + 1));
     expect(await parentState(parent, pport)).toEqual(before);
-    matrix.push(`branch sync × ${step} → parent unchanged; re-run put the branch's directory back and synced it`);
+    matrix.push(`branch sync × ${step} → parent unchanged; user write between kill and re-run: ${wrote ? `committed, now in ${where === 'cluster' ? 'the branch' : `preserved ${where!.split('/').pop()}`}` : 'refused (closed or down)'}; re-run ${again.stdout.includes('is finished') ? 'finished it' : 'put the branch back and synced it'}; 0 rows lost`);
   }
+}
+
+/** A user of the app: a login role with a password, over TCP as applications connect (never pgmam's local postgres). */
+export const USER = { role: 'app_user', password: 'pw-app-user' };
+
+/** Creates the user and lets it write table t. */
+export async function addUser(port: number): Promise<void> {
+  await sql(port, `create role ${USER.role} login password '${USER.password}'`);
+  await sql(port, `grant select, insert on t to ${USER.role}`);
+}
+
+/** The user tries to commit a row: true when the cluster accepted it (false: down, or closed to users). */
+export async function userWrite(port: number, key: string, db = 'postgres', table = 't'): Promise<boolean> {
+  const r = await sh('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', USER.role, '-d', db, '-c', `insert into ${table} (k) values ('${key}')`], {
+    env: { PGPASSWORD: USER.password, PGCONNECT_TIMEOUT: '5', PATH: process.env['PATH'] ?? '' },
+  });
+  return r.code === 0;
+}
+
+/** Where a committed row is now: 'cluster', or the preserved data directory (listed by pgmam list) that holds it. */
+export async function whereIs(app: string, port: number, key: string): Promise<string | undefined> {
+  if ((await sql(port, `select count(*) from t where k = '${key}'`)) === '1') return 'cluster';
+  const listed = (await listEntry(app)).preserved.map((p) => p.path).reverse();
+  for (const dir of listed) if ((await queryDataDirCopy(dir, `/etc/postgresql/15/${app}/pg_hba.conf`, `select count(*) from t where k = '${key}'`)) === '1') return dir;
+  return undefined;
+}
+
+/** Whether the user can connect at all (false: down, or pg_hba.conf does not admit users). */
+export async function userConnects(port: number, db = 'postgres'): Promise<boolean> {
+  const r = await sh('psql', ['-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', USER.role, '-d', db, '-c', 'select 1'], {
+    env: { PGPASSWORD: USER.password, PGCONNECT_TIMEOUT: '5', PATH: process.env['PATH'] ?? '' },
+  });
+  return r.code === 0;
 }
