@@ -48,7 +48,10 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   const runner = new ReadOnlyRunner(ctx.runner);
   const problems: string[] = [];
   const [clusters, managed, journals] = await Promise.all([readClusters(runner), managedClusters(ctx), readJournals(ctx.fs, ctx.paths.stateDir)]);
-  const interrupted = journals.filter((j) => !ownerAlive(ctx.host, j));
+  const stopped = journals.filter((j) => !ownerAlive(ctx.host, j));
+  // Journals of host-wide operations (the schedule) are not clusters: named here, not listed as rows.
+  const interrupted = stopped.filter((j) => !j.name.startsWith('_'));
+  for (const j of stopped.filter((x) => x.name.startsWith('_'))) problems.push(`${j.status === 'failed' ? 'failed' : 'interrupted'} ${j.command} at ${stepName(j)}${j.rerun ? ` (run: ${j.rerun})` : ''}`);
   for (const f of managed.unreadable) problems.push(`cannot read pgmam state ${f}`);
 
   let stanzas: Map<string, StanzaInfo> | undefined;

@@ -11,9 +11,9 @@ import { enoughDisk, pgVersionIsSupported, runsAsRoot } from '../../guards/host.
 import { archiveCommandFor, ARCHIVE_CONF_NAME } from '../../pg/archive-conf.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
-import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
-import { readJournal, describeJournal } from '../../state/journal.js';
+import { readJournal, describeJournal, type Journal } from '../../state/journal.js';
 import { NAME_PATTERN } from '../../names.js';
 import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from '../../host/facts.js';
 import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from '../../steps/new-cluster.js';
@@ -119,47 +119,75 @@ export function adoptGuards(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, '
 /** archive_mode must change on a running cluster: a restart, which cuts the application's connections. */
 export const adoptNeedsRestart = (f: AdoptFacts) => Boolean(f.cluster?.running) && f.settings?.archiveMode !== 'on' && f.settings?.archiveMode !== 'always';
 
-export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: PlanEnv): PlanBody {
-  const now = f.now;
-  const id = { version: o.version, name: o.name };
+/** What an adopt's steps depend on: recorded in its journal, so a re-run can finish an interrupted one. */
+export const adoptJournalSchema = z.object({
+  version: z.string(),
+  dataDir: z.string(),
+  port: z.number(),
+  running: z.boolean(),
+  needsRestart: z.boolean(),
+  archiveMode: z.string().nullable(),
+  repo: z.object({ path: z.string(), exists: z.boolean(), writableByPostgres: z.boolean().optional() }),
+  createdAt: z.string(),
+});
+export type AdoptJournal = z.infer<typeof adoptJournalSchema>;
+
+function adoptSteps(name: string, d: AdoptJournal, env: PlanEnv, owner: { uid: number; gid: number }): Step[] {
+  const id = { version: d.version, name };
   const label = pg.clusterLabel(id);
-  const port = f.cluster?.port ?? 0;
-  const dataDir = required(f.cluster?.dataDir, `the data directory of ${label} (pg_lsclusters)`);
-  const n = newClusterSteps({ id, port, dataDir, adopted: true, repo: f.repo, owner: f.postgres ?? { uid: 0, gid: 0 }, config: ctx.config, paths: ctx.paths, systemd: ctx.host.systemd });
-  const running = Boolean(f.cluster?.running);
-  const needsRestart = adoptNeedsRestart(f);
+  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;
-  const apply: Step = !running
+  const apply: Step = !d.running
     ? { ...n.startCluster, title: `start ${label} (it is stopped; the first backup needs it running)` }
-    : needsRestart
-      ? { id: 'restart-cluster', title: `restart ${label}: archive_mode changes from ${f.settings?.archiveMode} to on (connections are cut)`, effect: 'write', run: pg.controlCluster(id, 'restart', ctx.host.systemd) }
-      : { id: 'reload-cluster', title: `reload ${label} (archive_mode is already on; no restart)`, effect: 'write', run: pg.controlCluster(id, 'reload', ctx.host.systemd) };
-  const steps: Step[] = [
+    : d.needsRestart
+      ? { id: 'restart-cluster', title: `restart ${label}: archive_mode changes from ${d.archiveMode} to on (connections are cut)`, effect: 'write', run: pg.controlCluster(id, 'restart', env.host.systemd) }
+      : { id: 'reload-cluster', title: `reload ${label} (archive_mode is already on; no restart)`, effect: 'write', run: pg.controlCluster(id, 'reload', env.host.systemd) };
+  return [
     ...n.createRepo,
     n.writeStanzaFile,
     {
       ...n.configureArchiving,
       undo: {
-        title: `remove ${confFile} and ${running ? (needsRestart ? 'restart' : 'reload') : 'stop'} ${label} to go back to its own archive settings`,
+        title: `remove ${confFile} and ${d.running ? (d.needsRestart ? 'restart' : 'reload') : 'stop'} ${label} to go back to its own archive settings`,
         run: async (c) => {
           await c.fs.rm(confFile);
-          await c.runner.run(pg.controlCluster(id, running ? (needsRestart ? 'restart' : 'reload') : 'stop', ctx.host.systemd), { check: false });
+          await c.runner.run(pg.controlCluster(id, d.running ? (d.needsRestart ? 'restart' : 'reload') : 'stop', env.host.systemd), { check: false });
         },
       },
     },
     apply,
     n.createStanza,
-    ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
+    ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: d.createdAt }),
   ];
+}
+
+export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: PlanEnv): PlanBody {
+  const label = pg.clusterLabel({ version: o.version, name: o.name });
+  const dataDir = required(f.cluster?.dataDir, `the data directory of ${label} (pg_lsclusters)`);
+  const port = f.cluster?.port ?? 0;
+  const needsRestart = adoptNeedsRestart(f);
+  const data: AdoptJournal = { version: o.version, dataDir, port, running: Boolean(f.cluster?.running), needsRestart, archiveMode: f.settings?.archiveMode ?? null, repo: { path: f.repo.path, exists: f.repo.exists, writableByPostgres: f.repo.writableByPostgres }, createdAt: f.now.toISOString() };
   return {
     target: label,
-    steps,
+    steps: adoptSteps(o.name, data, ctx, f.postgres ?? { uid: 0, gid: 0 }),
+    journal: { rerun: `pgmam adopt ${label} --yes`, data },
     notes: [
       needsRestart ? `${label} is RESTARTED once: archive_mode is ${f.settings?.archiveMode} and must be on` : `${label} is not restarted`,
       ...(f.settings && !isEmptyCommand(f.settings.archiveCommand) && o.replaceArchiveCommand ? [`its archive_command '${f.settings.archiveCommand}' is replaced: that destination gets no more WAL`] : []),
       `the data directory ${dataDir} and its port ${port} stay as they are`,
     ],
   };
+}
+
+/**
+ * An interrupted adopt is finished: the cluster was the user's all along and stays in use, so nothing
+ * is rolled back; the step that was running and those after it run again (each can).
+ */
+export async function recoverAdopt(ctx: Context, j: Journal, d: AdoptJournal): Promise<Recovery> {
+  const owner = (await postgresOwner(ctx.fs)) ?? { uid: 0, gid: 0 };
+  // A stopped-then-started cluster is running now: the rest needs no second start.
+  const steps = adoptSteps(j.name, d, ctx, owner).slice(j.at);
+  return { way: 'finished', steps, finished: `${j.target} is managed by pgmam (the interrupted adopt is finished)\n` };
 }
 
 export function parseAdoptRef(value: string | undefined): { version: string; name: string } {
@@ -173,7 +201,7 @@ async function reportAdopt(ctx: Context, o: AdoptOptions, f: AdoptFacts, plan: {
   ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `${plan.target} is managed by pgmam: archiving to stanza ${o.name} in ${f.repo.path}, first full backup taken${plan.destructive ? ' (restarted once)' : ''}\n`);
 }
 
-export const adoptCommand: CommandModule<AdoptOptions, AdoptFacts> = {
+export const adoptCommand: CommandModule<AdoptOptions, AdoptFacts, AdoptJournal> = {
   spec: {
     name: 'adopt',
     summary: 'bring an existing cluster under pgmam: archiving to its own stanza, first full backup; restarts it only when archive_mode must change',
@@ -188,9 +216,11 @@ export const adoptCommand: CommandModule<AdoptOptions, AdoptFacts> = {
     target: (o) => o.name,
     // A restart cuts the application's connections: confirmed on a terminal, or --yes.
     destructive: (_o, f) => adoptNeedsRestart(f),
+    journal: adoptJournalSchema,
   },
   gather: gatherAdopt,
   guards: adoptGuards,
   plan: planAdopt,
+  recover: recoverAdopt,
   report: reportAdopt,
 };

@@ -1,10 +1,11 @@
 // `pgmam schedule install|show|remove`: run `pgmam backup --all` (auto type) on a schedule — a cron
 // file, or systemd timers when systemd runs.
+import { type Journal } from '../../state/journal.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
-import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
+import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 
 export const CRON_FILE = '/etc/cron.d/pgmam';
@@ -74,21 +75,34 @@ const write = (file: string, text: string): Step => ({ id: 'write-schedule', tit
 const remove = (file: string): Step => ({ id: 'remove-schedule', title: `remove ${file}`, effect: 'destroy', run: (c) => c.fs.rm(file), show: [`rm -f ${file}`] });
 const systemctl = (args: string[], check = true): Step => ({ id: 'systemctl', title: `systemctl ${args.join(' ')}`, effect: 'write', run: check ? { argv: ['systemctl', ...args], effect: 'write' } : async (c) => void (await c.runner.run({ argv: ['systemctl', ...args], effect: 'write' }, { check: false })) });
 
-export function planSchedule(f: ScheduleFacts, o: ScheduleOptions, env: PlanEnv): PlanBody {
-  const base = { target: f.systemd ? TIMER : CRON_FILE, journal: false as const };
-  if (o.action === 'show') return { ...base, steps: [] };
-  if (f.systemd) {
-    const units = renderUnits(cronToCalendar(env.config.schedule) ?? '?', o.pgmam, f.configFile);
-    return {
-      ...base,
-      steps:
-        o.action === 'install'
-          ? [write(`${UNIT_DIR}/${SERVICE}`, units.service), write(`${UNIT_DIR}/${TIMER}`, units.timer), systemctl(['daemon-reload']), systemctl(['enable', '--now', TIMER])]
-          : [systemctl(['disable', '--now', TIMER], false), remove(`${UNIT_DIR}/${SERVICE}`), remove(`${UNIT_DIR}/${TIMER}`), systemctl(['daemon-reload'])],
-    };
+/** The schedule's journal and lock go under this name: it is not a cluster (cluster names start with a letter). */
+export const SCHEDULE_JOURNAL = '_schedule';
+
+export const scheduleJournalSchema = z.object({ action: z.enum(['install', 'remove']), pgmam: z.string(), configFile: z.string().nullable(), systemd: z.boolean(), schedule: z.string() });
+export type ScheduleJournal = z.infer<typeof scheduleJournalSchema>;
+
+/** Every step writes, removes or asks systemd for a whole state: each can run again. */
+function scheduleSteps(d: ScheduleJournal, logFile: string): Step[] {
+  if (d.systemd) {
+    const units = renderUnits(cronToCalendar(d.schedule) ?? '?', d.pgmam, d.configFile ?? undefined);
+    return d.action === 'install'
+      ? [write(`${UNIT_DIR}/${SERVICE}`, units.service), write(`${UNIT_DIR}/${TIMER}`, units.timer), systemctl(['daemon-reload']), systemctl(['enable', '--now', TIMER])]
+      : [systemctl(['disable', '--now', TIMER], false), remove(`${UNIT_DIR}/${SERVICE}`), remove(`${UNIT_DIR}/${TIMER}`), systemctl(['daemon-reload'])];
   }
-  const logDir = env.paths.logFile.replace(/\/[^/]+$/, '');
-  return { ...base, steps: o.action === 'install' ? [write(CRON_FILE, renderCron(env.config.schedule, o.pgmam, f.configFile, logDir))] : [remove(CRON_FILE)] };
+  const logDir = logFile.replace(/\/[^/]+$/, '');
+  return d.action === 'install' ? [write(CRON_FILE, renderCron(d.schedule, d.pgmam, d.configFile ?? undefined, logDir))] : [remove(CRON_FILE)];
+}
+
+export function planSchedule(f: ScheduleFacts, o: ScheduleOptions, env: PlanEnv): PlanBody {
+  const target = f.systemd ? TIMER : CRON_FILE;
+  if (o.action === 'show') return { target, steps: [], journal: false };
+  const data: ScheduleJournal = { action: o.action === 'install' ? 'install' : 'remove', pgmam: o.pgmam, configFile: f.configFile ?? null, systemd: f.systemd, schedule: env.config.schedule };
+  return { target, steps: scheduleSteps(data, env.paths.logFile), journal: { rerun: `pgmam schedule ${o.action} --yes`, data } };
+}
+
+/** An interrupted install or remove is finished: all its steps again. */
+export async function recoverSchedule(ctx: Context, j: Journal, d: ScheduleJournal): Promise<Recovery> {
+  return { way: 'finished', steps: scheduleSteps(d, ctx.paths.logFile), finished: `the interrupted schedule ${d.action} is finished\n` };
 }
 
 async function reportSchedule(ctx: Context, o: ScheduleOptions, f: ScheduleFacts): Promise<void> {
@@ -100,7 +114,7 @@ async function reportSchedule(ctx: Context, o: ScheduleOptions, f: ScheduleFacts
   ctx.io.out(o.action === 'install' ? `installed ${CRON_FILE}: ${ctx.config.schedule} pgmam backup --all\n` : `removed ${CRON_FILE}\n`);
 }
 
-export const scheduleCommand: CommandModule<ScheduleOptions, ScheduleFacts> = {
+export const scheduleCommand: CommandModule<ScheduleOptions, ScheduleFacts, ScheduleJournal> = {
   spec: {
     name: 'schedule',
     summary: 'install, show or remove the schedule that runs pgmam backup --all (cron, or systemd timers)',
@@ -113,10 +127,14 @@ export const scheduleCommand: CommandModule<ScheduleOptions, ScheduleFacts> = {
       if (!['install', 'show', 'remove'].includes(o.action)) throw new UsageError(`schedule takes install, show or remove (got "${o.action}")`);
     },
     examples: ['pgmam schedule install', 'pgmam schedule show', 'pgmam schedule remove'],
+    // show only reads; install and remove journal and lock under a name of their own.
+    target: (o) => (o.action === 'show' ? '' : SCHEDULE_JOURNAL),
     destructive: false,
+    journal: scheduleJournalSchema,
   },
   gather: (ctx) => gatherSchedule(ctx),
   guards: scheduleGuards,
   plan: planSchedule,
+  recover: recoverSchedule,
   report: reportSchedule,
 };

@@ -1,7 +1,9 @@
 // adopt's guards and plan over gathered facts: restart only when archive_mode must change.
+import { type Journal } from '../../../src/state/journal.js';
+import { fakeContext } from '../fakes.js';
 import { describe, expect, it } from 'vitest';
 import { aNewCluster, planEnv, aCluster } from '../fixtures.js';
-import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions } from '../../../src/commands/adopt/adopt.js';
+import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions, recoverAdopt, type AdoptJournal } from '../../../src/commands/adopt/adopt.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { HostCluster } from '../../../src/pg/clusters.js';
 
@@ -41,5 +43,19 @@ describe('adopt', () => {
   it('an unknown or already managed cluster: nothing else checked', () => {
     expect(failed(facts({ cluster: undefined }))).toEqual(['cluster-exists']);
     expect(failed(facts({ managed: true }))).toEqual(['cluster-is-not-managed']);
+  });
+});
+
+describe('an interrupted adopt', () => {
+  it.each([0, 2, 4, 7])('killed before step %i: finished from that step on, never rolled back (the cluster is the user’s)', async (at) => {
+    const plan = assemblePlan(adoptCommand, facts(), o({ yes: true }), env);
+    const data = (plan.journal as { data: AdoptJournal }).data;
+    const steps = plan.steps.map((s) => s.id);
+    const { ctx } = fakeContext();
+    const j: Journal = { format: 1, command: 'adopt', target: '15/legacy', name: 'legacy', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps, at, status: 'running', error: null, data };
+    const r = await recoverAdopt(ctx, j, data);
+    expect(r.way).toBe('finished');
+    expect(r.steps.map((s) => s.id)).toEqual(steps.slice(at));
+    expect(r.steps.filter((s) => s.effect === 'destroy')).toEqual([]);
   });
 });

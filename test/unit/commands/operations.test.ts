@@ -5,7 +5,7 @@ import { planEnv, aRecord } from '../fixtures.js';
 import { checkCommand, type CheckFacts } from '../../../src/commands/check/check.js';
 import { installLinksCommand, type LinkFacts } from '../../../src/commands/install-links/install-links.js';
 import { pruneCommand, recoverPrune, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
-import { scheduleCommand, type ScheduleFacts } from '../../../src/commands/schedule/schedule.js';
+import { recoverSchedule, scheduleCommand, type ScheduleFacts, type ScheduleJournal } from '../../../src/commands/schedule/schedule.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
 
@@ -118,5 +118,16 @@ describe('schedule', () => {
     const failed = (action: string) => assemblePlan(scheduleCommand, f(false, 1000), o(action), env).guards.filter((g) => !g.check().ok).map((g) => g.id);
     expect(failed('install')).toEqual(['runs-as-root']);
     expect(failed('show')).toEqual([]);
+  });
+
+  it('install journals under _schedule, and an interrupted one is finished by its re-run: every step again', async () => {
+    const plan = assemblePlan(scheduleCommand, f(true), o('install'), env);
+    expect(plan.locks).toEqual(['_schedule']);
+    const data = (plan.journal as { data: ScheduleJournal }).data;
+    const { ctx } = fakeContext();
+    const j = { format: 1 as const, command: 'schedule', target: plan.target, name: '_schedule', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: plan.steps.map((s) => s.id), at: 3, status: 'running' as const, error: null, data };
+    const r = await recoverSchedule(ctx, j, data);
+    expect(r).toMatchObject({ way: 'finished' });
+    expect(r.steps.map((s) => s.title)).toEqual(plan.steps.map((s) => s.title));
   });
 });
