@@ -164,3 +164,48 @@ describe('branch recover', () => {
     expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync']);
   });
 });
+
+describe('branch create and sync killed at each step: one outcome per step', () => {
+  const lsclusters = JSON.stringify([{ version: 15, cluster: 'app1_dev', port: 5434, running: 1, pgdata: '/var/lib/postgresql/15/app1_dev', configdir: '/etc/postgresql/15/app1_dev', logfile: '/l' }]);
+  const host = (timeline: number) => {
+    const h = fakeContext();
+    h.runner.register('pg_lsclusters --json', { stdout: lsclusters });
+    h.runner.register(/pg_controldata/, { stdout: `Latest checkpoint's TimeLineID:       ${timeline}\n` });
+    h.fs.dirs.add('/var/lib/postgresql/15/app1_dev.pre-sync-20261122T060000Z');
+    return h;
+  };
+  const journalOf = (command: string, plan: { steps: Array<{ id: string }>; journal?: unknown }, at: number): Journal => ({
+    format: 1, command, target: '15/app1_dev', name: 'app1_dev', rerun: 'r', pid: 99, groups: [], startedAt: 'x', steps: plan.steps.map((s) => s.id), at, status: 'running', error: null,
+    data: (plan.journal as { data: Record<string, unknown> }).data,
+  });
+
+  const create = planBranchCreate(createFacts(), createOpts(), ctx);
+  it.each(create.steps.map((s, i) => [s.id, i] as const))('branch create killed at %s', async (step, at) => {
+    const { ctx: c } = host(2);
+    const j = journalOf('branch create', create, at);
+    const r = await recoverBranchCreate(c, j, j.data as never);
+    expect(r.way).toBe(step === 'hand-over' ? 'finished' : 'rolled-back');
+  });
+
+  const syncOpts = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
+  const syncFacts = (): BranchSyncFacts => ({
+    uid: 0, now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
+    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {},
+  });
+  const sync = planBranchSync(syncFacts(), syncOpts, ctx);
+  const handOverAt = sync.steps.findIndex((s) => s.id === 'hand-over');
+  it.each(sync.steps.map((s, i) => [s.id, i] as const))('branch sync killed at %s', async (_step, at) => {
+    // Promoted from wait-promoted on: the timeline in pg_control is above the parent's.
+    const { ctx: c } = host(at > sync.steps.findIndex((s) => s.id === 'start-cluster') ? 2 : 1);
+    const j = journalOf('branch sync', sync, at);
+    const r = await recoverBranchSync(c, j, j.data as never);
+    if (at >= handOverAt) {
+      expect(r.way).toBe('finished');
+      // Forward only: nothing of the branch's data is removed (the stanza reset removes only its old backups).
+      expect(r.steps.filter((s) => s.effect === 'destroy').map((s) => s.id)).toEqual(['reset-branch-stanza']);
+    } else {
+      expect(r.way).toBe('rolled-back');
+      expect(r.steps.at(-1)!.id).toBe('hand-over');
+    }
+  });
+});

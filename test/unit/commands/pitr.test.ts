@@ -1,4 +1,5 @@
 // pitr's guards and plans over gathered facts (no cluster needed).
+import { type RestoreJournal } from '../../../src/restore/recovery.js';
 import { describe, expect, it } from 'vitest';
 import { pitrCommand, pitrGuards, recoverPitr, type PitrFacts, type PitrOptions } from '../../../src/commands/pitr/pitr.js';
 import { RefusedError } from '../../../src/errors.js';
@@ -204,4 +205,36 @@ describe('pitr recover', () => {
     expect(r.finished).toMatch(/rolled back/);
     expect(pitrCommand.spec.settlesAlso?.(undo)).toEqual(['pitr']);
   });
+});
+
+describe('pitr and --undo killed at each step: one outcome per step', () => {
+  const host = (timeline: number) => {
+    const h = fakeContext();
+    h.runner.register('pg_lsclusters --json', { stdout: JSON.stringify([{ version: 15, cluster: 'app1', port: 5433, running: 1, pgdata: '/var/lib/postgresql/15/app1', configdir: '/etc/postgresql/15/app1', logfile: '/l' }]) });
+    h.runner.register(/pg_controldata/, { stdout: `Latest checkpoint's TimeLineID:       ${timeline}\n` });
+    return h;
+  };
+  const cases = [
+    ['pitr', planPitr(facts(), to('2026-11-22 05:45:00+00'))],
+    ['pitr --undo', planPitr(facts({ undoSource: { preserved: { path: '/var/lib/postgresql/15/app1.pre-pitr-x', reason: 'pitr', createdAt: 'x' }, timeline: 1 } as PitrFacts['undoSource'] }), { ...to('2026-11-22 05:45:00+00'), mode: { kind: 'undo' } })],
+  ] as const;
+  for (const [command, plan] of cases) {
+    const ids = plan.steps.map((s) => s.id);
+    const handOverAt = ids.indexOf('hand-over');
+    it.each(ids.map((s, i) => [s, i] as const))(`${command} killed at %s`, async (_step, at) => {
+      const { ctx } = host(at > ids.indexOf('start-cluster') ? 2 : 1);
+      const data = (plan.journal as { data: RestoreJournal }).data;
+      const j: Journal = { format: 1, command, target: '15/app1', name: 'app1', rerun: 'r', pid: 99, groups: [], startedAt: 'x', steps: ids, at, status: 'running', error: null, data };
+      const r = await recoverPitr(ctx, j, data);
+      if (at >= handOverAt) {
+        expect(r.way).toBe('finished');
+        expect(r.steps.filter((s) => s.effect === 'destroy')).toEqual([]);
+      } else {
+        expect(r.way).toBe('rolled-back');
+        expect(r.steps.at(-1)!.id).toBe('hand-over');
+        // A restore that promoted is never removed: moved aside as preserved.
+        if (at > ids.indexOf('start-cluster')) expect(r.steps.filter((s) => s.effect === 'destroy')).toEqual([]);
+      }
+    });
+  }
 });
