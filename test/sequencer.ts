@@ -27,6 +27,7 @@ const SECONDS: Record<string, number> = {
   'kill-pitr': 425,
   'kill-resetwal': 175,
   'kill-child': 120,
+  'kill-undo-drop': 200,
 };
 
 const weight = (s: TestSpecification) => {

@@ -1,0 +1,54 @@
+// Kill tests for what the first kill matrix left out (issue 13's cases 2 and 3): pitr --undo settles a
+// killed pitr; a killed --undo converges; a killed drop is finished by its re-run, stanza last.
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, made, matrix } from './kill.js';
+import { REPO, STATE, listEntry, pgmam, sql, traces } from './helpers.js';
+
+cleanUpAfterAll();
+const rows = (port: number) => sql(port, "select string_agg(k, ',' order by k) from t");
+
+describe('kill: pitr --undo and drop', () => {
+  it('a pitr killed mid-way: pgmam pitr --undo settles it (rolled back) and the cluster is as before', { timeout: 300_000 }, async () => {
+    const { app, port, target } = await appWithTarget();
+    await killBefore(['pitr', app, '--to', target], app, 'restore-backup');
+    await expectInterruptedAt(app, 'pitr', 'restore-backup');
+    const undo = await pgmam(['pitr', app, '--undo', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect((await listEntry(app)).interrupted).toBeNull();
+    expect(await rows(port)).toBe('after,before');
+    matrix.push('pitr × restore-backup, then pitr --undo → the interrupted pitr rolled back; rows as before the pitr (after,before)');
+  });
+
+  it('an --undo killed after moving the current data directory aside: a re-run converges, both directories kept', { timeout: 300_000 }, async () => {
+    const { app, port, target } = await appWithTarget();
+    const r = await pgmam(['pitr', app, '--to', target, '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await rows(port)).toBe('before');
+    await sql(port, "insert into t values ('after-pitr')");
+    await killBefore(['pitr', app, '--undo'], app, 'put-back-datadir');
+    await expectInterruptedAt(app, 'pitr --undo', 'put-back-datadir');
+    const again = await pgmam(['pitr', app, '--undo', '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    await expectHealthy(app);
+    expect(await rows(port)).toBe('after,before');
+    // The restored state with after-pitr is preserved, not lost.
+    const preserved = (await listEntry(app)).preserved.map((p) => p.path);
+    expect(preserved.some((p) => p.includes('.pre-undo-'))).toBe(true);
+    for (const p of preserved) expect(existsSync(`${p}/PG_VERSION`)).toBe(true);
+    matrix.push('pitr --undo × put-back-datadir → re-run rolled the --undo back (nothing removed) and undid again; the pitr state kept as .pre-undo');
+  });
+
+  it('a drop --purge-backups killed after pg_dropcluster: listed as interrupted, other commands refused, a re-run finishes (stanza last)', { timeout: 300_000 }, async () => {
+    const { app } = await appWithTarget();
+    await killBefore(['drop', app, '--purge-backups'], app, 'delete-stanza');
+    await expectInterruptedAt(app, 'drop', 'delete-stanza');
+    expect(existsSync(`${REPO}/backup/${app}`)).toBe(true);
+    expect((await pgmam(['prune', app, '--yes'])).code).toBe(4);
+    const again = await pgmam(['drop', app, '--purge-backups', '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await traces(app)).toEqual([]);
+    expect(existsSync(`${STATE}/journal/${app}.json`)).toBe(false);
+    matrix.push('drop --purge-backups × delete-stanza → listed as interrupted drop; prune refused (exit 4); re-run finished: stanza deleted, nothing left');
+  });
+});
