@@ -2,7 +2,7 @@
 // killed pitr; a killed --undo converges; a killed drop is finished by its re-run, stanza last.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, made, matrix } from './kill.js';
+import { appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, matrix } from './kill.js';
 import { REPO, STATE, listEntry, pgmam, sql, traces } from './helpers.js';
 
 cleanUpAfterAll();
