@@ -1,6 +1,6 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
-import { UsageError } from '../../errors.js';
+import { UsageError, StepFailedError } from '../../errors.js';
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import { nameSchema, namesArg } from '../../names.js';
@@ -15,7 +15,7 @@ import { renderArgv, effectiveArgv } from '../../runner/types.js';
 import { describeJournal, ownerAlive, readJournal } from '../../state/journal.js';
 import type { ManagedCluster } from '../../state/store.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
-import { exportRepos, type ExportSummary } from './export-repos.js';
+import { mirrorRepos, type ExportSummary } from './export-repos.js';
 import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
 import { markBackup, readNextXid } from '../../steps/stanza.js';
 
@@ -219,7 +219,14 @@ export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
       let exported: ExportSummary | undefined;
       if (o.exportTo) {
         const done = batch.filter((_, i) => outcomes[i]!.result === 'backed-up' || outcomes[i]!.result === 'skipped').flatMap((b) => (b.run?.facts.target ? [b.run.facts.target.record] : []));
-        exported = await exportRepos(ctx, done, o.exportTo);
+        const rerun = renderArgv(['pgmam', 'backup', ...(o.all ? ['--all'] : o.names), '--export-to', o.exportTo]);
+        try {
+          exported = await mirrorRepos(ctx, done, o.exportTo, rerun);
+        } catch (e) {
+          printOutcomes(ctx, o, outcomes, undefined);
+          const why = String(e instanceof Error ? e.message : e).split('\n')[0];
+          throw new StepFailedError(`backup --export-to ${o.exportTo} failed`, [`pgmam: backup --export-to ${o.exportTo} failed: ${why}`, `  the backups themselves are done; to finish the mirror, run: ${rerun}`]);
+        }
       }
       ctx.log.debug({ event: 'end', command: 'backup', outcomes }, 'end backup');
       printOutcomes(ctx, o, outcomes, exported);

@@ -1,5 +1,6 @@
 // backup --export-to DIR (legacy pgbackup -path DIR): a verified mirror of each stanza's part of the
 // repository, so DIR is itself a pgBackRest repository.
+import { ownerAlive, readJournal, removeJournal, writeJournal, type Journal } from '../../state/journal.js';
 import type { Context } from '../../context.js';
 import { postgresOwner } from '../../host/facts.js';
 import { parseStanzaFile } from '../../pgbackrest/config.js';
@@ -54,4 +55,41 @@ export async function exportRepos(ctx: Context, records: ManagedCluster[], dir: 
     }
   }
   return summary;
+}
+
+/** The mirror's journal name: host-wide, not a cluster (cluster names start with a letter). */
+export const MIRROR_JOURNAL = '_mirror';
+
+/**
+ * The mirror under a journal, so a killed one shows in `pgmam list` and `check` with the command that
+ * finishes it: running the mirror again converges (it copies what is new, changed or half-copied).
+ * Refused while another live pgmam mirrors.
+ */
+export async function mirrorRepos(ctx: Context, records: ManagedCluster[], dir: string, rerun: string): Promise<ExportSummary> {
+  const other = await readJournal(ctx.fs, ctx.paths.stateDir, MIRROR_JOURNAL);
+  if (other && other.pid !== ctx.host.pid && ownerAlive(ctx.host, other)) throw new Error(`another pgmam (pid ${other.pid}) is mirroring the repository to ${other.target}`);
+  const journal: Journal = {
+    format: 1,
+    command: 'backup --export-to',
+    target: dir,
+    name: MIRROR_JOURNAL,
+    rerun,
+    pid: ctx.host.pid,
+    groups: [],
+    startedAt: ctx.clock.now().toISOString(),
+    steps: ['mirror-repository'],
+    at: 0,
+    status: 'running',
+    error: null,
+    data: { dir, stanzas: records.map((r) => r.stanza) },
+  };
+  await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
+  try {
+    const summary = await exportRepos(ctx, records, dir);
+    await removeJournal(ctx.fs, ctx.paths.stateDir, MIRROR_JOURNAL);
+    return summary;
+  } catch (e) {
+    await writeJournal(ctx.fs, ctx.paths.stateDir, { ...journal, status: 'failed', error: String(e instanceof Error ? e.message : e).split('\n')[0] ?? null });
+    throw e;
+  }
 }

@@ -1,4 +1,6 @@
 // backup's per-cluster decision (type tiers, change detection) and the schedule's files.
+import { fakeContext } from '../fakes.js';
+import { mirrorRepos } from '../../../src/commands/backup/export-repos.js';
 import { describe, expect, it } from 'vitest';
 import { planEnv, aCluster, aRecord, aStanza } from '../fixtures.js';
 import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type Target } from '../../../src/commands/backup/backup.js';
@@ -102,5 +104,25 @@ describe('backup of one target (the batch runs one plan per cluster)', () => {
     const down = target([b('F', 'full', 2)], { cluster: { ...target([]).cluster!, running: false } });
     const plan = assemblePlan(backupTargetCommand, facts(down), o, env);
     expect(plan.guards.filter((g) => !g.check().ok).map((g) => [g.id, g.check()])).toEqual([['cluster-can-be-backed-up', { ok: false, reason: '15/app1 is down' }]]);
+  });
+});
+
+describe('backup --export-to: the mirror under a journal', () => {
+  it('journaled while it copies, removed when done; a dead run’s journal is replaced by the next run', async () => {
+    const { ctx, fs } = fakeContext();
+    fs.files.set('/r/backup/app1/backup.info', 'x');
+    fs.files.set('/var/lib/pgmam/journal/_mirror.json', JSON.stringify({ format: 1, command: 'backup --export-to', target: '/m', name: '_mirror', rerun: 'r', pid: 77, groups: [], startedAt: 'x', steps: ['mirror-repository'], at: 0, status: 'running', error: null, data: {} }));
+    const summary = await mirrorRepos(ctx, [aRecord('app1', { repoPath: '/r', stanzaFile: '/nonexistent' })], '/m', 'pgmam backup --all --export-to /m');
+    expect(summary.copied).toBe(1);
+    expect(fs.files.get('/m/backup/app1/backup.info')).toBe('x');
+    expect(fs.files.has('/var/lib/pgmam/journal/_mirror.json')).toBe(false);
+    expect(fs.writes).toContain('write /var/lib/pgmam/journal/_mirror.json');
+  });
+  it('refused while another live pgmam mirrors', async () => {
+    const { ctx, fs } = fakeContext();
+    // Another process, alive.
+    ctx.host = { ...ctx.host, pid: 1, isProcessAlive: (pid) => pid === 4242 };
+    fs.files.set('/var/lib/pgmam/journal/_mirror.json', JSON.stringify({ format: 1, command: 'backup --export-to', target: '/m', name: '_mirror', rerun: 'r', pid: 4242, groups: [], startedAt: 'x', steps: ['mirror-repository'], at: 0, status: 'running', error: null, data: {} }));
+    await expect(mirrorRepos(ctx, [], '/m', 'r')).rejects.toThrow(/another pgmam \(pid 4242\)/);
   });
 });
