@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { writeJournal } from '../../../src/state/journal.js';
+import { RefusedError } from '../../../src/errors.js';
 import { expiredExports, exportStamp, exportTargetCommand, recoverExport, tierOf, type ExportFacts, type ExportTargetOptions } from '../../../src/commands/export/export.js';
 import type { HostCluster } from '../../../src/pg/clusters.js';
-import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
+import { assemblePlan, type PlanEnv, runCommand } from '../../../src/plan/command.js';
 import type { Journal } from '../../../src/state/journal.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
 import { fakeContext } from '../fakes.js';
@@ -61,5 +63,17 @@ describe('export of one target (the batch runs one plan per cluster)', () => {
   it('recover: an interrupted export leaves only its own unfinished directory, which goes', async () => {
     const r = await recoverExport(fakeContext().ctx, {} as Journal, { dir: '/x/app1/20261122T100000Z-daily' });
     expect(r).toMatchObject({ way: 'rolled-back', steps: [{ id: 'remove-unfinished-export', show: ['rm -rf /x/app1/20261122T100000Z-daily'] }] });
+  });
+});
+
+describe('every command refuses a cluster with an interrupted operation it does not own', () => {
+  it('export', async () => {
+    const h = fakeContext();
+    await writeJournal(h.fs, h.ctx.paths.stateDir, { format: 1, command: 'pitr', target: '15/app1', name: 'app1', rerun: "pgmam pitr app1 --to '…' --yes", pid: 99, groups: [], startedAt: 'x', steps: ['restore-backup'], at: 0, status: 'running', error: null, data: {} });
+    const err = (await runCommand(h.ctx, exportTargetCommand, { name: 'app1', to: '/x', format: 'dump', json: false, dryRun: false, yes: true, keepOnError: false }).catch((e: unknown) => e)) as RefusedError;
+    expect(err).toBeInstanceOf(RefusedError);
+    expect(err.failures.map((f) => f.id)).toEqual(['no-interrupted-operation']);
+    expect(err.failures[0]!.hint).toContain('pgmam pitr app1');
+    expect(h.runner.calls).toEqual([]);
   });
 });
