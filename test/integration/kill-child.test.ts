@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cleanUpAfterAll, matrix, expectInterruptedAt, expectHealthy, appWithTarget, blockingRestore, groupAlive, preservedDirs, sleep } from './kill.js';
+import { addUser, cleanUpAfterAll, matrix, expectInterruptedAt, expectHealthy, appWithTarget, blockingRestore, groupAlive, preservedDirs, sleep, userWrite } from './kill.js';
 import { CONFIG, PGMAM, STATE, listEntry, pgmam, sql } from './helpers.js';
 
 cleanUpAfterAll();
@@ -67,5 +67,26 @@ describe('kill matrix: kills and signals while a child runs', () => {
     await expectHealthy(app);
     expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
     matrix.push('pitr × restore-backup (SIGTERM to pgmam) → signal passed to the restore, exit 6, listed as failed at restore-backup; re-run rolled back and restored');
+  });
+
+  it('a kill during a backup: the user keeps writing, the child finishes or not, a re-run backs up; no row lost', { timeout: 300_000 }, async () => {
+    const { app, port } = await appWithTarget();
+    await addUser(port);
+    const wrap = blockingRestore('backup');
+    const child = execa(PGMAM, ['backup', app, '--type', 'full', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
+    for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
+    expect(existsSync(`${wrap}/blocked`)).toBe(true);
+    child.kill('SIGKILL');
+    await child;
+    // A backup never closes the cluster: the user's write is accepted and stays.
+    expect(await userWrite(port, 'during-backup')).toBe(true);
+    writeFileSync(`${wrap}/go`, '');
+    await sleep(500);
+    const again = await pgmam(['backup', app, '--type', 'full']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await sql(port, "select string_agg(k, ',' order by k) from t")).toBe('after,before,during-backup');
+    await expectHealthy(app);
+    rmSync(wrap, { recursive: true, force: true });
+    matrix.push('backup × pgbackrest backup (pgmam SIGKILLed while it ran) → user write during it committed and kept; re-run took the full backup; 0 rows lost');
   });
 });
