@@ -109,6 +109,7 @@ export async function branchCreateMatrix(part: number): Promise<void> {
   const pport = (await listEntry(parent)).port;
   await sql(pport, 'create table t (k text primary key)');
   await sql(pport, "insert into t values ('p1'), ('p2')");
+  await addUser(pport);
   const branch = `${parent}_dev`;
   made.unshift(branch);
   const args = ['branch', 'create', parent, '--name', 'dev'];
@@ -116,15 +117,18 @@ export async function branchCreateMatrix(part: number): Promise<void> {
   for (const step of steps) {
     const before = await parentState(parent, pport);
     await killBefore(args, branch, step);
-    await expectInterruptedAt(branch, 'branch create', step);
+    const e0 = await expectInterruptedAt(branch, 'branch create', step);
     expect(await parentState(parent, pport)).toEqual(before);
+    // Closed to users until hand-over (or not running yet): the branch's user cannot connect.
+    expect(e0?.port ? await userConnects(e0.port) : false, step).toBe(false);
     const again = await pgmam([...args, '--yes']);
     expect(again.code, `${step}: ${again.stderr}`).toBe(0);
     const e = await expectHealthy(branch);
     expect(e.parent).toBe(parent);
     expect(await sql(e.port, 'select string_agg(k, \',\' order by k) from t')).toBe('p1,p2');
     expect(await parentState(parent, pport)).toEqual(before);
-    matrix.push(`branch create × ${step} → parent unchanged; re-run rolled back and created ${branch} with the parent's rows`);
+    expect(await userConnects(e.port)).toBe(true);
+    matrix.push(`branch create × ${step} → parent unchanged; the branch's user could not connect before the re-run; re-run ${again.stdout.includes('is complete') ? 'finished the hand-over' : 'rolled back and created the branch'} with the parent's rows; 0 rows lost`);
     const drop = await pgmam(['branch', 'drop', branch, '--purge-backups', '--yes']);
     expect(drop.code, drop.stderr).toBe(0);
   }

@@ -63,6 +63,15 @@ describe('drop', () => {
     expect((await managedClusters(ctx)).dropped.map((r) => r.name)).toEqual(['app1']);
   });
 
+  it.each(assemblePlan(dropCommand, facts(o({ withBranches: true, purgeBackups: true })), o({ withBranches: true, purgeBackups: true }), env).steps.map((s, i) => [s.id, i] as const))('killed at %s (step %i): finished, never rolled back', async (_step, at) => {
+    const x = o({ withBranches: true, purgeBackups: true });
+    const plan = assemblePlan(dropCommand, facts(x), x, env);
+    const data = (plan.journal as { data: DropJournal }).data;
+    const { ctx } = fakeContext();
+    const j: Journal = { format: 1, command: 'drop', target: '15/app1', name: 'app1', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: plan.steps.map((s) => s.id), at, status: 'running', error: null, data };
+    expect((await recoverDrop(ctx, j, data)).way).toBe('finished');
+  });
+
   it('an interrupted drop is finished by its re-run: every step again, a cluster already gone is not dropped twice', async () => {
     const { ctx, runner } = fakeContext();
     runner.register('pg_lsclusters --json', { stdout: '[]' });
