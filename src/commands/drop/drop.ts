@@ -1,5 +1,7 @@
 // `pgmam drop <app>` and `pgmam branch drop <branch>`: stop and remove managed clusters. Backups are
 // kept unless --purge-backups; preserved data directories are always kept.
+import { handedOver } from '../../steps/hand-over.js';
+import { finishHandOver, newClusterJournalSchema, rollbackNewClusterSteps, type NewClusterJournal } from '../../steps/new-cluster.js';
 import { renderArgv } from '../../runner/types.js';
 import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
@@ -174,8 +176,19 @@ export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
   };
 }
 
-/** An interrupted drop is finished: every step runs again (each is safe to), and the command ends. */
-export async function recoverDrop(ctx: Context, j: Journal, d: DropJournal): Promise<Recovery> {
+/**
+ * An interrupted drop is finished: every step runs again (each is safe to), and the command ends.
+ * A cluster whose creation was interrupted or failed is what dropping it asks for: before hand-over
+ * the half-made cluster is removed (as its own re-run would first); after it, handed over, then dropped.
+ */
+export async function recoverDrop(ctx: Context, j: Journal, data: DropJournal | NewClusterJournal): Promise<Recovery> {
+  if (j.command === 'initcluster' || j.command === 'branch create') {
+    const d = newClusterJournalSchema.parse(data);
+    if (handedOver(j)) return { ...(await finishHandOver(ctx, j, d)), finished: undefined };
+    const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
+    return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists), finished: `${j.target}: the half-made cluster of the interrupted ${j.command} is removed\n` };
+  }
+  const d = dropJournalSchema.parse(data);
   return { way: 'finished', steps: d.targets.flatMap((t) => dropSteps(t, d.purge, ctx)), finished: `${d.targets.map((t) => t.cluster).join(', ')} dropped (the interrupted drop is finished)\n` };
 }
 
@@ -187,9 +200,10 @@ const dropSpec = {
   destructive: true,
   // A typed name on a terminal, or --yes (GitHub CLI's rule for destructive commands).
   typeToConfirm: (o: DropOptions) => o.name,
-  journal: dropJournalSchema,
-  // A drop journals under the name given; `branch drop` and `drop` finish each other's runs.
-  settlesAlso: () => ['drop', 'branch drop'],
+  journal: z.union([dropJournalSchema, newClusterJournalSchema]),
+  // A drop journals under the name given; `branch drop` and `drop` finish each other's runs, and
+  // settle an interrupted or failed creation of the cluster they are asked to drop.
+  settlesAlso: () => ['drop', 'branch drop', 'initcluster', 'branch create'],
 };
 
 const dropModule = {
@@ -200,7 +214,7 @@ const dropModule = {
   report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.purgeBackups ? ' with their backups' : '; backups kept'}\n`),
 };
 
-export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal> = {
+export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal | NewClusterJournal> = {
   spec: {
     ...dropSpec,
     name: 'drop',
@@ -218,7 +232,7 @@ export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal> = {
   ...dropModule,
 };
 
-export const branchDropCommand: CommandModule<DropOptions, DropFacts, DropJournal> = {
+export const branchDropCommand: CommandModule<DropOptions, DropFacts, DropJournal | NewClusterJournal> = {
   spec: {
     ...dropSpec,
     name: 'branch drop',
