@@ -55,4 +55,12 @@ describe('resetwal', () => {
     const later = await recoverResetwal(host().ctx, journal(4), data);
     expect(later.steps.map((s) => s.id)).toEqual(['record-copy', 'start-cluster', 'wait-promoted', 'backup-full', 'mark-backup', 'check-archiving']);
   });
+
+  it.each(assemblePlan(resetwalCommand, facts(), o, env).steps.map((s, at) => [s.id, at] as const))('killed at %s (step %i): one outcome — the unfinished copy removed before pg_resetwal, finished from it on', async (_step, at) => {
+    const steps = assemblePlan(resetwalCommand, facts(), o, env).steps.map((s) => s.id);
+    const r = await recoverResetwal(host().ctx, { ...journal(at), steps }, data);
+    expect(r.way).toBe(at <= steps.indexOf('copy-datadir') ? 'rolled-back' : 'finished');
+    // The data directory is never removed: only the run's own unfinished copy.
+    expect(r.steps.filter((s) => s.effect === 'destroy' && s.id !== 'reset-wal').map((s) => s.id)).toEqual(at <= steps.indexOf('copy-datadir') ? ['remove-unfinished-copy'] : []);
+  });
 });
