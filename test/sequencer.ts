@@ -27,7 +27,7 @@ const SECONDS: Record<string, number> = {
   'kill-pitr': 425,
   'kill-resetwal': 175,
   'kill-child': 120,
-  'kill-undo-drop': 200,
+  'kill-others': 300,
 };
 
 const weight = (s: TestSpecification) => {

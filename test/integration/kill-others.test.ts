@@ -1,9 +1,10 @@
-// Kill tests for what the first kill matrix left out (issue 13's cases 2 and 3): pitr --undo settles a
-// killed pitr; a killed --undo converges; a killed drop is finished by its re-run, stanza last.
+// Kill tests for what the step-by-step matrices leave out: pitr --undo settles a killed pitr; a killed
+// --undo converges; a killed drop is finished by its re-run, stanza last; a killed adopt and a killed
+// export converge while users keep writing to the (open) cluster.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, matrix } from './kill.js';
-import { REPO, STATE, listEntry, pgmam, sql, traces } from './helpers.js';
+import { addUser, appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, made, matrix, userWrite } from './kill.js';
+import { REPO, STATE, TEST_ROOT, freePort, listEntry, pgmam, sh, sql, traces, uniqueName } from './helpers.js';
 
 cleanUpAfterAll();
 const rows = (port: number) => sql(port, "select string_agg(k, ',' order by k) from t");
@@ -50,5 +51,39 @@ describe('kill: pitr --undo and drop', () => {
     expect(await traces(app)).toEqual([]);
     expect(existsSync(`${STATE}/journal/${app}.json`)).toBe(false);
     matrix.push('drop --purge-backups × delete-stanza → listed as interrupted drop; prune refused (exit 4); re-run finished: stanza deleted, nothing left');
+  });
+
+  it('an adopt killed before its restart: the user keeps writing; a re-run finishes it; no row lost', { timeout: 300_000 }, async () => {
+    const name = uniqueName();
+    made.push(name);
+    const port = await freePort();
+    expect((await sh('pg_createcluster', ['15', name, '--port', String(port), '--start'])).code).toBe(0);
+    await sql(port, "create table t as select 'before' k");
+    await addUser(port);
+    await killBefore(['adopt', `15/${name}`], name, 'restart-cluster');
+    await expectInterruptedAt(name, 'adopt', 'restart-cluster');
+    expect(await userWrite(port, 'during-adopt')).toBe(true);
+    const again = await pgmam(['adopt', `15/${name}`, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    await expectHealthy(name);
+    expect(await rows(port)).toBe('before,during-adopt');
+    matrix.push('adopt × restart-cluster → user write meanwhile committed; re-run finished the adopt (restart, stanza, full backup); 0 rows lost');
+  });
+
+  it('an export killed before its manifest: the user keeps writing; a re-run removes the unfinished export and makes a whole one', { timeout: 300_000 }, async () => {
+    const { app, port } = await appWithTarget();
+    await addUser(port);
+    const to = `${TEST_ROOT}/exports-${app}`;
+    await killBefore(['export', app, '--to', to], app, 'write-manifest');
+    await expectInterruptedAt(app, 'export', 'write-manifest');
+    expect(await userWrite(port, 'during-export')).toBe(true);
+    const again = await pgmam(['export', app, '--to', to, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    const dirs = (await sh('ls', [`${to}/${app}`])).stdout.split('\n').filter(Boolean);
+    expect(dirs).toHaveLength(1);
+    expect((await pgmam(['export', '--verify', `${to}/${app}/${dirs[0]}`])).code).toBe(0);
+    expect(await rows(port)).toBe('after,before,during-export');
+    await sh('rm', ['-rf', to]);
+    matrix.push('export × write-manifest → user write meanwhile committed; re-run removed the unfinished export and made a whole, verified one; 0 rows lost');
   });
 });
