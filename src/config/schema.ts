@@ -79,3 +79,10 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 
 export const defaultConfig: Config = configSchema.parse({});
+
+/** The retention every backup pgmam takes uses, whichever command takes it (one source: this configuration). */
+export interface Retention {
+  full: number;
+  fullType: 'count' | 'time';
+}
+export const retentionOf = (c: Pick<Config, 'retention-full' | 'retention-full-type'>): Retention => ({ full: c['retention-full'], fullType: c['retention-full-type'] });

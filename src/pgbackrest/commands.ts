@@ -1,4 +1,5 @@
 // Command builders for pgBackRest. Every call runs as postgres, never as root (pgBackRest #2407, #1693).
+import { type Retention } from '../config/schema.js';
 import type { Cmd } from '../runner/types.js';
 import { DEFAULT_INCLUDE_PATH } from './config.js';
 
@@ -34,7 +35,9 @@ function pgbr(scope: PgbrScope, args: string[], effect: Cmd['effect']): Cmd {
 export const version = (): Cmd => ({ argv: ['pgbackrest', 'version'], asUser: 'postgres', effect: 'read' });
 export const stanzaCreate = (s: PgbrScope) => pgbr(s, ['stanza-create'], 'write');
 export const check = (s: PgbrScope) => pgbr(s, ['check'], 'write');
-export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr') => pgbr(s, [`--type=${type}`, 'backup'], 'write');
+/** Retention on the command line too: the configured one applies whatever the stanza file says. */
+export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retention) =>
+  pgbr(s, [`--repo1-retention-full=${r.full}`, `--repo1-retention-full-type=${r.fullType}`, `--type=${type}`, 'backup'], 'write');
 export const info = (s: PgbrScope) => pgbr(s, ['--output=json', 'info'], 'read');
 /** Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths). */
 export const archivePush = (s: PgbrScope, file: string) => pgbr(s, ['archive-push', file], 'write');

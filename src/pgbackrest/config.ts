@@ -14,6 +14,7 @@ export interface StanzaFileSettings {
   socketDir: string;
   repoPath: string;
   retentionFull: number;
+  retentionFullType: 'count' | 'time';
   compressType: string;
   processMax: number;
 }
@@ -29,6 +30,7 @@ export function renderStanzaFile(s: StanzaFileSettings): string {
     `pg1-socket-path=${s.socketDir}`,
     `repo1-path=${s.repoPath}`,
     `repo1-retention-full=${s.retentionFull}`,
+    `repo1-retention-full-type=${s.retentionFullType}`,
     `compress-type=${s.compressType}`,
     `process-max=${s.processMax}`,
     'start-fast=y',
@@ -69,4 +71,13 @@ export function parseStanzaFile(text: string): { stanza: string; repoPath: strin
     port: Number.isFinite(port) ? port : undefined,
     dataDir: typeof b['pg1-path'] === 'string' ? b['pg1-path'] : undefined,
   };
+}
+
+/** The stanza file with its retention lines set to `r` (added where missing); unchanged text when they already say so. */
+export function withRetention(text: string, r: { full: number; fullType: string }): string {
+  const want = [`repo1-retention-full=${r.full}`, `repo1-retention-full-type=${r.fullType}`];
+  const lines = text.split('\n').filter((l) => !/^\s*repo1-retention-full(-type)?\s*=/.test(l));
+  const at = lines.findIndex((l) => /^\s*repo1-path\s*=/.test(l));
+  lines.splice(at >= 0 ? at + 1 : lines.findIndex((l) => /^\[/.test(l)) + 1, 0, ...want);
+  return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 // What every new managed cluster needs, whether made empty (initcluster) or restored (branch):
 // the name, port, repository and disk facts and guards, and the steps that give it its own
 // archiving, stanza file, stanza, first full backup and pgmam record.
+import { retentionOf } from '../config/schema.js';
 import { renderArgv } from '../runner/types.js';
 import { parseControlData } from '../pg/controldata.js';
 import { type Recovery } from '../plan/command.js';
@@ -149,6 +150,7 @@ export function newClusterSteps(s: NewClusterSpec) {
     socketDir: pg.SOCKET_DIR,
     repoPath: s.repo.path,
     retentionFull: s.config['retention-full'],
+    retentionFullType: s.config['retention-full-type'],
     compressType: s.config['compress-type'],
     processMax: s.config['process-max'],
   });
@@ -281,12 +283,12 @@ export function newClusterSteps(s: NewClusterSpec) {
     closeToUsers: closeToUsersStep(id, paths.stateDir, s.systemd),
     handOver: handOverStep(id, paths.stateDir, s.systemd),
     checkArchiving: checkArchivingStep(scope, name),
-    backupFull: (why: string): Step => backupFullStep(scope, name, why),
+    backupFull: (why: string): Step => backupFullStep(scope, name, why, retentionOf(s.config)),
     verifyPitrReady,
     /** How a new or adopted app ends: archiving checked, first full backup verified, record, backup mark, autostart. */
     firstBackupAndRecord: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step[] => [
       checkArchivingStep(scope, name),
-      backupFullStep(scope, name, 'the first full backup'),
+      backupFullStep(scope, name, 'the first full backup', retentionOf(s.config)),
       verifyPitrReady,
       recordManaged(r),
       markBackupStep(scope, name, { version: id.version, port }),

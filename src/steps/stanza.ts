@@ -1,4 +1,6 @@
 // Steps on a cluster's own stanza that several commands end with: check archiving, take a full backup.
+import { withRetention } from '../pgbackrest/config.js';
+import { type Retention } from '../config/schema.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import type { Step } from '../plan/types.js';
 import type { Context } from '../context.js';
@@ -22,11 +24,30 @@ export const checkArchivingStep = (scope: pgbr.PgbrScope, name: string): Step =>
   run: pgbr.check(scope),
 });
 
-export const backupFullStep = (scope: pgbr.PgbrScope, name: string, why: string): Step => ({
+export const backupFullStep = (scope: pgbr.PgbrScope, name: string, why: string, retention: Retention): Step => ({
   id: 'backup-full',
   title: `take ${why} of ${name}`,
   effect: 'write',
-  run: pgbr.backup(scope, 'full'),
+  run: pgbr.backup(scope, 'full', retention),
+});
+
+/**
+ * One retention (rule 4): the stanza file says what the configuration says, so a backup taken by any
+ * command — or by hand with pgbackrest — expires the same way. Writes only when it says otherwise.
+ */
+export const alignRetentionStep = (stanzaFile: string, retention: Retention): Step => ({
+  id: 'align-retention',
+  title: `keep ${stanzaFile}'s retention as configured (repo1-retention-full=${retention.full}, repo1-retention-full-type=${retention.fullType})`,
+  effect: 'write',
+  run: async (ctx) => {
+    const text = await ctx.fs.readText(stanzaFile);
+    if (text === undefined) throw new Error(`${stanzaFile} is missing`);
+    const aligned = withRetention(text, retention);
+    if (aligned === text) return;
+    const st = await ctx.fs.stat(stanzaFile);
+    await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: st ? st.mode & 0o777 : 0o640, owner: st ? { uid: st.uid, gid: st.gid } : undefined });
+  },
+  show: [`set repo1-retention-full=${retention.full} and repo1-retention-full-type=${retention.fullType} in ${stanzaFile}, where it says otherwise`],
 });
 
 /**

@@ -1,5 +1,6 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
+import { retentionOf } from '../../config/schema.js';
 import { UsageError, StepFailedError } from '../../errors.js';
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
@@ -17,7 +18,7 @@ import type { ManagedCluster } from '../../state/store.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import { mirrorRepos, type ExportSummary } from './export-repos.js';
 import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
-import { markBackup, readNextXid } from '../../steps/stanza.js';
+import { markBackup, readNextXid, alignRetentionStep } from '../../steps/stanza.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -134,10 +135,9 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
 }
 
 export function backupCmd(t: Target, type: BackupType, env: Pick<PlanEnv, 'config' | 'paths'>) {
-  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type);
   // Retention from pgmam's configuration, applied by pgBackRest's own expire after the backup.
-  const retention = [`--repo1-retention-full=${env.config['retention-full']}`, `--repo1-retention-full-type=${env.config['retention-full-type']}`, '--log-level-console=info'];
-  return { ...base, argv: [base.argv[0]!, ...retention, ...base.argv.slice(1)] };
+  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type, retentionOf(env.config));
+  return { ...base, argv: [base.argv[0]!, '--log-level-console=info', ...base.argv.slice(1)] };
 }
 
 /** A backup when one is due (one step: pgbackrest backup, then the mark); none when nothing was written. */
@@ -148,6 +148,7 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
   if (!t || d?.action !== 'backup') return { target: label, steps: [], journal: false, quiet: true };
   const cmd = backupCmd(t, d.type, env);
   const scope = stanzaScope(t.record.stanza, env.paths.stanzaDir);
+  const align = alignRetentionStep(t.record.stanzaFile, retentionOf(env.config));
   const step: Step = {
     id: `backup-${d.type}`,
     title: `${d.type} backup of ${label} (${d.why})`,
@@ -164,7 +165,7 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
     show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position (change detection)'],
   };
   // pgBackRest resumes or refuses an interrupted backup by itself: no journal of pgmam's.
-  return { target: label, steps: [step], journal: false, quiet: true };
+  return { target: label, steps: [align, step], journal: false, quiet: true };
 }
 
 /** One cluster's backup: the module `backup` runs once per target through runBatch. */

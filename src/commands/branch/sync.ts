@@ -1,5 +1,6 @@
 // `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
 // (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
+import { retentionOf, type Retention } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
 import { nameSchema, nameArg } from '../../names.js';
@@ -20,7 +21,7 @@ import { enableArchivingStep, stamp, startClusterStep, type LiveCluster } from '
 import type { Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
+import { backupFullStep, checkArchivingStep, markBackupStep, alignRetentionStep } from '../../steps/stanza.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
 export const branchSyncOptionsSchema = runFlagsSchema.extend({
@@ -100,7 +101,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     archiveWaitTimeout: env.config['archive-wait-timeout'],
   });
   // Handed over after its post-sync scripts; its stanza is reset and backed up with users back.
-  const steps: Step[] = [...seq.steps, ...postSqlStep(live, f.extras, env.host.systemd), seq.handOver, ...syncTail(o.name, live, owner, env.host.systemd, env.paths)];
+  const steps: Step[] = [...seq.steps, ...postSqlStep(live, f.extras, env.host.systemd), seq.handOver, ...syncTail(o.name, live, owner, env.host.systemd, env.paths, retentionOf(env.config))];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   return {
     target: pg.clusterLabel(id),
@@ -132,7 +133,7 @@ export async function recoverBranchSync(ctx: Context, j: Journal, d: RestoreJour
   const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
   if (handedOver(j)) {
     const owner = (await postgresOwner(ctx.fs)) ?? { uid: 0, gid: 0 };
-    const steps = [...(cluster?.running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...syncTail(j.name, live, owner, ctx.host.systemd, ctx.paths)];
+    const steps = [...(cluster?.running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...syncTail(j.name, live, owner, ctx.host.systemd, ctx.paths, retentionOf(ctx.config))];
     return { way: 'finished', steps, finished: `${j.target}: the interrupted sync is finished (handed over, stanza reset, backed up)\n` };
   }
   // Journals written before the parent's timeline was recorded say 0: then any readable timeline counts as promoted.
@@ -171,7 +172,7 @@ export const branchSyncCommand: CommandModule<BranchSyncOptions, BranchSyncFacts
 };
 
 /** What follows a sync's hand-over (and what finishing an interrupted one runs): a fresh stanza, archiving on, a full backup, the record. Each step can run again. */
-function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: number }, systemd: boolean, paths: { stanzaDir: string; clustersDir: string }): Step[] {
+function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: number }, systemd: boolean, paths: { stanzaDir: string; clustersDir: string }, retention: Retention): Step[] {
   const scope = stanzaScope(name, paths.stanzaDir);
   return [
     {
@@ -189,7 +190,8 @@ function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: nu
     },
     enableArchivingStep(live, systemd, owner),
     checkArchivingStep(scope, name),
-    backupFullStep(scope, name, 'a full backup'),
+    alignRetentionStep(`${paths.stanzaDir}/${name}.conf`, retention),
+    backupFullStep(scope, name, 'a full backup', retention),
     markBackupStep(scope, name, { version: live.id.version, port: live.port }),
     {
       id: 'record-sync',

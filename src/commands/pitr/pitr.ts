@@ -1,5 +1,6 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
+import { retentionOf } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
@@ -24,7 +25,7 @@ import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
+import { backupFullStep, checkArchivingStep, markBackupStep, alignRetentionStep } from '../../steps/stanza.js';
 
 export const pitrOptionsSchema = runFlagsSchema.extend({
   ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: nameSchema }),
@@ -169,7 +170,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       into: { kind: 'replace', name: o.ref.name, running: online, preserved: aside },
       target: { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) },
     });
-    const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port)];
+    const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env)];
     return {
       command: 'pitr --undo',
       target: pg.clusterLabel(id),
@@ -216,7 +217,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
   });
   // Handed over once the restore is verified and recorded: the full backup runs with users back.
-  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port)];
+  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
   const again = o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`;
@@ -254,7 +255,7 @@ export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal, o
   const running = Boolean(cluster?.running);
   const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
   if (handedOver(j)) {
-    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(j.name, ctx.paths.stanzaDir), j.name, d.version, live.port)];
+    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(j.name, ctx.paths.stanzaDir), j.name, d.version, live.port, ctx)];
     // Finished first; then --undo goes on to undo it like any completed pitr.
     return undoing ? { way: 'finished', steps } : { way: 'finished', steps, finished: `${j.target}: the interrupted ${j.command} is finished (handed over, backed up)\n` };
   }
@@ -348,6 +349,6 @@ export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): 
 }
 
 /** What follows the hand-over of a pitr or an undo (and what finishing an interrupted one runs): a full backup on the new timeline, its mark, an archiving check. */
-function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number): Step[] {
-  return [backupFullStep(scope, name, 'a full backup so the new timeline has a base'), markBackupStep(scope, name, { version, port }), checkArchivingStep(scope, name)];
+function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
+  return [alignRetentionStep(`${env.paths.stanzaDir}/${name}.conf`, retentionOf(env.config)), backupFullStep(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config)), markBackupStep(scope, name, { version, port }), checkArchivingStep(scope, name)];
 }

@@ -1,5 +1,6 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
+import { retentionOf } from '../../config/schema.js';
 import { z } from 'zod';
 import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
@@ -16,7 +17,7 @@ import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../
 import { stepName, type Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { preservedSchema, readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from '../../steps/stanza.js';
+import { backupFullStep, checkArchivingStep, markBackupStep, alignRetentionStep } from '../../steps/stanza.js';
 
 export const resetwalOptionsSchema = runFlagsSchema.extend({ name: nameSchema });
 export type ResetwalOptions = z.infer<typeof resetwalOptionsSchema>;
@@ -120,7 +121,8 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
     startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
     waitPromotedStep(live, env.config['recovery-timeout']),
     // The WAL history is broken: earlier backups cannot be replayed into the reset cluster.
-    backupFullStep(scope, o.name, 'a new full backup (the WAL history was reset)'),
+    alignRetentionStep(`${env.paths.stanzaDir}/${o.name}.conf`, retentionOf(env.config)),
+    backupFullStep(scope, o.name, 'a new full backup (the WAL history was reset)', retentionOf(env.config)),
     markBackupStep(scope, o.name, { version, port: live.port }),
     checkArchivingStep(scope, o.name),
   ];
@@ -182,7 +184,8 @@ export async function recoverResetwal(ctx: Context, j: Journal, d: ResetwalJourn
       ...(stepName(j) === 'reset-wal' && !running ? [{ id: 'reset-wal', title: `run pg_resetwal -f on ${j.target} again`, effect: 'destroy' as const, run: pg.resetWal(d.version, d.dataDir, { dryRun: false, force: true }) }] : []),
       ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
       waitPromotedStep(live, ctx.config['recovery-timeout']),
-      backupFullStep(scope, j.name, 'a new full backup (the WAL history was reset)'),
+      alignRetentionStep(`${ctx.paths.stanzaDir}/${j.name}.conf`, retentionOf(ctx.config)),
+      backupFullStep(scope, j.name, 'a new full backup (the WAL history was reset)', retentionOf(ctx.config)),
       markBackupStep(scope, j.name, { version: d.version, port: live.port }),
       checkArchivingStep(scope, j.name),
     ],

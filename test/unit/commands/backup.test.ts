@@ -1,4 +1,5 @@
 // backup's per-cluster decision (type tiers, change detection) and the schedule's files.
+import { alignRetentionStep } from '../../../src/steps/stanza.js';
 import { fakeContext } from '../fakes.js';
 import { mirrorRepos } from '../../../src/commands/backup/export-repos.js';
 import { describe, expect, it } from 'vitest';
@@ -91,11 +92,23 @@ describe('backup of one target (the batch runs one plan per cluster)', () => {
   const o: BackupTargetOptions = { name: 'app1', type: 'incr', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
   const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), done: undefined });
 
-  it('a due backup: one step with the configured retention; quiet, no journal (pgBackRest resumes by itself)', () => {
+  it('a due backup: the stanza file’s retention kept as configured, then the backup with the configured retention; quiet, no journal (pgBackRest resumes by itself)', () => {
     const plan = assemblePlan(backupTargetCommand, facts(target([b('F', 'full', 2)])), o, env);
-    expect(plan.steps.map((s) => s.id)).toEqual(['backup-incr']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['align-retention', 'backup-incr']);
     expect(plan).toMatchObject({ quiet: true, journal: false, locks: ['app1'] });
-    expect(plan.steps[0]!.show![0]).toContain('--repo1-retention-full=2 --repo1-retention-full-type=count');
+    expect(plan.steps[1]!.show![0]).toContain('--repo1-retention-full=2 --repo1-retention-full-type=count');
+  });
+
+  it('one retention: a stanza file written with another retention is brought in line; one that agrees is not written', async () => {
+    const { ctx, fs } = fakeContext();
+    const file = '/etc/pgbackrest/conf.d/app1.conf';
+    fs.files.set(file, '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=2\ncompress-type=lz4\n');
+    const step = alignRetentionStep(file, { full: 4, fullType: 'time' });
+    await (step.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(fs.files.get(file)).toBe('# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=4\nrepo1-retention-full-type=time\ncompress-type=lz4\n');
+    const writes = fs.writes.length;
+    await (step.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(fs.writes.length).toBe(writes);
   });
 
   it('nothing written since the mark: no steps; a stopped cluster: refused for this target only', () => {

@@ -96,7 +96,7 @@ describe('branch sync', () => {
     expect(plan.destructive).toBe(true);
     expect(plan.steps.map((s) => s.id)).toEqual([
       'switch-wal', 'stop-cluster', 'close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'verify-isolation', 'start-cluster', 'wait-promoted',
-      'verify-recovery', 'verify-parent-archive', 'hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync',
+      'verify-recovery', 'verify-parent-archive', 'hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'align-retention', 'backup-full', 'mark-backup', 'record-sync',
     ]);
     expect(renderPlan(plan, 0)).toContain('its stanza app1_dev and its backups are reset');
   });
@@ -161,7 +161,7 @@ describe('branch recover', () => {
     const steps = ['stop-cluster', 'close-to-users', 'preserve-datadir', 'restore-backup', 'start-cluster', 'hand-over', 'reset-branch-stanza', 'backup-full'];
     const r = await recoverBranchSync(ctx, { ...journal('branch sync', syncData), steps, at: steps.indexOf('reset-branch-stanza') }, syncData);
     expect(r.way).toBe('finished');
-    expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'backup-full', 'mark-backup', 'record-sync']);
+    expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'align-retention', 'backup-full', 'mark-backup', 'record-sync']);
   });
 });
 

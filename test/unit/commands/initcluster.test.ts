@@ -83,7 +83,7 @@ describe('initcluster plan', () => {
     expect(text).toContain("archive_command = 'pgbackrest --stanza=app1 archive-push %p'");
     expect(text).not.toMatch(/archive_command.*pg1-path/);
     expect(text).toContain('pg1-port=5433');
-    expect(text).toContain('$ runuser -u postgres -- pgbackrest --stanza=app1 --type=full backup');
+    expect(text).toContain('$ runuser -u postgres -- pgbackrest --stanza=app1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup');
     expect(p.destructive).toBe(false);
   });
 
@@ -126,7 +126,7 @@ describe('initcluster plan', () => {
       .register('pg_ctlcluster 15 app1 start')
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')
-      .register('pgbackrest --stanza=app1 --type=full backup', { exitCode: 99, stderr: 'ERROR: [099]: boom' })
+      .register('pgbackrest --stanza=app1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup', { exitCode: 99, stderr: 'ERROR: [099]: boom' })
       .register('pgbackrest --stanza=app1 stop')
       .register('pgbackrest --stanza=app1 stanza-delete --force')
       .register('pg_dropcluster --stop 15 app1');

@@ -77,7 +77,7 @@ describe('pitr guards', () => {
     const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
     expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
     const plan = planPitr(stopped, to('2026-11-22 05:45:00+00'));
-    expect(plan.steps.map((s) => s.id)).toEqual(['close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'hand-over', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'hand-over', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving']);
   });
 
   it('refuses standby.signal, recovery, another cluster\'s stanza and a live lock — all at once', () => {
@@ -145,7 +145,7 @@ describe('pitr recover', () => {
     return h;
   };
 
-  const steps = ['switch-wal', 'stop-cluster', 'close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'hand-over', 'backup-full', 'mark-backup', 'check-archiving'];
+  const steps = ['switch-wal', 'stop-cluster', 'close-to-users', 'preserve-datadir', 'create-datadir', 'restore-backup', 'start-cluster', 'wait-promoted', 'verify-recovery', 'record-timeline', 'hand-over', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving'];
   const at = (step: string) => ({ steps, at: steps.indexOf(step) });
 
   it('before hand-over, a restore that has not promoted is rolled back: the unfinished restore goes, the preserved directory comes back, the cluster starts as it was, open again', async () => {
@@ -175,7 +175,7 @@ describe('pitr recover', () => {
     const { ctx } = host(true, 2);
     const r = await recoverPitr(ctx, journal(at(step)), data);
     expect(r.way).toBe('finished');
-    expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(r.steps.map((s) => s.id)).toEqual(['hand-over', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving']);
     expect(r.finished).toMatch(/interrupted pitr is finished/);
   });
 

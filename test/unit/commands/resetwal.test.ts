@@ -19,7 +19,7 @@ const failed = (f: ResetwalFacts) => resetwalGuards(f, o, env).filter((g) => !g.
 describe('resetwal', () => {
   it('copies first, then resets (forced after an unclean stop), starts, takes a new full backup; type-to-confirm', () => {
     const plan = assemblePlan(resetwalCommand, facts(), o, env);
-    expect(plan.steps.map((s) => s.id)).toEqual(['copy-datadir', 'reset-wal', 'start-cluster', 'wait-promoted', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['copy-datadir', 'reset-wal', 'start-cluster', 'wait-promoted', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving']);
     expect(plan.steps[1]!.run).toMatchObject({ argv: ['/usr/lib/postgresql/15/bin/pg_resetwal', '-f', '/var/lib/postgresql/15/app1'] });
     expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', journal: { data: { copy: { path: '/var/lib/postgresql/15/app1.pre-resetwal-20261122T100000Z' } } } });
   });
@@ -33,7 +33,7 @@ describe('resetwal', () => {
 
   const journal = (at: number): Journal => ({
     format: 1, command: 'resetwal', target: '15/app1', name: 'app1', rerun: 'pgmam resetwal app1 --yes', pid: 99, groups: [], startedAt: 'x',
-    steps: ['copy-datadir', 'reset-wal', 'start-cluster', 'wait-promoted', 'backup-full', 'mark-backup', 'check-archiving'], at, status: 'running', error: null, data: {},
+    steps: ['copy-datadir', 'reset-wal', 'start-cluster', 'wait-promoted', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving'], at, status: 'running', error: null, data: {},
   });
   const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', copy: { path: '/var/lib/postgresql/15/app1.pre-resetwal-x', reason: 'resetwal', createdAt: 'x' } };
   const host = () => {
@@ -51,9 +51,9 @@ describe('resetwal', () => {
   it('recover: killed at pg_resetwal, it is run again (forced) and the run finished; later, only finished', async () => {
     const atReset = await recoverResetwal(host().ctx, journal(1), data);
     expect(atReset).toMatchObject({ way: 'finished' });
-    expect(atReset.steps.map((s) => s.id)).toEqual(['record-copy', 'reset-wal', 'start-cluster', 'wait-promoted', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(atReset.steps.map((s) => s.id)).toEqual(['record-copy', 'reset-wal', 'start-cluster', 'wait-promoted', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving']);
     const later = await recoverResetwal(host().ctx, journal(4), data);
-    expect(later.steps.map((s) => s.id)).toEqual(['record-copy', 'start-cluster', 'wait-promoted', 'backup-full', 'mark-backup', 'check-archiving']);
+    expect(later.steps.map((s) => s.id)).toEqual(['record-copy', 'start-cluster', 'wait-promoted', 'align-retention', 'backup-full', 'mark-backup', 'check-archiving']);
   });
 
   it.each(assemblePlan(resetwalCommand, facts(), o, env).steps.map((s, at) => [s.id, at] as const))('killed at %s (step %i): one outcome — the unfinished copy removed before pg_resetwal, finished from it on', async (_step, at) => {
