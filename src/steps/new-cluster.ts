@@ -26,7 +26,7 @@ import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
-import { backupFullStep, checkArchivingStep, markBackupStep } from './stanza.js';
+import { backupAndMark, checkArchivingStep } from './stanza.js';
 
 export interface NewClusterFacts {
   /** Where the new cluster's data goes (pg_createcluster -d), or an adopted cluster's own. */
@@ -283,17 +283,13 @@ export function newClusterSteps(s: NewClusterSpec) {
     closeToUsers: closeToUsersStep(id, paths.stateDir, s.systemd),
     handOver: handOverStep(id, paths.stateDir, s.systemd),
     checkArchiving: checkArchivingStep(scope, name),
-    backupFull: (why: string): Step => backupFullStep(scope, name, why, retentionOf(s.config)),
+    backupAndMark: (why: string) => backupAndMark(scope, name, why, retentionOf(s.config), { version: id.version, port }),
     verifyPitrReady,
     /** How a new or adopted app ends: archiving checked, first full backup verified, record, backup mark, autostart. */
-    firstBackupAndRecord: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step[] => [
-      checkArchivingStep(scope, name),
-      backupFullStep(scope, name, 'the first full backup', retentionOf(s.config)),
-      verifyPitrReady,
-      recordManaged(r),
-      markBackupStep(scope, name, { version: id.version, port }),
-      autostartStep(id, true, s.systemd),
-    ],
+    firstBackupAndRecord: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step[] => {
+      const first = backupAndMark(scope, name, 'the first full backup', retentionOf(s.config), { version: id.version, port });
+      return [checkArchivingStep(scope, name), first.backup, verifyPitrReady, recordManaged(r), first.mark, autostartStep(id, true, s.systemd)];
+    },
     recordManaged,
   };
 }

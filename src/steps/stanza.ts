@@ -1,4 +1,5 @@
 // Steps on a cluster's own stanza that several commands end with: check archiving, take a full backup.
+import { effectiveArgv, renderArgv } from '../runner/types.js';
 import { withRetention } from '../pgbackrest/config.js';
 import { type Retention } from '../config/schema.js';
 import * as pgbr from '../pgbackrest/commands.js';
@@ -8,14 +9,38 @@ import * as pg from '../pg/commands.js';
 import { parseInfo } from '../pgbackrest/info.js';
 import { updateManaged } from '../state/store.js';
 
-/** After a full backup pgmam took: remember it, so an idle cluster's next scheduled incr is skipped. */
-export const markBackupStep = (scope: pgbr.PgbrScope, name: string, at: { version: string; port: number }): Step => ({
+/** The transaction position read right before a backup began, for the mark that follows it. */
+export interface PendingMark {
+  nextXid?: string;
+}
+
+/**
+ * After a full backup pgmam took: remember it, so an idle cluster's next scheduled incr is skipped.
+ * With `pending`, the position is the one read before the backup began: a commit during or right after
+ * the backup then counts as written since (read afterwards, it would never be backed up by incr/diff).
+ */
+export const markBackupStep = (scope: pgbr.PgbrScope, name: string, at: { version: string; port: number }, pending?: PendingMark): Step => ({
   id: 'mark-backup',
   title: `remember ${name}'s newest backup and transaction position for backup's change detection`,
   effect: 'write',
-  run: async (ctx) => void (await markBackup(ctx, name, scope, at)),
-  show: [`  pgbackrest info + select pg_snapshot_xmax(pg_current_snapshot()), into the pgmam record of ${name}`],
+  run: async (ctx) => void (await markBackup(ctx, name, scope, at, undefined, pending?.nextXid)),
+  show: [`  pgbackrest info + the transaction position read before the backup, into the pgmam record of ${name}`],
 });
+
+/** A full backup and its mark, the position read before the backup starts. */
+export function backupAndMark(scope: pgbr.PgbrScope, name: string, why: string, retention: Retention, at: { version: string; port: number }): { backup: Step; mark: Step } {
+  const pending: PendingMark = {};
+  const cmd = pgbr.backup(scope, 'full', retention);
+  const backup: Step = {
+    ...backupFullStep(scope, name, why, retention),
+    run: async (ctx) => {
+      pending.nextXid = await readNextXid(ctx.runner, at.version, at.port);
+      await ctx.runner.run(cmd);
+    },
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  (the transaction position is read just before, for change detection)'],
+  };
+  return { backup, mark: markBackupStep(scope, name, at, pending) };
+}
 
 export const checkArchivingStep = (scope: pgbr.PgbrScope, name: string): Step => ({
   id: 'check-archiving',
@@ -54,10 +79,10 @@ export const alignRetentionStep = (stanzaFile: string, retention: Retention): St
  * Record the newest backup's label and the next transaction ID right after pgmam's own backup, for
  * the change detection of later backups. Returns the stanza's backup labels.
  */
-export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }, knownLabel?: string): Promise<string[]> {
+export async function markBackup(ctx: Context, name: string, scope: pgbr.PgbrScope, at: { version: string; port: number }, knownLabel?: string, readBefore?: string): Promise<string[]> {
   const labels = knownLabel ? [knownLabel] : (parseInfo((await ctx.runner.run(pgbr.info(scope))).stdout)[0]?.backup ?? []).map((b) => b.label);
   const label = labels.at(-1);
-  const nextXid = await readNextXid(ctx.runner, at.version, at.port);
+  const nextXid = readBefore ?? (await readNextXid(ctx.runner, at.version, at.port));
   if (label && nextXid) await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, backupMark: { label, nextXid } }));
   return labels;
 }

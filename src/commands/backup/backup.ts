@@ -156,13 +156,15 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
     run: async (c) => {
       const t0 = performance.now();
       const before = (t.stanza?.backup ?? []).map((b) => b.label);
+      // The position before the backup starts: a commit while it runs counts as written since.
+      const xidBefore = t.cluster ? await readNextXid(c.runner, t.record.version, t.cluster.port) : undefined;
       const out = await c.runner.run(cmd);
       // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
       const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
-      const labels = t.cluster ? await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput) : [];
+      const labels = t.cluster ? await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput, xidBefore) : [];
       f.done = { label: labels.at(-1), before, durationMs: Math.round(performance.now() - t0) };
     },
-    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position (change detection)'],
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position read before it began (change detection)'],
   };
   // pgBackRest resumes or refuses an interrupted backup by itself: no journal of pgmam's.
   return { target: label, steps: [align, step], journal: false, quiet: true };

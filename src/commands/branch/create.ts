@@ -19,7 +19,6 @@ import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal, finishHandOver } from '../../steps/new-cluster.js';
-import { markBackupStep } from '../../steps/stanza.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
 export const branchCreateOptionsSchema = runFlagsSchema
@@ -109,6 +108,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     recoveryTimeout: env.config['recovery-timeout'],
     archiveWaitTimeout: env.config['archive-wait-timeout'],
   });
+  const first = n.backupAndMark('the first full backup');
   const steps: Step[] = [
     ...seq.steps,
     n.recordManaged({ role: 'branch', parent: o.parent, createdAt: f.now.toISOString() }),
@@ -116,8 +116,8 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     n.createStanza,
     enableArchivingStep(live, env.host.systemd, owner),
     n.checkArchiving,
-    n.backupFull('the first full backup'),
-    markBackupStep(n.scope, f.name, { version, port }),
+    first.backup,
+    first.mark,
     autostartStep(id, o.autostart !== false, env.host.systemd),
     n.handOver,
   ];

@@ -21,7 +21,7 @@ import { enableArchivingStep, stamp, startClusterStep, type LiveCluster } from '
 import type { Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { backupFullStep, checkArchivingStep, markBackupStep, alignRetentionStep } from '../../steps/stanza.js';
+import { alignRetentionStep, backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
 export const branchSyncOptionsSchema = runFlagsSchema.extend({
@@ -191,8 +191,7 @@ function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: nu
     enableArchivingStep(live, systemd, owner),
     checkArchivingStep(scope, name),
     alignRetentionStep(`${paths.stanzaDir}/${name}.conf`, retention),
-    backupFullStep(scope, name, 'a full backup', retention),
-    markBackupStep(scope, name, { version: live.id.version, port: live.port }),
+    ...Object.values(backupAndMark(scope, name, 'a full backup', retention, { version: live.id.version, port: live.port })),
     {
       id: 'record-sync',
       title: `record the sync of ${pg.clusterLabel(live.id)}`,

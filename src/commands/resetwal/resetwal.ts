@@ -17,7 +17,7 @@ import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../
 import { stepName, type Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { preservedSchema, readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { backupFullStep, checkArchivingStep, markBackupStep, alignRetentionStep } from '../../steps/stanza.js';
+import { alignRetentionStep, backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
 
 export const resetwalOptionsSchema = runFlagsSchema.extend({ name: nameSchema });
 export type ResetwalOptions = z.infer<typeof resetwalOptionsSchema>;
@@ -122,8 +122,7 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
     waitPromotedStep(live, env.config['recovery-timeout']),
     // The WAL history is broken: earlier backups cannot be replayed into the reset cluster.
     alignRetentionStep(`${env.paths.stanzaDir}/${o.name}.conf`, retentionOf(env.config)),
-    backupFullStep(scope, o.name, 'a new full backup (the WAL history was reset)', retentionOf(env.config)),
-    markBackupStep(scope, o.name, { version, port: live.port }),
+    ...Object.values(backupAndMark(scope, o.name, 'a new full backup (the WAL history was reset)', retentionOf(env.config), { version, port: live.port })),
     checkArchivingStep(scope, o.name),
   ];
   return {
@@ -185,8 +184,7 @@ export async function recoverResetwal(ctx: Context, j: Journal, d: ResetwalJourn
       ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
       waitPromotedStep(live, ctx.config['recovery-timeout']),
       alignRetentionStep(`${ctx.paths.stanzaDir}/${j.name}.conf`, retentionOf(ctx.config)),
-      backupFullStep(scope, j.name, 'a new full backup (the WAL history was reset)', retentionOf(ctx.config)),
-      markBackupStep(scope, j.name, { version: d.version, port: live.port }),
+      ...Object.values(backupAndMark(scope, j.name, 'a new full backup (the WAL history was reset)', retentionOf(ctx.config), { version: d.version, port: live.port })),
       checkArchivingStep(scope, j.name),
     ],
   };

@@ -139,3 +139,20 @@ describe('backup --export-to: the mirror under a journal', () => {
     await expect(mirrorRepos(ctx, [], '/m', 'r')).rejects.toThrow(/another pgmam \(pid 4242\)/);
   });
 });
+
+describe('change detection, race', () => {
+  const env: PlanEnv = planEnv();
+  const bo: BackupTargetOptions = { name: 'app1', type: 'full', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, bo, cfg, now), done: undefined });
+  it('the mark is the transaction position read before the backup began: a commit during it counts as written since', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1')));
+    fs.files.set('/etc/pgbackrest/conf.d/app1.conf', '[app1]\nrepo1-path=/r\nrepo1-retention-full=2\nrepo1-retention-full-type=count\n');
+    runner.register(/pg_snapshot_xmax/, { stdout: '800\n' }, 1).register(/--type=full backup$/, { stdout: 'INFO: new backup label = 20261122-100000F\n' });
+    const plan = assemblePlan(backupTargetCommand, facts(target([b('F', 'full', 200)])), bo, env);
+    for (const s of plan.steps) await (s.run as (c: typeof ctx) => Promise<void>)(ctx);
+    expect(JSON.parse(fs.files.get(`${ctx.paths.clustersDir}/app1.json`)!).backupMark).toEqual({ label: '20261122-100000F', nextXid: '800' });
+    const order = runner.calls.map((c) => c.argv.join(' '));
+    expect(order.findIndex((c) => c.includes('pg_snapshot_xmax'))).toBeLessThan(order.findIndex((c) => c.includes('backup')));
+  });
+});

@@ -126,6 +126,7 @@ describe('initcluster plan', () => {
       .register('pg_ctlcluster 15 app1 start')
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')
+      .register(/psql.*pg_snapshot_xmax/, { stdout: '800\n' })
       .register('pgbackrest --stanza=app1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup', { exitCode: 99, stderr: 'ERROR: [099]: boom' })
       .register('pgbackrest --stanza=app1 stop')
       .register('pgbackrest --stanza=app1 stanza-delete --force')
