@@ -41,22 +41,47 @@ export interface LockDeps {
   now(): Date;
 }
 
-/** Takes the lock, taking over a stale one (its process is gone) with a log line. Returns the release function. */
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+/**
+ * Takes the lock (an exclusive create), taking over a stale one (its process and children are gone)
+ * with a log line. A takeover happens only under a second exclusive file, `<lock>.takeover`, and
+ * re-reads the lock under it: two processes that both saw the stale lock cannot both remove it and
+ * both hold the new one. Returns the release function.
+ */
 export async function acquireLock(d: LockDeps, name: string, command: string): Promise<() => Promise<void>> {
   await d.fs.mkdirp(d.locksDir, { mode: 0o755 });
   const file = lockPath(d.locksDir, name);
+  const guard = `${file}.takeover`;
   const me: LockHolder = { pid: d.pid, command, startedAt: d.now().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (await d.fs.createExclusive(file, JSON.stringify(me), 0o644)) {
-      return async () => {
-        const holder = await readLock(d.fs, d.locksDir, name);
-        if (holder?.pid === d.pid) await d.fs.rm(file);
-      };
-    }
+  const release = async () => {
     const holder = await readLock(d.fs, d.locksDir, name);
+    if (holder?.pid === d.pid) await d.fs.rm(file);
+  };
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (await d.fs.createExclusive(file, JSON.stringify(me), 0o644)) return release;
+    const seen = await d.fs.readText(file);
+    const holder = await readLock(d.fs, d.locksDir, name);
+    if (seen === undefined) continue; // released meanwhile: try again
     if (holder && ownerAlive(d.host, holder)) throw new LockHeldError(name, holder);
-    d.log.warn({ event: 'lock-stale', cluster: name, holder }, `taking over stale lock on ${name} (pid ${holder?.pid ?? '?'} and its children are gone)`);
-    await d.fs.rm(file);
+    if (!(await d.fs.createExclusive(guard, JSON.stringify(me), 0o644))) {
+      // Another process is taking it over: wait, then look again; a guard left by a dead process goes.
+      const g = await d.fs.readText(guard);
+      const gHolder = g ? (JSON.parse(g) as LockHolder) : undefined;
+      if (gHolder && !ownerAlive(d.host, gHolder)) await d.fs.rm(guard);
+      else await sleep(20);
+      continue;
+    }
+    try {
+      // Still the stale lock we saw (not one a live process took meanwhile): only then remove it.
+      if ((await d.fs.readText(file)) === seen) {
+        d.log.warn({ event: 'lock-stale', cluster: name, holder }, `taking over stale lock on ${name} (pid ${holder?.pid ?? '?'} and its children are gone)`);
+        await d.fs.rm(file);
+        if (await d.fs.createExclusive(file, JSON.stringify(me), 0o644)) return release;
+      }
+    } finally {
+      await d.fs.rm(guard);
+    }
   }
   throw new Error(`could not take the lock on ${name}`);
 }
