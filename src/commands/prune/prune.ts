@@ -39,12 +39,15 @@ export async function gatherPrune(ctx: Context, o: PruneOptions): Promise<PruneF
 /** The preserved directories older than --older-than. */
 const oldOnes = (f: PruneFacts, o: PruneOptions) => (f.record?.preserved ?? []).filter((p) => f.now.getTime() - Date.parse(p.createdAt) >= o.olderThanSeconds * 1000);
 
+/** `<data directory>.pre-<what>-<stamp>`, a sibling of the data directory: no '/' after the prefix, so no `/..` or deeper path. */
+export const isPreservedName = (dataDir: string, path: string) => path.startsWith(`${dataDir}.pre-`) && /^[A-Za-z0-9._:-]+$/.test(path.slice(`${dataDir}.pre-`.length));
+
 export function pruneGuards(f: PruneFacts, o: PruneOptions): Guard[] {
   const rec = f.record;
   const label = rec?.cluster ?? o.name;
   // Only pgmam's own naming, next to the data directory: an edited record cannot point prune elsewhere.
   const dataDir = f.dataDir;
-  const strange = dataDir ? oldOnes(f, o).filter((p) => !p.path.startsWith(`${dataDir}.pre-`) || p.path.includes('/../')) : [];
+  const strange = dataDir ? oldOnes(f, o).filter((p) => !isPreservedName(dataDir, p.path)) : [];
   return [
     runsAsRoot(f.uid),
     { id: 'cluster-is-managed', check: () => (rec ? pass : fail(`${label} is not managed by pgmam`, 'see pgmam list')) },

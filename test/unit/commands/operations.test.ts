@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { planEnv, aRecord } from '../fixtures.js';
 import { checkCommand, type CheckFacts } from '../../../src/commands/check/check.js';
 import { installLinksCommand, type LinkFacts } from '../../../src/commands/install-links/install-links.js';
-import { pruneCommand, recoverPrune, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
+import { isPreservedName, pruneCommand, recoverPrune, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
 import { recoverSchedule, scheduleCommand, type ScheduleFacts, type ScheduleJournal } from '../../../src/commands/schedule/schedule.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
@@ -22,6 +22,15 @@ const week: PruneOptions = { name: 'app1', olderThanSeconds: 7 * 86400, json: fa
 const failed = (f: PruneFacts) => assemblePlan(pruneCommand, f, week, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
 
 describe('prune', () => {
+  it.each([
+    [`${dir}.pre-pitr-20261110T000000Z`, true],
+    [`${dir}.pre-sync-20261121T000000Z/..`, false],
+    [`${dir}.pre-x/../../etc`, false],
+    [`${dir}/../other`, false],
+    [`${dir}.pre-`, false],
+    ['/etc', false],
+  ])('%s is a preserved directory of the cluster: %s', (path, ok) => expect(isPreservedName(dir, path)).toBe(ok));
+
   it('removes only the preserved directories older than --older-than; typed name to confirm', () => {
     const plan = assemblePlan(pruneCommand, facts(), week, env);
     expect(plan.steps.map((s) => s.show)).toEqual([[`rm -rf ${dir}.pre-pitr-20261110T000000Z`]]);
