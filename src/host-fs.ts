@@ -48,6 +48,16 @@ export interface HostFs {
 
 const isMissing = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR';
 
+/** Make a create, rename or removal in `dir` survive a power loss (the file's own fsync does not cover its name). */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 export const nodeFs: HostFs = {
   async readText(file) {
     try {
@@ -108,6 +118,7 @@ export const nodeFs: HostFs = {
       await fh.close();
     }
     await fsp.rename(tmp, file);
+    await syncDir(path.dirname(file));
   },
   async createExclusive(file, data, mode) {
     try {
@@ -118,6 +129,7 @@ export const nodeFs: HostFs = {
       } finally {
         await fh.close();
       }
+      await syncDir(path.dirname(file));
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -137,12 +149,16 @@ export const nodeFs: HostFs = {
     }
     await fsp.chmod(dir, mode);
     if (owner) await fsp.chown(dir, owner.uid, owner.gid);
+    await syncDir(parent);
   },
   async rm(file, opts) {
     await fsp.rm(file, { force: true, recursive: opts?.recursive ?? false });
+    await syncDir(path.dirname(file)).catch(() => undefined);
   },
   async rename(from, to) {
     await fsp.rename(from, to);
+    await syncDir(path.dirname(to));
+    if (path.dirname(from) !== path.dirname(to)) await syncDir(path.dirname(from));
   },
   async symlink(target, file) {
     await fsp.symlink(target, file);
