@@ -1,9 +1,28 @@
 // File-system access for commands, behind an interface so planners and guards stay pure and testable.
-import { createHash } from 'node:crypto';
-import { constants, createReadStream, promises as fsp } from 'node:fs';
+// Root never follows a link another user can plant (rule 3): in a directory root does not own, files
+// and directories are made by a child running as the directory's owner; in a root-owned directory the
+// temporary file is created exclusively and without following links, its owner and mode set through
+// the descriptor.
+import { runAsOwner } from './runner/execa-runner.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, createReadStream, readFileSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 
-let tmpSeq = 0;
+const tmpName = (file: string) => `${file}.pgmam-tmp-${randomBytes(8).toString('hex')}`;
+
+/** The owner of `dir` when this process is root and the directory (or the link at its name) is another user's. */
+async function foreignOwner(dir: string): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const st = await fsp.lstat(dir).catch(() => undefined);
+  if (!st || st.uid === 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.split(':')[2] === String(st.uid));
+  if (!line) throw new Error(`${dir} belongs to uid ${st.uid}, which has no user name: pgmam does not write there as root`);
+  return line.split(':')[0];
+}
+
+const asUser = runAsOwner;
 
 export interface FileStat {
   uid: number;
@@ -106,9 +125,19 @@ export const nodeFs: HostFs = {
     }
   },
   async writeFileAtomic(file, data, { mode, owner }) {
-    // Unique per write: two writes of one file may overlap (the journal, as children start).
-    const tmp = `${file}.pgmam-tmp-${process.pid}-${++tmpSeq}`;
-    const fh = await fsp.open(tmp, 'w', mode);
+    const dir = path.dirname(file);
+    const user = await foreignOwner(dir);
+    if (user) {
+      // Its owner writes it: a link planted in the directory can only lead where that user may write.
+      const tmp = tmpName(file);
+      await asUser(user, ['dd', `of=${tmp}`, 'conv=fsync', 'status=none'], data);
+      await asUser(user, ['chmod', mode.toString(8), tmp]);
+      await asUser(user, ['mv', '-f', '-T', tmp, file]);
+      await asUser(user, ['sync', dir]);
+      return;
+    }
+    const tmp = tmpName(file);
+    const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
     try {
       await fh.writeFile(data);
       await fh.chmod(mode);
@@ -118,7 +147,7 @@ export const nodeFs: HostFs = {
       await fh.close();
     }
     await fsp.rename(tmp, file);
-    await syncDir(path.dirname(file));
+    await syncDir(dir);
   },
   async createExclusive(file, data, mode) {
     try {
@@ -141,12 +170,22 @@ export const nodeFs: HostFs = {
     // gets `mode` and `owner`.
     const parent = path.dirname(dir);
     if (parent !== dir && !(await nodeFs.exists(parent))) await nodeFs.mkdirp(parent, { mode: 0o755 });
+    const user = await foreignOwner(parent);
+    if (user) {
+      // In another user's directory, that user makes it (and owns it).
+      if (!(await nodeFs.exists(dir))) {
+        await asUser(user, ['mkdir', '-m', mode.toString(8), dir]);
+        await asUser(user, ['sync', parent]);
+      }
+      return;
+    }
     try {
       await fsp.mkdir(dir, { mode });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
       throw e;
     }
+    // Under a root-owned parent no one else can swap the new directory for a link before these.
     await fsp.chmod(dir, mode);
     if (owner) await fsp.chown(dir, owner.uid, owner.gid);
     await syncDir(parent);
@@ -195,19 +234,28 @@ export const nodeFs: HostFs = {
     const missing: string[] = [];
     for (let p = path.dirname(to); !(await nodeFs.exists(p)); p = path.dirname(p)) missing.unshift(p);
     for (const p of missing) await nodeFs.mkdirp(p, { mode: 0o750, owner });
-    const tmp = `${to}.pgmam-tmp-${process.pid}`;
-    await fsp.copyFile(from, tmp);
     const st = await fsp.stat(from);
-    const fh = await fsp.open(tmp, 'r+');
+    const tmp = tmpName(to);
+    const user = await foreignOwner(path.dirname(to));
+    if (user) {
+      await asUser(user, ['cp', '--preserve=mode,timestamps', '--', from, tmp]);
+      await asUser(user, ['sync', tmp]);
+      await asUser(user, ['mv', '-f', '-T', tmp, to]);
+      await asUser(user, ['sync', path.dirname(to)]);
+      return;
+    }
+    await fsp.copyFile(from, tmp, constants.COPYFILE_EXCL);
+    const fh = await fsp.open(tmp, constants.O_RDWR | constants.O_NOFOLLOW);
     try {
       await fh.chmod(st.mode & 0o7777);
       if (owner) await fh.chown(owner.uid, owner.gid);
       await fh.sync();
+      await fh.utimes(st.atimeMs / 1000, st.mtimeMs / 1000);
     } finally {
       await fh.close();
     }
     await fsp.rename(tmp, to);
-    await fsp.utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+    await syncDir(path.dirname(to));
   },
   sha256(file) {
     return new Promise((resolve, reject) => {

@@ -255,9 +255,10 @@ export function newClusterSteps(s: NewClusterSpec) {
       effect: 'write',
       run: async (ctx) => {
         await ctx.fs.mkdirp(paths.stanzaDir, { mode: 0o755 });
-        await ctx.fs.writeFileAtomic(stanzaFile, stanzaText, { mode: 0o640, owner });
+        // root:postgres 0640: pgBackRest (as postgres) reads it; only root changes it.
+        await ctx.fs.writeFileAtomic(stanzaFile, stanzaText, { mode: 0o640, owner: { uid: 0, gid: owner.gid } });
       },
-      show: [`write ${stanzaFile} (0640 postgres):`, ...indent(stanzaText)],
+      show: [`write ${stanzaFile} (0640 root:postgres):`, ...indent(stanzaText)],
       undo: { title: `remove ${stanzaFile}`, run: (ctx) => ctx.fs.rm(stanzaFile), show: [`rm -f ${stanzaFile}`] },
     } satisfies Step,
     startCluster: { id: 'start-cluster', title: `start ${label}`, effect: 'write', run: pg.controlCluster(id, 'start', s.systemd) } satisfies Step,

@@ -69,8 +69,9 @@ export const alignRetentionStep = (stanzaFile: string, retention: Retention): St
     if (text === undefined) throw new Error(`${stanzaFile} is missing`);
     const aligned = withRetention(text, retention);
     if (aligned === text) return;
+    // root:postgres 0640 from here on, whoever owned it before (older pgmam wrote it as postgres's).
     const st = await ctx.fs.stat(stanzaFile);
-    await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: st ? st.mode & 0o777 : 0o640, owner: st ? { uid: st.uid, gid: st.gid } : undefined });
+    await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: 0o640, owner: { uid: 0, gid: st?.gid ?? 0 } });
   },
   show: [`set repo1-retention-full=${retention.full} and repo1-retention-full-type=${retention.fullType} in ${stanzaFile}, where it says otherwise`],
 });

@@ -3,7 +3,6 @@
 import { ownerAlive, readJournal, removeJournal, writeJournal, type Journal } from '../../state/journal.js';
 import type { Context } from '../../context.js';
 import { postgresOwner } from '../../host/facts.js';
-import { parseStanzaFile } from '../../pgbackrest/config.js';
 import type { ManagedCluster } from '../../state/store.js';
 
 export interface ExportSummary {
@@ -16,15 +15,15 @@ export interface ExportSummary {
 /**
  * Mirror each stanza's backup/ and archive/ directories into DIR, so DIR is itself a pgBackRest
  * repository: only new or changed files are copied, each verified (size and SHA-256) after copying.
- * The source repository is read from the stanza file, never assumed.
+ * The source repository is the one pgmam's record names (root-owned state), never a stanza file's.
  */
 export async function exportRepos(ctx: Context, records: ManagedCluster[], dir: string): Promise<ExportSummary> {
   const owner = await postgresOwner(ctx.fs);
   const summary: ExportSummary = { dir, copied: 0, unchanged: 0, removed: 0 };
   await ctx.fs.mkdirp(dir, { mode: 0o750, owner });
   for (const rec of records) {
-    const text = await ctx.fs.readText(rec.stanzaFile);
-    const repo = (text && parseStanzaFile(text)?.repoPath) ?? rec.repoPath;
+    // From pgmam's own root-owned record, never from a file postgres could have written (rule 3).
+    const repo = rec.repoPath;
     for (const sub of ['backup', 'archive']) {
       const from = `${repo}/${sub}/${rec.stanza}`;
       const to = `${dir}/${sub}/${rec.stanza}`;
