@@ -114,8 +114,9 @@ export function showSetting(c: ClusterId, dataDir: string, name: string): Cmd {
 }
 
 /** pg_resetwal; `dryRun` (-n) only prints what it would do. */
-export const resetWal = (version: string, dataDir: string, o: { dryRun: boolean; force: boolean }): Cmd => ({
-  argv: [pgBin(version, 'pg_resetwal'), ...(o.dryRun ? ['-n'] : []), ...(o.force ? ['-f'] : []), dataDir],
+/** `nextWal`: the first segment after the reset (-l), when pg_wal alone would choose one the archive already holds. */
+export const resetWal = (version: string, dataDir: string, o: { dryRun: boolean; force: boolean; nextWal?: string }): Cmd => ({
+  argv: [pgBin(version, 'pg_resetwal'), ...(o.dryRun ? ['-n'] : []), ...(o.force ? ['-f'] : []), ...(o.nextWal ? ['-l', o.nextWal] : []), dataDir],
   asUser: 'postgres',
   effect: o.dryRun ? 'read' : 'write',
 });

@@ -17,3 +17,32 @@ export function parseControlData(text: string): ControlData {
   const tli = get("Latest checkpoint's TimeLineID");
   return { systemId: get('Database system identifier'), state: get('Database cluster state'), timeline: tli === undefined ? undefined : Number(tli) };
 }
+
+/** `First log segment after reset:` from `pg_resetwal -n`. */
+export function parseResetPreview(text: string): string | undefined {
+  return /First log segment after reset:\s+([0-9A-F]{24})/.exec(text)?.[1];
+}
+
+/** The WAL segment after `wal` (16 MB segments: 0x100 per log file). */
+export function nextSegment(wal: string): string {
+  const tli = wal.slice(0, 8);
+  let log = parseInt(wal.slice(8, 16), 16);
+  let seg = parseInt(wal.slice(16, 24), 16) + 1;
+  if (seg > 0xff) {
+    seg = 0;
+    log += 1;
+  }
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  return `${tli}${hex(log)}${hex(seg)}`;
+}
+
+/**
+ * The first segment a reset must use: pg_resetwal's own choice (from pg_wal alone), or — when the
+ * archive already holds that name or later ones of any timeline — the one after the archive's newest,
+ * on the reset's timeline. Otherwise archive-push meets names the repository has and archiving stops.
+ */
+export function resetStartSegment(preview: string | undefined, archiveMax: string | undefined): string | undefined {
+  if (!preview || !archiveMax) return undefined;
+  const after = nextSegment(archiveMax);
+  return after.slice(8) > preview.slice(8) ? `${preview.slice(0, 8)}${after.slice(8)}` : undefined;
+}

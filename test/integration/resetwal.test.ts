@@ -56,4 +56,25 @@ describe('pgmam resetwal', () => {
     expect(info.backup.at(-1)!.type).toBe('full');
     expect((await sh('pgbackrest', [`--stanza=${app}`, 'check'], { user: 'postgres' })).code).toBe(0);
   });
+
+  it('the archive ahead of the last checkpoint, pg_wal lost: the reset starts after the archive\'s newest segment, and archiving goes on', async () => {
+    const ahead = uniqueName();
+    const p = await initTestCluster(ahead);
+    await sql(p, 'create table t as select g from generate_series(1, 10) g');
+    await sql(p, 'checkpoint');
+    // Archived past the checkpoint: three more segments reach the repository.
+    for (let i = 0; i < 3; i++) {
+      await sql(p, `insert into t select g from generate_series(1, 10) g`);
+      expect((await sh('pgbackrest', [`--stanza=${ahead}`, 'check'], { user: 'postgres' })).code).toBe(0);
+    }
+    const dir = `/var/lib/postgresql/15/${ahead}`;
+    await sh('pg_ctlcluster', ['15', ahead, 'stop', '-m', 'immediate']);
+    for (const f of readdirSync(`${dir}/pg_wal`)) if (/^[0-9A-F]{24}$/.test(f)) unlinkSync(`${dir}/pg_wal/${f}`);
+    expect((await sh('pg_ctlcluster', ['15', ahead, 'start'])).code).not.toBe(0);
+    const r = await pgmam(['resetwal', ahead, '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await sh('pgbackrest', [`--stanza=${ahead}`, 'check'], { user: 'postgres' })).code).toBe(0);
+    expect((await pgbackrestInfo(ahead))[0]!.backup.at(-1)!.type).toBe('full');
+    await removeTestCluster(ahead);
+  });
 });

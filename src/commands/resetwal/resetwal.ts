@@ -1,5 +1,6 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
+import { archiveMax, parseInfo } from '../../pgbackrest/info.js';
 import { retentionOf } from '../../config/schema.js';
 import { z } from 'zod';
 import { nameSchema, nameArg } from '../../names.js';
@@ -7,10 +8,11 @@ import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../../guards/host.js';
 import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
+import * as pgbr from '../../pgbackrest/commands.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
-import { parseControlData } from '../../pg/controldata.js';
+import { parseControlData, parseResetPreview, resetStartSegment } from '../../pg/controldata.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../../restore/steps.js';
@@ -23,7 +25,7 @@ export const resetwalOptionsSchema = runFlagsSchema.extend({ name: nameSchema })
 export type ResetwalOptions = z.infer<typeof resetwalOptionsSchema>;
 
 /** What a resetwal records: the full copy it makes first. */
-export const resetwalJournalSchema = z.object({ version: z.string(), dataDir: z.string(), copy: preservedSchema });
+export const resetwalJournalSchema = z.object({ version: z.string(), dataDir: z.string(), copy: preservedSchema, nextWal: z.string().optional() });
 export type ResetwalJournal = z.infer<typeof resetwalJournalSchema>;
 
 /** Did the last start attempt in this server log end in FATAL or PANIC (and never become ready)? */
@@ -48,6 +50,8 @@ export interface ResetwalFacts {
   force: boolean;
   /** pg_resetwal --dry-run's output. */
   preview: string;
+  /** The newest WAL segment the app's stanza has archived (pgbackrest info). */
+  archiveMax: string | undefined;
   sizeBytes: number;
   freeBytes: number | undefined;
 }
@@ -58,7 +62,7 @@ export async function gatherResetwal(ctx: Context, o: ResetwalOptions): Promise<
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
   const root = ctx.host.uid === 0;
-  const f: ResetwalFacts = { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, lastStart: { failed: false }, force: false, preview: '', sizeBytes: 0, freeBytes: undefined };
+  const f: ResetwalFacts = { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, lastStart: { failed: false }, force: false, preview: '', archiveMax: undefined, sizeBytes: 0, freeBytes: undefined };
   if (!record || !cluster?.dataDir || !root) return f;
   const dataDir = cluster.dataDir;
   const log = cluster.logFile ? ((await ctx.fs.readText(cluster.logFile).catch(() => undefined)) ?? '') : '';
@@ -68,6 +72,9 @@ export async function gatherResetwal(ctx: Context, o: ResetwalOptions): Promise<
     const state = control.exitCode === 0 ? parseControlData(control.stdout).state : undefined;
     f.force = state !== 'shut down' && state !== 'shut down in recovery';
     f.preview = (await runner.run(pg.resetWal(record.version, dataDir, { dryRun: true, force: f.force }), { check: false })).stdout;
+    const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir)), { check: false });
+    const stanza = info.exitCode === 0 ? parseInfo(info.stdout)[0] : undefined;
+    f.archiveMax = stanza ? archiveMax(stanza)?.wal : undefined;
   }
   const files = await ctx.fs.walk(dataDir);
   f.sizeBytes = (await Promise.all(files.map(async (x) => (await ctx.fs.stat(`${dataDir}/${x}`))?.size ?? 0))).reduce((a, b) => a + b, 0);
@@ -106,6 +113,7 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
   const scope = stanzaScope(o.name, env.paths.stanzaDir);
   const copy: Preserved = { path: `${dataDir}.pre-resetwal-${stamp(f.now)}`, reason: 'resetwal', createdAt: f.now.toISOString() };
+  const nextWal = resetStartSegment(parseResetPreview(f.preview), f.archiveMax);
   const steps: Step[] = [
     {
       id: 'copy-datadir',
@@ -117,7 +125,12 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
       },
       show: [`$ cp -a ${dataDir} ${copy.path}`],
     },
-    { id: 'reset-wal', title: `run pg_resetwal${f.force ? ' -f (the cluster was not shut down cleanly)' : ''} on ${label}`, effect: 'destroy', run: pg.resetWal(version, dataDir, { dryRun: false, force: f.force }) },
+    {
+      id: 'reset-wal',
+      title: `run pg_resetwal${f.force ? ' -f (the cluster was not shut down cleanly)' : ''} on ${label}${nextWal ? `, starting after the archive's newest segment (${nextWal})` : ''}`,
+      effect: 'destroy',
+      run: pg.resetWal(version, dataDir, { dryRun: false, force: f.force, nextWal }),
+    },
     startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
     waitPromotedStep(live, env.config['recovery-timeout']),
     // The WAL history is broken: earlier backups cannot be replayed into the reset cluster.
@@ -127,7 +140,7 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
   ];
   return {
     target: label,
-    journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy } satisfies ResetwalJournal },
+    journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy, nextWal } satisfies ResetwalJournal },
     steps,
     notes: [
       `the last start failed with: ${f.lastStart.line ?? '(unknown)'}`,
@@ -180,7 +193,7 @@ export async function recoverResetwal(ctx: Context, j: Journal, d: ResetwalJourn
         },
       },
       // Killed during pg_resetwal: run it again (forced: its first run may have left pg_control half-updated).
-      ...(stepName(j) === 'reset-wal' && !running ? [{ id: 'reset-wal', title: `run pg_resetwal -f on ${j.target} again`, effect: 'destroy' as const, run: pg.resetWal(d.version, d.dataDir, { dryRun: false, force: true }) }] : []),
+      ...(stepName(j) === 'reset-wal' && !running ? [{ id: 'reset-wal', title: `run pg_resetwal -f on ${j.target} again`, effect: 'destroy' as const, run: pg.resetWal(d.version, d.dataDir, { dryRun: false, force: true, nextWal: d.nextWal }) }] : []),
       ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
       waitPromotedStep(live, ctx.config['recovery-timeout']),
       alignRetentionStep(`${ctx.paths.stanzaDir}/${j.name}.conf`, retentionOf(ctx.config)),

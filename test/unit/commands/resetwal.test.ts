@@ -1,4 +1,5 @@
 // resetwal's guards, plan and recovery over gathered facts.
+import { nextSegment } from '../../../src/pg/controldata.js';
 import { describe, expect, it } from 'vitest';
 import { recoverResetwal, resetwalCommand, resetwalGuards, type ResetwalFacts, type ResetwalOptions } from '../../../src/commands/resetwal/resetwal.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
@@ -11,7 +12,7 @@ const cluster = aCluster('app1', { running: false });
 const record = aRecord();
 const facts = (over: Partial<ResetwalFacts> = {}): ResetwalFacts => ({
   uid: 0, now: new Date('2026-11-22T10:00:00Z'), record, cluster, lock: { holder: undefined, alive: false },
-  lastStart: { failed: true, line: 'PANIC:  could not locate a valid checkpoint record' }, force: true, preview: 'Latest checkpoint location: 0/1000028', sizeBytes: 40e6, freeBytes: 10e9, ...over,
+  lastStart: { failed: true, line: 'PANIC:  could not locate a valid checkpoint record' }, force: true, preview: 'Latest checkpoint location: 0/1000028', archiveMax: undefined, sizeBytes: 40e6, freeBytes: 10e9, ...over,
 });
 const o: ResetwalOptions = { name: 'app1', json: false, dryRun: false, yes: true, keepOnError: false };
 const failed = (f: ResetwalFacts) => resetwalGuards(f, o, env).filter((g) => !g.check().ok).map((g) => g.id);
@@ -63,4 +64,18 @@ describe('resetwal', () => {
     // The data directory is never removed: only the run's own unfinished copy.
     expect(r.steps.filter((s) => s.effect === 'destroy' && s.id !== 'reset-wal').map((s) => s.id)).toEqual(at <= steps.indexOf('copy-datadir') ? ['remove-unfinished-copy'] : []);
   });
+
+  it('the archive ahead of pg_wal: the reset starts after the archive\'s newest segment (-l), so archiving can go on', () => {
+    const preview = 'Latest checkpoint location: 0/1000028\nFirst log segment after reset:        000000010000000000000003\n';
+    const ahead = assemblePlan(resetwalCommand, facts({ preview, archiveMax: '000000010000000000000004' }), o, env);
+    expect(ahead.steps.find((s) => s.id === 'reset-wal')!.run).toMatchObject({ argv: expect.arrayContaining(['-l', '000000010000000000000005']) });
+    expect(ahead.journal).toMatchObject({ data: { nextWal: '000000010000000000000005' } });
+    const behind = assemblePlan(resetwalCommand, facts({ preview, archiveMax: '000000010000000000000002' }), o, env);
+    expect(behind.steps.find((s) => s.id === 'reset-wal')!.run).toMatchObject({ argv: expect.not.arrayContaining(['-l']) });
+  });
+
+  it.each([
+    ['000000010000000000000004', '000000010000000000000005'],
+    ['0000000100000000000000FF', '000000010000000100000000'],
+  ])('the segment after %s is %s', (wal, next) => expect(nextSegment(wal)).toBe(next));
 });
