@@ -60,6 +60,8 @@ export interface RestoreSequenceSpec {
   parentArchive?: { dir: string; before: string[] };
   /** Steps right before the data is laid down (a branch's extra configuration). */
   beforeRestore?: Step[];
+  /** Steps once the data is laid down, before the first start (pitr --latest of a stopped cluster: its unarchived WAL). */
+  afterRestore?: Step[];
   owner: { uid: number; gid: number };
   clustersDir: string;
   /** pgmam's state directory: where the closed cluster's pg_hba.conf rules wait for hand-over. */
@@ -101,6 +103,7 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
     steps.push(...(s.beforeRestore ?? []), putBackDataDirStep(into.name, source.preserved, live.dataDir, s.clustersDir));
     steps.push(requestRecoveryStep(live.dataDir, source.recoverySettings, source.why, s.owner, source.createdAt));
   }
+  steps.push(...(s.afterRestore ?? []));
   if (s.isolation) steps.push(verifyIsolationStep(live, s.isolation));
   steps.push(startClusterStep(live, s.systemd, s.recoveryTimeout), waitPromotedStep(live, s.recoveryTimeout), verifyRecoveredStep(live, s.target, recovered));
   if (s.parentArchive) steps.push(verifySourceArchiveStep(s.parentArchive.dir, s.parentArchive.before, recovered));

@@ -93,6 +93,15 @@ describe('pgmam pitr', () => {
     expect(await rows()).toBe('A,C,D,E,G');
   });
 
+  it('--latest of a stopped cluster keeps the commits of its last, never archived WAL segment', async () => {
+    await sql(port, "insert into s values ('last-before-stop')");
+    const before = await rows();
+    expect((await sh('pg_ctlcluster', ['15', app, 'stop'])).code).toBe(0);
+    const r = await pgmam(['pitr', app, '--latest', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await rows()).toBe(before);
+  });
+
   it('the legacy form pitr -a APP -t T -y', async () => {
     await sleep(1100);
     await sql(port, "insert into s values ('H')");
@@ -103,7 +112,7 @@ describe('pgmam pitr', () => {
     const r = await pgmam(['-a', app, '-t', t, '-y'], { bin: `${dir}/pitr` });
     rmSync(dir, { recursive: true });
     expect(r.code, r.stderr).toBe(0);
-    expect(await rows()).toBe('A,C,D,E,G,H');
+    expect(await rows()).toBe('A,C,D,E,G,H,last-before-stop');
   });
 });
 

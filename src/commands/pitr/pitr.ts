@@ -1,5 +1,6 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
+import { archiveMax } from '../../pgbackrest/info.js';
 import { retentionOf } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { flag } from '../../plan/cli-spec.js';
@@ -43,6 +44,8 @@ export interface PitrFacts extends SourceFacts {
   freeBytes: number | undefined;
   /** For --undo: the directory the last pitr preserved, and whether it holds a data directory. */
   undoSource: { preserved: Preserved; holdsDataDir: boolean; timeline: number | undefined } | undefined;
+  /** Entries of pg_tblspc: tablespaces outside the data directory, which a restore would write into. */
+  tablespaces: string[];
   postgres: { uid: number; gid: number } | undefined;
 }
 
@@ -61,6 +64,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
     signalFiles: [],
     freeBytes: undefined,
     undoSource: undefined,
+    tablespaces: [],
     postgres,
   };
   if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return facts;
@@ -73,6 +77,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
   Object.assign(facts, source);
   facts.signalFiles = signals.filter((s): s is string => Boolean(s));
   facts.freeBytes = free;
+  facts.tablespaces = await ctx.fs.readdir(`${dataDir}/pg_tblspc`);
 
   const last = [...record.preserved].reverse().find((p) => p.reason === 'pitr');
   if (last) {
@@ -132,6 +137,13 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
   );
   if (o.mode.kind === 'time') guards.push(...targetGuards(f, o.mode.target, { label, name: o.ref.name, now: f.now, online: Boolean(f.cluster!.running), record: f.record! }));
   else guards.push(hasBackupGuard(f, label));
+  guards.push({
+    id: 'cluster-has-no-tablespaces',
+    check: () =>
+      f.tablespaces.length
+        ? fail(`${label} has tablespaces outside its data directory (pg_tblspc: ${f.tablespaces.join(', ')}): a restore would overwrite them in place, with no copy kept`, 'pitr of clusters with tablespaces is not supported yet')
+        : pass,
+  });
   guards.push(backupWalArchived(f, set));
   guards.push(enoughDisk([{ path: f.cluster!.dataDir!, freeBytes: f.freeBytes === undefined ? undefined : f.freeBytes - (set?.info?.size ?? 0) }], minFreeMb));
   return guards;
@@ -199,6 +211,24 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline: previousTimeline })
       : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline: previousTimeline });
   const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
+  // A stopped cluster's last segment was never archived (it was not full): --latest promises every
+  // commit before the command, so the segments past the archive's newest come from the old pg_wal.
+  const newestArchived = f.stanza ? archiveMax(f.stanza)?.wal : undefined;
+  const afterRestore: Step[] =
+    o.mode.kind === 'latest' && !online
+      ? [
+          {
+            id: 'copy-unarchived-wal',
+            title: `copy the WAL segments ${dataDir} had not archived (after ${newestArchived ?? 'none'}) into the restored pg_wal`,
+            effect: 'write',
+            run: async (c) => {
+              const names = (await c.fs.readdir(`${preserved.path}/pg_wal`)).filter((n) => /^[0-9A-F]{24}$/.test(n) && (!newestArchived || n > newestArchived));
+              for (const n of names) await c.fs.copyFile(`${preserved.path}/pg_wal/${n}`, `${dataDir}/pg_wal/${n}`, f.postgres);
+            },
+            show: [`cp ${preserved.path}/pg_wal/<segments after ${newestArchived ?? 'none'}> ${dataDir}/pg_wal/  (as postgres)`],
+          },
+        ]
+      : [];
   const seq = restoreSequence({
     ...common,
     source: {
@@ -214,6 +244,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
           : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`,
     },
     into: { kind: 'replace', name: o.ref.name, running: online, preserved },
+    afterRestore,
     target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
   });
   // Handed over once the restore is verified and recorded: the full backup runs with users back.

@@ -43,6 +43,7 @@ function facts(over: Partial<PitrFacts> = {}): PitrFacts {
     archivedAt: new Date('2026-11-22T05:59:00Z'),
     freeBytes: 10 * 1024 ** 3,
     undoSource: undefined,
+    tablespaces: [],
     postgres: { uid: 101, gid: 104 },
     ...over,
   };
@@ -128,6 +129,21 @@ describe('pitr guards', () => {
     await expect(runCommand(ctx, { ...pitrCommand, gather: async () => f }, to('2026-11-22 05:45:00+00'))).rejects.toBeInstanceOf(RefusedError);
     expect(runner.calls).toEqual([]);
     expect(fs.writes).toEqual([]);
+  });
+});
+
+describe('pitr edge cases', () => {
+  it('a cluster with tablespaces outside its data directory is refused', () => {
+    expect(failed(facts({ tablespaces: ['16384'] }), to('2026-11-22 05:45:00+00')).map(([g]) => g)).toEqual(['cluster-has-no-tablespaces']);
+  });
+
+  it('--latest of a stopped cluster copies the WAL it had not archived into the restored pg_wal before the first start', () => {
+    const latest: PitrOptions = { ...to('2026-11-22 05:45:00+00'), mode: { kind: 'latest' } };
+    const stopped = planPitr(facts({ cluster: { ...cluster, running: false }, server: undefined }), latest).steps.map((s) => s.id);
+    expect(stopped.indexOf('copy-unarchived-wal')).toBe(stopped.indexOf('restore-backup') + 1);
+    expect(stopped.indexOf('copy-unarchived-wal')).toBeLessThan(stopped.indexOf('start-cluster'));
+    // Running: its WAL is switched and archived first; nothing to copy.
+    expect(planPitr(facts(), latest).steps.map((s) => s.id)).not.toContain('copy-unarchived-wal');
   });
 });
 
