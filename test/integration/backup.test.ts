@@ -151,7 +151,9 @@ describe('pgmam backup', () => {
 });
 
 describe('pgmam schedule', () => {
-  it('install writes a cron file that cron accepts; show prints it; remove removes it', async () => {
+  // The host's facts choose: systemd timers where systemd runs (PID 1), a cron file otherwise.
+  const systemd = existsSync('/run/systemd/system');
+  it.runIf(!systemd)('without systemd: install writes a cron file that cron accepts; show prints it; remove removes it', async () => {
     const file = '/etc/cron.d/pgmam';
     if (existsSync(file)) throw new Error(`${file} exists on this host already: not touching it`);
     try {
@@ -169,5 +171,20 @@ describe('pgmam schedule', () => {
     }
     expect(existsSync(file)).toBe(false);
     expect((await run(['schedule', 'show'])).stdout).toContain('no pgmam schedule is installed');
+  });
+
+  it.runIf(systemd)('with systemd: install writes a service and a timer systemd accepts and enables; remove removes them', async () => {
+    const timer = '/etc/systemd/system/pgmam-backup.timer';
+    if (existsSync(timer)) throw new Error(`${timer} exists on this host already: not touching it`);
+    try {
+      expect((await run(['schedule', 'install'])).code).toBe(0);
+      expect(readFileSync('/etc/systemd/system/pgmam-backup.service', 'utf8')).toContain(`ExecStart=${PGMAM} backup --all --config ${CONF}`);
+      expect(readFileSync(timer, 'utf8')).toContain('OnCalendar=*-*-* *:00:00');
+      expect((await sh('systemd-analyze', ['verify', timer])).code).toBe(0);
+      expect((await sh('systemctl', ['is-enabled', 'pgmam-backup.timer'])).stdout.trim()).toBe('enabled');
+    } finally {
+      expect((await run(['schedule', 'remove'])).code).toBe(0);
+    }
+    expect(existsSync(timer)).toBe(false);
   });
 });
