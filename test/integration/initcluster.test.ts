@@ -76,9 +76,10 @@ describe('pgmam initcluster', () => {
     const r = await pgmam(['initcluster', name, '--port', String(port), '--dry-run']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`$ pg_createcluster 15 ${name} --port ${port} -d /var/lib/postgresql/15/${name} -- --data-checksums`);
-    expect(r.stdout).toContain(`$ pg_ctlcluster 15 ${name} start`);
+    // The host's facts choose: systemctl where systemd runs, pg_ctlcluster otherwise.
+    expect(r.stdout).toContain(existsSync('/run/systemd/system') ? `$ systemctl start postgresql@15-${name}` : `$ pg_ctlcluster 15 ${name} start`);
     expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} stanza-create`);
-    expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} --type=full backup`);
+    expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup`);
     expect(r.stdout).toContain(`archive_command = 'pgbackrest --stanza=${name} archive-push %p'`);
     expect(await traces(name)).toEqual([]);
   });
