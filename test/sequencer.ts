@@ -15,6 +15,7 @@ const SECONDS: Record<string, number> = {
   initcluster: 69,
   'data-root': 110,
   'dry-run': 60,
+  retention: 120,
   resetwal: 45,
   refusals: 35,
   links: 5,
