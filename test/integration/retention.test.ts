@@ -2,7 +2,7 @@
 // also after the configuration changed since the app was created.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { STANZA_DIR, TEST_ROOT, freePort, pgbackrestInfo, pgmam, removeTestCluster, testConfigLines, uniqueName } from './helpers.js';
+import { STANZA_DIR, TEST_ROOT, freePort, pgbackrestInfo, pgmam, removeTestCluster, sh, testConfigLines, uniqueName } from './helpers.js';
 
 const CONFIG = `${TEST_ROOT}/retention.conf`;
 const configure = (full: number) => writeFileSync(CONFIG, [...testConfigLines(), `retention-full = ${full}`].join('\n') + '\n');
@@ -31,7 +31,6 @@ describe('one retention', () => {
     expect(undo.code, undo.stderr).toBe(0);
     expect(await fulls()).toBe(4);
     // Even a backup by hand with pgBackRest (the stanza file is the one source it reads).
-    const { sh } = await import('./helpers.js');
     expect((await sh('pgbackrest', [`--stanza=${app}`, '--type=full', 'backup'], { user: 'postgres' })).code).toBe(0);
     expect(await fulls()).toBe(4);
   });
