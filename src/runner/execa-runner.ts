@@ -53,7 +53,7 @@ export class ExecaRunner implements Runner {
  * For the file layer (host-fs): one coreutils command as `user` — how root writes in a directory
  * another user owns without following links that user could plant. Argv only; throws on failure.
  */
-export async function runAsOwner(user: string, argv: string[], input?: string): Promise<void> {
-  const r = await execa('runuser', ['-u', user, '--', ...argv], { input, stdin: input === undefined ? 'ignore' : undefined, reject: false, shell: false, cwd: '/tmp', env: { LC_ALL: 'C.UTF-8', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false });
+export async function runAsOwner(user: string, argv: string[], input?: string, cwd = '/tmp'): Promise<void> {
+  const r = await execa('runuser', ['-u', user, '--', ...argv], { input, stdin: input === undefined ? 'ignore' : undefined, reject: false, shell: false, cwd, env: { LC_ALL: 'C.UTF-8', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false });
   if (r.exitCode !== 0) throw new Error(`runuser -u ${user} -- ${argv.join(' ')} failed: ${String(r.stderr).trim()}`);
 }

@@ -73,6 +73,9 @@ export class MemoryFs implements HostFs {
     this.writes.push(`copy ${a} ${b}`);
     this.files.set(b, this.files.get(a) ?? '');
   }
+  async copyFiles(a: string, b: string, rels: string[]) {
+    for (const r of rels) await this.copyFile(`${a}/${r}`, `${b}/${r}`);
+  }
   async sha256(f: string) {
     return `sha(${this.files.get(f) ?? ''})`;
   }

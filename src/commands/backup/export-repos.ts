@@ -28,6 +28,7 @@ export async function exportRepos(ctx: Context, records: ManagedCluster[], dir: 
       const from = `${repo}/${sub}/${rec.stanza}`;
       const to = `${dir}/${sub}/${rec.stanza}`;
       const [src, dst] = await Promise.all([ctx.fs.walk(from), ctx.fs.walk(to)]);
+      const pending: Array<{ f: string; size: number | undefined; sum: string }> = [];
       for (const f of src) {
         const [a, b] = await Promise.all([ctx.fs.stat(`${from}/${f}`), ctx.fs.stat(`${to}/${f}`)]);
         // backup.info and archive.info change in place: compare content, not just size and time.
@@ -41,9 +42,12 @@ export async function exportRepos(ctx: Context, records: ManagedCluster[], dir: 
           summary.unchanged++;
           continue;
         }
-        await ctx.fs.copyFile(`${from}/${f}`, `${to}/${f}`, owner);
-        const copied = await ctx.fs.stat(`${to}/${f}`);
-        if (copied?.size !== a?.size || (await ctx.fs.sha256(`${to}/${f}`)) !== srcSum) throw new Error(`export of ${from}/${f} to ${to}/${f} did not verify`);
+        pending.push({ f, size: a?.size, sum: srcSum });
+      }
+      await ctx.fs.copyFiles(from, to, pending.map((p) => p.f), owner);
+      for (const p of pending) {
+        const copied = await ctx.fs.stat(`${to}/${p.f}`);
+        if (copied?.size !== p.size || (await ctx.fs.sha256(`${to}/${p.f}`)) !== p.sum) throw new Error(`export of ${from}/${p.f} to ${to}/${p.f} did not verify`);
         summary.copied++;
       }
       // Expired in the source: gone from the export too, so the export stays a faithful repository.
