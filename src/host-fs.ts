@@ -22,7 +22,11 @@ async function foreignOwner(dir: string): Promise<string | undefined> {
   return line.split(':')[0];
 }
 
-const asUser = runAsOwner;
+/** As `user`: rename the finished temporary file over `file` (a link at that name is replaced, not followed), then sync the directory. */
+async function placeAs(user: string, tmp: string, file: string): Promise<void> {
+  await runAsOwner(user, ['mv', '-f', '-T', tmp, file]);
+  await runAsOwner(user, ['sync', path.dirname(file)]);
+}
 
 export interface FileStat {
   uid: number;
@@ -132,10 +136,9 @@ export const nodeFs: HostFs = {
     if (user) {
       // Its owner writes it: a link planted in the directory can only lead where that user may write.
       const tmp = tmpName(file);
-      await asUser(user, ['dd', `of=${tmp}`, 'conv=fsync', 'status=none'], data);
-      await asUser(user, ['chmod', mode.toString(8), tmp]);
-      await asUser(user, ['mv', '-f', '-T', tmp, file]);
-      await asUser(user, ['sync', dir]);
+      await runAsOwner(user, ['dd', `of=${tmp}`, 'conv=fsync', 'status=none'], data);
+      await runAsOwner(user, ['chmod', mode.toString(8), tmp]);
+      await placeAs(user, tmp, file);
       return;
     }
     const tmp = tmpName(file);
@@ -176,8 +179,8 @@ export const nodeFs: HostFs = {
     if (user) {
       // In another user's directory, that user makes it (and owns it).
       if (!(await nodeFs.exists(dir))) {
-        await asUser(user, ['mkdir', '-m', mode.toString(8), dir]);
-        await asUser(user, ['sync', parent]);
+        await runAsOwner(user, ['mkdir', '-m', mode.toString(8), dir]);
+        await runAsOwner(user, ['sync', parent]);
       }
       return;
     }
@@ -240,10 +243,9 @@ export const nodeFs: HostFs = {
     const tmp = tmpName(to);
     const user = await foreignOwner(path.dirname(to));
     if (user) {
-      await asUser(user, ['cp', '--preserve=mode,timestamps', '--', from, tmp]);
-      await asUser(user, ['sync', tmp]);
-      await asUser(user, ['mv', '-f', '-T', tmp, to]);
-      await asUser(user, ['sync', path.dirname(to)]);
+      await runAsOwner(user, ['cp', '--preserve=mode,timestamps', '--', from, tmp]);
+      await runAsOwner(user, ['sync', tmp]);
+      await placeAs(user, tmp, to);
       return;
     }
     await fsp.copyFile(from, tmp, constants.COPYFILE_EXCL);

@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { addUser, cleanUpAfterAll, matrix, expectInterruptedAt, expectHealthy, appWithTarget, blockingRestore, groupAlive, preservedDirs, sleep, userWrite } from './kill.js';
+import { addUser, cleanUpAfterAll, matrix, expectInterruptedAt, expectHealthy, appWithTarget, blockingPgbackrest, groupAlive, preservedDirs, sleep, userWrite } from './kill.js';
 import { CONFIG, PGMAM, STATE, listEntry, pgmam, sql } from './helpers.js';
 
 cleanUpAfterAll();
@@ -11,7 +11,7 @@ describe('kill matrix: kills and signals while a child runs', () => {
   it('a kill while a child runs: the lock is held until the child group is gone, then a re-run converges', { timeout: 300_000 }, async () => {
     const { app, port, target } = await appWithTarget();
 
-    const wrap = blockingRestore();
+    const wrap = blockingPgbackrest();
     const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
     for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
     expect(existsSync(`${wrap}/blocked`)).toBe(true);
@@ -44,7 +44,7 @@ describe('kill matrix: kills and signals while a child runs', () => {
 
   it('SIGTERM during a restore: passed on to the child, the step fails (exit 6), list says so, a re-run converges', { timeout: 300_000 }, async () => {
     const { app, port, target } = await appWithTarget();
-    const wrap = blockingRestore();
+    const wrap = blockingPgbackrest();
     const child = execa(PGMAM, ['pitr', app, '--to', target, '--yes', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
     for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
     const journal = JSON.parse(readFileSync(`${STATE}/journal/${app}.json`, 'utf8')) as { groups: number[] };
@@ -72,7 +72,7 @@ describe('kill matrix: kills and signals while a child runs', () => {
   it('a kill during a backup: the user keeps writing, the child finishes or not, a re-run backs up; no row lost', { timeout: 300_000 }, async () => {
     const { app, port } = await appWithTarget();
     await addUser(port);
-    const wrap = blockingRestore('backup');
+    const wrap = blockingPgbackrest('backup');
     const child = execa(PGMAM, ['backup', app, '--type', 'full', '-q'], { reject: false, env: { PGMAM_CONFIG: CONFIG, PATH: `${wrap}:${process.env['PATH']}` }, stdin: 'ignore', cwd: '/tmp' });
     for (let i = 0; i < 1200 && !existsSync(`${wrap}/blocked`); i++) await sleep(50);
     expect(existsSync(`${wrap}/blocked`)).toBe(true);

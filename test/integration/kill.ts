@@ -70,8 +70,8 @@ export async function appWithTarget(): Promise<{ app: string; port: number; targ
   return { app, port, target };
 }
 
-/** A pgbackrest on PATH that holds `restore` until ${dir}/go exists, then runs the real one. */
-export function blockingRestore(command = 'restore'): string {
+/** A pgbackrest on PATH that holds `command` (restore, backup) until ${dir}/go exists, then runs the real one. */
+export function blockingPgbackrest(command = 'restore'): string {
   const wrap = mkdtempSync('/tmp/pgmam-wrap-');
   chmodSync(wrap, 0o777);
   writeFileSync(`${wrap}/pgbackrest`, `#!/bin/sh\ncase " $* " in *" ${command} "*) touch ${wrap}/blocked; while [ ! -e ${wrap}/go ]; do sleep 0.1; done;; esac\nexec /usr/bin/pgbackrest "$@"\n`, { mode: 0o755 });
