@@ -1,4 +1,5 @@
 // An export's own files: meta.json and SHA256SUMS, read and checked (pg_verifybackup for a base backup).
+import { randomBytes } from 'node:crypto';
 import type { Context } from '../context.js';
 import * as pg from '../pg/commands.js';
 import { postgresOwner } from '../host/facts.js';
@@ -46,10 +47,14 @@ export async function verifyExport(ctx: Context, dir: string): Promise<string[]>
   if (!problems.length && meta.format === 'basebackup' && !meta.pgVersion) problems.push(`${dir}/meta.json names no PostgreSQL version: pg_verifybackup of that major cannot be chosen`);
   else if (!problems.length && meta.format === 'basebackup' && meta.pgVersion) {
     // pg_verifybackup reads only the plain format in PostgreSQL 15: extract into a scratch directory.
-    const scratch = `${dir}.verify-${ctx.host.pid}`;
+    // A fresh name, removed only if this run made it: never someone's directory that happened to be there.
+    const scratch = `${dir}.verify-${randomBytes(6).toString('hex')}`;
     const owner = await postgresOwner(ctx.fs);
+    if (await ctx.fs.exists(scratch)) throw new Error(`${scratch} exists: not verifying into it`);
+    let made = false;
     try {
       await ctx.fs.mkdirp(scratch, { mode: 0o700, owner });
+      made = true;
       await ctx.fs.mkdirp(`${scratch}/pg_wal`, { mode: 0o700, owner });
       await ctx.runner.run({ argv: ['tar', '-xzf', `${dir}/base.tar.gz`, '-C', scratch], asUser: 'postgres', effect: 'write' });
       await ctx.runner.run({ argv: ['tar', '-xzf', `${dir}/pg_wal.tar.gz`, '-C', `${scratch}/pg_wal`], asUser: 'postgres', effect: 'write' });
@@ -57,7 +62,7 @@ export async function verifyExport(ctx: Context, dir: string): Promise<string[]>
       const r = await ctx.runner.run(pg.verifyBackup(meta.pgVersion, scratch), { check: false });
       if (r.exitCode !== 0) problems.push(`pg_verifybackup: ${r.stderr.trim().split('\n').slice(0, 5).join('; ')}`);
     } finally {
-      await ctx.fs.rm(scratch, { recursive: true });
+      if (made) await ctx.fs.rm(scratch, { recursive: true });
     }
   }
   return problems;
