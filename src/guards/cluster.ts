@@ -1,6 +1,6 @@
 // Guards about one cluster's name, port, repository and lock.
 import { fail, pass, type Guard } from '../plan/types.js';
-import type { LockHolder } from '../state/lock.js';
+import { holderText, type LockHolder } from '../state/lock.js';
 
 /** Everything that would make a new cluster's name collide; each entry says where it was found. */
 export const nameIsFree = (name: string, takenBy: string[]): Guard => ({
@@ -48,6 +48,6 @@ export const clusterIsNotLocked = (name: string, holder: LockHolder | undefined,
   id: 'cluster-is-not-locked',
   check: () =>
     holder && alive
-      ? fail(`${name} is locked by pgmam ${holder.command} (pid ${holder.pid}, since ${holder.startedAt})`, 'wait for it to finish')
+      ? fail(`${name} is locked by ${holderText(holder)}`, 'wait for it to finish')
       : pass,
 });

@@ -28,9 +28,13 @@ export class LockHeldError extends Error {
     readonly cluster: string,
     readonly holder: LockHolder,
   ) {
-    super(`cluster ${cluster} is locked by pgmam ${holder.command} (pid ${holder.pid}, since ${holder.startedAt})`);
+    super(`cluster ${cluster} is locked by ${holderText(holder)}`);
   }
 }
+
+/** "pgmam pitr (pid 41, child process groups 42, since …)": the groups say why a dead pid still holds it. */
+export const holderText = (h: LockHolder) =>
+  `pgmam ${h.command} (pid ${h.pid}${h.groups?.length ? `, child process groups ${h.groups.join(', ')}` : ''}, since ${h.startedAt})`;
 
 export interface LockDeps {
   fs: HostFs;
