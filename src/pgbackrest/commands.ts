@@ -36,14 +36,25 @@ export const version = (): Cmd => ({ argv: ['pgbackrest', 'version'], asUser: 'p
 export const stanzaCreate = (s: PgbrScope) => pgbr(s, ['stanza-create'], 'write');
 export const check = (s: PgbrScope) => pgbr(s, ['check'], 'write');
 /** Retention on the command line too: the configured one applies whatever the stanza file says. */
-export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retention) =>
-  pgbr(s, [`--repo1-retention-full=${r.full}`, `--repo1-retention-full-type=${r.fullType}`, `--type=${type}`, 'backup'], 'write');
-export const info = (s: PgbrScope) => pgbr(s, ['--output=json', 'info'], 'read');
+export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retention, repo = 1) =>
+  pgbr(s, [`--repo=${repo}`, `--repo${repo}-retention-full=${r.full}`, `--repo${repo}-retention-full-type=${r.fullType}`, `--type=${type}`, 'backup'], 'write');
+/** One repository's backups and archive (default the local one, repo1): what every restore reads. */
+export const info = (s: PgbrScope, repo: number | 'all' = 1) => pgbr(s, [...(repo === 'all' ? [] : [`--repo=${repo}`]), '--output=json', 'info'], 'read');
 /** Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths). */
 export const archivePush = (s: PgbrScope, file: string) => pgbr(s, ['archive-push', file], 'write');
 export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
-export const stanzaDelete = (s: PgbrScope, force: boolean) => pgbr(s, ['stanza-delete', ...(force ? ['--force'] : [])], 'write');
+/** One repository at a time (`--repo`): a stanza's copies in other repositories are deleted each on its own. */
+export const stanzaDelete = (s: PgbrScope, force: boolean, repo?: number) => pgbr(s, [...(repo ? [`--repo=${repo}`] : []), 'stanza-delete', ...(force ? ['--force'] : [])], 'write');
+/** A probe of a repository given entirely by the environment (probeEnv): no configuration file is read. */
+export const repoProbe = (env: Record<string, string>, args: string[], effect: Cmd['effect'], input?: string): Cmd => ({
+  argv: ['pgbackrest', '--config=/dev/null', '--log-level-console=warn', '--log-level-file=off', '--io-timeout=2', ...args],
+  asUser: 'postgres',
+  effect,
+  env,
+  input,
+  timeoutMs: 60_000,
+});
 
 /** "pgBackRest 2.45" → "2.45" */
 export function parseVersion(stdout: string): string | undefined {
@@ -93,6 +104,7 @@ export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
   if (o.target) args.push(`--target=${o.target}`);
   if (o.targetTimeline !== undefined) args.push(`--target-timeline=${o.targetTimeline}`);
   if (o.archiveModeOff) args.push('--archive-mode=off');
-  args.push('restore');
+  // The set was chosen from the local repository's backups (info's default).
+  args.push('--repo=1', 'restore');
   return pgbr(s, args, 'write');
 }

@@ -12,14 +12,12 @@ export interface StanzaFileSettings {
   dataDir: string;
   port: number;
   socketDir: string;
-  repoPath: string;
-  retentionFull: number;
-  retentionFullType: 'count' | 'time';
   compressType: string;
   processMax: number;
 }
 
-export function renderStanzaFile(s: StanzaFileSettings): string {
+/** `repoLines`: every `repoN-…` line, the local repository (repo1) first. */
+export function renderStanzaFile(s: StanzaFileSettings, repoLines: readonly string[]): string {
   // Everything in the stanza section: a [global] key repeated across files is fatal ([031]).
   // pg1-port and pg1-socket-path: without them pgBackRest talks to the 5432 cluster (#1390).
   return [
@@ -28,15 +26,16 @@ export function renderStanzaFile(s: StanzaFileSettings): string {
     `pg1-path=${s.dataDir}`,
     `pg1-port=${s.port}`,
     `pg1-socket-path=${s.socketDir}`,
-    `repo1-path=${s.repoPath}`,
-    `repo1-retention-full=${s.retentionFull}`,
-    `repo1-retention-full-type=${s.retentionFullType}`,
+    ...repoLines,
     `compress-type=${s.compressType}`,
     `process-max=${s.processMax}`,
     'start-fast=y',
     '',
   ].join('\n');
 }
+
+/** The local repository's lines: always repo1. */
+export const localRepoLines = (repoPath: string, r: { full: number; fullType: string }) => [`repo1-path=${repoPath}`, `repo1-retention-full=${r.full}`, `repo1-retention-full-type=${r.fullType}`];
 
 export interface MainConfig {
   file: string | undefined;
@@ -73,11 +72,14 @@ export function parseStanzaFile(text: string): { stanza: string; repoPath: strin
   };
 }
 
-/** The stanza file with its retention lines set to `r` (added where missing); unchanged text when they already say so. */
-export function withRetention(text: string, r: { full: number; fullType: string }): string {
-  const want = [`repo1-retention-full=${r.full}`, `repo1-retention-full-type=${r.fullType}`];
-  const lines = text.split('\n').filter((l) => !/^\s*repo1-retention-full(-type)?\s*=/.test(l));
-  const at = lines.findIndex((l) => /^\s*repo1-path\s*=/.test(l));
-  lines.splice(at >= 0 ? at + 1 : lines.findIndex((l) => /^\[/.test(l)) + 1, 0, ...want);
-  return lines.join('\n');
+/** The stanza file with every `repoN-…` line replaced by `repoLines` (where the first stood); unchanged text when they already say so. */
+export function withRepoLines(text: string, repoLines: readonly string[]): string {
+  const lines = text.split('\n');
+  const isRepo = (l: string) => /^\s*repo\d+-/.test(l);
+  const first = lines.findIndex(isRepo);
+  const at = first >= 0 ? first : lines.findIndex((l) => /^\[/.test(l)) + 1;
+  const kept = lines.filter((l) => !isRepo(l));
+  const before = lines.slice(0, at).filter((l) => !isRepo(l)).length;
+  kept.splice(before, 0, ...repoLines);
+  return kept.join('\n');
 }

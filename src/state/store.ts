@@ -33,6 +33,8 @@ export const managedSchema = z.object({
    * and let prune remove them (its data directory named the preserved ones), then goes.
    */
   dropped: z.object({ at: z.string(), dataDir: z.string() }).nullable().default(null),
+  /** The repositories besides the local one (always repo1) its stanza file names, each at its pgBackRest index. */
+  repos: z.array(z.object({ name: z.string(), index: z.number().int().min(2) })).default([]),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;

@@ -14,9 +14,9 @@ import { ARCHIVE_CONF_NAME, renderArchiveConf } from '../pg/archive-conf.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { renderStanzaFile, type MainConfig } from '../pgbackrest/config.js';
+import { localRepoLines, renderStanzaFile, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, lastBackup, parseInfo } from '../pgbackrest/info.js';
-import type { Guard, Step } from '../plan/types.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
@@ -27,6 +27,8 @@ import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
 import { backupAndMark, checkArchivingStep } from './stanza.js';
+import { shownRepoLines, stanzaRepoLines } from './stanza-file.js';
+import { MAX_REPO_INDEX, readRepos, type RepoRecord } from '../state/repos.js';
 
 export interface NewClusterFacts {
   /** Where the new cluster's data goes (pg_createcluster -d), or an adopted cluster's own. */
@@ -39,6 +41,10 @@ export interface NewClusterFacts {
   repo: { path: string; exists: boolean; writableByPostgres: boolean | undefined };
   disk: Array<{ path: string; freeBytes: number | undefined }>;
   lock: { holder: LockHolder | undefined; alive: boolean };
+  /** The repositories a new cluster is attached to besides the local one (attach-new), at their indexes. */
+  attach: Array<{ index: number; repo: RepoRecord }>;
+  /** Repositories pgmam cannot read (a new cluster would miss them). */
+  unreadableRepos: string[];
 }
 
 export interface NewClusterQuery {
@@ -89,6 +95,8 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   const repoExists = await ctx.fs.exists(repoPath).catch(() => true);
   const writableByPostgres =
     repoExists && q.canProbeRepo ? (await runner.run({ argv: ['test', '-w', repoPath], asUser: 'postgres', effect: 'read' }, { check: false })).exitCode === 0 : undefined;
+  const repos = await readRepos(ctx.fs, paths.stateDir);
+  const attach = repos.repos.filter((r) => r.attachNew).map((repo, i) => ({ index: i + 2, repo }));
   const diskPaths = [...new Set([dataDir.replace(/\/[^/]+$/, '') || '/', repoPath])];
   const disk = await Promise.all(diskPaths.map(async (p) => ({ path: p, freeBytes: await ctx.fs.freeBytes(p).catch(() => undefined) })));
 
@@ -101,6 +109,8 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
     repo: { path: repoPath, exists: repoExists, writableByPostgres },
     disk,
     lock,
+    attach,
+    unreadableRepos: repos.unreadable,
   };
 }
 
@@ -114,6 +124,15 @@ export function newClusterGuards(f: NewClusterFacts, name: string, explicitPort:
       config['min-free-mb'],
     ),
     clusterIsNotLocked(name, f.lock.holder, f.lock.alive),
+    {
+      id: 'repos-are-usable',
+      check: () =>
+        f.unreadableRepos.length
+          ? fail(`cannot read pgmam's repository records ${f.unreadableRepos.join(', ')}`, 'fix or remove them; a new cluster is attached to every repository added with attach-new')
+          : f.attach.some((a) => a.index > MAX_REPO_INDEX)
+            ? fail(`${f.attach.length} repositories are added with attach-new, but a stanza takes ${MAX_REPO_INDEX - 1} besides the local one`, 'pgmam repo add … --attach-new no, or pgmam repo remove one')
+            : pass,
+    },
   ];
 }
 
@@ -127,6 +146,8 @@ export interface NewClusterSpec {
   adopted?: boolean;
   port: number;
   repo: NewClusterFacts['repo'];
+  /** Repositories besides the local one (default none). */
+  attach?: NewClusterFacts['attach'];
   owner: { uid: number; gid: number };
   config: Config;
   paths: Paths;
@@ -143,17 +164,12 @@ export function newClusterSteps(s: NewClusterSpec) {
   const stanzaFile = `${paths.stanzaDir}/${name}.conf`;
   const scope = stanzaScope(name, paths.stanzaDir);
   const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath, keepWalLevel: s.adopted === true });
-  const stanzaText = renderStanzaFile({
-    stanza: name,
-    dataDir,
-    port,
-    socketDir: pg.SOCKET_DIR,
-    repoPath: s.repo.path,
-    retentionFull: s.config['retention-full'],
-    retentionFullType: s.config['retention-full-type'],
-    compressType: s.config['compress-type'],
-    processMax: s.config['process-max'],
-  });
+  const attach = s.attach ?? [];
+  const attached = attach.map((a) => ({ name: a.repo.name, index: a.index }));
+  const base = { stanza: name, dataDir, port, socketDir: pg.SOCKET_DIR, compressType: s.config['compress-type'], processMax: s.config['process-max'] };
+  const local = { path: s.repo.path, retention: retentionOf(s.config) };
+  // Shown with its secrets redacted; the file gets them when the step runs.
+  const stanzaText = renderStanzaFile(base, [...localRepoLines(local.path, local.retention), ...shownRepoLines(attach)]);
   const record = recordPath(paths.clustersDir, name);
 
   const createRepo: Step[] = s.repo.exists
@@ -198,6 +214,7 @@ export function newClusterSteps(s: NewClusterSpec) {
       timelines: [],
       backupMark: null,
       dropped: null,
+      repos: attached,
     };
     return {
       id: 'record-managed',
@@ -215,7 +232,7 @@ export function newClusterSteps(s: NewClusterSpec) {
     confDir,
     stanzaFile,
     /** For the journal: what a re-run after an interruption removes before it creates again. */
-    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path } satisfies NewClusterJournal,
+    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path, repos: attached } satisfies NewClusterJournal,
     createRepo,
     createCluster: {
       id: 'create-cluster',
@@ -256,7 +273,8 @@ export function newClusterSteps(s: NewClusterSpec) {
       run: async (ctx) => {
         await ctx.fs.mkdirp(paths.stanzaDir, { mode: 0o755 });
         // root:postgres 0640: pgBackRest (as postgres) reads it; only root changes it.
-        await ctx.fs.writeFileAtomic(stanzaFile, stanzaText, { mode: 0o640, owner: { uid: 0, gid: owner.gid } });
+        const text = renderStanzaFile(base, await stanzaRepoLines(ctx, local, attached));
+        await ctx.fs.writeFileAtomic(stanzaFile, text, { mode: 0o640, owner: { uid: 0, gid: owner.gid } });
       },
       show: [`write ${stanzaFile} (0640 root:postgres):`, ...indent(stanzaText)],
       undo: { title: `remove ${stanzaFile}`, run: (ctx) => ctx.fs.rm(stanzaFile), show: [`rm -f ${stanzaFile}`] },
@@ -264,14 +282,15 @@ export function newClusterSteps(s: NewClusterSpec) {
     startCluster: { id: 'start-cluster', title: `start ${label}`, effect: 'write', run: pg.controlCluster(id, 'start', s.systemd) } satisfies Step,
     createStanza: {
       id: 'create-stanza',
-      title: `create stanza ${name} in ${s.repo.path}`,
+      title: `create stanza ${name} in ${[s.repo.path, ...attach.map((a) => `repository ${a.repo.name}`)].join(' and ')}`,
       effect: 'write',
       run: pgbr.stanzaCreate(scope),
       undo: {
         title: `delete stanza ${name} from ${s.repo.path}`,
         run: async (ctx) => {
           await ctx.runner.run(pgbr.stop(scope), { check: false });
-          const del = await ctx.runner.run(pgbr.stanzaDelete(scope, true), { check: false });
+          await deleteFromAttached(ctx, scope, attached);
+          const del = await ctx.runner.run(pgbr.stanzaDelete(scope, true, 1), { check: false });
           // stanza-delete removes the stop file; if it failed, start again so the stanza is not left stopped.
           if (del.exitCode !== 0) await ctx.runner.run(pgbr.start(scope), { check: false });
           for (const sub of ['backup', 'archive'])
@@ -285,11 +304,13 @@ export function newClusterSteps(s: NewClusterSpec) {
     handOver: handOverStep(id, paths.stateDir, s.systemd),
     checkArchiving: checkArchivingStep(scope, name),
     backupAndMark: (why: string) => backupAndMark(scope, name, why, retentionOf(s.config), { version: id.version, port }),
+    /** A first full backup into each attached repository (the local one has its own, with the mark). */
+    backupsIntoAttached: (why: string): Step[] => attach.map((a) => backupIntoStep(scope, name, why, a)),
     verifyPitrReady,
     /** How a new or adopted app ends: archiving checked, first full backup verified, record, backup mark, autostart. */
     firstBackupAndRecord: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step[] => {
       const first = backupAndMark(scope, name, 'the first full backup', retentionOf(s.config), { version: id.version, port });
-      return [checkArchivingStep(scope, name), first.backup, verifyPitrReady, recordManaged(r), first.mark, autostartStep(id, true, s.systemd)];
+      return [checkArchivingStep(scope, name), first.backup, ...attach.map((a) => backupIntoStep(scope, name, 'the first full backup', a)), verifyPitrReady, recordManaged(r), first.mark, autostartStep(id, true, s.systemd)];
     },
     recordManaged,
   };
@@ -302,6 +323,8 @@ export const newClusterJournalSchema = z.object({
   confDir: z.string(),
   stanzaFile: z.string(),
   repoPath: z.string(),
+  /** Repositories besides the local one its stanza file named. */
+  repos: z.array(z.object({ name: z.string(), index: z.number() })).default([]),
   /** Recorded by create-cluster; a branch's restore brings its parent's (sourceSystemId). */
   systemId: z.string().optional(),
   sourceSystemId: z.string().optional(),
@@ -335,7 +358,8 @@ export function rollbackNewClusterSteps(ctx: Pick<Context, 'paths'>, j: Journal,
         if (!made) return;
         if (!(await c.fs.exists(d.stanzaFile))) throw new Error(`stanza ${j.name} is in ${d.repoPath} but ${d.stanzaFile} is gone: delete it by hand`);
         await c.runner.run(pgbr.stop(scope), { check: false });
-        await c.runner.run(pgbr.stanzaDelete(scope, true));
+        await deleteFromAttached(c, scope, d.repos);
+        await c.runner.run(pgbr.stanzaDelete(scope, true, 1));
         await c.runner.run(pgbr.start(scope), { check: false });
       },
       show: ['stop', 'stanza-delete --force', 'start'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${j.name} ${a}  (only if ${d.repoPath} holds it)`),
@@ -357,4 +381,23 @@ export function rollbackNewClusterSteps(ctx: Pick<Context, 'paths'>, j: Journal,
 export async function finishHandOver(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
   const id = { version: d.version, name: j.name };
   return { way: 'finished', steps: [handOverStep(id, ctx.paths.stateDir, ctx.host.systemd)], finished: `${j.target} was handed over; ${j.command} is complete\n` };
+}
+
+/** A full backup into one attached repository, with that repository's own retention. */
+export const backupIntoStep = (scope: pgbr.PgbrScope, name: string, why: string, a: { index: number; repo: RepoRecord }): Step => ({
+  id: `backup-full-repo${a.index}`,
+  title: `take ${why} of ${name} into repository ${a.repo.name} (repo${a.index})`,
+  effect: 'write',
+  run: pgbr.backup(scope, 'full', a.repo.retention, a.index),
+});
+
+/**
+ * The stanza's copies in the attached repositories a run made, deleted one repository at a time. An
+ * unreachable repository keeps its copy (logged): it holds only what this run made.
+ */
+async function deleteFromAttached(ctx: Pick<Context, 'runner' | 'log'>, scope: pgbr.PgbrScope, repos: ReadonlyArray<{ name: string; index: number }>): Promise<void> {
+  for (const r of repos) {
+    const del = await ctx.runner.run(pgbr.stanzaDelete(scope, true, r.index), { check: false });
+    if (del.exitCode !== 0) ctx.log.warn({ event: 'stanza-delete-failed', repo: r.name }, `could not delete stanza ${scope.stanza} from repository ${r.name}; delete it there by hand`);
+  }
 }

@@ -1,13 +1,12 @@
 // Steps on a cluster's own stanza that several commands end with: check archiving, take a full backup.
 import { effectiveArgv, renderArgv } from '../runner/types.js';
-import { withRetention } from '../pgbackrest/config.js';
 import { type Retention } from '../config/schema.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import type { Step } from '../plan/types.js';
 import type { Context } from '../context.js';
 import * as pg from '../pg/commands.js';
 import { parseInfo } from '../pgbackrest/info.js';
-import { updateManaged } from '../state/store.js';
+import { readRecord, updateManaged } from '../state/store.js';
 
 /** The transaction position read right before a backup began, for the mark that follows it. */
 export interface PendingMark {
@@ -57,26 +56,6 @@ export const backupFullStep = (scope: pgbr.PgbrScope, name: string, why: string,
 });
 
 /**
- * One retention (rule 4): the stanza file says what the configuration says, so a backup taken by any
- * command — or by hand with pgbackrest — expires the same way. Writes only when it says otherwise.
- */
-export const alignRetentionStep = (stanzaFile: string, retention: Retention): Step => ({
-  id: 'align-retention',
-  title: `keep ${stanzaFile}'s retention as configured (repo1-retention-full=${retention.full}, repo1-retention-full-type=${retention.fullType})`,
-  effect: 'write',
-  run: async (ctx) => {
-    const text = await ctx.fs.readText(stanzaFile);
-    if (text === undefined) throw new Error(`${stanzaFile} is missing`);
-    const aligned = withRetention(text, retention);
-    if (aligned === text) return;
-    // root:postgres 0640 from here on, whoever owned it before (older pgmam wrote it as postgres's).
-    const st = await ctx.fs.stat(stanzaFile);
-    await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: 0o640, owner: { uid: 0, gid: st?.gid ?? 0 } });
-  },
-  show: [`set repo1-retention-full=${retention.full} and repo1-retention-full-type=${retention.fullType} in ${stanzaFile}, where it says otherwise`],
-});
-
-/**
  * Record the newest backup's label and the next transaction ID right after pgmam's own backup, for
  * the change detection of later backups. Returns the stanza's backup labels.
  */
@@ -93,3 +72,13 @@ export async function readNextXid(runner: Context['runner'], version: string, po
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
+
+/**
+ * stanza-delete in every repository the stanza has: pgBackRest 2.45 takes one `--repo` at a time when
+ * a stanza has several. The attached ones first, the local one last (it is what `list` shows).
+ */
+export async function deleteStanzaEverywhere(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, scope: pgbr.PgbrScope, name: string): Promise<void> {
+  const attached = (await readRecord(ctx.fs, ctx.paths.clustersDir, name))?.repos ?? [];
+  for (const r of attached) await ctx.runner.run(pgbr.stanzaDelete(scope, true, r.index));
+  await ctx.runner.run(pgbr.stanzaDelete(scope, true, 1));
+}

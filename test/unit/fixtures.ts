@@ -24,7 +24,7 @@ export const aCluster = (name = 'app1', over: Partial<HostCluster> = {}): HostCl
 /** pgmam's record of a managed app (or branch). */
 export const aRecord = (name = 'app1', over: Partial<ManagedCluster> = {}): ManagedCluster => ({
   format: 1, cluster: `15/${name}`, name, version: '15', role: 'app', parent: null, stanza: name, stanzaFile: `/etc/pgbackrest/conf.d/${name}.conf`,
-  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null, dropped: null,
+  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null, dropped: null, repos: [],
   ...over,
 });
 
@@ -32,7 +32,7 @@ export const aRecord = (name = 'app1', over: Partial<ManagedCluster> = {}): Mana
 export const aNewCluster = (name = 'app1', over: Partial<NewClusterFacts> = {}): NewClusterFacts => ({
   dataDir: `/var/lib/postgresql/15/${name}`, nameTakenBy: [], port: 5433, portConfiguredBy: [], portListening: false,
   repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true }, disk: [{ path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }],
-  lock: { holder: undefined, alive: false },
+  lock: { holder: undefined, alive: false }, attach: [], unreadableRepos: [],
   ...over,
 });
 

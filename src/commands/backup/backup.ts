@@ -18,7 +18,8 @@ import type { ManagedCluster } from '../../state/store.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import { mirrorRepos, type ExportSummary } from './export-repos.js';
 import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
-import { markBackup, readNextXid, alignRetentionStep } from '../../steps/stanza.js';
+import { markBackup, readNextXid } from '../../steps/stanza.js';
+import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -148,7 +149,7 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
   if (!t || d?.action !== 'backup') return { target: label, steps: [], journal: false, quiet: true };
   const cmd = backupCmd(t, d.type, env);
   const scope = stanzaScope(t.record.stanza, env.paths.stanzaDir);
-  const align = alignRetentionStep(t.record.stanzaFile, retentionOf(env.config));
+  const align = alignStanzaFileStep(t.record.stanzaFile, t.record.name, retentionOf(env.config));
   const step: Step = {
     id: `backup-${d.type}`,
     title: `${d.type} backup of ${label} (${d.why})`,

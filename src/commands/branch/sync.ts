@@ -21,7 +21,8 @@ import { enableArchivingStep, stamp, startClusterStep, type LiveCluster } from '
 import type { Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { alignRetentionStep, backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
+import { backupAndMark, checkArchivingStep, deleteStanzaEverywhere } from '../../steps/stanza.js';
+import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
 
 export const branchSyncOptionsSchema = runFlagsSchema.extend({
@@ -182,7 +183,7 @@ function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: nu
       effect: 'destroy',
       run: async (ctx) => {
         await ctx.runner.run(pgbr.stop(scope));
-        await ctx.runner.run(pgbr.stanzaDelete(scope, true));
+        await deleteStanzaEverywhere(ctx, scope, name);
         await ctx.runner.run(pgbr.start(scope), { check: false }); // warns: stanza-delete removed the stop file
         await ctx.runner.run(pgbr.stanzaCreate(scope));
       },
@@ -190,7 +191,7 @@ function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: nu
     },
     enableArchivingStep(live, systemd, owner),
     checkArchivingStep(scope, name),
-    alignRetentionStep(`${paths.stanzaDir}/${name}.conf`, retention),
+    alignStanzaFileStep(`${paths.stanzaDir}/${name}.conf`, name, retention),
     ...Object.values(backupAndMark(scope, name, 'a full backup', retention, { version: live.id.version, port: live.port })),
     {
       id: 'record-sync',

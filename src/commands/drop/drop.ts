@@ -11,6 +11,7 @@ import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
+import { deleteStanzaEverywhere } from '../../steps/stanza.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -80,7 +81,7 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths'>): 
               const there = (await c.fs.exists(`${t.repoPath}/backup/${t.stanza}`)) || (await c.fs.exists(`${t.repoPath}/archive/${t.stanza}`));
               if (!there) return;
               await c.runner.run(pgbr.stop(scope), { check: false });
-              await c.runner.run(pgbr.stanzaDelete(scope, true));
+              await deleteStanzaEverywhere(c, scope, t.name);
             },
             show: [`$ runuser -u postgres -- pgbackrest --stanza=${t.stanza} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${t.stanza} stanza-delete --force`],
           },

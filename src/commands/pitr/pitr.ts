@@ -26,7 +26,8 @@ import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
 import { updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { alignRetentionStep, backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
+import { backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
+import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 
 export const pitrOptionsSchema = runFlagsSchema.extend({
   ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: nameSchema }),
@@ -381,5 +382,5 @@ export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): 
 
 /** What follows the hand-over of a pitr or an undo (and what finishing an interrupted one runs): a full backup on the new timeline, its mark, an archiving check. */
 function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
-  return [alignRetentionStep(`${env.paths.stanzaDir}/${name}.conf`, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
+  return [alignStanzaFileStep(`${env.paths.stanzaDir}/${name}.conf`, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
 }

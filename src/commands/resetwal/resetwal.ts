@@ -19,7 +19,8 @@ import { stamp, startClusterStep, waitPromotedStep, type LiveCluster } from '../
 import { stepName, type Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { preservedSchema, readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
-import { alignRetentionStep, backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
+import { backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
+import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 
 export const resetwalOptionsSchema = runFlagsSchema.extend({ name: nameSchema });
 export type ResetwalOptions = z.infer<typeof resetwalOptionsSchema>;
@@ -134,7 +135,7 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
     startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
     waitPromotedStep(live, env.config['recovery-timeout']),
     // The WAL history is broken: earlier backups cannot be replayed into the reset cluster.
-    alignRetentionStep(`${env.paths.stanzaDir}/${o.name}.conf`, retentionOf(env.config)),
+    alignStanzaFileStep(`${env.paths.stanzaDir}/${o.name}.conf`, o.name, retentionOf(env.config)),
     ...Object.values(backupAndMark(scope, o.name, 'a new full backup (the WAL history was reset)', retentionOf(env.config), { version, port: live.port })),
     checkArchivingStep(scope, o.name),
   ];
@@ -196,7 +197,7 @@ export async function recoverResetwal(ctx: Context, j: Journal, d: ResetwalJourn
       ...(stepName(j) === 'reset-wal' && !running ? [{ id: 'reset-wal', title: `run pg_resetwal -f on ${j.target} again`, effect: 'destroy' as const, run: pg.resetWal(d.version, d.dataDir, { dryRun: false, force: true, nextWal: d.nextWal }) }] : []),
       ...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]),
       waitPromotedStep(live, ctx.config['recovery-timeout']),
-      alignRetentionStep(`${ctx.paths.stanzaDir}/${j.name}.conf`, retentionOf(ctx.config)),
+      alignStanzaFileStep(`${ctx.paths.stanzaDir}/${j.name}.conf`, j.name, retentionOf(ctx.config)),
       ...Object.values(backupAndMark(scope, j.name, 'a new full backup (the WAL history was reset)', retentionOf(ctx.config), { version: d.version, port: live.port })),
       checkArchivingStep(scope, j.name),
     ],

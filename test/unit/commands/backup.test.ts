@@ -1,5 +1,5 @@
 // backup's per-cluster decision (type tiers, change detection) and the schedule's files.
-import { alignRetentionStep } from '../../../src/steps/stanza.js';
+import { alignStanzaFileStep } from '../../../src/steps/stanza-file.js';
 import { fakeContext } from '../fakes.js';
 import { mirrorRepos } from '../../../src/commands/backup/export-repos.js';
 import { describe, expect, it } from 'vitest';
@@ -103,7 +103,7 @@ describe('backup of one target (the batch runs one plan per cluster)', () => {
     const { ctx, fs } = fakeContext();
     const file = '/etc/pgbackrest/conf.d/app1.conf';
     fs.files.set(file, '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=2\ncompress-type=lz4\n');
-    const step = alignRetentionStep(file, { full: 4, fullType: 'time' });
+    const step = alignStanzaFileStep(file, 'app1', { full: 4, fullType: 'time' });
     await (step.run as (c: typeof ctx) => Promise<void>)(ctx);
     expect(fs.files.get(file)).toBe('# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=4\nrepo1-retention-full-type=time\ncompress-type=lz4\n');
     const writes = fs.writes.length;

@@ -47,7 +47,7 @@ describe('branch create', () => {
   it('restores from the parent stanza into the branch with archiving off, and checks isolation before the first start', () => {
     const plan = planBranchCreate(createFacts(), createOpts(), ctx);
     const text = renderPlan(plan, 0);
-    expect(text).toContain('pgbackrest --stanza=app1 --set=F1 --pg1-path=/var/lib/postgresql/15/app1_dev --target-timeline=1 --archive-mode=off restore');
+    expect(text).toContain('pgbackrest --stanza=app1 --set=F1 --pg1-path=/var/lib/postgresql/15/app1_dev --target-timeline=1 --archive-mode=off --repo=1 restore');
     expect(text).toContain("archive_command = 'pgbackrest --stanza=app1_dev archive-push %p'");
     const ids = plan.steps.map((s) => s.id);
     expect(ids.indexOf('verify-isolation')).toBeLessThan(ids.indexOf('start-cluster'));
@@ -149,7 +149,7 @@ describe('branch recover', () => {
   it('create: the half-made branch is removed — cluster, files, its own stanza if made, stanza file and record', async () => {
     const { ctx, runner } = fakeContext();
     runner.register('pg_lsclusters --json', { stdout: lsclusters(false) });
-    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', confDir: '/etc/postgresql/15/app1_dev', stanzaFile: '/etc/pgbackrest/conf.d/app1_dev.conf', repoPath: '/var/lib/pgbackrest' };
+    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', confDir: '/etc/postgresql/15/app1_dev', stanzaFile: '/etc/pgbackrest/conf.d/app1_dev.conf', repoPath: '/var/lib/pgbackrest', repos: [] };
     const r = await recoverBranchCreate(ctx, journal('branch create', data), data);
     expect(r.way).toBe('rolled-back');
     expect(r.steps.map((s) => s.id)).toEqual(['drop-cluster', 'remove-cluster-files', 'delete-stanza', 'remove-stanza-file']);

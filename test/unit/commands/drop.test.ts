@@ -89,7 +89,7 @@ describe('drop', () => {
   it('dropping a cluster whose creation failed before hand-over removes the half-made cluster, and that is the drop', async () => {
     const { ctx, runner } = fakeContext();
     runner.register('pg_lsclusters --json', { stdout: '[]' });
-    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', confDir: '/etc/postgresql/15/app1_dev', stanzaFile: '/etc/pgbackrest/conf.d/app1_dev.conf', repoPath: '/var/lib/pgbackrest' };
+    const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1_dev', confDir: '/etc/postgresql/15/app1_dev', stanzaFile: '/etc/pgbackrest/conf.d/app1_dev.conf', repoPath: '/var/lib/pgbackrest', repos: [] };
     const j: Journal = { format: 1, command: 'branch create', target: '15/app1_dev', name: 'app1_dev', rerun: 'r', pid: 9, groups: [], startedAt: 'x', steps: ['create-cluster', 'run-post-sql', 'hand-over'], at: 1, status: 'failed', error: 'x', data };
     const r = await recoverDrop(ctx, j, data);
     expect(r).toMatchObject({ way: 'rolled-back', finished: expect.stringContaining('half-made cluster') });

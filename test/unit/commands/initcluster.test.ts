@@ -83,7 +83,7 @@ describe('initcluster plan', () => {
     expect(text).toContain("archive_command = 'pgbackrest --stanza=app1 archive-push %p'");
     expect(text).not.toMatch(/archive_command.*pg1-path/);
     expect(text).toContain('pg1-port=5433');
-    expect(text).toContain('$ runuser -u postgres -- pgbackrest --stanza=app1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup');
+    expect(text).toContain('$ runuser -u postgres -- pgbackrest --stanza=app1 --repo=1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup');
     expect(p.destructive).toBe(false);
   });
 
@@ -127,9 +127,9 @@ describe('initcluster plan', () => {
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')
       .register(/psql.*pg_snapshot_xmax/, { stdout: '800\n' })
-      .register('pgbackrest --stanza=app1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup', { exitCode: 99, stderr: 'ERROR: [099]: boom' })
+      .register('pgbackrest --stanza=app1 --repo=1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup', { exitCode: 99, stderr: 'ERROR: [099]: boom' })
       .register('pgbackrest --stanza=app1 stop')
-      .register('pgbackrest --stanza=app1 stanza-delete --force')
+      .register('pgbackrest --stanza=app1 --repo=1 stanza-delete --force')
       .register('pg_dropcluster --stop 15 app1');
     const err = (await executePlan(ctx, plan(facts()), opts()).catch((e: unknown) => e)) as StepFailedError;
     expect(err).toBeInstanceOf(StepFailedError);
@@ -139,7 +139,7 @@ describe('initcluster plan', () => {
     expect(text).toContain('ERROR: [099]: boom');
     expect(text).toContain('nothing this run made is left behind');
     const writes = runner.writes().map((c) => c.argv.join(' '));
-    expect(writes.slice(-3)).toEqual(['pgbackrest --stanza=app1 stop', 'pgbackrest --stanza=app1 stanza-delete --force', 'pg_dropcluster --stop 15 app1']);
+    expect(writes.slice(-3)).toEqual(['pgbackrest --stanza=app1 stop', 'pgbackrest --stanza=app1 --repo=1 stanza-delete --force', 'pg_dropcluster --stop 15 app1']);
     expect(fs.files.has('/etc/pgbackrest/conf.d/app1.conf')).toBe(false);
     expect(fs.files.has('/var/lib/pgmam/locks/app1.lock')).toBe(false);
     runner.verify();

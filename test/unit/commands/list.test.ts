@@ -12,6 +12,7 @@ const rec: ManagedCluster = {
   format: 1, cluster: '15/fxrec', name: 'fxrec', version: '15', role: 'app', parent: null, stanza: 'fxrec',
   stanzaFile: '/etc/pgbackrest/conf.d/fxrec.conf', repoPath: '/r', createdAt: '2026-11-22T05:11:30.000Z', syncedAt: null,
   timelines: [],
+  repos: [],
   backupMark: null,
   dropped: null,
   preserved: [{ path: '/var/lib/postgresql/15/fxrec.pre-pitr-x', reason: 'pitr', createdAt: '2026-11-22T06:00:00.000Z' }],

@@ -55,7 +55,7 @@ const initFacts = (): InitFacts => ({
   ...aNewCluster('app1'), postgres: { uid: 101, gid: 104 }, password: undefined, passwordProblem: undefined, source: undefined,
 });
 const initOpts: InitOptions = { name: 'app1', dryRun: false, yes: true, keepOnError: false, json: false };
-const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', confDir: '/etc/postgresql/15/app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest' };
+const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', confDir: '/etc/postgresql/15/app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest', repos: [] };
 
 describe('an interrupted initcluster, step by step', () => {
   const steps = assemblePlan(initClusterCommand, initFacts(), initOpts, env).steps.map((s) => s.id);
