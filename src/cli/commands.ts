@@ -12,6 +12,9 @@ import { installLinksCommand } from '../commands/install-links/install-links.js'
 import { listCommand } from '../commands/list/list.js';
 import { pitrCommand } from '../commands/pitr/pitr.js';
 import { pruneCommand } from '../commands/prune/prune.js';
+import { repoAddCommand } from '../commands/repo/add.js';
+import { repoListCommand } from '../commands/repo/list.js';
+import { repoRemoveCommand } from '../commands/repo/remove.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
 import type { CliBatch } from '../plan/cli-spec.js';
@@ -40,4 +43,7 @@ export const COMMANDS: CliCommand[] = [
   m(checkCommand),
   m(adoptCommand),
   m(pruneCommand),
+  m(repoAddCommand),
+  m(repoListCommand),
+  m(repoRemoveCommand),
 ];

@@ -63,7 +63,10 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
     .configureOutput({ writeOut: meta.write, writeErr: meta.writeErr, outputError: (s, w) => w(s.startsWith('error:') ? `pgmam: ${s.slice(7)}` : s) })
     .exitOverride();
 
-  const groups = new Map<string, Command>([['branch', program.command('branch').description("independent clusters restored from a parent's backups")]]);
+  const groups = new Map<string, Command>([
+    ['branch', program.command('branch').description("independent clusters restored from a parent's backups")],
+    ['repo', program.command('repo').description('repositories: the local one and S3 ones beside it')],
+  ]);
   for (const c of COMMANDS) {
     const d = describe(c);
     const [first, sub] = d.name.split(' ') as [string, string | undefined];

@@ -46,11 +46,15 @@ export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
 /** One repository at a time (`--repo`): a stanza's copies in other repositories are deleted each on its own. */
 export const stanzaDelete = (s: PgbrScope, force: boolean, repo?: number) => pgbr(s, [...(repo ? [`--repo=${repo}`] : []), 'stanza-delete', ...(force ? ['--force'] : [])], 'write');
-/** A probe of a repository given entirely by the environment (probeEnv): no configuration file is read. */
-export const repoProbe = (env: Record<string, string>, args: string[], effect: Cmd['effect'], input?: string): Cmd => ({
+/**
+ * A probe of an object-store repository given entirely by the environment (probeEnv): no configuration
+ * file is read, nothing local is written. As root, so it reads the CA file where the user keeps it
+ * (postgres later reads pgmam's copy).
+ */
+export const repoProbe = (env: Record<string, string>, args: string[], input?: string): Cmd => ({
   argv: ['pgbackrest', '--config=/dev/null', '--log-level-console=warn', '--log-level-file=off', '--io-timeout=2', ...args],
-  asUser: 'postgres',
-  effect,
+  // A probe leaves nothing behind (repo-put and repo-rm of one object of its own): it may run while gathering facts.
+  effect: 'read',
   env,
   input,
   timeoutMs: 60_000,

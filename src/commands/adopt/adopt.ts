@@ -4,6 +4,7 @@
 // archive_command that already sends WAL somewhere else is refused unless --replace-archive-command.
 import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
+import { repoSchema } from '../../state/repos.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { clusterIsNotLocked, nameIsFree, repoIsWritable } from '../../guards/cluster.js';
@@ -128,6 +129,8 @@ export const adoptJournalSchema = z.object({
   needsRestart: z.boolean(),
   archiveMode: z.string().nullable(),
   repo: z.object({ path: z.string(), exists: z.boolean(), writableByPostgres: z.boolean().optional() }),
+  /** The repositories besides the local one it is attached to (attach-new when the adopt began). */
+  attach: z.array(z.object({ index: z.number(), repo: repoSchema })).default([]),
   createdAt: z.string(),
 });
 export type AdoptJournal = z.infer<typeof adoptJournalSchema>;
@@ -135,7 +138,7 @@ export type AdoptJournal = z.infer<typeof adoptJournalSchema>;
 function adoptSteps(name: string, d: AdoptJournal, env: PlanEnv, owner: { uid: number; gid: number }): Step[] {
   const id = { version: d.version, name };
   const label = pg.clusterLabel(id);
-  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
+  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, attach: d.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;
   const apply: Step = !d.running
     ? { ...n.startCluster, title: `start ${label} (it is stopped; the first backup needs it running)` }
@@ -166,7 +169,7 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: PlanEnv): PlanBod
   const dataDir = required(f.cluster?.dataDir, `the data directory of ${label} (pg_lsclusters)`);
   const port = f.cluster?.port ?? 0;
   const needsRestart = adoptNeedsRestart(f);
-  const data: AdoptJournal = { version: o.version, dataDir, port, running: Boolean(f.cluster?.running), needsRestart, archiveMode: f.settings?.archiveMode ?? null, repo: { path: f.repo.path, exists: f.repo.exists, writableByPostgres: f.repo.writableByPostgres }, createdAt: f.now.toISOString() };
+  const data: AdoptJournal = { version: o.version, dataDir, port, running: Boolean(f.cluster?.running), needsRestart, archiveMode: f.settings?.archiveMode ?? null, repo: { path: f.repo.path, exists: f.repo.exists, writableByPostgres: f.repo.writableByPostgres }, attach: f.attach, createdAt: f.now.toISOString() };
   return {
     target: label,
     steps: adoptSteps(o.name, data, ctx, f.postgres ?? { uid: 0, gid: 0 }),
