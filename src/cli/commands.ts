@@ -14,6 +14,7 @@ import { pitrCommand } from '../commands/pitr/pitr.js';
 import { pruneCommand } from '../commands/prune/prune.js';
 import { repoAddCommand } from '../commands/repo/add.js';
 import { repoListCommand } from '../commands/repo/list.js';
+import { repoAttachBatch, repoDetachBatch } from '../commands/repo/attach.js';
 import { repoRemoveCommand } from '../commands/repo/remove.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
@@ -45,5 +46,7 @@ export const COMMANDS: CliCommand[] = [
   m(pruneCommand),
   m(repoAddCommand),
   m(repoListCommand),
+  b(repoAttachBatch),
+  b(repoDetachBatch),
   m(repoRemoveCommand),
 ];

@@ -1,0 +1,177 @@
+// `pgmam repo attach|detach <repo> <app>… | --all`: a repository becomes (or stops being) one of an
+// app's stanza repositories. Attach: the stanza file names it at the app's next free index, the stanza
+// is created there, archiving is checked (WAL goes to every repository), and a first full backup goes
+// into it. A failure before that backup is complete takes the repository out of the stanza file again,
+// so archiving never waits on a repository that was never ready. Detach keeps its backups in the bucket.
+import { z } from 'zod';
+import { retentionOf } from '../../config/schema.js';
+import type { Context } from '../../context.js';
+import { UsageError } from '../../errors.js';
+import { clusterIsNotLocked } from '../../guards/cluster.js';
+import { runsAsRoot } from '../../guards/host.js';
+import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
+import { NAME_PATTERN, namesArg } from '../../names.js';
+import { flag, type CliBatch } from '../../plan/cli-spec.js';
+import { batchTargets, runBatch, runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
+import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
+import * as pgbr from '../../pgbackrest/commands.js';
+import { stanzaScope } from '../../pgbackrest/commands.js';
+import { renderArgv } from '../../runner/types.js';
+import { alignStanzaFileStep } from '../../steps/stanza-file.js';
+import { checkArchivingStep } from '../../steps/stanza.js';
+import { backupIntoStep } from '../../steps/new-cluster.js';
+import type { LockHolder } from '../../state/lock.js';
+import type { Journal } from '../../state/journal.js';
+import { LOCAL_REPO, MAX_REPO_INDEX, readRepos, type RepoRecord } from '../../state/repos.js';
+import { updateManaged, type ManagedCluster } from '../../state/store.js';
+import { repoNameArg, repoTarget } from './add.js';
+
+export const repoAttachOptionsSchema = runFlagsSchema.extend({ repo: z.string().regex(NAME_PATTERN), name: z.string().regex(NAME_PATTERN), detach: z.boolean() });
+export type RepoAttachOptions = z.infer<typeof repoAttachOptionsSchema>;
+
+export interface RepoAttachFacts {
+  uid: number;
+  repo: RepoRecord | undefined;
+  record: ManagedCluster | undefined;
+  running: boolean;
+  lock: { holder: LockHolder | undefined; alive: boolean };
+}
+
+export async function gatherRepoAttach(ctx: Context, o: RepoAttachOptions): Promise<RepoAttachFacts> {
+  const [{ repos }, managed, clusters, lock] = await Promise.all([readRepos(ctx.fs, ctx.paths.stateDir), managedClusters(ctx), readClusters(ctx.runner), lockFacts(ctx, o.name)]);
+  const record = managed.records.find((r) => r.name === o.name);
+  const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
+  return { uid: ctx.host.uid, repo: repos.find((r) => r.name === o.repo), record, running: Boolean(cluster?.running), lock };
+}
+
+const attachedAt = (f: RepoAttachFacts, o: RepoAttachOptions) => f.record?.repos.find((a) => a.name === o.repo)?.index;
+/** The app's lowest free index (repo1 is the local repository). */
+export const nextIndex = (r: ManagedCluster) => [2, 3, 4].find((i) => !r.repos.some((a) => a.index === i));
+
+export function repoAttachGuards(f: RepoAttachFacts, o: RepoAttachOptions): Guard[] {
+  const attaching = !o.detach && attachedAt(f, o) === undefined;
+  return [
+    runsAsRoot(f.uid, `${o.detach ? 'detach' : 'attach'} a repository`),
+    { id: 'repo-exists', check: () => (f.repo ? pass : fail(`pgmam has no repository ${o.repo}`, 'see pgmam repo list')) },
+    { id: 'cluster-is-managed', check: () => (f.record ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    { id: 'stanza-has-room', check: () => (!attaching || !f.record || nextIndex(f.record) ? pass : fail(`${o.name}'s stanza already has ${MAX_REPO_INDEX} repositories (pgBackRest's most)`, `pgmam repo detach one of ${f.record.repos.map((a) => a.name).join(', ')} first`)) },
+    // stanza-create and check need the cluster: attaching to a stopped one would leave it half done.
+    { id: 'cluster-is-running', check: () => (!attaching || !f.record || f.running ? pass : fail(`${f.record.cluster} is down: the stanza cannot be created in ${o.repo}`, `pg_ctlcluster ${f.record.version} ${f.record.name} start`)) },
+    clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+  ];
+}
+
+export const repoAttachJournalSchema = z.object({ repo: z.string(), index: z.number(), detach: z.boolean() });
+export type RepoAttachJournal = z.infer<typeof repoAttachJournalSchema>;
+
+/** The record names (or no longer names) the repository at `index`, and the stanza file follows it. */
+function setAttachment(name: string, stanzaFile: string, d: RepoAttachJournal, attach: boolean, env: Pick<PlanEnv, 'config'>): Step {
+  const align = alignStanzaFileStep(stanzaFile, name, retentionOf(env.config));
+  const set = async (c: Context, on: boolean) => {
+    await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, repos: [...r.repos.filter((a) => a.name !== d.repo), ...(on ? [{ name: d.repo, index: d.index }] : [])].sort((a, b) => a.index - b.index) }));
+    await (align.run as (c: Context) => Promise<void>)(c);
+  };
+  return {
+    id: attach ? 'attach-in-stanza-file' : 'detach-from-stanza-file',
+    title: attach ? `name repository ${d.repo} as repo${d.index} of stanza ${name} (record and ${stanzaFile})` : `take repository ${d.repo} (repo${d.index}) out of stanza ${name} (record and ${stanzaFile}); its backups stay there`,
+    effect: 'write',
+    run: (c) => set(c, attach),
+    show: [`pgmam record of ${name}: repos ${attach ? '+' : '-'}= ${d.repo} (repo${d.index})`, `rewrite the repoN lines of ${stanzaFile} (secrets not shown)`],
+    ...(attach ? { undo: { title: `take repository ${d.repo} out of ${stanzaFile} again`, run: (c: Context) => set(c, false) } } : {}),
+  };
+}
+
+function attachSteps(r: ManagedCluster, repo: RepoRecord, d: RepoAttachJournal, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
+  const scope = stanzaScope(r.stanza, env.paths.stanzaDir);
+  if (d.detach) return [setAttachment(r.name, r.stanzaFile, d, false, env)];
+  return [
+    setAttachment(r.name, r.stanzaFile, d, true, env),
+    { id: 'create-stanza', title: `create stanza ${r.stanza} in repository ${repo.name} (where it is missing)`, effect: 'write', run: pgbr.stanzaCreate(scope) },
+    checkArchivingStep(scope, r.name),
+    backupIntoStep(scope, r.name, 'a first full backup', { index: d.index, repo }),
+  ];
+}
+
+export function planRepoAttach(f: RepoAttachFacts, o: RepoAttachOptions, env: PlanEnv): PlanBody {
+  const r = required(f.record, 'the app record');
+  const repo = required(f.repo, 'the repository record');
+  const at = attachedAt(f, o);
+  // Already as asked: nothing to do (a batch over --all converges).
+  if (o.detach ? at === undefined : at !== undefined) return { target: r.cluster, steps: [], journal: false };
+  const d: RepoAttachJournal = { repo: o.repo, index: at ?? required(nextIndex(r), 'a free repository index'), detach: o.detach };
+  return { target: r.cluster, steps: attachSteps(r, repo, d, env), journal: { rerun: renderArgv(['pgmam', 'repo', o.detach ? 'detach' : 'attach', o.repo, o.name, '--yes']), data: d } };
+}
+
+/** An interrupted attach is taken back out of the stanza file, then runs afresh; an interrupted detach is finished. */
+export async function recoverRepoAttach(ctx: Context, j: Journal, d: RepoAttachJournal): Promise<Recovery> {
+  const r = (await managedClusters(ctx)).records.find((x) => x.name === j.name);
+  if (!r) return { way: 'rolled-back', steps: [] };
+  if (d.detach) return { way: 'finished', steps: [setAttachment(r.name, r.stanzaFile, d, false, ctx)], finished: `repository ${d.repo} was detached from ${r.name}\n` };
+  return { way: 'rolled-back', steps: [setAttachment(r.name, r.stanzaFile, { ...d, detach: true }, false, ctx)] };
+}
+
+export const repoAttachTargetCommand: CommandModule<RepoAttachOptions, RepoAttachFacts, RepoAttachJournal> = {
+  spec: {
+    name: 'repo attach',
+    summary: "make a repository one of an app's stanza repositories",
+    options: repoAttachOptionsSchema,
+    examples: [],
+    target: (o) => o.name,
+    // The repository stays while an app is attached to it: repo remove takes the same lock.
+    locks: (o) => [o.name, repoTarget(o.repo)],
+    destructive: false,
+    journalCommand: (o) => (o.detach ? 'repo detach' : 'repo attach'),
+    settlesAlso: (o) => [o.detach ? 'repo attach' : 'repo detach'],
+    journal: repoAttachJournalSchema,
+  },
+  gather: gatherRepoAttach,
+  guards: repoAttachGuards,
+  plan: planRepoAttach,
+  recover: recoverRepoAttach,
+  report: async () => undefined,
+};
+
+interface RepoAttachBatchOptions {
+  repo: string;
+  names: string[];
+  all: boolean;
+  dryRun: boolean;
+  json: boolean;
+}
+
+const attachBatch = (detach: boolean): CliBatch<RepoAttachBatchOptions> => ({
+  name: detach ? 'repo detach' : 'repo attach',
+  summary: detach ? "take a repository out of apps' stanzas (its backups stay in it)" : "attach a repository to apps: stanza there, WAL to it, a first full backup into it",
+  examples: detach ? ['pgmam repo detach offsite app1', 'pgmam repo detach offsite --all'] : ['pgmam repo attach offsite app1 app2', 'pgmam repo attach offsite --all'],
+  cli: {
+    args: [
+      { syntax: '<repo>', help: 'the repository' },
+      { syntax: '[apps...]', key: 'names', help: 'managed apps (or --all)' },
+    ],
+    flags: [{ flags: '--all', help: 'every app pgmam manages' }],
+    input: z.object({ repo: repoNameArg, names: namesArg('app name'), all: flag }).transform((o) => {
+      if (o.repo === LOCAL_REPO) throw new UsageError('the local repository is every stanza’s repo1');
+      if (!o.names.length && !o.all) throw new UsageError(`repo ${detach ? 'detach' : 'attach'} needs app names or --all`);
+      if (o.names.length && o.all) throw new UsageError(`repo ${detach ? 'detach' : 'attach'} takes app names or --all, not both`);
+      return o;
+    }),
+  },
+  run: async (ctx, o) => {
+    const { names } = await batchTargets(ctx, detach ? 'repo detach' : 'repo attach', o, `${detach ? 'detach' : 'attach'} a repository`);
+    const runs = names.map((name) => ({ repo: o.repo, name, detach, dryRun: o.dryRun, json: o.json, yes: true, keepOnError: false }));
+    await runBatch(ctx, repoAttachTargetCommand, runs, {
+      report: async (batch) => {
+        if (o.dryRun) return;
+        const lines = batch.map((b) => {
+          const steps = b.run?.plan.steps.length ?? 0;
+          const state = b.result !== 'done' ? `failed: ${b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: /, '')).join('; ')}` : !steps ? `already ${detach ? 'detached' : 'attached'}` : detach ? 'detached' : 'attached (stanza created, archiving checked, first full backup taken)';
+          return { app: b.options.name, repo: o.repo, result: b.result, state };
+        });
+        ctx.io.out(o.json ? `${JSON.stringify(lines, null, 2)}\n` : lines.map((l) => `${l.app}: ${l.state}\n`).join(''));
+      },
+    });
+  },
+});
+
+export const repoAttachBatch = attachBatch(false);
+export const repoDetachBatch = attachBatch(true);
