@@ -6,7 +6,8 @@ import { PGMAM, TEST_BASE, testNamesOnHost, removeTestCluster } from './helpers.
 
 export function setup(): void {
   if (process.getuid?.() !== 0) throw new Error('integration tests run as root (they create real clusters)');
-  for (const tool of ['pg_createcluster', 'pgbackrest', 'runuser'])
+  // Ceph's daemons and tools: the real S3 server of the off-host tests (rgw.sh).
+  for (const tool of ['pg_createcluster', 'pgbackrest', 'runuser', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph-authtool', 'monmaptool', 'uuidgen', 'openssl', 'curl'])
     if (execaSync('sh', ['-c', `command -v ${tool}`], { reject: false }).exitCode !== 0) throw new Error(`${tool} is not installed: the integration tests need it`);
   if (!existsSync(`${PGMAM.replace('bin/pgmam', 'dist/pgmam.mjs')}`)) throw new Error('dist/pgmam.mjs is missing: run npm run build first');
   const stale = testNamesOnHost();

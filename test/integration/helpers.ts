@@ -148,7 +148,9 @@ export async function removeTestCluster(name: string, repo = REPO): Promise<void
   const stanzaFile = `${STANZA_DIR}/${name}.conf`;
   if (existsSync(stanzaFile)) {
     await sh('pgbackrest', [`--stanza=${name}`, 'stop'], { user: 'postgres' });
-    await sh('pgbackrest', [`--stanza=${name}`, 'stanza-delete', '--force'], { user: 'postgres' });
+    // One repository at a time: pgBackRest 2.45 wants --repo when a stanza has several (S3 ones too).
+    const repos = [...new Set([...readFileSync(stanzaFile, 'utf8').matchAll(/^repo(\d+)-/gm)].map((m) => m[1]!))];
+    for (const n of repos.reverse()) await sh('pgbackrest', [`--stanza=${name}`, `--repo=${n}`, 'stanza-delete', '--force'], { user: 'postgres' });
   }
   if ((await clusters()).some((c) => c.cluster === name)) await sh('pg_dropcluster', ['--stop', '15', name]);
   // Preserved data directories (pitr, undo) of this test cluster.

@@ -1,0 +1,144 @@
+// Off-host backups on a real S3 server (Ceph's RADOS Gateway, started for this file): repo add checks
+// everything before it writes, a new cluster gets a full backup and its WAL in both repositories,
+// attach and detach, and no secret in any output, log or listing.
+import { execa } from 'execa';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATE, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, testConfigLines, uniqueName, type Run } from './helpers.js';
+import { startRgw, stopRgw, type Rgw } from './rgw.js';
+
+const CONFIG = `${TEST_ROOT}/s3.conf`;
+const LOG = `${TEST_ROOT}/s3.log`;
+const REPOS = `${STATE}/repos`;
+let rgw: Rgw;
+/** Every output of pgmam in this file, searched for secrets at the end. */
+const outputs: string[] = [];
+const run = async (args: string[]): Promise<Run> => {
+  const r = await pgmam(args, { env: { PGMAM_CONFIG: CONFIG } });
+  outputs.push(r.stdout, r.stderr);
+  return r;
+};
+const mine: string[] = [];
+const app = () => {
+  const n = uniqueName();
+  mine.push(n);
+  return n;
+};
+/** Each test its own path in the bucket. */
+let paths = 0;
+const bucketPath = () => `/${TEST_ROOT.split('/').at(-1)}/p${++paths}`;
+const repoFiles = () => (existsSync(REPOS) ? readdirSync(REPOS).sort() : []);
+const addArgs = (name: string, over: Record<string, string> = {}) => {
+  const o: Record<string, string> = { '--s3-endpoint': rgw.endpoint, '--s3-bucket': rgw.bucket, '--s3-key-file': rgw.keyFile, '--ca-file': rgw.ca, '--path': bucketPath(), ...over };
+  return ['repo', 'add', name, ...Object.entries(o).flatMap(([k, v]) => [k, v])];
+};
+/** The objects under a path of the bucket, as pgBackRest lists them with the repository's own settings. */
+const stanzaInfo = async (stanza: string) => JSON.parse((await sh('pgbackrest', [`--stanza=${stanza}`, '--output=json', 'info'], { user: 'postgres' })).stdout.replace(/"system-id":(\d+)/g, '"system-id":"$1"'))[0] as { backup: Array<{ type: string; database: { 'repo-key': number } }> };
+const repoLs = async (stanza: string, repo: number, path: string) => (await sh('pgbackrest', [`--stanza=${stanza}`, `--repo=${repo}`, 'repo-ls', path], { user: 'postgres' })).stdout.split('\n');
+
+beforeAll(async () => {
+  mkdirSync(TEST_ROOT, { recursive: true, mode: 0o755 });
+  writeFileSync(CONFIG, [...testConfigLines(), `log-file = ${LOG}`].join('\n') + '\n');
+  rgw = await startRgw();
+}, 120_000);
+
+afterAll(async () => {
+  for (const n of mine) {
+    await run(['drop', n, '--purge-backups', '--yes', '-q']);
+    await removeTestCluster(n);
+  }
+  const stopMs = await stopRgw(rgw);
+  console.log(`Ceph RGW for s3.test.ts: started in ${rgw?.startMs} ms, stopped in ${stopMs} ms`);
+}, 120_000);
+
+describe('an S3 repository beside the local one', () => {
+  it('repo add refuses bad input before writing anything', async () => {
+    const badKey = `${TEST_ROOT}/bad.key`;
+    writeFileSync(badKey, `access-key = ${rgw.access}\nsecret-key = wrong${rgw.secret.slice(5)}\n`, { mode: 0o600 });
+    const openKey = `${TEST_ROOT}/open.key`;
+    copyFileSync(rgw.keyFile, openKey);
+    chmodSync(openKey, 0o644);
+    const otherCa = `${TEST_ROOT}/other-ca`;
+    mkdirSync(otherCa, { recursive: true });
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${otherCa}/ca.key`, '-out', `${otherCa}/ca.crt`, '-days', '2', '-subj', '/CN=another-ca'], { stdin: 'ignore' });
+    const deadPort = await freePort();
+    const cases: Array<[string, Record<string, string>, number, RegExp]> = [
+      ['wrong secret (403)', { '--s3-key-file': badKey }, 4, /refused the key/],
+      ['unknown bucket', { '--s3-bucket': 'nosuchbucket' }, 4, /bucket nosuchbucket does not exist/],
+      ['endpoint not answering', { '--s3-endpoint': `localhost:${deadPort}` }, 4, /does not answer/],
+      ['a CA that does not match', { '--ca-file': `${otherCa}/ca.crt` }, 4, /is not verified by/],
+      ['http://', { '--s3-endpoint': `http://${rgw.endpoint}` }, 2, /plain http is refused/],
+      ['a key file readable by others', { '--s3-key-file': openKey }, 4, /can be read by users other than root/],
+    ];
+    for (const [what, over, code, why] of cases) {
+      const before = repoFiles();
+      const r = await run(addArgs('bad', over));
+      expect(r.code, `${what}: ${r.stderr}`).toBe(code);
+      expect(r.stderr, what).toMatch(why);
+      expect(repoFiles(), what).toEqual(before);
+    }
+  });
+
+  it('a new cluster gets a full backup in both repositories, and its WAL reaches both', async () => {
+    const r = await run(addArgs('offsite'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(repoFiles()).toEqual(['offsite.ca.crt', 'offsite.json', 'offsite.secrets']);
+    const n = app();
+    const port = await freePort();
+    const init = await run(['initcluster', n, '--port', String(port), '--yes']);
+    expect(init.code, init.stderr).toBe(0);
+    const fulls = (await stanzaInfo(n)).backup.filter((b) => b.type === 'full').map((b) => b.database['repo-key']);
+    expect(fulls.sort()).toEqual([1, 2]);
+    await sql(port, "create table t(k text); insert into t values ('in-both')");
+    const seg = await sql(port, 'select pg_walfile_name(pg_current_wal_lsn())');
+    await sql(port, 'select pg_switch_wal()');
+    for (let i = 0; i < 100 && !(await repoLs(n, 2, `archive/${n}/15-1/${seg.slice(0, 16)}`)).some((l) => l.startsWith(seg)); i++) await new Promise((ok) => setTimeout(ok, 100));
+    expect((await repoLs(n, 1, `archive/${n}/15-1/${seg.slice(0, 16)}`)).some((l) => l.startsWith(seg))).toBe(true);
+    expect((await repoLs(n, 2, `archive/${n}/15-1/${seg.slice(0, 16)}`)).some((l) => l.startsWith(seg))).toBe(true);
+    // Removing it while an app is attached is refused, and changes nothing.
+    const remove = await run(['repo', 'remove', 'offsite', '--yes']);
+    expect(remove.code).toBe(4);
+    expect(repoFiles()).toEqual(['offsite.ca.crt', 'offsite.json', 'offsite.secrets']);
+  });
+
+  it('attach to an app made before the repository, then detach: the stanza file follows, the backups stay', async () => {
+    const n = app();
+    const port = await freePort();
+    expect((await run(['repo', 'add', 'later', '--attach-new', 'no', ...addArgs('x').slice(3)])).code).toBe(0);
+    const init = await run(['initcluster', n, '--port', String(port), '--yes', '-q']);
+    expect(init.code, init.stderr).toBe(0);
+    // attach-new: offsite (added with the default yes) is repo2, later is not attached.
+    expect(readFileSync(`/etc/pgbackrest/conf.d/${n}.conf`, 'utf8')).not.toMatch(/^repo3-/m);
+    const unknown = await run(['repo', 'attach', 'later', 't_nosuch0']);
+    expect(unknown.code).toBe(4);
+    const attach = await run(['repo', 'attach', 'later', n, '--json']);
+    expect(attach.code, attach.stderr).toBe(0);
+    expect(readFileSync(`/etc/pgbackrest/conf.d/${n}.conf`, 'utf8')).toMatch(/^repo3-type=s3$/m);
+    expect((await stanzaInfo(n)).backup.filter((b) => b.type === 'full').map((b) => b.database['repo-key']).sort()).toEqual([1, 2, 3]);
+    const detach = await run(['repo', 'detach', 'later', n]);
+    expect(detach.code, detach.stderr).toBe(0);
+    expect(readFileSync(`/etc/pgbackrest/conf.d/${n}.conf`, 'utf8')).not.toMatch(/^repo3-/m);
+    expect((await run(['repo', 'remove', 'later', '--yes'])).code).toBe(0);
+    expect(repoFiles()).not.toContain('later.json');
+  });
+
+  it('no secret in any output, listing, --dry-run or the log', async () => {
+    await run(['list', '--json']);
+    await run(['repo', 'list', '--json']);
+    await run(['repo', 'list']);
+    await run([...addArgs('dry'), '--dry-run']);
+    await run(['initcluster', 't_dryrun00', '--dry-run']);
+    const repos = JSON.parse((await run(['repo', 'list', '--json'])).stdout) as Array<{ name: string; reachable: boolean }>;
+    expect(repos.find((r) => r.name === 'offsite')?.reachable).toBe(true);
+    const everything = [...outputs, readFileSync(LOG, 'utf8')].join('\n');
+    expect(everything.length).toBeGreaterThan(1000);
+    expect(everything).not.toContain(rgw.secret);
+    expect(everything).not.toContain(rgw.access);
+    // The stanza files hold them, readable by root and postgres only.
+    for (const n of mine) {
+      const file = `/etc/pgbackrest/conf.d/${n}.conf`;
+      if (!existsSync(file)) continue;
+      expect((await sh('stat', ['-c', '%U:%G %a', file])).stdout).toBe('root:postgres 640');
+    }
+  });
+});
