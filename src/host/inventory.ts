@@ -4,7 +4,8 @@ import type { Context } from '../context.js';
 import type { HostCluster } from '../pg/clusters.js';
 import { clusterLabel } from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { firstBackup, lastBackup, parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
+import { archiveMax, firstBackup, lastBackup, parseInfo, parseRepoLs, type StanzaInfo } from '../pgbackrest/info.js';
+import { LOCAL_REPO } from '../state/repos.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { ownerAlive, readJournals, stepName, type Journal } from '../state/journal.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
@@ -25,6 +26,8 @@ export interface ListEntry {
   stanza: string | null;
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
   recoveryWindow: { from: string; to: string } | null;
+  /** Per repository (the local one first): its newest backup and recovery window. [] for unmanaged clusters. */
+  repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow'] }>;
   preserved: Preserved[];
   /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
   interrupted: { command: string; step: string; status: 'running' | 'failed'; since: string; rerun: string; error: string | null } | null;
@@ -39,9 +42,40 @@ export interface ListFacts {
   stanzas: Map<string, StanzaInfo> | undefined;
   /** stanza name → when its newest archived WAL file was written. */
   archivedAt: Map<string, Date>;
+  /** stanza name → what each attached repository holds of it (one `info` and one listing per app and repository). */
+  repoViews: Map<string, RepoView[]>;
   /** Journals of operations whose process (and children) are gone. */
   interrupted: Journal[];
   problems: string[];
+}
+
+/** An attached repository's view of one stanza. */
+export interface RepoView {
+  name: string;
+  index: number;
+  stanza: StanzaInfo | undefined;
+  /** pgBackRest could read the stanza there. */
+  reachable: boolean;
+  problem: string | null;
+  archivedAt: Date | undefined;
+}
+
+/** What one attached repository holds of a stanza: its info, and when its newest WAL arrived. */
+export async function readRepoView(runner: Context['runner'], stanzaDir: string, stanzaName: string, a: { name: string; index: number }): Promise<RepoView> {
+  const scope = pgbr.stanzaScope(stanzaName, stanzaDir);
+  const r = await runner.run(pgbr.info(scope, a.index), { check: false });
+  const stanza = r.exitCode === 0 ? parseInfo(r.stdout)[0] : undefined;
+  const status = stanza?.repo?.find((x) => x.key === a.index)?.status ?? stanza?.status;
+  const reachable = r.exitCode === 0 && status !== undefined && status.code !== 99 && !/error/i.test(status.message);
+  const problem = reachable ? null : (status?.message ?? (r.stderr.trim().split('\n').find((l) => /ERROR/.test(l)) || `pgbackrest info exit code ${r.exitCode}`));
+  let archivedAt: Date | undefined;
+  const max = stanza && archiveMax(stanza);
+  if (reachable && max) {
+    const ls = await runner.run(pgbr.repoLs(scope, a.index, `archive/${stanzaName}/${max.id}/${max.wal.slice(0, 16)}`), { check: false });
+    const time = ls.exitCode === 0 ? [...parseRepoLs(ls.stdout)].find(([f]) => f.startsWith(max.wal))?.[1] : undefined;
+    archivedAt = time === undefined ? undefined : new Date(time * 1000);
+  }
+  return { name: a.name, index: a.index, stanza, reachable, problem, archivedAt };
 }
 
 export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
@@ -56,6 +90,7 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
 
   let stanzas: Map<string, StanzaInfo> | undefined;
   const archivedAt = new Map<string, Date>();
+  const repoViews = new Map<string, RepoView[]>();
   const repos = [...new Set(managed.records.map((r) => r.repoPath))];
   const canReadRepo = ctx.host.uid === 0;
   if (repos.length && !canReadRepo) problems.push('backup information not shown: reading the pgBackRest repository needs root (run with sudo)');
@@ -79,8 +114,9 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
         if (at) archivedAt.set(rec.stanza, at);
       }),
     );
+    await Promise.all(managed.records.filter((r) => r.repos.length).map(async (rec) => repoViews.set(rec.stanza, await Promise.all(rec.repos.map((a) => readRepoView(runner, ctx.paths.stanzaDir, rec.stanza, a))))));
   }
-  return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, interrupted, problems };
+  return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, problems };
 }
 
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
@@ -100,16 +136,18 @@ export function buildList(f: ListFacts): ListEntry[] {
   return entries;
 }
 
-function entry(version: string, name: string, c: HostCluster | undefined, m: ManagedCluster | undefined, f: ListFacts): ListEntry {
-  const s = m ? f.stanzas?.get(m.stanza) : undefined;
+/** A repository's newest backup and recovery window: from the first backup's end to the newer of the last backup's end and the newest archived WAL. */
+export function windowOf(s: StanzaInfo | undefined, archived: Date | undefined): Pick<ListEntry, 'lastBackup' | 'recoveryWindow'> {
   const last = s && lastBackup(s);
   const first = s && firstBackup(s);
-  let recoveryWindow: ListEntry['recoveryWindow'] = null;
-  if (first && last) {
-    const archived = f.archivedAt.get(m!.stanza);
-    const lastStop = last.timestamp.stop * 1000;
-    recoveryWindow = { from: iso(first.timestamp.stop), to: new Date(Math.max(lastStop, archived?.getTime() ?? 0)).toISOString() };
-  }
+  const recoveryWindow = first && last ? { from: iso(first.timestamp.stop), to: new Date(Math.max(last.timestamp.stop * 1000, archived?.getTime() ?? 0)).toISOString() } : null;
+  return { lastBackup: last ? { type: last.type, label: last.label, stoppedAt: iso(last.timestamp.stop) } : null, recoveryWindow };
+}
+
+function entry(version: string, name: string, c: HostCluster | undefined, m: ManagedCluster | undefined, f: ListFacts): ListEntry {
+  const s = m ? f.stanzas?.get(m.stanza) : undefined;
+  const { lastBackup: last, recoveryWindow } = windowOf(s, m && f.archivedAt.get(m.stanza));
+  const repos = m ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow }, ...(f.repoViews.get(m.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt) }))] : [];
   return {
     cluster: `${version}/${name}`,
     name,
@@ -121,8 +159,9 @@ function entry(version: string, name: string, c: HostCluster | undefined, m: Man
     role: m ? m.role : 'unmanaged',
     parent: m?.parent ?? null,
     stanza: m?.stanza ?? null,
-    lastBackup: last ? { type: last.type, label: last.label, stoppedAt: iso(last.timestamp.stop) } : null,
+    lastBackup: last,
     recoveryWindow,
+    repos,
     preserved: m?.preserved ?? [],
     interrupted: interruptedOf(f.interrupted.find((j) => j.name === name)),
   };

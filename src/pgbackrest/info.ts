@@ -10,7 +10,8 @@ const backupSchema = z.object({
   timestamp: z.object({ start: z.number(), stop: z.number() }),
   prior: z.string().nullable().optional(),
   info: z.object({ size: z.number() }).partial().optional(),
-  database: z.object({ id: z.number() }).partial().optional(),
+  /** repo-key: the repository (repoN) that holds it; absent before pgBackRest knew several. */
+  database: z.object({ id: z.number(), 'repo-key': z.number() }).partial().optional(),
 });
 
 const stanzaSchema = z.object({
@@ -19,6 +20,8 @@ const stanzaSchema = z.object({
   archive: z.array(z.object({ id: z.string(), min: z.string().nullable().optional(), max: z.string().nullable().optional() })).default([]),
   backup: z.array(backupSchema).default([]),
   db: z.array(z.object({ id: z.number(), 'system-id': z.string(), version: z.string() })).default([]),
+  /** Per repository: whether pgBackRest could read the stanza there. */
+  repo: z.array(z.object({ key: z.number(), status: z.object({ code: z.number(), message: z.string() }) })).optional(),
 });
 
 export type StanzaInfo = z.infer<typeof stanzaSchema>;
@@ -43,4 +46,13 @@ export function archiveMax(s: StanzaInfo): { id: string; wal: string } | undefin
   let best: { id: string; wal: string } | undefined;
   for (const a of s.archive) if (a.max && (!best || a.max > best.wal)) best = { id: a.id, wal: a.max };
   return best;
+}
+
+/** The backups one repository holds (repo1 for a listing that names none). */
+export const backupsIn = (s: StanzaInfo | undefined, index: number): BackupInfo[] => (s?.backup ?? []).filter((b) => (b.database?.['repo-key'] ?? 1) === index);
+
+/** `repo-ls --output=json` of one archive directory: file name → modification time (epoch seconds). */
+export function parseRepoLs(json: string): Map<string, number> {
+  const o = z.record(z.string(), z.object({ type: z.string(), time: z.number().optional() })).parse(JSON.parse(json || '{}'));
+  return new Map(Object.entries(o).flatMap(([k, v]) => (v.time === undefined ? [] : [[k, v.time] as [string, number]])));
 }

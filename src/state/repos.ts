@@ -23,6 +23,9 @@ export const repoSchema = z.object({
   retention: retentionSchema,
   /** New clusters (initcluster, branch create, adopt) are attached to it. */
   attachNew: z.boolean(),
+  /** backup --type auto into it: its own tiers (seconds); null: the configuration's full-interval and diff-interval. */
+  fullInterval: z.number().nullable().default(null),
+  diffInterval: z.number().nullable().default(null),
   createdAt: z.string(),
 });
 export type RepoRecord = z.infer<typeof repoSchema>;

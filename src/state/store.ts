@@ -24,6 +24,8 @@ export const managedSchema = z.object({
    * Unchanged next-xid and label = nothing was written since (maintenance WAL does not count).
    */
   backupMark: z.object({ label: z.string(), nextXid: z.string() }).nullable().default(null),
+  /** The same mark per attached repository (by name): each repository's backups are skipped on their own. */
+  repoMarks: z.record(z.string(), z.object({ label: z.string(), nextXid: z.string() })).default({}),
   /** Timelines pgmam's restores created, so later restores can refuse targets only an abandoned timeline covers. */
   timelines: z
     .array(z.object({ timeline: z.number(), parent: z.number(), target: z.string().nullable(), promotedAt: z.string() }))

@@ -2,7 +2,7 @@
 // the name, port, repository and disk facts and guards, and the steps that give it its own
 // archiving, stanza file, stanza, first full backup and pgmam record.
 import { retentionOf } from '../config/schema.js';
-import { renderArgv } from '../runner/types.js';
+import { effectiveArgv, renderArgv } from '../runner/types.js';
 import { parseControlData } from '../pg/controldata.js';
 import { type Recovery } from '../plan/command.js';
 import { z } from 'zod';
@@ -20,13 +20,13 @@ import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
-import { recordPath, writeManaged, type ManagedCluster } from '../state/store.js';
+import { readRecord, recordPath, updateManaged, writeManaged, type ManagedCluster } from '../state/store.js';
 import { dataRootTemplate, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
 import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
-import { backupAndMark, checkArchivingStep } from './stanza.js';
+import { backupAndMark, checkArchivingStep, readNextXid } from './stanza.js';
 import { shownRepoLines, stanzaRepoLines } from './stanza-file.js';
 import { MAX_REPO_INDEX, readRepos, type RepoRecord } from '../state/repos.js';
 
@@ -214,6 +214,7 @@ export function newClusterSteps(s: NewClusterSpec) {
       timelines: [],
       backupMark: null,
       dropped: null,
+      repoMarks: {},
       repos: attached,
     };
     return {
@@ -305,12 +306,14 @@ export function newClusterSteps(s: NewClusterSpec) {
     checkArchiving: checkArchivingStep(scope, name),
     backupAndMark: (why: string) => backupAndMark(scope, name, why, retentionOf(s.config), { version: id.version, port }),
     /** A first full backup into each attached repository (the local one has its own, with the mark). */
-    backupsIntoAttached: (why: string): Step[] => attach.map((a) => backupIntoStep(scope, name, why, a)),
+    backupsIntoAttached: (why: string): Step[] => attach.map((a) => backupIntoStep(scope, name, why, a, { version: id.version, port })),
     verifyPitrReady,
     /** How a new or adopted app ends: archiving checked, first full backup verified, record, backup mark, autostart. */
     firstBackupAndRecord: (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step[] => {
       const first = backupAndMark(scope, name, 'the first full backup', retentionOf(s.config), { version: id.version, port });
-      return [checkArchivingStep(scope, name), first.backup, ...attach.map((a) => backupIntoStep(scope, name, 'the first full backup', a)), verifyPitrReady, recordManaged(r), first.mark, autostartStep(id, true, s.systemd)];
+      // Into the attached repositories once the record exists: each backup's mark goes into it.
+      const attached = attach.map((a) => backupIntoStep(scope, name, 'the first full backup', a, { version: id.version, port }));
+      return [checkArchivingStep(scope, name), first.backup, verifyPitrReady, recordManaged(r), first.mark, ...attached, autostartStep(id, true, s.systemd)];
     },
     recordManaged,
   };
@@ -383,13 +386,26 @@ export async function finishHandOver(ctx: Context, j: Journal, d: NewClusterJour
   return { way: 'finished', steps: [handOverStep(id, ctx.paths.stateDir, ctx.host.systemd)], finished: `${j.target} was handed over; ${j.command} is complete\n` };
 }
 
-/** A full backup into one attached repository, with that repository's own retention. */
-export const backupIntoStep = (scope: pgbr.PgbrScope, name: string, why: string, a: { index: number; repo: RepoRecord }): Step => ({
-  id: `backup-full-repo${a.index}`,
-  title: `take ${why} of ${name} into repository ${a.repo.name} (repo${a.index})`,
-  effect: 'write',
-  run: pgbr.backup(scope, 'full', a.repo.retention, a.index),
-});
+/**
+ * A full backup into one attached repository, with that repository's own retention; then its mark in
+ * the record (when there is one), so backup's change detection skips that repository until a write.
+ */
+export const backupIntoStep = (scope: pgbr.PgbrScope, name: string, why: string, a: { index: number; repo: RepoRecord }, at: { version: string; port: number }): Step => {
+  const cmd = pgbr.backup(scope, 'full', a.repo.retention, a.index);
+  return {
+    id: `backup-full-repo${a.index}`,
+    title: `take ${why} of ${name} into repository ${a.repo.name} (repo${a.index})`,
+    effect: 'write',
+    run: async (ctx) => {
+      const nextXid = await readNextXid(ctx.runner, at.version, at.port);
+      const out = await ctx.runner.run({ ...cmd, argv: [cmd.argv[0]!, '--log-level-console=info', ...cmd.argv.slice(1)] });
+      const label = /new backup label = (\S+)/.exec(out.stdout)?.[1];
+      if (label && nextXid && (await readRecord(ctx.fs, ctx.paths.clustersDir, name)))
+        await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, repoMarks: { ...r.repoMarks, [a.repo.name]: { label, nextXid } } }));
+    },
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, `  then remember its label and the transaction position read before it (change detection)`],
+  };
+};
 
 /**
  * The stanza's copies in the attached repositories a run made, deleted one repository at a time. An

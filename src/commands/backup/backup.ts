@@ -1,20 +1,21 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
-import { retentionOf } from '../../config/schema.js';
+import { retentionOf, type Config, type Retention } from '../../config/schema.js';
+import { LOCAL_REPO, readRepos, type RepoRecord } from '../../state/repos.js';
 import { UsageError, StepFailedError } from '../../errors.js';
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
-import { nameSchema, namesArg } from '../../names.js';
+import { nameSchema, namesArg, optionalNameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { batchTargets, runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pgbr from '../../pgbackrest/commands.js';
-import { parseInfo, type BackupInfo, type StanzaInfo } from '../../pgbackrest/info.js';
+import { backupsIn, parseInfo, type BackupInfo, type StanzaInfo } from '../../pgbackrest/info.js';
 import { renderArgv, effectiveArgv } from '../../runner/types.js';
 import { describeJournal, ownerAlive, readJournal } from '../../state/journal.js';
-import type { ManagedCluster } from '../../state/store.js';
+import { updateManaged, type ManagedCluster } from '../../state/store.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import { mirrorRepos, type ExportSummary } from './export-repos.js';
 import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
@@ -29,6 +30,8 @@ export interface BackupOptions {
   type: BackupType | 'auto';
   exportTo: string | undefined;
   force: boolean;
+  /** Only this repository ('local' or an attached one). */
+  repo?: string | undefined;
   dryRun: boolean;
   json: boolean;
 }
@@ -50,12 +53,36 @@ export type Decision =
 
 const age = (b: BackupInfo, now: Date) => now.getTime() / 1000 - b.timestamp.stop;
 
-/** What to do with one cluster; pure, so every rule is tested without a cluster. */
-export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg: { fullInterval: number; diffInterval: number }, now: Date): Decision {
+type Mark = { label: string; nextXid: string };
+
+/** One repository a backup goes into: the local one (repo1) or an attached one, with its own tiers and mark. */
+export interface RepoTier {
+  name: string;
+  index: number;
+  retention: Retention;
+  fullInterval: number;
+  diffInterval: number;
+  mark: Mark | null;
+}
+
+/** The app's repositories as backup sees them: the local one, then each attached one pgmam knows. */
+export function tiersOf(record: ManagedCluster, repos: RepoRecord[], config: Config): RepoTier[] {
+  const local: RepoTier = { name: LOCAL_REPO, index: 1, retention: retentionOf(config), fullInterval: config['full-interval'], diffInterval: config['diff-interval'], mark: record.backupMark };
+  return [
+    local,
+    ...record.repos.flatMap((a) => {
+      const r = repos.find((x) => x.name === a.name);
+      return r ? [{ name: r.name, index: a.index, retention: r.retention, fullInterval: r.fullInterval ?? local.fullInterval, diffInterval: r.diffInterval ?? local.diffInterval, mark: record.repoMarks[r.name] ?? null }] : [];
+    }),
+  ];
+}
+
+/** What to do with one cluster in one repository (default the local one); pure, so every rule is tested without a cluster. */
+export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg: { fullInterval: number; diffInterval: number }, now: Date, into: { index: number; mark: Mark | null } = { index: 1, mark: t.record.backupMark }): Decision {
   if (t.interrupted) return { action: 'fail', why: `${t.record.cluster}: ${t.interrupted}` };
   if (!t.cluster) return { action: 'fail', why: `the host has no cluster ${t.record.cluster}` };
   if (!t.cluster.running) return { action: 'fail', why: `${t.record.cluster} is down` };
-  const backups = (t.stanza?.backup ?? []).filter((b) => !b.error);
+  const backups = backupsIn(t.stanza, into.index).filter((b) => !b.error);
   const lastFull = backups.filter((b) => b.type === 'full').at(-1);
   const lastDiffOrFull = backups.filter((b) => b.type !== 'incr').at(-1);
   let type: BackupType;
@@ -74,7 +101,7 @@ export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg:
     why = 'full and diff are recent';
   }
   if (type === 'full' && o.type === 'auto') return { action: 'backup', type, why }; // a due full is never skipped
-  const mark = t.record.backupMark;
+  const mark = into.mark;
   const last = backups.at(-1);
   if (!o.force && type !== 'full' && mark && last && mark.label === last.label && t.nextXid !== undefined && mark.nextXid === t.nextXid)
     return { action: 'skip', why: `no changes since ${last.label}` };
@@ -83,6 +110,8 @@ export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg:
 
 export interface Outcome {
   cluster: string;
+  /** The repository it went into ('local' or an attached one); null: the cluster as a whole (down, locked). */
+  repo: string | null;
   result: 'backed-up' | 'skipped' | 'failed' | 'locked';
   type?: BackupType;
   label?: string;
@@ -95,6 +124,8 @@ export const backupTargetOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
   type: z.enum(['full', 'diff', 'incr', 'auto']),
   force: z.boolean(),
+  /** Only this repository ('local' or an attached one); default every repository the app has. */
+  repo: z.string().optional(),
 });
 export type BackupTargetOptions = z.infer<typeof backupTargetOptionsSchema>;
 
@@ -103,25 +134,34 @@ export interface BackupFacts {
   now: Date;
   /** undefined: not managed by pgmam. */
   target: Target | undefined;
+  /** The cluster's: a failure (down, interrupted) that stops every repository's backup, else the first repository's. */
   decision: Decision | undefined;
-  /** Filled in by the backup step: the new label, and the labels before it (for what expired). */
-  done: { label: string | undefined; before: string[]; durationMs: number } | undefined;
+  /** Per repository (only --repo's when given). */
+  tiers: Array<{ tier: RepoTier; decision: Decision }>;
+  /** --repo names a repository the app does not have. */
+  unknownRepo?: string;
+  /** Filled in by each backup step, by repository: the new label, and the labels before it (for what expired). */
+  done: Record<string, { label: string | undefined; before: string[]; durationMs: number }>;
 }
 
 export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
   const runner = ctx.runner;
   const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(runner)]);
   const record = managed.records.find((r) => r.name === o.name);
-  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, done: undefined };
+  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {} };
   if (!record || ctx.host.uid !== 0) return f;
   const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
-  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir)), { check: false });
+  // Every repository's backups in one listing (each carries its repo-key).
+  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir), record.repos.length ? 'all' : 1), { check: false });
   const stanza = info.exitCode === 0 ? parseInfo(info.stdout).find((x) => x.name === record.stanza) : undefined;
   const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
   const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
   // A live journal is a running command: the lock makes backup wait for it.
   f.target = { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
-  f.decision = decide(f.target, o, { fullInterval: ctx.config['full-interval'], diffInterval: ctx.config['diff-interval'] }, f.now);
+  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config).filter((t) => o.repo === undefined || t.name === o.repo);
+  if (o.repo !== undefined && !tiers.length) f.unknownRepo = o.repo;
+  f.tiers = tiers.map((tier) => ({ tier, decision: decide(f.target!, o, tier, f.now, tier) }));
+  f.decision = f.tiers.find((x) => x.decision.action === 'fail')?.decision ?? f.tiers[0]?.decision;
   return f;
 }
 
@@ -132,43 +172,50 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
     { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
     // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
     { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },
+    { id: 'repo-is-attached', check: () => (f.unknownRepo ? fail(`${o.name} is not attached to repository ${f.unknownRepo}`, `pgmam repo attach ${f.unknownRepo} ${o.name}`) : pass) },
   ];
 }
 
-export function backupCmd(t: Target, type: BackupType, env: Pick<PlanEnv, 'config' | 'paths'>) {
-  // Retention from pgmam's configuration, applied by pgBackRest's own expire after the backup.
-  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type, retentionOf(env.config));
+export function backupCmd(t: Target, type: BackupType, tier: Pick<RepoTier, 'index' | 'retention'>, env: Pick<PlanEnv, 'paths'>) {
+  // Retention from pgmam's configuration (or the repository's record), applied by pgBackRest's own expire after the backup.
+  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type, tier.retention, tier.index);
   return { ...base, argv: [base.argv[0]!, '--log-level-console=info', ...base.argv.slice(1)] };
 }
 
-/** A backup when one is due (one step: pgbackrest backup, then the mark); none when nothing was written. */
+/** A backup into each repository where one is due (pgbackrest backup, then the mark); none when nothing was written. */
 export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv): PlanBody {
   const t = f.target;
-  const d = f.decision;
   const label = t?.record.cluster ?? o.name;
-  if (!t || d?.action !== 'backup') return { target: label, steps: [], journal: false, quiet: true };
-  const cmd = backupCmd(t, d.type, env);
+  const due = f.tiers.filter((x) => x.decision.action === 'backup');
+  if (!t || !due.length) return { target: label, steps: [], journal: false, quiet: true };
   const scope = stanzaScope(t.record.stanza, env.paths.stanzaDir);
   const align = alignStanzaFileStep(t.record.stanzaFile, t.record.name, retentionOf(env.config));
-  const step: Step = {
-    id: `backup-${d.type}`,
-    title: `${d.type} backup of ${label} (${d.why})`,
-    effect: 'write',
-    run: async (c) => {
-      const t0 = performance.now();
-      const before = (t.stanza?.backup ?? []).map((b) => b.label);
-      // The position before the backup starts: a commit while it runs counts as written since.
-      const xidBefore = t.cluster ? await readNextXid(c.runner, t.record.version, t.cluster.port) : undefined;
-      const out = await c.runner.run(cmd);
-      // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
-      const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
-      const labels = t.cluster ? await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput, xidBefore) : [];
-      f.done = { label: labels.at(-1), before, durationMs: Math.round(performance.now() - t0) };
-    },
-    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position read before it began (change detection)'],
-  };
+  const steps = due.map(({ tier, decision }): Step => {
+    const d = decision as Extract<Decision, { action: 'backup' }>;
+    const cmd = backupCmd(t, d.type, tier, env);
+    const local = tier.index === 1;
+    return {
+      id: local ? `backup-${d.type}` : `backup-${d.type}-repo${tier.index}`,
+      title: `${d.type} backup of ${label}${local ? '' : ` into repository ${tier.name}`} (${d.why})`,
+      effect: 'write',
+      run: async (c) => {
+        const t0 = performance.now();
+        const before = backupsIn(t.stanza, tier.index).map((b) => b.label);
+        // The position before the backup starts: a commit while it runs counts as written since.
+        const xidBefore = t.cluster ? await readNextXid(c.runner, t.record.version, t.cluster.port) : undefined;
+        const out = await c.runner.run(cmd);
+        // pgBackRest names the new backup on its console at level info: no second `info` on the critical path.
+        const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
+        let newLabel = fromOutput;
+        if (local) newLabel = t.cluster ? (await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput, xidBefore)).at(-1) : fromOutput;
+        else if (fromOutput && xidBefore) await updateManaged(c.fs, c.paths.clustersDir, t.record.name, (r) => ({ ...r, repoMarks: { ...r.repoMarks, [tier.name]: { label: fromOutput, nextXid: xidBefore } } }));
+        f.done[tier.name] = { label: newLabel, before, durationMs: Math.round(performance.now() - t0) };
+      },
+      show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position read before it began (change detection)'],
+    };
+  });
   // pgBackRest resumes or refuses an interrupted backup by itself: no journal of pgmam's.
-  return { target: label, steps: [align, step], journal: false, quiet: true };
+  return { target: label, steps: [align, ...steps], journal: false, quiet: true };
 }
 
 /** One cluster's backup: the module `backup` runs once per target through runBatch. */
@@ -190,39 +237,46 @@ export const backupTargetCommand: CommandModule<BackupTargetOptions, BackupFacts
   report: async () => undefined,
 };
 
-/** The batch outcome of one target, in backup's own words (the JSON and text output users rely on). */
-function outcomeOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: (name: string) => string): Outcome | undefined {
+/** The batch outcomes of one target, one per repository, in backup's own words (the JSON and text output users rely on). */
+function outcomesOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: (name: string) => string): Outcome[] {
   const f = b.run?.facts;
   const cluster = labelOf(b.target);
+  if (b.result === 'done' && !b.run) return []; // --dry-run: its plan was printed
+  if (b.result === 'done' && f)
+    return f.tiers.map(({ tier, decision: d }) => {
+      const done = f.done[tier.name];
+      const repo = tier.name;
+      if (d.action === 'backup' && done) return { cluster, repo, result: 'backed-up', type: d.type, label: done.label, expired: done.before, reason: d.why, durationMs: done.durationMs };
+      if (d.action === 'skip') return { cluster, repo, result: 'skipped', reason: d.why };
+      return { cluster, repo, result: 'skipped', reason: d.action === 'backup' ? `planned: ${d.type} backup (${d.why})` : 'nothing to do' };
+    });
   const d = f?.decision;
-  if (b.result === 'done' && !b.run) return undefined; // --dry-run: its plan was printed
-  if (b.result === 'done' && f?.done && d?.action === 'backup') return { cluster, result: 'backed-up', type: d.type, label: f.done.label, expired: f.done.before, reason: d.why, durationMs: f.done.durationMs };
-  if (b.result === 'done' && d?.action === 'skip') return { cluster, result: 'skipped', reason: d.why };
-  if (b.result === 'done') return { cluster, result: 'skipped', reason: d?.action === 'backup' ? `planned: ${d.type} backup (${d.why})` : 'nothing to do' };
-  if (b.refusedBy.includes('cluster-is-not-locked')) return { cluster, result: 'locked', reason: `locked by another pgmam command for more than lock-wait` };
+  if (b.refusedBy.includes('cluster-is-not-locked')) return [{ cluster, repo: null, result: 'locked', reason: `locked by another pgmam command for more than lock-wait` }];
   const why = b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: backup refused: |^pgmam: /, '')).join('; ');
-  return { cluster, result: 'failed', reason: b.result === 'refused' && d?.action === 'fail' ? d.why : why };
+  return [{ cluster, repo: null, result: 'failed', reason: b.result === 'refused' && d?.action === 'fail' ? d.why : why }];
 }
 
 export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
   const { names, managed } = await batchTargets(ctx, 'backup', o, 'back up clusters');
-  const runs = names.map((name) => ({ name, type: o.type, force: o.force, json: o.json, dryRun: o.dryRun, yes: true, keepOnError: false }));
+  const runs = names.map((name) => ({ name, type: o.type, force: o.force, ...(o.repo ? { repo: o.repo } : {}), json: o.json, dryRun: o.dryRun, yes: true, keepOnError: false }));
   ctx.log.debug({ event: 'begin', command: 'backup', targets: names }, `begin backup of ${names.length} cluster(s)`);
   await runBatch(ctx, backupTargetCommand, runs, {
     concurrency: ctx.config['backup-parallel'],
     report: async (batch) => {
       const labelOf = (name: string) => managed.find((r) => r.name === name)?.cluster ?? name;
-      const outcomes = batch.map((b) => outcomeOf(b, labelOf)).filter((x): x is Outcome => x !== undefined);
+      const pairs = batch.flatMap((b) => outcomesOf(b, labelOf).map((out) => ({ b, out })));
+      const outcomes = pairs.map((p) => p.out);
       if (o.dryRun) {
         const lines = outcomes.filter((x) => x.result !== 'backed-up').map((x) => `${x.cluster}: ${x.result === 'skipped' ? 'skip' : 'cannot back up'}: ${x.reason}`);
         if (o.exportTo) lines.push(`then export the repository of each backed-up stanza to ${o.exportTo} (new or changed files, each verified by size and SHA-256)`);
         if (lines.length) ctx.io.out(`${lines.join('\n')}\n`);
         return;
       }
-      await settleExpired(ctx, batch, outcomes);
+      await settleExpired(ctx, pairs);
       let exported: ExportSummary | undefined;
       if (o.exportTo) {
-        const done = batch.filter((_, i) => outcomes[i]!.result === 'backed-up' || outcomes[i]!.result === 'skipped').flatMap((b) => (b.run?.facts.target ? [b.run.facts.target.record] : []));
+        const ok = pairs.filter((p) => p.out.result === 'backed-up' || p.out.result === 'skipped').flatMap((p) => (p.b.run?.facts.target ? [p.b.run.facts.target.record] : []));
+        const done = ok.filter((r, i) => ok.findIndex((x) => x.name === r.name) === i);
         const rerun = renderArgv(['pgmam', 'backup', ...(o.all ? ['--all'] : o.names), '--export-to', o.exportTo]);
         try {
           exported = await mirrorRepos(ctx, done, o.exportTo, rerun);
@@ -238,16 +292,19 @@ export async function runBackup(ctx: Context, o: BackupOptions): Promise<void> {
   });
 }
 
-/** Expired = labels before the run that the repository no longer lists: one `info` per repository. */
-async function settleExpired(ctx: Context, batch: Array<BatchOutcome<BackupTargetOptions, BackupFacts>>, outcomes: Outcome[]): Promise<void> {
-  const backedUp = batch.flatMap((b, i) => (outcomes[i]!.result === 'backed-up' && b.run?.facts.target ? [{ t: b.run.facts.target, out: outcomes[i]! }] : []));
-  for (const repoPath of new Set(backedUp.map(({ t }) => t.record.repoPath))) {
+/** Expired = labels before the run that the repository no longer lists: one `info` per local repository, one per attached repository backed up into. */
+async function settleExpired(ctx: Context, pairs: Array<{ b: BatchOutcome<BackupTargetOptions, BackupFacts>; out: Outcome }>): Promise<void> {
+  const backedUp = pairs.flatMap(({ b, out }) => (out.result === 'backed-up' && b.run?.facts.target ? [{ t: b.run.facts.target, tier: b.run.facts.tiers.find((x) => x.tier.name === out.repo)?.tier, out }] : []));
+  const expire = (out: Outcome, labels: string[] | undefined) => (out.expired = labels ? (out.expired ?? []).filter((l) => !labels.includes(l)) : []);
+  const local = backedUp.filter((x) => x.tier?.index === 1);
+  for (const repoPath of new Set(local.map(({ t }) => t.record.repoPath))) {
     const r = await ctx.runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false });
     const now = r.exitCode === 0 ? parseInfo(r.stdout) : undefined;
-    for (const { t, out } of backedUp.filter(({ t }) => t.record.repoPath === repoPath)) {
-      const labels = now?.find((s) => s.name === t.record.stanza)?.backup.map((b) => b.label);
-      out.expired = labels ? (out.expired ?? []).filter((l) => !labels.includes(l)) : [];
-    }
+    for (const { t, out } of local.filter(({ t }) => t.record.repoPath === repoPath)) expire(out, now?.find((s) => s.name === t.record.stanza)?.backup.map((b) => b.label));
+  }
+  for (const { t, tier, out } of backedUp.filter((x) => x.tier && x.tier.index !== 1)) {
+    const r = await ctx.runner.run(pgbr.info(stanzaScope(t.record.stanza, ctx.paths.stanzaDir), tier!.index), { check: false });
+    expire(out, r.exitCode === 0 ? parseInfo(r.stdout)[0]?.backup.map((b) => b.label) : undefined);
   }
 }
 
@@ -255,9 +312,8 @@ function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], expo
   const ok = outcomes.filter((x) => x.result === 'backed-up' || x.result === 'skipped').length;
   const bad = outcomes.length - ok;
   if (o.json) return ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
-  const detail = outcomes.map((x) =>
-    x.result === 'backed-up' ? `${x.cluster}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${x.cluster}: ${x.result}: ${x.reason}`,
-  );
+  const where = (x: Outcome) => `${x.cluster}${x.repo && x.repo !== LOCAL_REPO ? ` → ${x.repo}` : ''}`;
+  const detail = outcomes.map((x) => (x.result === 'backed-up' ? `${where(x)}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${where(x)}: ${x.result}: ${x.reason}`));
   const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
   // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
   ctx.io.out(`${ctx.io.interactive || bad ? `${detail.join('\n')}\n` : ''}${summary}\n`);
@@ -267,7 +323,7 @@ function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], expo
 export const backupBatch: CliBatch<BackupOptions> = {
   name: 'backup',
   summary: 'back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export',
-  examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
+  examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup app1 --repo offsite --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
   cli: {
     args: [{ syntax: '[apps...]', key: 'names', help: 'managed clusters (or --all)' }],
     flags: [
@@ -275,9 +331,10 @@ export const backupBatch: CliBatch<BackupOptions> = {
       { flags: '--type <type>', help: 'backup type; auto: full when due, else diff when due, else incr', choices: ['full', 'diff', 'incr', 'auto'], default: 'auto' },
       { flags: '--export-to <dir>', help: 'afterwards, mirror the repository of each stanza into DIR (a pgBackRest repository itself)' },
       { flags: '--force', help: 'back up even when nothing was written since the last backup' },
+      { flags: '--repo <name>', help: "only into this repository ('local' or an attached one; default each the app has, each on its own tiers)" },
     ],
     input: z
-      .object({ names: namesArg(), all: flag, type: z.enum(['full', 'diff', 'incr', 'auto']).default('auto'), exportTo: absolutePath('--export-to'), force: flag })
+      .object({ names: namesArg(), all: flag, type: z.enum(['full', 'diff', 'incr', 'auto']).default('auto'), exportTo: absolutePath('--export-to'), force: flag, repo: optionalNameArg('repository name') })
       .transform((o) => {
         if (!o.names.length && !o.all) throw new UsageError('backup needs cluster names or --all');
         if (o.names.length && o.all) throw new UsageError('backup takes cluster names or --all, not both');

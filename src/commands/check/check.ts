@@ -10,7 +10,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { stderrTail } from '../../runner/types.js';
-import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../../host/inventory.js';
+import { buildList, gatherListFacts, windowOf, type ListEntry, type ListFacts, type RepoView } from '../../host/inventory.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 
 export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
@@ -31,6 +31,17 @@ export interface ClusterHealth {
   preserved: Array<{ path: string; reason: string; createdAt: string; bytes: number | null }>;
   freeBytes: { data: number | null; repo: number | null };
   interrupted: ListEntry['interrupted'];
+  /** Each attached repository (the local one is the fields above): from `info --repo=N` and a listing of its newest WAL. */
+  repos: RepoHealth[];
+}
+
+export interface RepoHealth {
+  name: string;
+  reachable: boolean;
+  problem: string | null;
+  lastBackup: { label: string; stoppedAt: string; ageSeconds: number } | null;
+  /** How far its newest archived WAL is behind the local repository's (null: unknown). */
+  walBehindSeconds: number | null;
 }
 
 export interface Thresholds {
@@ -53,10 +64,31 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   if (!h.recoveryWindow) p.push('no recovery window');
   for (const [fs, free] of Object.entries(h.freeBytes)) if (free !== null && free < t.minFreeBytes) p.push(`${fs} filesystem has ${Math.round(free / 1024 / 1024)} MB free (min-free-mb ${Math.round(t.minFreeBytes / 1024 / 1024)})`);
   if (h.interrupted) p.push(`${h.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${h.interrupted.command} at ${h.interrupted.step} (run: ${h.interrupted.rerun})`);
+  for (const r of h.repos) {
+    if (!r.reachable) {
+      p.push(`repository ${r.name} cannot be read: ${r.problem ?? 'unreachable'}`);
+      continue;
+    }
+    if (!r.lastBackup) p.push(`no backup in repository ${r.name}`);
+    else if (r.lastBackup.ageSeconds > t.backupMaxAgeSeconds) p.push(`last backup in repository ${r.name} (${r.lastBackup.label}) is ${Math.round(r.lastBackup.ageSeconds / 3600)} h old (backup-max-age ${Math.round(t.backupMaxAgeSeconds / 3600)} h)`);
+    if (r.walBehindSeconds !== null && r.walBehindSeconds > t.readyMaxAgeSeconds) p.push(`WAL is not reaching repository ${r.name}: its newest archived WAL is ${Math.round(r.walBehindSeconds)} s behind the local repository's`);
+  }
   return p;
 }
 
-async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined, now: number): Promise<Omit<ClusterHealth, 'healthy' | 'problems'>> {
+/** An attached repository's health, from what list gathered of it. */
+export function repoHealth(v: RepoView, localArchivedAt: Date | undefined, now: number): RepoHealth {
+  const w = windowOf(v.stanza, v.archivedAt);
+  return {
+    name: v.name,
+    reachable: v.reachable,
+    problem: v.problem,
+    lastBackup: w.lastBackup ? { label: w.lastBackup.label, stoppedAt: w.lastBackup.stoppedAt, ageSeconds: (now - Date.parse(w.lastBackup.stoppedAt)) / 1000 } : null,
+    walBehindSeconds: localArchivedAt && v.archivedAt ? Math.max(0, (localArchivedAt.getTime() - v.archivedAt.getTime()) / 1000) : null,
+  };
+}
+
+async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined, now: number, repos: RepoHealth[]): Promise<Omit<ClusterHealth, 'healthy' | 'problems'>> {
   const running = e.status === 'online';
   const target = { version: e.version, port: e.port ?? 0 };
   const base = {
@@ -91,6 +123,7 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     },
     preserved,
     freeBytes: { data: dataFree, repo: repoFree },
+    repos,
   };
 }
 
@@ -145,7 +178,8 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
         const results = await Promise.all(
           chosen.map(async (e): Promise<ClusterHealth> => {
             if (!e.managed) return unmanaged(e);
-            const m = await measure(c, e, repoOf.get(e.name), now);
+            const views = e.stanza ? (f.repoViews.get(e.stanza) ?? []) : [];
+            const m = await measure(c, e, repoOf.get(e.name), now, views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)));
             const problems = judge(m, t);
             return { ...m, healthy: problems.length === 0, problems };
           }),
@@ -204,6 +238,7 @@ const unmanaged = (e: ListEntry): ClusterHealth => ({
   preserved: [],
   freeBytes: { data: null, repo: null },
   interrupted: e.interrupted,
+  repos: [],
 });
 
 function renderText(results: ClusterHealth[]): string {
@@ -241,6 +276,9 @@ export function renderPrometheus(results: ClusterHealth[], now: number): string 
   metric('pgmam_preserved_directories', 'preserved data directories kept by pgmam', managed.map((r) => [c(r), r.preserved.length]));
   metric('pgmam_preserved_bytes', 'size of the preserved data directories', managed.map((r) => [c(r), r.preserved.reduce((a, p) => a + (p.bytes ?? 0), 0)]));
   metric('pgmam_free_bytes', 'free bytes on the filesystem', managed.flatMap((r) => [[{ ...c(r), fs: 'data' }, r.freeBytes.data], [{ ...c(r), fs: 'repo' }, r.freeBytes.repo]] as Array<[Record<string, string>, number | null]>));
+  const perRepo = managed.flatMap((r) => r.repos.map((x) => ({ r, x })));
+  metric('pgmam_repo_reachable', '1 when an attached repository answered (per cluster and repository)', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, b(x.reachable)]));
+  metric('pgmam_repo_last_backup_age_seconds', 'age of the newest backup in an attached repository', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, x.lastBackup ? Math.round(x.lastBackup.ageSeconds) : null]));
   metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
   out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);
   return `${out.join('\n')}\n`;

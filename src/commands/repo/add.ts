@@ -4,6 +4,7 @@
 // takes a write — then pgmam records it in its own state. Secrets stay in files only root reads.
 import { z } from 'zod';
 import type { Context } from '../../context.js';
+import { DURATION_PATTERN, durationSeconds } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { NAME_PATTERN, parseName } from '../../names.js';
@@ -30,6 +31,8 @@ export const repoAddOptionsSchema = runFlagsSchema.extend({
   retentionFull: z.number().int().min(1).optional(),
   retentionFullType: z.enum(['count', 'time']).optional(),
   attachNew: z.boolean(),
+  fullInterval: z.number().optional(),
+  diffInterval: z.number().optional(),
 });
 export type RepoAddOptions = z.infer<typeof repoAddOptionsSchema>;
 
@@ -71,6 +74,8 @@ function recordOf(o: RepoAddOptions, caCopy: string | null, encrypted: boolean, 
     encrypted,
     retention: { full: o.retentionFull ?? env.config['retention-full'], fullType: o.retentionFullType ?? env.config['retention-full-type'] },
     attachNew: o.attachNew,
+    fullInterval: o.fullInterval ?? null,
+    diffInterval: o.diffInterval ?? null,
     createdAt: now,
   };
 }
@@ -232,6 +237,16 @@ const positiveInt = (what: string) =>
       return Number(v);
     });
 
+const durationArg = (what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => {
+      if (v === undefined) return undefined;
+      if (!DURATION_PATTERN.test(v)) throw new UsageError(`${what} must be a duration such as 3600, 90m, 12h, 7d or 2w (got "${v}")`);
+      return durationSeconds(v);
+    });
+
 const cli: CliSpec = {
   args: [{ syntax: '<name>', help: 'the repository’s name (a-z, 0-9, _)' }],
   flags: [
@@ -246,6 +261,8 @@ const cli: CliSpec = {
     { flags: '--retention-full <n>', help: 'full backups (or days) to keep in it (default: the configuration’s retention-full)' },
     { flags: '--retention-full-type <type>', help: 'count or time (default: the configuration’s)', choices: ['count', 'time'] },
     { flags: '--attach-new <yes|no>', help: 'attach every new cluster to it', choices: ['yes', 'no'], default: 'yes' },
+    { flags: '--full-interval <duration>', help: 'backup --type auto into it: a full when none is newer (default: the configuration’s full-interval)' },
+    { flags: '--diff-interval <duration>', help: 'backup --type auto into it: else a diff when none is newer (default: the configuration’s diff-interval)' },
   ],
   input: z
     .object({
@@ -261,6 +278,8 @@ const cli: CliSpec = {
       retentionFull: positiveInt('--retention-full'),
       retentionFullType: z.enum(['count', 'time']).optional(),
       attachNew: z.enum(['yes', 'no']).default('yes'),
+      fullInterval: durationArg('--full-interval'),
+      diffInterval: durationArg('--diff-interval'),
     })
     .transform((r) => {
       if (!r.s3Endpoint) throw new UsageError('repo add needs --s3-endpoint HOST[:PORT]');
@@ -279,6 +298,8 @@ const cli: CliSpec = {
         retentionFull: r.retentionFull,
         retentionFullType: r.retentionFullType,
         attachNew: r.attachNew === 'yes',
+        fullInterval: r.fullInterval,
+        diffInterval: r.diffInterval,
       };
     }),
 };

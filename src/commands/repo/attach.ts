@@ -34,6 +34,7 @@ export interface RepoAttachFacts {
   repo: RepoRecord | undefined;
   record: ManagedCluster | undefined;
   running: boolean;
+  port: number | undefined;
   lock: { holder: LockHolder | undefined; alive: boolean };
 }
 
@@ -41,7 +42,7 @@ export async function gatherRepoAttach(ctx: Context, o: RepoAttachOptions): Prom
   const [{ repos }, managed, clusters, lock] = await Promise.all([readRepos(ctx.fs, ctx.paths.stateDir), managedClusters(ctx), readClusters(ctx.runner), lockFacts(ctx, o.name)]);
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
-  return { uid: ctx.host.uid, repo: repos.find((r) => r.name === o.repo), record, running: Boolean(cluster?.running), lock };
+  return { uid: ctx.host.uid, repo: repos.find((r) => r.name === o.repo), record, running: Boolean(cluster?.running), port: cluster?.port, lock };
 }
 
 const attachedAt = (f: RepoAttachFacts, o: RepoAttachOptions) => f.record?.repos.find((a) => a.name === o.repo)?.index;
@@ -81,14 +82,14 @@ function setAttachment(name: string, stanzaFile: string, d: RepoAttachJournal, a
   };
 }
 
-function attachSteps(r: ManagedCluster, repo: RepoRecord, d: RepoAttachJournal, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
+function attachSteps(r: ManagedCluster, repo: RepoRecord, d: RepoAttachJournal, port: number, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
   const scope = stanzaScope(r.stanza, env.paths.stanzaDir);
   if (d.detach) return [setAttachment(r.name, r.stanzaFile, d, false, env)];
   return [
     setAttachment(r.name, r.stanzaFile, d, true, env),
     { id: 'create-stanza', title: `create stanza ${r.stanza} in repository ${repo.name} (where it is missing)`, effect: 'write', run: pgbr.stanzaCreate(scope) },
     checkArchivingStep(scope, r.name),
-    backupIntoStep(scope, r.name, 'a first full backup', { index: d.index, repo }),
+    backupIntoStep(scope, r.name, 'a first full backup', { index: d.index, repo }, { version: r.version, port }),
   ];
 }
 
@@ -99,7 +100,7 @@ export function planRepoAttach(f: RepoAttachFacts, o: RepoAttachOptions, env: Pl
   // Already as asked: nothing to do (a batch over --all converges).
   if (o.detach ? at === undefined : at !== undefined) return { target: r.cluster, steps: [], journal: false };
   const d: RepoAttachJournal = { repo: o.repo, index: at ?? required(nextIndex(r), 'a free repository index'), detach: o.detach };
-  return { target: r.cluster, steps: attachSteps(r, repo, d, env), journal: { rerun: renderArgv(['pgmam', 'repo', o.detach ? 'detach' : 'attach', o.repo, o.name, '--yes']), data: d } };
+  return { target: r.cluster, steps: attachSteps(r, repo, d, o.detach ? 0 : required(f.port, 'the cluster port'), env), journal: { rerun: renderArgv(['pgmam', 'repo', o.detach ? 'detach' : 'attach', o.repo, o.name, '--yes']), data: d } };
 }
 
 /** An interrupted attach is taken back out of the stanza file, then runs afresh; an interrupted detach is finished. */

@@ -4,7 +4,7 @@ import { fakeContext } from '../fakes.js';
 import { mirrorRepos } from '../../../src/commands/backup/export-repos.js';
 import { describe, expect, it } from 'vitest';
 import { planEnv, aCluster, aRecord, aStanza } from '../fixtures.js';
-import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type Target } from '../../../src/commands/backup/backup.js';
+import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type RepoTier, type Target } from '../../../src/commands/backup/backup.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import { cronToCalendar, renderCron, renderUnits } from '../../../src/commands/schedule/schedule.js';
 import { parseConfig } from '../../../src/config/load.js';
@@ -23,6 +23,7 @@ const target = (backups: BackupInfo[], over: Partial<Target> = {}): Target => ({
   ...over,
 });
 const cfg = { fullInterval: 7 * 86400, diffInterval: 86400 };
+const localTier: RepoTier = { name: 'local', index: 1, retention: { full: 2, fullType: 'count' }, ...cfg, mark: null };
 const auto = { type: 'auto' as const, force: false };
 
 describe('backup --type auto', () => {
@@ -90,7 +91,7 @@ describe('schedule', () => {
 describe('backup of one target (the batch runs one plan per cluster)', () => {
   const env: PlanEnv = planEnv();
   const o: BackupTargetOptions = { name: 'app1', type: 'incr', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
-  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), done: undefined });
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), tiers: [{ tier: localTier, decision: decide(t, o, cfg, now) }], done: {} });
 
   it('a due backup: the stanza file’s retention kept as configured, then the backup with the configured retention; quiet, no journal (pgBackRest resumes by itself)', () => {
     const plan = assemblePlan(backupTargetCommand, facts(target([b('F', 'full', 2)])), o, env);
@@ -143,7 +144,7 @@ describe('backup --export-to: the mirror under a journal', () => {
 describe('change detection, race', () => {
   const env: PlanEnv = planEnv();
   const bo: BackupTargetOptions = { name: 'app1', type: 'full', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
-  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, bo, cfg, now), done: undefined });
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, bo, cfg, now), tiers: [{ tier: localTier, decision: decide(t, bo, cfg, now) }], done: {} });
   it('the mark is the transaction position read before the backup began: a commit during it counts as written since', async () => {
     const { ctx, fs, runner } = fakeContext();
     fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1')));

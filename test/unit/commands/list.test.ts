@@ -15,6 +15,7 @@ const rec: ManagedCluster = {
   repos: [],
   backupMark: null,
   dropped: null,
+  repoMarks: {},
   preserved: [{ path: '/var/lib/postgresql/15/fxrec.pre-pitr-x', reason: 'pitr', createdAt: '2026-11-22T06:00:00.000Z' }],
 };
 
@@ -26,6 +27,7 @@ describe('list', () => {
     dropped: [],
     stanzas: new Map(parseInfo(fixture('pgbackrest-info-one-full.json')).map((s) => [s.name, s])),
     archivedAt: new Map([['fxrec', new Date('2026-11-22T05:20:00Z')]]),
+    repoViews: new Map(),
     problems: [],
   });
 

@@ -107,8 +107,9 @@ describe('check rules', () => {
     cluster: '15/app1', name: 'app1', managed: true, running: true, acceptsConnections: true,
     archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0 },
     lastBackup: { type: 'full', label: 'L', stoppedAt: '2026-11-22T09:00:00Z', ageSeconds: 3600 },
-    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null,
+    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [],
   };
+  const s3 = { name: 'offsite', reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
   const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
 
   it.each([
@@ -121,6 +122,11 @@ describe('check rules', () => {
     ['no backup', { lastBackup: null, recoveryWindow: null }, [/no backup/, /no recovery window/]],
     ['disk full', { freeBytes: { data: 1024, repo: 10e9 } }, [/data filesystem has 0 MB free/]],
     ['interrupted', { interrupted: { command: 'pitr', step: 'restore-backup', status: 'running' as const, since: 'x', rerun: 'r', error: null } }, [/interrupted pitr at restore-backup/]],
+    ['an attached repository, healthy', { repos: [s3] }, []],
+    ['an attached repository unreachable', { repos: [{ ...s3, reachable: false, problem: 'unable to connect' }] }, [/repository offsite cannot be read: unable to connect/]],
+    ['no backup in an attached repository', { repos: [{ ...s3, lastBackup: null }] }, [/no backup in repository offsite/]],
+    ['an old backup in an attached repository', { repos: [{ ...s3, lastBackup: { ...s3.lastBackup, ageSeconds: 2 * 86400 } }] }, [/last backup in repository offsite \(S\) is 48 h old/]],
+    ['WAL not reaching an attached repository', { repos: [{ ...s3, walBehindSeconds: 1200 }] }, [/WAL is not reaching repository offsite/]],
   ])('%s', (_what, over, problems) => {
     const found = judge({ ...healthy, ...over }, t);
     expect(found).toHaveLength(problems.length);
