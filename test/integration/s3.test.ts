@@ -101,6 +101,28 @@ describe('an S3 repository beside the local one', () => {
     expect(repoFiles()).toEqual(['offsite.ca.crt', 'offsite.json', 'offsite.secrets']);
   });
 
+  it('backup goes into each repository on its own: --repo for one; list and check report each', async () => {
+    const n = app();
+    const port = await freePort();
+    expect((await run(['initcluster', n, '--port', String(port), '--yes', '-q'])).code).toBe(0);
+    // Nothing written since the first backups: every repository skips.
+    const idle = JSON.parse((await run(['backup', n, '--json'])).stdout) as { outcomes: Array<{ repo: string; result: string }> };
+    expect(idle.outcomes.map((x) => [x.repo, x.result])).toEqual([['local', 'skipped'], ['offsite', 'skipped']]);
+    await sql(port, "create table t(k text); insert into t values ('x')");
+    const only = await run(['backup', n, '--repo', 'offsite', '--type', 'full', '--json']);
+    expect(only.code, only.stderr).toBe(0);
+    expect((JSON.parse(only.stdout) as { outcomes: Array<{ repo: string; result: string; type: string }> }).outcomes).toEqual([expect.objectContaining({ repo: 'offsite', result: 'backed-up', type: 'full' })]);
+    const fulls = (await stanzaInfo(n)).backup.filter((b) => b.type === 'full').map((b) => b.database['repo-key']);
+    expect(fulls.sort()).toEqual([1, 2, 2]);
+    const list = (JSON.parse((await run(['list', '--json'])).stdout) as Array<{ name: string; repos: Array<{ name: string; lastBackup: { type: string } | null; recoveryWindow: object | null }> }>).find((e) => e.name === n)!;
+    expect(list.repos.map((r) => [r.name, r.lastBackup?.type, r.recoveryWindow !== null])).toEqual([['local', 'full', true], ['offsite', 'full', true]]);
+    const check = await run(['check', n, '--json']);
+    expect(check.code, check.stdout).toBe(0);
+    expect((JSON.parse(check.stdout) as Array<{ repos: Array<{ name: string; reachable: boolean }> }>)[0]!.repos).toEqual([expect.objectContaining({ name: 'offsite', reachable: true })]);
+    const unknown = await run(['backup', n, '--repo', 'nosuch']);
+    expect(unknown.code).toBe(4);
+  });
+
   it('attach to an app made before the repository, then detach: the stanza file follows, the backups stay', async () => {
     const n = app();
     const port = await freePort();
