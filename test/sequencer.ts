@@ -30,6 +30,7 @@ const SECONDS: Record<string, number> = {
   'kill-resetwal': 175,
   'kill-child': 120,
   'kill-others': 300,
+  'kill-repo': 110,
 };
 
 const weight = (s: TestSpecification) => {
