@@ -151,15 +151,17 @@ export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promis
   const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {} };
   if (!record || ctx.host.uid !== 0) return f;
   const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
-  // Every repository's backups in one listing (each carries its repo-key).
-  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir), record.repos.length ? 'all' : 1), { check: false });
+  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config).filter((t) => o.repo === undefined || t.name === o.repo);
+  if (o.repo !== undefined && !tiers.length) f.unknownRepo = o.repo;
+  // The backups of the repositories this run goes into, in one listing (each carries its repo-key):
+  // a listing of an S3 repository costs requests, so only the one --repo names.
+  const only = tiers.length === 1 ? tiers[0]!.index : record.repos.length ? 'all' : 1;
+  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir), only), { check: false });
   const stanza = info.exitCode === 0 ? parseInfo(info.stdout).find((x) => x.name === record.stanza) : undefined;
   const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
   const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
   // A live journal is a running command: the lock makes backup wait for it.
   f.target = { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
-  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config).filter((t) => o.repo === undefined || t.name === o.repo);
-  if (o.repo !== undefined && !tiers.length) f.unknownRepo = o.repo;
   f.tiers = tiers.map((tier) => ({ tier, decision: decide(f.target!, o, tier, f.now, tier) }));
   f.decision = f.tiers.find((x) => x.decision.action === 'fail')?.decision ?? f.tiers[0]?.decision;
   return f;
