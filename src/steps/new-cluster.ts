@@ -412,8 +412,10 @@ export const backupIntoStep = (scope: pgbr.PgbrScope, name: string, why: string,
  * unreachable repository keeps its copy (logged): it holds only what this run made.
  */
 async function deleteFromAttached(ctx: Pick<Context, 'runner' | 'log'>, scope: pgbr.PgbrScope, repos: ReadonlyArray<{ name: string; index: number }>): Promise<void> {
+  // Each stanza-delete removes the stanza's stop file, and the next one requires it: stopped again after each.
   for (const r of repos) {
     const del = await ctx.runner.run(pgbr.stanzaDelete(scope, true, r.index), { check: false });
     if (del.exitCode !== 0) ctx.log.warn({ event: 'stanza-delete-failed', repo: r.name }, `could not delete stanza ${scope.stanza} from repository ${r.name}; delete it there by hand`);
+    await ctx.runner.run(pgbr.stop(scope), { check: false });
   }
 }

@@ -74,11 +74,14 @@ export async function readNextXid(runner: Context['runner'], version: string, po
 
 
 /**
- * stanza-delete in every repository the stanza has: pgBackRest 2.45 takes one `--repo` at a time when
- * a stanza has several. The attached ones first, the local one last (it is what `list` shows).
+ * stanza-delete in every repository the stanza has (stopped first): pgBackRest 2.45 takes one `--repo` at
+ * a time when a stanza has several. The attached ones first, the local one last (it is what `list` shows).
  */
 export async function deleteStanzaEverywhere(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, scope: pgbr.PgbrScope, name: string): Promise<void> {
   const attached = (await readRecord(ctx.fs, ctx.paths.clustersDir, name))?.repos ?? [];
-  for (const r of attached) await ctx.runner.run(pgbr.stanzaDelete(scope, true, r.index));
-  await ctx.runner.run(pgbr.stanzaDelete(scope, true, 1));
+  // Each stanza-delete removes the stanza's stop file, and the next one requires it: stop before each.
+  for (const index of [...attached.map((r) => r.index), 1]) {
+    await ctx.runner.run(pgbr.stop(scope), { check: false });
+    await ctx.runner.run(pgbr.stanzaDelete(scope, true, index));
+  }
 }

@@ -79,7 +79,7 @@ describe('pgmam initcluster', () => {
     // The host's facts choose: systemctl where systemd runs, pg_ctlcluster otherwise.
     expect(r.stdout).toContain(existsSync('/run/systemd/system') ? `$ systemctl start postgresql@15-${name}` : `$ pg_ctlcluster 15 ${name} start`);
     expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} stanza-create`);
-    expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup`);
+    expect(r.stdout).toContain(`$ runuser -u postgres -- pgbackrest --stanza=${name} --repo=1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup`);
     expect(r.stdout).toContain(`archive_command = 'pgbackrest --stanza=${name} archive-push %p'`);
     expect(await traces(name)).toEqual([]);
   });

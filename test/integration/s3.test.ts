@@ -144,6 +144,33 @@ describe('an S3 repository beside the local one', () => {
     expect(repoFiles()).not.toContain('later.json');
   });
 
+  it('an encrypted repository; a branch is attached too; drop --purge-backups deletes the stanza in every repository', async () => {
+    const pass = `${TEST_ROOT}/cipher.pass`;
+    writeFileSync(pass, 'a long cipher pass for the test\n', { mode: 0o600 });
+    const add = await run(['repo', 'add', 'sealed', '--cipher-pass-file', pass, ...addArgs('x').slice(3)]);
+    expect(add.code, add.stderr).toBe(0);
+    const parent = app();
+    const port = await freePort();
+    expect((await run(['initcluster', parent, '--port', String(port), '--yes', '-q'])).code).toBe(0);
+    await sql(port, "create table t(k text); insert into t values ('p')");
+    // Attached to both S3 repositories (attach-new), the sealed one encrypted.
+    const stanza = JSON.parse((await sh('pgbackrest', [`--stanza=${parent}`, '--output=json', 'info'], { user: 'postgres' })).stdout)[0] as { cipher: string; repo: Array<{ key: number; cipher: string }> };
+    expect(stanza.repo.map((r) => [r.key, r.cipher])).toEqual([[1, 'none'], [2, 'none'], [3, 'aes-256-cbc']]);
+    const branch = await run(['branch', 'create', parent, '--name', 'dev', '--yes', '-q']);
+    expect(branch.code, branch.stderr).toBe(0);
+    mine.push(`${parent}_dev`);
+    const fulls = (await stanzaInfo(`${parent}_dev`)).backup.filter((b) => b.type === 'full').map((b) => b.database['repo-key']);
+    expect(fulls.sort()).toEqual([1, 2, 3]);
+    const drop = await run(['drop', `${parent}_dev`, '--purge-backups', '--yes']);
+    expect(drop.code, drop.stderr).toBe(0);
+    // Gone from the bucket too (as pgBackRest lists it with the parent's settings for that repository).
+    for (const repo of [2, 3]) expect((await repoLs(parent, repo, `backup/${parent}_dev`)).filter(Boolean)).toEqual([]);
+    expect((await run(['drop', parent, '--purge-backups', '--yes'])).code).toBe(0);
+    // No app is attached to it any more.
+    expect((await run(['repo', 'remove', 'sealed', '--yes'])).code).toBe(0);
+    expect(repoFiles().filter((f) => f.startsWith('sealed'))).toEqual([]);
+  });
+
   it('no secret in any output, listing, --dry-run or the log', async () => {
     await run(['list', '--json']);
     await run(['repo', 'list', '--json']);

@@ -13,6 +13,8 @@ import { withRepoLines } from '../../../src/pgbackrest/config.js';
 import { classifyProbe } from '../../../src/pgbackrest/probe.js';
 import { probeEnv, repoLines, s3Options } from '../../../src/pgbackrest/repo-options.js';
 import { redactText } from '../../../src/redact.js';
+import { stanzaScope } from '../../../src/pgbackrest/commands.js';
+import { deleteStanzaEverywhere } from '../../../src/steps/stanza.js';
 import { parseKeyFile, type RepoRecord } from '../../../src/state/repos.js';
 import type { Journal } from '../../../src/state/journal.js';
 import { fakeContext, MemoryFs } from '../fakes.js';
@@ -170,6 +172,13 @@ describe('repo attach / detach', () => {
     for (const s of r.steps) await (s.run as (c: typeof ctx) => Promise<void>)(ctx);
     expect(JSON.parse(fs.files.get(`${ctx.paths.clustersDir}/app1.json`)!).repos).toEqual([]);
     expect(fs.files.get('/etc/pgbackrest/conf.d/app1.conf')).not.toContain('repo2-');
+  });
+  it('a stanza is deleted from every repository, one --repo at a time, stopped before each (each delete removes the stop file)', async () => {
+    const { ctx, fs, runner } = fakeContext();
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1', { repos: [{ name: 'offsite', index: 2 }] })));
+    runner.register('pgbackrest --stanza=app1 stop').register('pgbackrest --stanza=app1 --repo=2 stanza-delete --force').register('pgbackrest --stanza=app1 --repo=1 stanza-delete --force');
+    await deleteStanzaEverywhere(ctx, stanzaScope('app1', '/etc/pgbackrest/conf.d'), 'app1');
+    expect(runner.calls.map((c) => c.argv.slice(1).join(' '))).toEqual(['--stanza=app1 stop', '--stanza=app1 --repo=2 stanza-delete --force', '--stanza=app1 stop', '--stanza=app1 --repo=1 stanza-delete --force']);
   });
   it('repo remove is refused while an app is attached', () => {
     const p = assemblePlan(repoRemoveCommand, { uid: 0, repo: repo(), attached: ['app1'] }, { name: 'offsite', dryRun: false, yes: true, json: false, keepOnError: false }, env);
