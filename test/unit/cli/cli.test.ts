@@ -60,6 +60,13 @@ describe('argv → module and options', () => {
     [['branch', 'create', 'app1', '--keep-on-error'], 'branch create', { parent: 'app1', label: 'dev', keepOnError: true }],
     [['adopt', '15/main', '--keep-on-error'], 'adopt', { keepOnError: true }],
     [['export', 'a1', '--keep-on-error'], 'export', { names: ['a1'], keepOnError: true }],
+    [['repo', 'add', 'offsite', '--s3-endpoint', 's3.example.net', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k', '--retention-full', '4', '--full-interval', '7d'], 'repo add', { name: 'offsite', host: 's3.example.net', port: 443, bucket: 'pgb', uriStyle: 'path', region: 'us-east-1', path: '/pgbackrest', keyFile: '/root/k', retentionFull: 4, fullInterval: 604800, attachNew: true }],
+    [['repo', 'add', 'o2', '--s3-endpoint', 'https://h:9000', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k', '--attach-new', 'no', '--s3-uri-style', 'host'], 'repo add', { host: 'h', port: 9000, attachNew: false, uriStyle: 'host' }],
+    [['repo', 'list', '--json'], 'repo list', { json: true }],
+    [['repo', 'attach', 'offsite', 'a1', 'a2'], 'repo attach', { repo: 'offsite', names: ['a1', 'a2'], all: false }],
+    [['repo', 'detach', 'offsite', '--all'], 'repo detach', { repo: 'offsite', names: [], all: true }],
+    [['repo', 'remove', 'offsite', '-y'], 'repo remove', { name: 'offsite', yes: true }],
+    [['backup', 'a1', '--repo', 'offsite'], 'backup', { names: ['a1'], repo: 'offsite' }],
   ] as const)('%j', async (argv, command, options) => {
     expect(await parse([...argv])).toEqual({ command, options: expect.objectContaining(options) });
   });
@@ -100,13 +107,23 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['backup', '--all', '--keep-on-error']],
     [['branch', 'create', 'app1', '--name', 'x'.repeat(48)]],
     [['branch', 'create', 'app1', '--at', '2026-01-19 10:40:00']],
+    [['repo', 'add', 'offsite', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k']],
+    [['repo', 'add', 'offsite', '--s3-endpoint', 'http://h', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k']],
+    [['repo', 'add', 'local', '--s3-endpoint', 'h', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k']],
+    [['repo', 'add', 'offsite', '--s3-endpoint', 'h', '--s3-bucket', 'pgb', '--s3-key-file', 'rel/k']],
+    [['repo', 'add', 'offsite', '--s3-endpoint', 'h', '--s3-bucket', 'pgb', '--s3-key-file', '/k', '--retention-full', '0']],
+    [['repo', 'add', 'offsite', '--s3-endpoint', 'h', '--s3-bucket', 'pgb', '--s3-key-file', '/k', '--full-interval', 'weekly']],
+    [['repo', 'attach', 'offsite']],
+    [['repo', 'attach', 'local', 'a1']],
+    [['repo', 'detach', 'offsite', 'a1', '--all']],
+    [['backup', 'a1', '--repo', 'Off']],
   ])('%j', async (argv) => {
     expect(await parse(argv)).toEqual({ exitCode: 2 });
   });
 });
 
 describe('help', () => {
-  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune']])(
+  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove']])(
     '%s %s --help shows an example',
     async (...names: string[]) => {
       let text = '';
