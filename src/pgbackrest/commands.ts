@@ -100,6 +100,8 @@ export interface RestoreOptions {
   pg1Path?: string;
   /** Archiving off during recovery: a restored copy must not push WAL into the source stanza. */
   archiveModeOff?: boolean;
+  /** The repository whose info the set was chosen from (default the local one, repo1). */
+  repo?: number;
 }
 
 export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
@@ -110,7 +112,7 @@ export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
   if (o.target) args.push(`--target=${o.target}`);
   if (o.targetTimeline !== undefined) args.push(`--target-timeline=${o.targetTimeline}`);
   if (o.archiveModeOff) args.push('--archive-mode=off');
-  // The set was chosen from the local repository's backups (info's default).
-  args.push('--repo=1', 'restore');
+  // The set was chosen from this repository's own info.
+  args.push(`--repo=${o.repo ?? 1}`, 'restore');
   return pgbr(s, args, 'write');
 }

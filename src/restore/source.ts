@@ -11,6 +11,8 @@ import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
 import type { ManagedCluster } from '../state/store.js';
 import { newestArchivedAt } from '../host/facts.js';
+import { readRepoView } from '../host/inventory.js';
+import { LOCAL_REPO } from '../state/repos.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { formatUs, type TargetTime } from './target.js';
 import { abandonedPeriods, chooseSet, historyFileName, lineage, parseHistory, timelineOfWal, usableBackups, type HistoryEntry } from './timeline.js';
@@ -27,6 +29,25 @@ export interface SourceFacts {
   /** Where the current timeline's history file is (timeline 1 has none). */
   historySource: 'archive' | 'pg_wal' | 'missing' | 'none';
   archivedAt: Date | undefined;
+  /** The repository the restore reads (its backups are `stanza`'s), and why that one. */
+  repo: { name: string; index: number; why: string };
+  /** --repo named a repository the app does not have. */
+  repoProblem: string | undefined;
+}
+
+/** What one repository holds of the stanza, for the choice of where a restore reads. */
+export interface RepoCandidate {
+  name: string;
+  index: number;
+  stanza: StanzaInfo | undefined;
+  problem: string | undefined;
+  archivedAt: Date | undefined;
+}
+
+/** What the restore wants: a time (none: the end of the archive), and a repository named by --repo. */
+export interface RestoreWant {
+  target?: TargetTime | undefined;
+  repo?: string | undefined;
 }
 
 export const emptySource = (): SourceFacts => ({
@@ -39,10 +60,38 @@ export const emptySource = (): SourceFacts => ({
   history: [],
   historySource: 'none',
   archivedAt: undefined,
+  repo: { name: LOCAL_REPO, index: 1, why: 'the local repository' },
+  repoProblem: undefined,
 });
 
+/**
+ * Where a restore reads: the repository --repo names, else the local one when it covers the target,
+ * else the first attached one that does (after a lost local repository, say). Covering: a usable
+ * backup ending before the target, and (for an attached repository, whose archive pgmam cannot
+ * switch into first) WAL archived up to the target. None covers: the local one, and the guards say why.
+ */
+export function chooseRepo(f: Pick<SourceFacts, 'currentTimeline' | 'history'>, candidates: RepoCandidate[], want: RestoreWant): { chosen: RepoCandidate; why: string } | { problem: string } {
+  if (want.repo) {
+    const named = candidates.find((c) => c.name === want.repo);
+    return named ? { chosen: named, why: `--repo ${want.repo}` } : { problem: `the app is not attached to repository ${want.repo} (it has ${candidates.map((c) => c.name).join(', ')})` };
+  }
+  const what = want.target ? want.target.text : 'the end of the archive';
+  const gap = (c: RepoCandidate): string | undefined => {
+    if (c.problem) return c.problem;
+    if (!selectSet({ ...f, stanza: c.stanza } as SourceFacts, want.target).set) return want.target ? `has no usable backup ending before ${want.target.text}` : 'has no usable backup';
+    if (c.index !== 1 && want.target && !(c.archivedAt && c.archivedAt.getTime() * 1000 >= want.target.epochUs)) return `its archive ends at ${c.archivedAt?.toISOString() ?? '(nothing archived)'}`;
+    return undefined;
+  };
+  const gaps = candidates.map((c) => ({ c, gap: gap(c) }));
+  const first = gaps.find((x) => !x.gap);
+  if (!first) return { chosen: candidates[0]!, why: 'the local repository (no repository covers the target)' };
+  if (first.c.index === 1) return { chosen: first.c, why: `the local repository covers ${what}` };
+  const local = gaps.find((x) => x.c.index === 1);
+  return { chosen: first.c, why: `only repository ${first.c.name} covers ${what}: the local one ${local?.gap ?? 'does not'}` };
+}
+
 /** Read-only (runner must be the read-only one). */
-export async function gatherSource(ctx: Context, runner: Runner, record: ManagedCluster, cluster: HostCluster): Promise<SourceFacts> {
+export async function gatherSource(ctx: Context, runner: Runner, record: ManagedCluster, cluster: HostCluster, want: RestoreWant = {}): Promise<SourceFacts> {
   const f = emptySource();
   const dataDir = cluster.dataDir!;
   const scope = stanzaScope(record.stanza, ctx.paths.stanzaDir);
@@ -62,12 +111,15 @@ export async function gatherSource(ctx: Context, runner: Runner, record: Managed
   ]);
   f.server = server;
   f.control = control;
-  if (info.exitCode !== 0) f.stanzaProblem = `pgbackrest info failed: ${info.stderr.trim().split('\n').at(-1) ?? ''}`;
+  const local: RepoCandidate = { name: LOCAL_REPO, index: 1, stanza: undefined, problem: undefined, archivedAt: undefined };
+  if (info.exitCode !== 0) local.problem = `pgbackrest info failed: ${info.stderr.trim().split('\n').at(-1) ?? ''}`;
   else {
     const s = parseInfo(info.stdout)[0];
-    if (!s || s.status.code !== 0) f.stanzaProblem = `stanza ${record.stanza}: ${s?.status.message ?? 'not found'}`;
-    f.stanza = s;
+    if (!s || s.status.code !== 0) local.problem = `stanza ${record.stanza}: ${s?.status.message ?? 'not found'}`;
+    local.stanza = s;
   }
+  f.stanza = local.stanza;
+  f.stanzaProblem = local.problem;
   const parsed = stanzaText === undefined ? undefined : parseStanzaFile(stanzaText);
   f.stanzaFile = parsed ? { dataDir: parsed.dataDir, port: parsed.port } : undefined;
   f.currentTimeline = server?.timeline ?? control?.timeline;
@@ -84,8 +136,22 @@ export async function gatherSource(ctx: Context, runner: Runner, record: Managed
     f.history = text ? parseHistory(text) : [];
   }
   if (f.stanza) f.archivedAt = await newestArchivedAt(ctx.fs, record.repoPath, f.stanza);
+  local.archivedAt = f.archivedAt;
+  const attached = await Promise.all(record.repos.map((a) => readRepoView(runner, ctx.paths.stanzaDir, record.stanza, a)));
+  const candidates = [local, ...attached.map((v): RepoCandidate => ({ name: v.name, index: v.index, stanza: v.stanza, problem: v.reachable ? (v.stanza && v.stanza.status.code !== 0 ? v.stanza.status.message : undefined) : (v.problem ?? 'unreachable'), archivedAt: v.archivedAt }))];
+  const choice = chooseRepo(f, candidates, want);
+  if ('problem' in choice) f.repoProblem = choice.problem;
+  else {
+    f.stanza = choice.chosen.stanza;
+    f.stanzaProblem = choice.chosen.problem;
+    f.archivedAt = choice.chosen.archivedAt;
+    f.repo = { name: choice.chosen.name, index: choice.chosen.index, why: choice.why };
+  }
   return f;
 }
+
+/** --repo names a repository the app has. */
+export const repoIsAttached = (f: SourceFacts): Guard => ({ id: 'repo-is-attached', check: () => (f.repoProblem ? fail(f.repoProblem, 'see pgmam repo list') : pass) });
 
 export interface Selection {
   set: BackupInfo | undefined;

@@ -31,6 +31,8 @@ export const branchCreateOptionsSchema = runFlagsSchema
     autostart: z.boolean().optional(),
     postSql: z.string().optional(),
     conf: z.string().optional(),
+    /** Restore from this repository of the parent ('local' or an attached one); default: the one that covers the target. */
+    repo: z.string().optional(),
   })
   .refine((o) => NAME_PATTERN.test(`${o.parent}_${o.label}`), { message: 'the branch name <parent>_<label> must match ^[a-z][a-z0-9_]{0,47}$' });
 export type BranchCreateOptions = z.infer<typeof branchCreateOptionsSchema>;
@@ -59,7 +61,7 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
     readClusters(runner),
     gatherExtras(ctx, o),
   ]);
-  const parent = await gatherParent(ctx, runner, o.parent, managed.records, clusters);
+  const parent = await gatherParent(ctx, runner, o.parent, managed.records, clusters, { target: o.at, repo: o.repo });
   const fresh = await gatherNewCluster(ctx, runner, {
     name,
     version: parent.record?.version ?? installedPg[0] ?? '?',
@@ -126,7 +128,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     target: pg.clusterLabel(id),
     steps,
     journal: {
-      rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), '--yes']),
+      rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), ...(o.repo ? ['--repo', o.repo] : []), '--yes']),
       data: { ...n.journal, sourceSystemId: p.control?.systemId },
     },
     notes: [`the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`],
@@ -158,6 +160,7 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
         { flags: '--post-sql <dir>', help: 'run the *.sql files of DIR, in name order, before handing the branch over' },
         { flags: '--conf <file>', help: "settings for the branch's configuration (not port, archive_*, data_directory, restore_command)" },
         { flags: '--no-autostart', help: 'do not start the branch at boot (start.conf manual)' },
+        { flags: '--repo <name>', help: "restore from this repository of the parent ('local' or an attached one; default: the local one when it covers the target, else one that does)" },
       ],
       input: z
         .object({
@@ -168,6 +171,7 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
           postSql: z.string().optional(),
           conf: z.string().optional(),
           autostart: z.boolean().default(true),
+          repo: optionalNameArg('repository name'),
         })
         .transform(({ name, ...r }) => {
           if (r.parent !== undefined) parseName(`${r.parent}_${name}`, 'branch name'); // the whole name must fit the pattern too

@@ -6,7 +6,7 @@ import * as pg from '../../pg/commands.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
-import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../../restore/source.js';
+import { backupWalArchived, emptySource, gatherSource, repoIsAttached, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type RestoreWant, type SourceFacts } from '../../restore/source.js';
 import type { RestoreSource } from '../../restore/sequence.js';
 import type { LiveCluster } from '../../restore/steps.js';
 import type { TargetTime } from '../../restore/target.js';
@@ -38,12 +38,12 @@ export interface ParentFacts extends SourceFacts {
   archiveBefore: string[];
 }
 
-export async function gatherParent(ctx: Context, runner: Runner, name: string, managed: ManagedCluster[], clusters: HostCluster[]): Promise<ParentFacts> {
+export async function gatherParent(ctx: Context, runner: Runner, name: string, managed: ManagedCluster[], clusters: HostCluster[], want: RestoreWant = {}): Promise<ParentFacts> {
   const record = managed.find((r) => r.name === name);
   const cluster = record && clusters.find((c) => c.name === name && c.version === record.version);
   const f: ParentFacts = { ...emptySource(), record, cluster, tablespaces: [], archiveDir: undefined, archiveBefore: [] };
   if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return f;
-  Object.assign(f, await gatherSource(ctx, runner, record, cluster));
+  Object.assign(f, await gatherSource(ctx, runner, record, cluster, want));
   f.tablespaces = await ctx.fs.readdir(`${cluster.dataDir}/pg_tblspc`);
   const archiveId = f.stanza?.archive.at(-1)?.id;
   if (archiveId) {
@@ -113,7 +113,7 @@ export function parentGuards(p: ParentFacts, label: string, at: TargetTime | und
     },
   ];
   if (!p.record || !p.cluster) return guards;
-  guards.push(stanzaIsClustersOwn(p, label, p.record.stanza, p.cluster), timelineHistoryAvailable(p, label), tablespaceGuard(p, label));
+  guards.push(repoIsAttached(p), stanzaIsClustersOwn(p, label, p.record.stanza, p.cluster), timelineHistoryAvailable(p, label), tablespaceGuard(p, label));
   if (at) guards.push(...targetGuards(p, at, { label, name: p.record.name, now, online: p.cluster.running, record: p.record }));
   else guards.push(hasBackupGuard(p, label));
   guards.push(backupWalArchived(p, selectSet(p, at).set));
@@ -131,8 +131,10 @@ export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: Tar
     targetTimeline: p.currentTimeline,
     pg1Path: branchDataDir,
     archiveModeOff: true,
+    repo: p.repo.index,
   });
-  return { restore, what: `restore the parent's backup ${set?.label ?? '?'} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off` };
+  const from = p.repo.index === 1 ? 'the local repository' : `repository ${p.repo.name} (repo${p.repo.index})`;
+  return { restore, what: `restore the parent's backup ${set?.label ?? '?'} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off, from ${from}: ${p.repo.why}` };
 }
 
 /** The parent as a source of the restore sequence: its history, a WAL switch when it runs, the restore. */

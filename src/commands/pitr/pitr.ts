@@ -5,7 +5,7 @@ import { retentionOf } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { flag } from '../../plan/cli-spec.js';
 import { z } from 'zod';
-import { nameSchema, clusterRefArg } from '../../names.js';
+import { nameSchema, clusterRefArg, optionalNameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
@@ -20,7 +20,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type R
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
 import { restoreSequence } from '../../restore/sequence.js';
-import { backupWalArchived, emptySource, gatherSource, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../../restore/source.js';
+import { backupWalArchived, emptySource, gatherSource, repoIsAttached, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type SourceFacts } from '../../restore/source.js';
 import { recordTimelineStep, stamp, startClusterStep, stopClusterStep, type LiveCluster } from '../../restore/steps.js';
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -32,6 +32,8 @@ import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 export const pitrOptionsSchema = runFlagsSchema.extend({
   ref: z.object({ version: z.string().regex(/^\d{2}$/).optional(), name: nameSchema }),
   mode: z.discriminatedUnion('kind', [z.object({ kind: z.literal('time'), target: targetTimeSchema }), z.object({ kind: z.literal('latest') }), z.object({ kind: z.literal('undo') })]),
+  /** Restore from this repository ('local' or an attached one); default: the one that covers the target. */
+  repo: z.string().optional(),
 });
 export type PitrOptions = z.infer<typeof pitrOptionsSchema>;
 
@@ -72,7 +74,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
   const dataDir = cluster.dataDir;
   const [signals, source, free] = await Promise.all([
     Promise.all(['recovery.signal', 'standby.signal'].map(async (f) => ((await ctx.fs.exists(`${dataDir}/${f}`)) ? f : undefined))),
-    gatherSource(ctx, runner, record, cluster),
+    gatherSource(ctx, runner, record, cluster, { target: o.mode.kind === 'time' ? o.mode.target : undefined, repo: o.repo }),
     ctx.fs.freeBytes(dataDir).catch(() => undefined),
   ]);
   Object.assign(facts, source);
@@ -124,6 +126,7 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
 
   const { set } = select(f, o);
   guards.push(
+    repoIsAttached(f),
     {
       id: 'cluster-is-not-in-recovery',
       check: () =>
@@ -209,8 +212,8 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   // archive ('latest'), nor depends on which timeline the backup's pg_control names ('current').
   const restore =
     o.mode.kind === 'time'
-      ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline: previousTimeline })
-      : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline: previousTimeline });
+      ? pgbr.restore(scope, { set: set?.label ?? '?', type: 'time', target: o.mode.target.text, targetTimeline: previousTimeline, repo: f.repo.index })
+      : pgbr.restore(scope, { set: set?.label ?? '?', type: 'default', targetTimeline: previousTimeline, repo: f.repo.index });
   const targetIso = o.mode.kind === 'time' ? new Date(o.mode.target.epochUs / 1000).toISOString() : null;
   // A stopped cluster's last segment was never archived (it was not full): --latest promises every
   // commit before the command, so the segments past the archive's newest come from the old pg_wal.
@@ -239,10 +242,11 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       scope,
       live: online ? live : undefined,
       restore,
-      what:
+      what: `${
         o.mode.kind === 'time'
           ? `restore backup ${set?.label} and replay WAL to ${o.mode.target.text} along timeline ${previousTimeline}`
-          : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`,
+          : `restore backup ${set?.label} and replay all archived WAL of timeline ${previousTimeline}`
+      }, from ${f.repo.index === 1 ? 'the local repository' : `repository ${f.repo.name} (repo${f.repo.index})`}: ${f.repo.why}`,
     },
     into: { kind: 'replace', name: o.ref.name, running: online, preserved },
     afterRestore,
@@ -252,7 +256,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
-  const again = o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`;
+  const again = `${o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`}${o.repo ? ` --repo ${o.repo}` : ''}`;
   return {
     target: pg.clusterLabel(id),
     steps,
@@ -353,8 +357,11 @@ export const pitrCommand: CommandModule<PitrOptions, PitrFacts, RestoreJournal> 
         { flags: '--to <timestamp>', help: 'target time with UTC offset, e.g. "2026-01-19 10:40:00+00"' },
         { flags: '--latest', help: 'restore to the end of the archive (every commit before the command started)' },
         { flags: '--undo', help: 'put back the data directory the last pitr preserved' },
+        { flags: '--repo <name>', help: "restore from this repository ('local' or an attached one; default: the local one when it covers the target, else one that does)" },
       ],
-      input: z.object({ ref: clusterRefArg, to: z.string().optional(), latest: flag, undo: flag }).transform((r) => ({ ref: r.ref, mode: pitrMode(r) })),
+      input: z
+        .object({ ref: clusterRefArg, to: z.string().optional(), latest: flag, undo: flag, repo: optionalNameArg('repository name') })
+        .transform((r) => ({ ref: r.ref, mode: pitrMode(r), ...(r.repo ? { repo: r.repo } : {}) })),
       keepOnError: true,
     },
     options: pitrOptionsSchema,

@@ -41,6 +41,8 @@ function facts(over: Partial<PitrFacts> = {}): PitrFacts {
     history: [],
     historySource: 'none',
     archivedAt: new Date('2026-11-22T05:59:00Z'),
+    repo: { name: 'local', index: 1, why: 'the local repository covers it' },
+    repoProblem: undefined,
     freeBytes: 10 * 1024 ** 3,
     undoSource: undefined,
     tablespaces: [],
