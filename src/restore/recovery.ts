@@ -25,6 +25,8 @@ export const restoreJournalSchema = z.object({
   systemId: z.string().optional(),
   /** pitr --undo: the preserved directory it puts back in place (`preserved` is where the current one goes). */
   source: preservedSchema.optional(),
+  /** The repository the restore read, when not the local one: the local stanza is created again before the next backup. */
+  fromRepo: z.number().optional(),
 });
 export type RestoreJournal = z.infer<typeof restoreJournalSchema>;
 

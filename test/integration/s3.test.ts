@@ -2,9 +2,9 @@
 // everything before it writes, a new cluster gets a full backup and its WAL in both repositories,
 // attach and detach, and no secret in any output, log or listing.
 import { execa } from 'execa';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STATE, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, testConfigLines, uniqueName, type Run } from './helpers.js';
+import { REPO, STATE, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, targetBetween, testConfigLines, uniqueName, type Run } from './helpers.js';
 import { startRgw, stopRgw, type Rgw } from './rgw.js';
 
 const CONFIG = `${TEST_ROOT}/s3.conf`;
@@ -151,7 +151,8 @@ describe('an S3 repository beside the local one', () => {
     expect(add.code, add.stderr).toBe(0);
     const parent = app();
     const port = await freePort();
-    expect((await run(['initcluster', parent, '--port', String(port), '--yes', '-q'])).code).toBe(0);
+    const init = await run(['initcluster', parent, '--port', String(port), '--yes', '-q']);
+    expect(init.code, init.stderr).toBe(0);
     await sql(port, "create table t(k text); insert into t values ('p')");
     // Attached to both S3 repositories (attach-new), the sealed one encrypted.
     const stanza = JSON.parse((await sh('pgbackrest', [`--stanza=${parent}`, '--output=json', 'info'], { user: 'postgres' })).stdout)[0] as { cipher: string; repo: Array<{ key: number; cipher: string }> };
@@ -169,6 +170,33 @@ describe('an S3 repository beside the local one', () => {
     // No app is attached to it any more.
     expect((await run(['repo', 'remove', 'sealed', '--yes'])).code).toBe(0);
     expect(repoFiles().filter((f) => f.startsWith('sealed'))).toEqual([]);
+  });
+
+  it('a branch and a pitr from the S3 repository when only it covers the target (the local stanza of the app lost)', async () => {
+    const n = app();
+    const port = await freePort();
+    const init = await run(['initcluster', n, '--port', String(port), '--yes', '-q']);
+    expect(init.code, init.stderr).toBe(0);
+    const target = await targetBetween(port, "create table t as select 'before' k", "insert into t values ('after')");
+    // --repo chooses explicitly, even while the local repository covers the target.
+    const branch = await run(['branch', 'create', n, '--name', 's3', '--at', target, '--repo', 'offsite', '--yes']);
+    expect(branch.code, branch.stderr).toBe(0);
+    mine.push(`${n}_s3`);
+    const branchPort = (JSON.parse((await run(['list', '--json'])).stdout) as Array<{ name: string; port: number }>).find((e) => e.name === `${n}_s3`)!.port;
+    expect(await sql(branchPort, 'select string_agg(k, \',\') from t')).toBe('before');
+    // The local repository loses the app's stanza (a lost disk) while the app is stopped: pitr finds
+    // the target only in S3, says so, restores from it and makes the local stanza again.
+    expect((await sh('pg_ctlcluster', ['15', n, 'stop'])).code).toBe(0);
+    for (const sub of ['backup', 'archive']) rmSync(`${REPO}/${sub}/${n}`, { recursive: true, force: true });
+    const dry = await run(['pitr', n, '--to', target, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/from repository offsite \(repo2\): only repository offsite covers/);
+    expect(dry.stdout).toContain('--repo=2 restore');
+    const pitr = await run(['pitr', n, '--to', target, '--yes']);
+    expect(pitr.code, pitr.stderr).toBe(0);
+    expect(await sql(port, 'select string_agg(k, \',\') from t')).toBe('before');
+    // The local stanza was made again, and holds the full backup pitr takes afterwards.
+    expect((await stanzaInfo(n)).backup.some((b) => b.type === 'full' && b.database['repo-key'] === 1)).toBe(true);
   });
 
   it('no secret in any output, listing, --dry-run or the log', async () => {

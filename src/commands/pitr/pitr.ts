@@ -253,7 +253,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
   });
   // Handed over once the restore is verified and recorded: the full backup runs with users back.
-  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env)];
+  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, f.repo.index)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
   const again = `${o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`}${o.repo ? ` --repo ${o.repo}` : ''}`;
@@ -262,7 +262,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     steps,
     journal: {
       rerun: `${again} --yes`,
-      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso, systemId: f.control?.systemId } satisfies RestoreJournal,
+      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso, systemId: f.control?.systemId, ...(f.repo.index === 1 ? {} : { fromRepo: f.repo.index }) } satisfies RestoreJournal,
     },
     notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
     failureHint: (i) => {
@@ -291,7 +291,7 @@ export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal, o
   const running = Boolean(cluster?.running);
   const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
   if (handedOver(j)) {
-    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(j.name, ctx.paths.stanzaDir), j.name, d.version, live.port, ctx)];
+    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(j.name, ctx.paths.stanzaDir), j.name, d.version, live.port, ctx, d.fromRepo)];
     // Finished first; then --undo goes on to undo it like any completed pitr.
     return undoing ? { way: 'finished', steps } : { way: 'finished', steps, finished: `${j.target}: the interrupted ${j.command} is finished (handed over, backed up)\n` };
   }
@@ -388,6 +388,8 @@ export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): 
 }
 
 /** What follows the hand-over of a pitr or an undo (and what finishing an interrupted one runs): a full backup on the new timeline, its mark, an archiving check. */
-function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
-  return [alignStanzaFileStep(`${env.paths.stanzaDir}/${name}.conf`, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
+function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>, fromRepo = 1): Step[] {
+  // Restored from another repository (the local one lost, say): the local stanza is made again where missing.
+  const recreate: Step[] = fromRepo === 1 ? [] : [{ id: 'create-local-stanza', title: `create stanza ${name} again where a repository lacks it (the restore read repo${fromRepo})`, effect: 'write', run: pgbr.stanzaCreate(scope) }];
+  return [...recreate, alignStanzaFileStep(`${env.paths.stanzaDir}/${name}.conf`, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
 }
