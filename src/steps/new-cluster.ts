@@ -124,17 +124,20 @@ export function newClusterGuards(f: NewClusterFacts, name: string, explicitPort:
       config['min-free-mb'],
     ),
     clusterIsNotLocked(name, f.lock.holder, f.lock.alive),
-    {
-      id: 'repos-are-usable',
-      check: () =>
-        f.unreadableRepos.length
-          ? fail(`cannot read pgmam's repository records ${f.unreadableRepos.join(', ')}`, 'fix or remove them; a new cluster is attached to every repository added with attach-new')
-          : f.attach.some((a) => a.index > MAX_REPO_INDEX)
-            ? fail(`${f.attach.length} repositories are added with attach-new, but a stanza takes ${MAX_REPO_INDEX - 1} besides the local one`, 'pgmam repo add … --attach-new no, or pgmam repo remove one')
-            : pass,
-    },
+    reposAreUsable(f),
   ];
 }
+
+/** A new (or adopted) cluster is attached to every attach-new repository: pgmam must read them all, and a stanza take them. */
+export const reposAreUsable = (f: Pick<NewClusterFacts, 'unreadableRepos' | 'attach'>): Guard => ({
+  id: 'repos-are-usable',
+  check: () =>
+    f.unreadableRepos.length
+      ? fail(`cannot read pgmam's repository records ${f.unreadableRepos.join(', ')}`, 'fix or remove them; a new cluster is attached to every repository added with attach-new')
+      : f.attach.some((a) => a.index > MAX_REPO_INDEX)
+        ? fail(`${f.attach.length} repositories are added with attach-new, but a stanza takes ${MAX_REPO_INDEX - 1} besides the local one`, 'pgmam repo add … --attach-new no, or pgmam repo remove one')
+        : pass,
+});
 
 const indent = (text: string) => text.trimEnd().split('\n').map((l) => `  | ${l}`);
 

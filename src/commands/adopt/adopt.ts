@@ -17,7 +17,7 @@ import { fail, pass, required, type Guard, type Step } from '../../plan/types.js
 import { readJournal, describeJournal, type Journal } from '../../state/journal.js';
 import { NAME_PATTERN } from '../../names.js';
 import { managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, installedPgVersions } from '../../host/facts.js';
-import { gatherNewCluster, newClusterSteps, type NewClusterFacts } from '../../steps/new-cluster.js';
+import { gatherNewCluster, newClusterSteps, reposAreUsable, type NewClusterFacts } from '../../steps/new-cluster.js';
 
 export const adoptOptionsSchema = runFlagsSchema.extend({ version: z.string().regex(/^\d{1,2}$/), name: z.string().min(1), replaceArchiveCommand: z.boolean() });
 export type AdoptOptions = z.infer<typeof adoptOptionsSchema>;
@@ -97,6 +97,7 @@ export function adoptGuards(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, '
     repoIsWritable(f.repo),
     enoughDisk(f.disk.map((d) => ({ ...d, freeBytes: d.freeBytes === undefined ? undefined : d.freeBytes - (f.dataBytes ?? 0) })), ctx.config['min-free-mb']),
     clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+    reposAreUsable(f),
     {
       id: 'archive-command-is-free',
       check: () =>
