@@ -33,7 +33,7 @@ function cleanup() {
 
 cleanup();
 mkdirSync(ROOT, { recursive: true });
-writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 57140\nport-max = 57199\nretention-full = 2\n`);
+writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27140\nport-max = 27199\nretention-full = 2\n`);
 try {
   for (const n of NAMES) {
     run(PGMAM, ['initcluster', n, '-q']);

@@ -15,8 +15,8 @@ const REPO = `${ROOT}/repo`;
 const CONF = `${ROOT}/pgmam.conf`;
 const PGMAM = resolve(import.meta.dirname, '../bin/pgmam');
 const PARENT = 'b_par';
-const PORT = 57120;
-const BPORT = 57121;
+const PORT = 27120;
+const BPORT = 27121;
 const env = { ...process.env, PGMAM_CONFIG: CONF };
 
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp', env, ...opts }).toString().trim();
@@ -74,7 +74,7 @@ function cleanup() {
 
 cleanup();
 mkdirSync(ROOT, { recursive: true });
-writeFileSync(CONF, `repo-path = ${REPO}\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 57130\nport-max = 57199\n`);
+writeFileSync(CONF, `repo-path = ${REPO}\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27130\nport-max = 27199\n`);
 try {
   run(PGMAM, ['initcluster', PARENT, '--port', String(PORT), '-q']);
   console.log('pgbench -i -s 20 ...');

@@ -11,7 +11,7 @@ const ROOT = '/var/lib/pgmam-bench';
 const REPO = `${ROOT}/repo`;
 const CONF = `${ROOT}/pgmam.conf`;
 const PGMAM = resolve(import.meta.dirname, '../bin/pgmam');
-const PORT = 57100;
+const PORT = 27100;
 
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp', ...opts }).toString();
 const asPg = (cmd, args) => run('runuser', ['-u', 'postgres', '--', cmd, ...args]);

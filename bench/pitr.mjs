@@ -12,7 +12,7 @@ const ROOT = '/var/lib/pgmam-bench';
 const CONF = `${ROOT}/pgmam.conf`;
 const PGMAM = resolve(import.meta.dirname, '../bin/pgmam');
 const NAME = 'b_pitr';
-const PORT = 57110;
+const PORT = 27110;
 const DATA = `/var/lib/postgresql/15/${NAME}`;
 const env = { ...process.env, PGMAM_CONFIG: CONF };
 

@@ -42,9 +42,9 @@ function cleanup() {
 
 cleanup();
 mkdirSync(ROOT, { recursive: true, mode: 0o755 });
-writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 57160\nport-max = 57179\nretention-full = 2\n`);
+writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27160\nport-max = 27179\nretention-full = 2\n`);
 try {
-  run(RGW, ['start', `${ROOT}/rgw`, '57970']);
+  run(RGW, ['start', `${ROOT}/rgw`, '27970']);
   const rgw = Object.fromEntries(readFileSync(`${ROOT}/rgw/env`, 'utf8').trim().split('\n').map((l) => l.split('=', 2)));
   run(PGMAM, ['repo', 'add', 's3', '--s3-endpoint', rgw.endpoint, '--s3-bucket', rgw.bucket, '--s3-key-file', rgw.key, '--ca-file', rgw.ca, '--path', '/bench', '-q']);
   run(PGMAM, ['initcluster', NAME, '-q']);

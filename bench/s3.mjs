@@ -39,9 +39,9 @@ function cleanup() {
 
 cleanup();
 mkdirSync(ROOT, { recursive: true, mode: 0o755 });
-writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 57180\nport-max = 57199\nretention-full = 2\n`);
+writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27180\nport-max = 27199\nretention-full = 2\n`);
 try {
-  const up = time(() => run(RGW, ['start', `${ROOT}/rgw`, '57960']));
+  const up = time(() => run(RGW, ['start', `${ROOT}/rgw`, '27960']));
   const rgw = Object.fromEntries(readFileSync(`${ROOT}/rgw/env`, 'utf8').trim().split('\n').map((l) => l.split('=', 2)));
   console.log(`Ceph RGW up in ${up.toFixed(1)} s`);
   const initLocal = time(() => run(PGMAM, ['initcluster', NAMES[0], '-q']));

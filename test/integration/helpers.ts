@@ -1,5 +1,5 @@
 // Helpers for integration tests: drive the built bin/pgmam against real clusters, and clean up
-// only what the tests made (names start with t_, ports 56000-56999, everything else under TEST_BASE).
+// only what the tests made (names start with t_, ports 26000-26999 (below the ephemeral range: S3 traffic on loopback takes local ports from 32768 up), everything else under TEST_BASE).
 // Test files run in parallel: each file gets its own TEST_ROOT (repository, state directory, config,
 // log) and each worker its own port range, so files share nothing but the host's tools.
 import { execa } from 'execa';
@@ -19,7 +19,7 @@ export const CONFIG = `${TEST_ROOT}/pgmam.conf`;
 export const STANZA_DIR = '/etc/pgbackrest/conf.d';
 /** Worker 1..n (one file at a time per worker): 100 ports each, so concurrent files never race for a port. */
 const WORKER = Math.max(1, Number(process.env['VITEST_POOL_ID'] ?? 1));
-export const PORT_MIN = 56000 + ((WORKER - 1) % 9) * 100;
+export const PORT_MIN = 26000 + ((WORKER - 1) % 9) * 100;
 export const PORT_MAX = PORT_MIN + 99;
 
 export function writeTestConfig(): void {

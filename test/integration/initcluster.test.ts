@@ -24,7 +24,7 @@ describe('pgmam initcluster', () => {
     expect(list.code).toBe(0);
     const entry = (JSON.parse(list.stdout) as Array<Record<string, any>>).find((e) => e.name === name)!;
     expect(entry).toMatchObject({ cluster: `15/${name}`, managed: true, role: 'app', status: 'online', stanza: name, parent: null, preserved: [] });
-    expect(entry.port).toBeGreaterThanOrEqual(56000);
+    expect(entry.port).toBeGreaterThanOrEqual(26000);
     expect(entry.lastBackup.type).toBe('full');
     expect(new Date(entry.recoveryWindow.from).getTime()).toBeLessThanOrEqual(new Date(entry.recoveryWindow.to).getTime());
 

@@ -26,7 +26,7 @@ describe('pgmam resetwal', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toContain('is running');
     expect((await listEntry(app)).status).toBe('online');
-    expect((await sh('pg_createcluster', ['15', unmanaged, '--port', '56991'])).code).toBe(0);
+    expect((await sh('pg_createcluster', ['15', unmanaged, '--port', '26991'])).code).toBe(0);
     expect((await pgmam(['resetwal', unmanaged, '--yes'])).code).toBe(4);
     expect(preservedDirs()).toEqual([]);
   });

@@ -24,7 +24,7 @@ export interface Rgw {
 
 export async function startRgw(): Promise<Rgw> {
   const dir = `${TEST_ROOT}/rgw`;
-  const base = 57000 + ((WORKER - 1) % 9) * 10;
+  const base = 27000 + ((WORKER - 1) % 9) * 10;
   const t0 = performance.now();
   const r = await execa(SCRIPT, ['start', dir, String(base)], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new Error(`the test S3 server (Ceph RGW) did not start: ${r.stderr}\n${r.stdout}`);
