@@ -199,6 +199,26 @@ describe('an S3 repository beside the local one', () => {
     expect((await stanzaInfo(n)).backup.some((b) => b.type === 'full' && b.database['repo-key'] === 1)).toBe(true);
   });
 
+  it('adopt and initcluster --from-export attach the new cluster too: a full in each repository', async () => {
+    const adopted = app();
+    const port = await freePort();
+    expect((await sh('pg_createcluster', ['15', adopted, '--port', String(port), '--start'])).code).toBe(0);
+    await sql(port, 'create table t as select g from generate_series(1, 20) g');
+    const adopt = await run(['adopt', `15/${adopted}`, '--yes']);
+    expect(adopt.code, adopt.stderr).toBe(0);
+    expect((await stanzaInfo(adopted)).backup.filter((b) => b.type === 'full').map((b) => b.database['repo-key']).sort()).toEqual([1, 2]);
+    const to = `${TEST_ROOT}/exports`;
+    mkdirSync(to, { recursive: true, mode: 0o755 });
+    const exp = await run(['export', adopted, '--to', to]);
+    expect(exp.code, exp.stderr).toBe(0);
+    const copy = app();
+    const from = `${to}/${adopted}/${readdirSync(`${to}/${adopted}`)[0]}`;
+    const init = await run(['initcluster', copy, '--from-export', from, '--yes']);
+    expect(init.code, init.stderr).toBe(0);
+    expect((await stanzaInfo(copy)).backup.filter((b) => b.type === 'full').map((b) => b.database['repo-key']).sort()).toEqual([1, 2]);
+    expect(readFileSync(`/etc/pgbackrest/conf.d/${copy}.conf`, 'utf8')).toMatch(/^repo2-type=s3$/m);
+  });
+
   it('no secret in any output, listing, --dry-run or the log', async () => {
     await run(['list', '--json']);
     await run(['repo', 'list', '--json']);

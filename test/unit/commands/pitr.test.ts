@@ -76,6 +76,19 @@ describe('pitr guards', () => {
     expect(early).toContain('--set=20261122-050000F');
   });
 
+  it('from an attached repository: --repo=N on the restore, the step says which and why, the local stanza made again before the full backup', () => {
+    const plan = planPitr(facts({ repo: { name: 'offsite', index: 2, why: 'only repository offsite covers it' } }), to('2026-11-22 05:30:01+00'));
+    const restore = plan.steps.find((x) => x.id === 'restore-backup')!;
+    expect(restore.title).toContain('from repository offsite (repo2): only repository offsite covers it');
+    expect(renderPlan(plan, 0)).toContain('--target-timeline=1 --repo=2 restore');
+    const ids = plan.steps.map((x) => x.id);
+    expect(ids.indexOf('create-local-stanza')).toBeGreaterThan(ids.indexOf('hand-over'));
+    expect(ids.indexOf('create-local-stanza')).toBeLessThan(ids.indexOf('backup-full'));
+    expect(plan.journal && plan.journal.data).toMatchObject({ fromRepo: 2 });
+    // From the local one: none of that.
+    expect(planPitr(facts(), to('2026-11-22 05:30:01+00')).steps.map((x) => x.id)).not.toContain('create-local-stanza');
+  });
+
   it('a stopped cluster: no WAL switch, and no target after the newest archived WAL', () => {
     const stopped = facts({ cluster: { ...cluster, running: false }, server: undefined });
     expect(failed(stopped, to('2026-11-22 05:59:30+00')).map(([g]) => g)).toEqual(['target-is-in-recovery-window']);
