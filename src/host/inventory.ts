@@ -49,6 +49,9 @@ export interface ListFacts {
   problems: string[];
 }
 
+/** Seconds without progress after which a repository view gives up (pgBackRest's io-timeout). */
+const VIEW_IO_TIMEOUT_SEC = 5;
+
 /** An attached repository's view of one stanza. */
 export interface RepoView {
   name: string;
@@ -63,7 +66,8 @@ export interface RepoView {
 /** What one attached repository holds of a stanza: its info, and when its newest WAL arrived. */
 export async function readRepoView(runner: Context['runner'], stanzaDir: string, stanzaName: string, a: { name: string; index: number }): Promise<RepoView> {
   const scope = pgbr.stanzaScope(stanzaName, stanzaDir);
-  const r = await runner.run(pgbr.info(scope, a.index), { check: false });
+  // A repository that does not answer must not hold list or check for pgBackRest's default 60 s.
+  const r = await runner.run(pgbr.info(scope, a.index, VIEW_IO_TIMEOUT_SEC), { check: false });
   const stanza = r.exitCode === 0 ? parseInfo(r.stdout)[0] : undefined;
   const status = stanza?.repo?.find((x) => x.key === a.index)?.status ?? stanza?.status;
   const reachable = r.exitCode === 0 && status !== undefined && status.code !== 99 && !/error/i.test(status.message);
@@ -71,7 +75,7 @@ export async function readRepoView(runner: Context['runner'], stanzaDir: string,
   let archivedAt: Date | undefined;
   const max = stanza && archiveMax(stanza);
   if (reachable && max) {
-    const ls = await runner.run(pgbr.repoLs(scope, a.index, `archive/${stanzaName}/${max.id}/${max.wal.slice(0, 16)}`), { check: false });
+    const ls = await runner.run(pgbr.repoLs(scope, a.index, `archive/${stanzaName}/${max.id}/${max.wal.slice(0, 16)}`, VIEW_IO_TIMEOUT_SEC), { check: false });
     const time = ls.exitCode === 0 ? [...parseRepoLs(ls.stdout)].find(([f]) => f.startsWith(max.wal))?.[1] : undefined;
     archivedAt = time === undefined ? undefined : new Date(time * 1000);
   }

@@ -39,11 +39,13 @@ export const check = (s: PgbrScope) => pgbr(s, ['check'], 'write');
 export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retention, repo = 1) =>
   pgbr(s, [`--repo=${repo}`, `--repo${repo}-retention-full=${r.full}`, `--repo${repo}-retention-full-type=${r.fullType}`, `--type=${type}`, 'backup'], 'write');
 /** One repository's backups and archive (default the local one, repo1): what every restore reads. */
-export const info = (s: PgbrScope, repo: number | 'all' = 1) => pgbr(s, [...(repo === 'all' ? [] : [`--repo=${repo}`]), '--output=json', 'info'], 'read');
+export const info = (s: PgbrScope, repo: number | 'all' = 1, ioTimeoutSec?: number) =>
+  pgbr(s, [...(repo === 'all' ? [] : [`--repo=${repo}`]), ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'info'], 'read');
 /** Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths). */
 export const archivePush = (s: PgbrScope, file: string) => pgbr(s, ['archive-push', file], 'write');
 /** One directory of a repository, as JSON (names, types, times): an S3 repository cannot be read with the filesystem. */
-export const repoLs = (s: PgbrScope, repo: number, path: string) => pgbr(s, [`--repo=${repo}`, '--output=json', 'repo-ls', path], 'read');
+export const repoLs = (s: PgbrScope, repo: number, path: string, ioTimeoutSec?: number) =>
+  pgbr(s, [`--repo=${repo}`, ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'repo-ls', path], 'read');
 export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
 /** One repository at a time (`--repo`): a stanza's copies in other repositories are deleted each on its own. */
