@@ -19,7 +19,7 @@ const SECONDS: Record<string, number> = {
   resetwal: 45,
   refusals: 35,
   links: 5,
-  s3: 200,
+  s3: 240,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,
