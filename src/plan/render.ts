@@ -25,3 +25,10 @@ export function renderPlan(plan: Plan, uid: number): string {
   for (const n of plan.notes ?? []) out.push(n);
   return `${out.join('\n')}\n`;
 }
+
+/** Columns padded to their widest cell, two spaces apart (list-style tables). */
+export function renderTable(head: string[], rows: string[][]): string {
+  const table = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  return `${table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+}

@@ -4,6 +4,7 @@ import type { Context } from '../../context.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
+import { renderTable } from '../../plan/render.js';
 import type { ManagedCluster } from '../../state/store.js';
 
 export const branchListOptionsSchema = runFlagsSchema;
@@ -29,10 +30,7 @@ export function branchRows(managed: ManagedCluster[], clusters: HostCluster[]): 
 }
 
 export function renderBranchTable(rows: BranchRow[]): string {
-  const head = ['BRANCH', 'PARENT', 'PORT', 'STATUS', 'CREATED', 'SYNCED'];
-  const table = [head, ...rows.map((r) => [r.cluster, r.parent ?? '-', String(r.port ?? '-'), r.status, r.createdAt, r.syncedAt ?? '-'])];
-  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return `${table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return renderTable(['BRANCH', 'PARENT', 'PORT', 'STATUS', 'CREATED', 'SYNCED'], rows.map((r) => [r.cluster, r.parent ?? '-', String(r.port ?? '-'), r.status, r.createdAt, r.syncedAt ?? '-']));
 }
 
 export const branchListCommand: CommandModule<BranchListOptions, BranchRow[]> = {

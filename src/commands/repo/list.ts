@@ -5,6 +5,7 @@ import { retentionOf } from '../../config/schema.js';
 import type { Context } from '../../context.js';
 import { managedClusters } from '../../host/facts.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
+import { renderTable } from '../../plan/render.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe } from '../../pgbackrest/probe.js';
 import { probeEnv, s3Options } from '../../pgbackrest/repo-options.js';
@@ -74,13 +75,10 @@ export async function gatherRepoList(ctx: Context): Promise<RepoRow[]> {
 }
 
 export function renderRepoTable(rows: RepoRow[]): string {
-  const head = ['REPO', 'KIND', 'WHERE', 'RETENTION', 'ENCRYPTED', 'APPS', 'REACHABLE'];
-  const table = [
-    head,
-    ...rows.map((r) => [r.name, r.kind, r.where, `${r.retention.full} ${r.retention.fullType === 'count' ? 'full' : 'days'}`, r.encrypted ? 'yes' : 'no', r.apps.join(',') || '-', r.reachable === null ? '?' : r.reachable ? 'yes' : `no: ${r.problem}`]),
-  ];
-  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return `${table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+  return renderTable(
+    ['REPO', 'KIND', 'WHERE', 'RETENTION', 'ENCRYPTED', 'APPS', 'REACHABLE'],
+    rows.map((r) => [r.name, r.kind, r.where, `${r.retention.full} ${r.retention.fullType === 'count' ? 'full' : 'days'}`, r.encrypted ? 'yes' : 'no', r.apps.join(',') || '-', r.reachable === null ? '?' : r.reachable ? 'yes' : `no: ${r.problem}`]),
+  );
 }
 
 export const repoListCommand: CommandModule<RepoListOptions, RepoRow[]> = {
