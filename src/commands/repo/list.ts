@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { retentionOf } from '../../config/schema.js';
 import type { Context } from '../../context.js';
-import { managedClusters } from '../../host/facts.js';
+import { managedClusters, readMainConfig, repoPathFrom } from '../../host/facts.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
 import { renderTable } from '../../plan/render.js';
 import * as pgbr from '../../pgbackrest/commands.js';
@@ -54,7 +54,9 @@ export function repoRows(repos: RepoRecord[], managed: ManagedCluster[], local: 
 
 export async function gatherRepoList(ctx: Context): Promise<RepoRow[]> {
   const [{ repos }, managed] = await Promise.all([readRepos(ctx.fs, ctx.paths.stateDir), managedClusters(ctx)]);
-  const localPaths = [...new Set([ctx.config['repo-path'], ...managed.records.map((r) => r.repoPath)])];
+  // An empty repo-path means pgBackRest's own (its main configuration's repo1-path, or its default).
+  const configured = repoPathFrom(ctx.config['repo-path'], await readMainConfig(ctx.fs));
+  const localPaths = [...new Set([configured, ...managed.records.map((r) => r.repoPath)])];
   const reach = new Map<string, { ok: boolean; detail?: string } | null>();
   if (ctx.host.uid === 0) {
     const missing = [];
