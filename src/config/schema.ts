@@ -66,6 +66,14 @@ export const configSchema = z
     'backup-max-age': duration.default(8 * 86400),
     /** check: a WAL file waiting longer than this to be archived makes the cluster unhealthy. */
     'archive-ready-max-age': duration.default(600),
+    /**
+     * WAL waiting (pg_wal) only for an attached repository that fails, past which backup suspends that
+     * repository for the app (takes it out of the stanza file; the next backup that finds it answering
+     * puts it back and takes a full into it). The local repository is never suspended.
+     */
+    'repo-suspend-mb': int(16, 10_000_000).default(1024),
+    /** pgBackRest's io-timeout for archive-push alone: how long a repository that does not answer holds each round of archiving. */
+    'archive-io-timeout': int(1, 3600).default(2),
     /** Clusters backed up at once by backup --all. */
     'backup-parallel': int(1, 64).default(2),
     /** How long backup waits for a cluster locked by another pgmam command before skipping it. */

@@ -1,7 +1,7 @@
 // Command builders for pgBackRest. Every call runs as postgres, never as root (pgBackRest #2407, #1693).
 import { type Retention } from '../config/schema.js';
 import type { Cmd } from '../runner/types.js';
-import { DEFAULT_INCLUDE_PATH } from './config.js';
+import { DEFAULT_INCLUDE_PATH, SPOOL_PATH } from './config.js';
 
 /** pgBackRest options that address a managed cluster's stanza. */
 export function stanzaScope(stanza: string, stanzaDir: string): PgbrScope {
@@ -41,8 +41,13 @@ export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retentio
 /** One repository's backups and archive (default the local one, repo1): what every restore reads. */
 export const info = (s: PgbrScope, repo: number | 'all' = 1, ioTimeoutSec?: number) =>
   pgbr(s, [...(repo === 'all' ? [] : [`--repo=${repo}`]), ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'info'], 'read');
-/** Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths). */
-export const archivePush = (s: PgbrScope, file: string) => pgbr(s, ['archive-push', file], 'write');
+/**
+ * Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths), now:
+ * asynchronous archiving would wait for PostgreSQL to have queued it (.ready), which pgmam's own pushes never are.
+ */
+export const archivePush = (s: PgbrScope, file: string) => pgbr(s, ['--no-archive-async', 'archive-push', file], 'write');
+/** A stanza's async archive-push status files (spool): stale once its cluster is gone, misleading to a new one of the same name. */
+export const clearSpool = (stanza: string): Cmd => ({ argv: ['rm', '-rf', '--', `${SPOOL_PATH}/archive/${stanza}`], asUser: 'postgres', effect: 'write' });
 /** One directory of a repository, as JSON (names, types, times): an S3 repository cannot be read with the filesystem. */
 export const repoLs = (s: PgbrScope, repo: number, path: string, ioTimeoutSec?: number) =>
   pgbr(s, [`--repo=${repo}`, ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'repo-ls', path], 'read');

@@ -14,7 +14,7 @@ import { ARCHIVE_CONF_NAME, renderArchiveConf } from '../pg/archive-conf.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { localRepoLines, renderStanzaFile, type MainConfig } from '../pgbackrest/config.js';
+import { localRepoLines, renderStanzaFile, SPOOL_PATH, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, lastBackup, parseInfo } from '../pgbackrest/info.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
@@ -169,7 +169,7 @@ export function newClusterSteps(s: NewClusterSpec) {
   const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath, keepWalLevel: s.adopted === true });
   const attach = s.attach ?? [];
   const attached = attach.map((a) => ({ name: a.repo.name, index: a.index }));
-  const base = { stanza: name, dataDir, port, socketDir: pg.SOCKET_DIR, compressType: s.config['compress-type'], processMax: s.config['process-max'] };
+  const base = { stanza: name, dataDir, port, socketDir: pg.SOCKET_DIR, compressType: s.config['compress-type'], processMax: s.config['process-max'], archiveIoTimeout: s.config['archive-io-timeout'] };
   const local = { path: s.repo.path, retention: retentionOf(s.config) };
   // Shown with its secrets redacted; the file gets them when the step runs.
   const stanzaText = renderStanzaFile(base, [...localRepoLines(local.path, local.retention), ...shownRepoLines(attach)]);
@@ -278,10 +278,19 @@ export function newClusterSteps(s: NewClusterSpec) {
         await ctx.fs.mkdirp(paths.stanzaDir, { mode: 0o755 });
         // root:postgres 0640: pgBackRest (as postgres) reads it; only root changes it.
         const text = renderStanzaFile(base, await stanzaRepoLines(ctx, local, attached));
+        // Status files a dropped cluster of the same name left would answer "pushed" for segments never pushed.
+        await ctx.runner.run(pgbr.clearSpool(name));
         await ctx.fs.writeFileAtomic(stanzaFile, text, { mode: 0o640, owner: { uid: 0, gid: owner.gid } });
       },
       show: [`write ${stanzaFile} (0640 root:postgres):`, ...indent(stanzaText)],
-      undo: { title: `remove ${stanzaFile}`, run: (ctx) => ctx.fs.rm(stanzaFile), show: [`rm -f ${stanzaFile}`] },
+      undo: {
+        title: `remove ${stanzaFile} and the stanza's archive-push status files`,
+        run: async (ctx) => {
+          await ctx.fs.rm(stanzaFile);
+          await ctx.runner.run(pgbr.clearSpool(name));
+        },
+        show: [`rm -f ${stanzaFile}`, `$ runuser -u postgres -- rm -rf -- ${SPOOL_PATH}/archive/${name}`],
+      },
     } satisfies Step,
     startCluster: { id: 'start-cluster', title: `start ${label}`, effect: 'write', run: pg.controlCluster(id, 'start', s.systemd) } satisfies Step,
     createStanza: {

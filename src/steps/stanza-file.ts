@@ -3,7 +3,7 @@
 // one source of truth), its secrets read only when the file is written, never shown.
 import type { Context } from '../context.js';
 import type { Retention } from '../config/schema.js';
-import { localRepoLines, parseStanzaFile, withRepoLines } from '../pgbackrest/config.js';
+import { localRepoLines, parseStanzaFile, withArchiveLines, withRepoLines } from '../pgbackrest/config.js';
 import { repoLines, s3Options } from '../pgbackrest/repo-options.js';
 import type { Step } from '../plan/types.js';
 import { readRecord } from '../state/store.js';
@@ -46,11 +46,12 @@ export const alignStanzaFileStep = (stanzaFile: string, name: string, retention:
     const record = await readRecord(ctx.fs, ctx.paths.clustersDir, name);
     const path = record?.repoPath ?? parseStanzaFile(text)?.repoPath;
     if (!path) throw new Error(`${stanzaFile} names no repo1-path and pgmam has no record of ${name}`);
-    const aligned = withRepoLines(text, await stanzaRepoLines(ctx, { path, retention }, record?.repos ?? []));
+    const stanza = record?.stanza ?? parseStanzaFile(text)?.stanza ?? name;
+    const aligned = withArchiveLines(withRepoLines(text, await stanzaRepoLines(ctx, { path, retention }, record?.repos ?? [])), stanza, ctx.config['archive-io-timeout']);
     if (aligned === text) return;
     // root:postgres 0640 from here on, whoever owned it before (older pgmam wrote it as postgres's).
     const st = await ctx.fs.stat(stanzaFile);
     await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: 0o640, owner: { uid: 0, gid: st?.gid ?? 0 } });
   },
-  show: [`set the repoN lines of ${stanzaFile} to the configured retention and the repositories pgmam's record of ${name} names, where it says otherwise`],
+  show: [`set the repoN lines of ${stanzaFile} to the configured retention and the repositories pgmam's record of ${name} names, and its archiving to asynchronous, where it says otherwise`],
 });

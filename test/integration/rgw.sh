@@ -6,6 +6,9 @@
 #   rgw.sh start DIR BASE_PORT   mon on BASE_PORT (v2) and BASE_PORT+1 (v1), HTTPS on BASE_PORT+2;
 #                                writes DIR/env (endpoint, port, bucket, CA file, key file) when ready
 #   rgw.sh stop DIR              TERM, then KILL after 3 s, the daemons DIR/pids names; removes DIR
+#   rgw.sh gateway DIR NAME PORT another radosgw on the same RADOS cluster, HTTPS on PORT, its PID in
+#                                DIR/gw-NAME.pid (an outage test stops it without touching the others)
+#   rgw.sh gateway-stop DIR NAME KILL that gateway (an abrupt outage) and wait until it is gone
 #
 # The certificate comes from a throwaway CA in DIR/tls; its SANs hold localhost and 127.0.0.1 as DNS
 # names too, because pgBackRest checks host names against DNS SANs only.
@@ -33,13 +36,43 @@ stop() {
 
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 
+conf=$dir/ceph.conf
+if [ "$cmd" = gateway ]; then
+  name=${3:?name}
+  port=${4:?port}
+  # Its own section: a second [client.rgw.NAME] with its own frontend port; the same pools and users.
+  if ! grep -q "^\\[client.rgw.$name\\]" "$conf"; then
+    timeout 60 ceph -c "$conf" auth get-or-create "client.rgw.$name" mon 'allow rw' osd 'allow rwx' -o "$dir/rgw-$name.keyring" >/dev/null
+    printf '[client.rgw.%s]\nkeyring = %s\nrgw data = %s\nrgw frontends = beast ssl_endpoint=127.0.0.1:%s tcp_nodelay=1 ssl_certificate=%s ssl_private_key=%s\nrgw dns name = localhost\n' \
+      "$name" "$dir/rgw-$name.keyring" "$dir/rgw-$name" "$port" "$dir/tls/server.crt" "$dir/tls/server.key" >>"$conf"
+  fi
+  mkdir -p "$dir/rgw-$name"
+  setsid radosgw -c "$conf" -n "client.rgw.$name" -f </dev/null >>"$dir/log/rgw-$name.out" 2>&1 &
+  pid=$!
+  echo $pid >"$dir/gw-$name.pid"
+  echo $pid >>"$dir/pids"
+  for _ in $(seq 600); do
+    curl -s -o /dev/null --cacert "$dir/tls/ca.crt" "https://localhost:$port/" && exit 0
+    kill -0 $pid 2>/dev/null || { echo "radosgw $name exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "radosgw $name did not answer on $port" >&2
+  exit 1
+fi
+if [ "$cmd" = gateway-stop ]; then
+  name=${3:?name}
+  pid=$(cat "$dir/gw-$name.pid")
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  exit 0
+fi
+
 base=${3:?base port}
 mon2=$base
 mon1=$((base + 1))
 https=$((base + 2))
 mkdir -p "$dir"/{run,log,mon.a,osd.0,tls,rgw}
 chmod 755 "$dir" "$dir/tls"
-conf=$dir/ceph.conf
 fsid=$(uuidgen)
 : >"$dir/pids"
 

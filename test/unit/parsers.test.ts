@@ -6,7 +6,7 @@ import { parseListeningPorts } from '../../src/pg/listening.js';
 import { expandDataRoot, parseDataDirectory } from '../../src/pg/data-root.js';
 import { archiveMax, firstBackup, lastBackup, parseInfo } from '../../src/pgbackrest/info.js';
 import { newestSupportedPg, parseVersion } from '../../src/pgbackrest/commands.js';
-import { parseMainConfig, parseStanzaFile, renderStanzaFile, localRepoLines } from '../../src/pgbackrest/config.js';
+import { parseMainConfig, parseStanzaFile, renderStanzaFile, localRepoLines, withArchiveLines } from '../../src/pgbackrest/config.js';
 import { readClusters } from '../../src/host/facts.js';
 import { RecordingRunner } from '../../src/runner/wrappers.js';
 
@@ -57,10 +57,18 @@ describe('pgBackRest configuration', () => {
     expect(m).toEqual({ file: '/etc/pgbackrest.conf', globalRepoPath: '/var/lib/pgbackrest', sections: ['main'] });
   });
   it('a stanza file round-trips, with pg1-port and pg1-socket-path (#1390)', () => {
-    const text = renderStanzaFile({ stanza: 'app1', dataDir: '/d', port: 5433, socketDir: '/var/run/postgresql', compressType: 'lz4', processMax: 2 }, localRepoLines('/r', { full: 2, fullType: 'count' }));
+    const text = renderStanzaFile({ stanza: 'app1', dataDir: '/d', port: 5433, socketDir: '/var/run/postgresql', compressType: 'lz4', processMax: 2, archiveIoTimeout: 2 }, localRepoLines('/r', { full: 2, fullType: 'count' }));
     expect(text).toContain('pg1-socket-path=/var/run/postgresql');
     expect(text).not.toContain('[global]');
     expect(parseStanzaFile(text)).toEqual({ stanza: 'app1', repoPath: '/r', port: 5433, dataDir: '/d' });
+    expect(withArchiveLines(text, 'app1', 2)).toBe(text);
+  });
+  it('an older stanza file gets asynchronous archiving and archive-push\'s own io-timeout, once', () => {
+    const old = '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nstart-fast=y\n';
+    const want = '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nstart-fast=y\narchive-async=y\nspool-path=/var/spool/pgbackrest\n\n[app1:archive-push]\nio-timeout=2\n';
+    expect(withArchiveLines(old, 'app1', 2)).toBe(want);
+    expect(withArchiveLines(want, 'app1', 2)).toBe(want);
+    expect(withArchiveLines(want, 'app1', 7)).toBe(want.replace('io-timeout=2', 'io-timeout=7'));
   });
 });
 

@@ -19,6 +19,7 @@ import { recordPath, type ManagedCluster, readRecord, writeManaged } from '../..
 import { describeJournal, readJournal, type Journal } from '../../state/journal.js';
 import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
+import { SPOOL_PATH } from '../../pgbackrest/config.js';
 
 export const dropOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
@@ -62,6 +63,12 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths'>): 
         if ((await readClusters(c.runner)).some((x) => x.name === t.name && x.version === t.version)) await c.runner.run(pg.dropCluster(id));
       },
       show: [`$ ${renderArgv(pg.dropCluster(id).argv)}`],
+    },
+    {
+      id: 'clear-archive-spool',
+      title: `remove stanza ${t.stanza}'s archive-push status files from ${SPOOL_PATH}`,
+      effect: 'destroy',
+      run: pgbr.clearSpool(t.stanza),
     },
     {
       id: 'remove-config',

@@ -45,7 +45,7 @@ describe('drop', () => {
 
   it('--purge-backups deletes the stanza only once the cluster is gone: a failed drop never leaves a cluster archiving into a deleted stanza', () => {
     const x = o({ name: 'app1_dev_qa', purgeBackups: true });
-    expect(assemblePlan(dropCommand, facts(x), x, env).steps.map((s) => s.id)).toEqual(['drop-cluster', 'remove-config', 'delete-stanza', 'remove-stanza-file', 'forget-cluster']);
+    expect(assemblePlan(dropCommand, facts(x), x, env).steps.map((s) => s.id)).toEqual(['drop-cluster', 'clear-archive-spool', 'remove-config', 'delete-stanza', 'remove-stanza-file', 'forget-cluster']);
   });
 
   it('an app with preserved data directories keeps its record, marked dropped, so list shows them and prune removes them', async () => {
