@@ -6,6 +6,24 @@ import type { HostFs } from '../host-fs.js';
 
 export const preservedSchema = z.object({ path: z.string(), reason: z.string(), createdAt: z.string() });
 
+/** WAL an attached repository missed while suspended: from when its archive stopped being whole to the end of the full that bridged it (null: not yet). */
+export const repoGapSchema = z.object({ from: z.string(), to: z.string().nullable(), fromWal: z.string().nullable() });
+export type RepoGap = z.infer<typeof repoGapSchema>;
+
+export const attachmentSchema = z.object({
+  name: z.string(),
+  index: z.number().int().min(2),
+  /**
+   * Set while backup has taken the repository out of the stanza file: it failed while WAL waiting only
+   * for it passed repo-suspend-mb. `since`: when its archive stopped being whole (the last WAL archived
+   * everywhere); `fromWal`: the first segment it lacks.
+   */
+  suspended: z.object({ at: z.string(), since: z.string(), fromWal: z.string().nullable(), waitingMb: z.number(), reason: z.string() }).nullable().default(null),
+  /** Restores from this repository cannot replay across these. */
+  gaps: z.array(repoGapSchema).default([]),
+});
+export type Attachment = z.infer<typeof attachmentSchema>;
+
 export const managedSchema = z.object({
   format: z.literal(1),
   cluster: z.string(),
@@ -36,7 +54,7 @@ export const managedSchema = z.object({
    */
   dropped: z.object({ at: z.string(), dataDir: z.string() }).nullable().default(null),
   /** The repositories besides the local one (always repo1) its stanza file names, each at its pgBackRest index. */
-  repos: z.array(z.object({ name: z.string(), index: z.number().int().min(2) })).default([]),
+  repos: z.array(attachmentSchema).default([]),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;
@@ -80,3 +98,6 @@ export async function writeManaged(fs: HostFs, clustersDir: string, rec: Managed
   await fs.mkdirp(clustersDir, { mode: 0o755 });
   await fs.writeFileAtomic(recordPath(clustersDir, rec.name), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o644 });
 }
+
+/** A new attachment: whole, never suspended. */
+export const attachment = (name: string, index: number): Attachment => ({ name, index, suspended: null, gaps: [] });

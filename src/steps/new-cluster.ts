@@ -20,7 +20,7 @@ import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
-import { readRecord, recordPath, updateManaged, writeManaged, type ManagedCluster } from '../state/store.js';
+import { attachment, readRecord, recordPath, updateManaged, writeManaged, type ManagedCluster } from '../state/store.js';
 import { dataRootTemplate, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
 import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
@@ -218,7 +218,7 @@ export function newClusterSteps(s: NewClusterSpec) {
       backupMark: null,
       dropped: null,
       repoMarks: {},
-      repos: attached,
+      repos: attached.map((a) => attachment(a.name, a.index)),
     };
     return {
       id: 'record-managed',

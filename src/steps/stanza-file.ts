@@ -12,6 +12,8 @@ import { readRepoSecrets, readRepos, type RepoRecord } from '../state/repos.js';
 export interface Attachment {
   name: string;
   index: number;
+  /** A suspended repository is out of the stanza file until backup puts it back. */
+  suspended?: unknown;
 }
 
 const HIDDEN = { accessKey: '[redacted]', secretKey: '[redacted]', cipherPass: '[redacted]' };
@@ -20,7 +22,7 @@ const HIDDEN = { accessKey: '[redacted]', secretKey: '[redacted]', cipherPass: '
 export async function stanzaRepoLines(ctx: Pick<Context, 'fs' | 'paths'>, local: { path: string; retention: Retention }, attached: readonly Attachment[], show = false): Promise<string[]> {
   const { repos } = await readRepos(ctx.fs, ctx.paths.stateDir);
   const lines = localRepoLines(local.path, local.retention);
-  for (const a of [...attached].sort((x, y) => x.index - y.index)) {
+  for (const a of attached.filter((x) => !x.suspended).sort((x, y) => x.index - y.index)) {
     const repo = repos.find((r) => r.name === a.name);
     if (!repo) throw new Error(`repository ${a.name} (repo${a.index} of this stanza) is not among pgmam's repositories`);
     lines.push(...repoLines(a.index, s3Options(repo, show ? HIDDEN : await readRepoSecrets(ctx.fs, ctx.paths.stateDir, a.name))));

@@ -78,7 +78,8 @@ export async function readNextXid(runner: Context['runner'], version: string, po
  * a time when a stanza has several. The attached ones first, the local one last (it is what `list` shows).
  */
 export async function deleteStanzaEverywhere(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, scope: pgbr.PgbrScope, name: string): Promise<void> {
-  const attached = (await readRecord(ctx.fs, ctx.paths.clustersDir, name))?.repos ?? [];
+  // A suspended repository is not in the stanza file: its copy of the stanza stays (repo list shows it).
+  const attached = ((await readRecord(ctx.fs, ctx.paths.clustersDir, name))?.repos ?? []).filter((a) => !a.suspended);
   // Each stanza-delete removes the stanza's stop file, and the next one requires it: stop before each.
   for (const index of [...attached.map((r) => r.index), 1]) {
     await ctx.runner.run(pgbr.stop(scope), { check: false });

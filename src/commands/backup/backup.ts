@@ -21,6 +21,7 @@ import { mirrorRepos, type ExportSummary } from './export-repos.js';
 import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
 import { markBackup, readNextXid } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
+import { gatherOutage, hasOpenGap, noOutage, outageSteps, type OutageFacts } from '../../steps/repo-outage.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -63,25 +64,33 @@ export interface RepoTier {
   fullInterval: number;
   diffInterval: number;
   mark: Mark | null;
+  /** A full whatever the tiers say: the repository is back after a suspension and its archive has a hole only a full bridges. */
+  forceFull?: string;
 }
 
-/** The app's repositories as backup sees them: the local one, then each attached one pgmam knows. */
-export function tiersOf(record: ManagedCluster, repos: RepoRecord[], config: Config): RepoTier[] {
+/**
+ * The app's repositories as backup sees them: the local one, then each attached one pgmam knows — not a
+ * suspended one, unless this run puts it back (`reattach`).
+ */
+export function tiersOf(record: ManagedCluster, repos: RepoRecord[], config: Config, reattach: readonly string[] = []): RepoTier[] {
   const local: RepoTier = { name: LOCAL_REPO, index: 1, retention: retentionOf(config), fullInterval: config['full-interval'], diffInterval: config['diff-interval'], mark: record.backupMark };
   return [
     local,
     ...record.repos.flatMap((a) => {
       const r = repos.find((x) => x.name === a.name);
-      return r ? [{ name: r.name, index: a.index, retention: r.retention, fullInterval: r.fullInterval ?? local.fullInterval, diffInterval: r.diffInterval ?? local.diffInterval, mark: record.repoMarks[r.name] ?? null }] : [];
+      if (!r || (a.suspended && !reattach.includes(a.name))) return [];
+      const forceFull = a.suspended ? `back after a suspension since ${a.suspended.at}: a full bridges the WAL it missed` : hasOpenGap(a) ? 'a full bridges the WAL it missed while suspended' : undefined;
+      return [{ name: r.name, index: a.index, retention: r.retention, fullInterval: r.fullInterval ?? local.fullInterval, diffInterval: r.diffInterval ?? local.diffInterval, mark: record.repoMarks[r.name] ?? null, ...(forceFull ? { forceFull } : {}) }];
     }),
   ];
 }
 
 /** What to do with one cluster in one repository (default the local one); pure, so every rule is tested without a cluster. */
-export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg: { fullInterval: number; diffInterval: number }, now: Date, into: { index: number; mark: Mark | null } = { index: 1, mark: t.record.backupMark }): Decision {
+export function decide(t: Target, o: Pick<BackupOptions, 'type' | 'force'>, cfg: { fullInterval: number; diffInterval: number }, now: Date, into: { index: number; mark: Mark | null; forceFull?: string } = { index: 1, mark: t.record.backupMark }): Decision {
   if (t.interrupted) return { action: 'fail', why: `${t.record.cluster}: ${t.interrupted}` };
   if (!t.cluster) return { action: 'fail', why: `the host has no cluster ${t.record.cluster}` };
   if (!t.cluster.running) return { action: 'fail', why: `${t.record.cluster} is down` };
+  if (into.forceFull) return { action: 'backup', type: 'full', why: into.forceFull };
   const backups = backupsIn(t.stanza, into.index).filter((b) => !b.error);
   const lastFull = backups.filter((b) => b.type === 'full').at(-1);
   const lastDiffOrFull = backups.filter((b) => b.type !== 'incr').at(-1);
@@ -112,7 +121,8 @@ export interface Outcome {
   cluster: string;
   /** The repository it went into ('local' or an attached one); null: the cluster as a whole (down, locked). */
   repo: string | null;
-  result: 'backed-up' | 'skipped' | 'failed' | 'locked';
+  /** suspended: this run took the repository out of the app's stanza (it failed while WAL piled up for it). */
+  result: 'backed-up' | 'skipped' | 'failed' | 'locked' | 'suspended';
   type?: BackupType;
   label?: string;
   expired?: string[];
@@ -140,19 +150,26 @@ export interface BackupFacts {
   tiers: Array<{ tier: RepoTier; decision: Decision }>;
   /** --repo names a repository the app does not have. */
   unknownRepo?: string;
+  /** --repo names a repository suspended for the app (and still failing). */
+  suspendedRepo?: string;
   /** Filled in by each backup step, by repository: the new label, and the labels before it (for what expired). */
   done: Record<string, { label: string | undefined; before: string[]; durationMs: number }>;
+  /** WAL piling up for a failing repository, and suspended repositories that answer again. */
+  outage: OutageFacts;
 }
 
 export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
   const runner = ctx.runner;
   const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(runner)]);
   const record = managed.records.find((r) => r.name === o.name);
-  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {} };
+  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {}, outage: noOutage() };
   if (!record || ctx.host.uid !== 0) return f;
   const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
-  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config).filter((t) => o.repo === undefined || t.name === o.repo);
-  if (o.repo !== undefined && !tiers.length) f.unknownRepo = o.repo;
+  f.outage = await gatherOutage(ctx, record, cluster);
+  const suspending = f.outage.suspend.map((s) => s.name);
+  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config, f.outage.reattach.map((a) => a.name)).filter((t) => (o.repo === undefined || t.name === o.repo) && !suspending.includes(t.name));
+  if (o.repo !== undefined && !tiers.length && !suspending.includes(o.repo)) f.unknownRepo = record.repos.some((a) => a.name === o.repo) ? undefined : o.repo;
+  if (o.repo !== undefined && !tiers.length && !f.unknownRepo && !suspending.includes(o.repo)) f.suspendedRepo = o.repo;
   // The backups of the repositories this run goes into, in one listing (each carries its repo-key):
   // a listing of an S3 repository costs requests, so only the one --repo names.
   const only = tiers.length === 1 ? tiers[0]!.index : record.repos.length ? 'all' : 1;
@@ -175,6 +192,10 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
     // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
     { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },
     { id: 'repo-is-attached', check: () => (f.unknownRepo ? fail(`${o.name} is not attached to repository ${f.unknownRepo}`, `pgmam repo attach ${f.unknownRepo} ${o.name}`) : pass) },
+    {
+      id: 'repo-is-not-suspended',
+      check: () => (f.suspendedRepo ? fail(`repository ${f.suspendedRepo} is suspended for ${o.name} and does not answer yet`, 'backup puts it back (and takes a full into it) once it answers; pgmam check shows why it was suspended') : pass),
+    },
   ];
 }
 
@@ -189,7 +210,8 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
   const t = f.target;
   const label = t?.record.cluster ?? o.name;
   const due = f.tiers.filter((x) => x.decision.action === 'backup');
-  if (!t || !due.length) return { target: label, steps: [], journal: false, quiet: true };
+  const outage = t ? outageSteps(t.record, f.outage, env) : [];
+  if (!t || (!due.length && !outage.length)) return { target: label, steps: [], journal: false, quiet: true };
   const scope = stanzaScope(t.record.stanza, env.paths.stanzaDir);
   const align = alignStanzaFileStep(t.record.stanzaFile, t.record.name, retentionOf(env.config));
   const steps = due.map(({ tier, decision }): Step => {
@@ -210,14 +232,22 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
         const fromOutput = /new backup label = (\S+)/.exec(out.stdout)?.[1];
         let newLabel = fromOutput;
         if (local) newLabel = t.cluster ? (await markBackup(c, t.record.name, scope, { version: t.record.version, port: t.cluster.port }, fromOutput, xidBefore)).at(-1) : fromOutput;
-        else if (fromOutput && xidBefore) await updateManaged(c.fs, c.paths.clustersDir, t.record.name, (r) => ({ ...r, repoMarks: { ...r.repoMarks, [tier.name]: { label: fromOutput, nextXid: xidBefore } } }));
+        else {
+          // A full into it bridges whatever it missed while suspended: restores from it may cross no earlier point.
+          const bridged = d.type === 'full' ? c.clock.now().toISOString() : undefined;
+          await updateManaged(c.fs, c.paths.clustersDir, t.record.name, (r) => ({
+            ...r,
+            repoMarks: fromOutput && xidBefore ? { ...r.repoMarks, [tier.name]: { label: fromOutput, nextXid: xidBefore } } : r.repoMarks,
+            repos: bridged ? r.repos.map((a) => (a.name === tier.name ? { ...a, gaps: a.gaps.map((g) => (g.to === null ? { ...g, to: bridged } : g)) } : a)) : r.repos,
+          }));
+        }
         f.done[tier.name] = { label: newLabel, before, durationMs: Math.round(performance.now() - t0) };
       },
       show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  then remember the new label and the transaction position read before it began (change detection)'],
     };
   });
   // pgBackRest resumes or refuses an interrupted backup by itself: no journal of pgmam's.
-  return { target: label, steps: [align, ...steps], journal: false, quiet: true };
+  return { target: label, steps: [...outage, align, ...steps], journal: false, quiet: true };
 }
 
 /** One cluster's backup: the module `backup` runs once per target through runBatch. */
@@ -245,13 +275,17 @@ function outcomesOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: 
   const cluster = labelOf(b.target);
   if (b.result === 'done' && !b.run) return []; // --dry-run: its plan was printed
   if (b.result === 'done' && f)
-    return f.tiers.map(({ tier, decision: d }) => {
+    return [
+      ...f.outage.suspend.map((s): Outcome => ({ cluster, repo: s.name, result: 'suspended', reason: `${s.waitingMb} MB of WAL waited only for it (repo-suspend-mb); it fails: ${s.reason}. Archiving goes on into the local repository; backup puts it back once it answers` })),
+      ...f.outage.stillDown.filter((x) => !f.outage.suspend.some((s) => s.name === x.name)).map((x): Outcome => ({ cluster, repo: x.name, result: 'skipped', reason: `suspended, and still does not answer: ${x.reason}` })),
+      ...f.tiers.map(({ tier, decision: d }): Outcome => {
       const done = f.done[tier.name];
       const repo = tier.name;
       if (d.action === 'backup' && done) return { cluster, repo, result: 'backed-up', type: d.type, label: done.label, expired: done.before, reason: d.why, durationMs: done.durationMs };
       if (d.action === 'skip') return { cluster, repo, result: 'skipped', reason: d.why };
       return { cluster, repo, result: 'skipped', reason: d.action === 'backup' ? `planned: ${d.type} backup (${d.why})` : 'nothing to do' };
-    });
+      }),
+    ];
   const d = f?.decision;
   if (b.refusedBy.includes('cluster-is-not-locked')) return [{ cluster, repo: null, result: 'locked', reason: `locked by another pgmam command for more than lock-wait` }];
   const why = b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: backup refused: |^pgmam: /, '')).join('; ');
@@ -312,13 +346,14 @@ async function settleExpired(ctx: Context, pairs: Array<{ b: BatchOutcome<Backup
 
 function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], exported: ExportSummary | undefined): void {
   const ok = outcomes.filter((x) => x.result === 'backed-up' || x.result === 'skipped').length;
-  const bad = outcomes.length - ok;
+  const suspended = outcomes.filter((x) => x.result === 'suspended').length;
+  const bad = outcomes.length - ok - suspended;
   if (o.json) return ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
   const where = (x: Outcome) => `${x.cluster}${x.repo && x.repo !== LOCAL_REPO ? ` → ${x.repo}` : ''}`;
   const detail = outcomes.map((x) => (x.result === 'backed-up' ? `${where(x)}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${where(x)}: ${x.result}: ${x.reason}`));
-  const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
+  const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${suspended ? `, ${suspended} repository suspended` : ''}${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
   // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
-  ctx.io.out(`${ctx.io.interactive || bad ? `${detail.join('\n')}\n` : ''}${summary}\n`);
+  ctx.io.out(`${ctx.io.interactive || bad || suspended ? `${detail.join('\n')}\n` : ''}${summary}\n`);
 }
 
 /** `pgmam backup <app>… | --all`: one backupTargetCommand per cluster, as a batch. */

@@ -23,7 +23,7 @@ import { backupIntoStep } from '../../steps/new-cluster.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
 import { LOCAL_REPO, MAX_REPO_INDEX, readRepos, type RepoRecord } from '../../state/repos.js';
-import { updateManaged, type ManagedCluster } from '../../state/store.js';
+import { attachment, updateManaged, type ManagedCluster } from '../../state/store.js';
 import { repoNameArg, repoTarget } from './add.js';
 
 export const repoAttachOptionsSchema = runFlagsSchema.extend({ repo: z.string().regex(NAME_PATTERN), name: z.string().regex(NAME_PATTERN), detach: z.boolean() });
@@ -69,7 +69,7 @@ export type RepoAttachJournal = z.infer<typeof repoAttachJournalSchema>;
 function setAttachment(name: string, stanzaFile: string, d: RepoAttachJournal, attach: boolean, env: Pick<PlanEnv, 'config'>): Step {
   const align = alignStanzaFileStep(stanzaFile, name, retentionOf(env.config));
   const set = async (c: Context, on: boolean) => {
-    await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, repos: [...r.repos.filter((a) => a.name !== d.repo), ...(on ? [{ name: d.repo, index: d.index }] : [])].sort((a, b) => a.index - b.index) }));
+    await updateManaged(c.fs, c.paths.clustersDir, name, (r) => ({ ...r, repos: [...r.repos.filter((a) => a.name !== d.repo), ...(on ? [attachment(d.repo, d.index)] : [])].sort((a, b) => a.index - b.index) }));
     await (align.run as (c: Context) => Promise<void>)(c);
   };
   return {

@@ -1,5 +1,6 @@
 // Repositories: repo add's parsing, probe reading, guards and plan; the stanza file's repoN lines;
 // attach/detach/remove planners and recovery; new clusters attached to attach-new repositories.
+import { attachment } from '../../../src/state/store.js';
 import { describe, expect, it } from 'vitest';
 import { gatherRepoAdd, parseEndpoint, repoAddCommand, type RepoAddFacts, type RepoAddOptions } from '../../../src/commands/repo/add.js';
 import { nextIndex, recoverRepoAttach, repoAttachTargetCommand, type RepoAttachFacts, type RepoAttachOptions } from '../../../src/commands/repo/attach.js';
@@ -143,28 +144,28 @@ const attachFacts = (f: Partial<RepoAttachFacts> = {}): RepoAttachFacts => ({ ui
 
 describe('repo attach / detach', () => {
   it('attach: the stanza file names it at the lowest free index, the stanza is created there, archiving checked, a first full into it', () => {
-    const p = assemblePlan(repoAttachTargetCommand, attachFacts({ record: aRecord('app1', { repos: [{ name: 'other', index: 2 }] }) }), attachOpts(), env);
+    const p = assemblePlan(repoAttachTargetCommand, attachFacts({ record: aRecord('app1', { repos: [attachment('other', 2)] }) }), attachOpts(), env);
     expect(p.steps.map((s) => s.id)).toEqual(['attach-in-stanza-file', 'create-stanza', 'check-archiving', 'backup-full-repo3']);
     expect(p.steps[0]!.undo).toBeDefined();
     expect(p.locks).toEqual(['app1', '_repo_offsite']);
   });
   it('nothing to do when already attached (attach) or not attached (detach)', () => {
-    expect(assemblePlan(repoAttachTargetCommand, attachFacts({ record: aRecord('app1', { repos: [{ name: 'offsite', index: 2 }] }) }), attachOpts(), env).steps).toEqual([]);
+    expect(assemblePlan(repoAttachTargetCommand, attachFacts({ record: aRecord('app1', { repos: [attachment('offsite', 2)] }) }), attachOpts(), env).steps).toEqual([]);
     expect(assemblePlan(repoAttachTargetCommand, attachFacts(), attachOpts({ detach: true }), env).steps).toEqual([]);
   });
   it('refused: a stopped cluster, a full stanza, an unknown repository', () => {
     const ids = (f: RepoAttachFacts) => assemblePlan(repoAttachTargetCommand, f, attachOpts(), env).guards.filter((g) => !g.check().ok).map((g) => g.id);
     expect(ids(attachFacts({ running: false }))).toEqual(['cluster-is-running']);
-    expect(ids(attachFacts({ record: aRecord('app1', { repos: [2, 3, 4].map((index) => ({ name: `r${index}`, index })) }) }))).toEqual(['stanza-has-room']);
+    expect(ids(attachFacts({ record: aRecord('app1', { repos: [2, 3, 4].map((index) => (attachment(`r${index}`, index))) }) }))).toEqual(['stanza-has-room']);
     expect(ids(attachFacts({ repo: undefined }))).toEqual(['repo-exists']);
   });
   it('the next index skips the ones in use', () => {
-    expect(nextIndex(aRecord('a', { repos: [{ name: 'x', index: 2 }, { name: 'y', index: 4 }] }))).toBe(3);
-    expect(nextIndex(aRecord('a', { repos: [2, 3, 4].map((index) => ({ name: `r${index}`, index })) }))).toBeUndefined();
+    expect(nextIndex(aRecord('a', { repos: [attachment('x', 2), attachment('y', 4)] }))).toBe(3);
+    expect(nextIndex(aRecord('a', { repos: [2, 3, 4].map((index) => (attachment(`r${index}`, index))) }))).toBeUndefined();
   });
   it('an interrupted attach is taken out of the stanza file again before it runs afresh', async () => {
     const { ctx, fs } = fakeContext();
-    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1', { repos: [{ name: 'offsite', index: 2 }] })));
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1', { repos: [attachment('offsite', 2)] })));
     fs.files.set('/etc/pgbackrest/conf.d/app1.conf', '[app1]\npg1-path=/d\nrepo1-path=/var/lib/pgbackrest\nrepo1-retention-full=2\nrepo1-retention-full-type=count\nrepo2-type=s3\n');
     const j = { name: 'app1' } as Journal;
     const r = await recoverRepoAttach(ctx, j, { repo: 'offsite', index: 2, detach: false });
@@ -175,7 +176,7 @@ describe('repo attach / detach', () => {
   });
   it('a stanza is deleted from every repository, one --repo at a time, stopped before each (each delete removes the stop file)', async () => {
     const { ctx, fs, runner } = fakeContext();
-    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1', { repos: [{ name: 'offsite', index: 2 }] })));
+    fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1', { repos: [attachment('offsite', 2)] })));
     runner.register('pgbackrest --stanza=app1 stop').register('pgbackrest --stanza=app1 --repo=2 stanza-delete --force').register('pgbackrest --stanza=app1 --repo=1 stanza-delete --force');
     await deleteStanzaEverywhere(ctx, stanzaScope('app1', '/etc/pgbackrest/conf.d'), 'app1');
     expect(runner.calls.map((c) => c.argv.slice(1).join(' '))).toEqual(['--stanza=app1 stop', '--stanza=app1 --repo=2 stanza-delete --force', '--stanza=app1 stop', '--stanza=app1 --repo=1 stanza-delete --force']);
