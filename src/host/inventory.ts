@@ -26,8 +26,8 @@ export interface ListEntry {
   stanza: string | null;
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
   recoveryWindow: { from: string; to: string } | null;
-  /** Per repository (the local one first): its newest backup and recovery window. [] for unmanaged clusters. */
-  repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow'] }>;
+  /** Per repository (the local one first): its newest backup and recovery window; a suspended one says since when and why. [] for unmanaged clusters. */
+  repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow']; suspended: { at: string; since: string; reason: string } | null }>;
   preserved: Preserved[];
   /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
   interrupted: { command: string; step: string; status: 'running' | 'failed'; since: string; rerun: string; error: string | null } | null;
@@ -50,7 +50,7 @@ export interface ListFacts {
 }
 
 /** Seconds without progress after which a repository view gives up (pgBackRest's io-timeout). */
-const VIEW_IO_TIMEOUT_SEC = 5;
+const VIEW_IO_TIMEOUT_SEC = 2;
 
 /** An attached repository's view of one stanza. */
 export interface RepoView {
@@ -118,7 +118,8 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
         if (at) archivedAt.set(rec.stanza, at);
       }),
     );
-    await Promise.all(managed.records.filter((r) => r.repos.length).map(async (rec) => repoViews.set(rec.stanza, await Promise.all(rec.repos.map((a) => readRepoView(runner, ctx.paths.stanzaDir, rec.stanza, a))))));
+    // A suspended repository is not in the stanza file: nothing to read there until backup puts it back.
+    await Promise.all(managed.records.filter((r) => r.repos.length).map(async (rec) => repoViews.set(rec.stanza, await Promise.all(rec.repos.filter((a) => !a.suspended).map((a) => readRepoView(runner, ctx.paths.stanzaDir, rec.stanza, a))))));
   }
   return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, problems };
 }
@@ -151,7 +152,8 @@ export function windowOf(s: StanzaInfo | undefined, archived: Date | undefined):
 function entry(version: string, name: string, c: HostCluster | undefined, m: ManagedCluster | undefined, f: ListFacts): ListEntry {
   const s = m ? f.stanzas?.get(m.stanza) : undefined;
   const { lastBackup: last, recoveryWindow } = windowOf(s, m && f.archivedAt.get(m.stanza));
-  const repos = m ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow }, ...(f.repoViews.get(m.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt) }))] : [];
+  const suspended = (m?.repos ?? []).flatMap((a) => (a.suspended ? [{ name: a.name, lastBackup: null, recoveryWindow: null, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason } }] : []));
+  const repos = m ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null }, ...(f.repoViews.get(m.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt), suspended: null })), ...suspended] : [];
   return {
     cluster: `${version}/${name}`,
     name,

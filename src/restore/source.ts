@@ -42,6 +42,22 @@ export interface RepoCandidate {
   stanza: StanzaInfo | undefined;
   problem: string | undefined;
   archivedAt: Date | undefined;
+  /** WAL it missed while suspended (epoch µs; to null: no full has bridged it yet). */
+  gaps?: Array<{ fromUs: number; toUs: number | null }>;
+}
+
+/**
+ * What a repository can restore to a target given the WAL it missed: no backup whose replay to the
+ * target would cross a gap, and a target inside a gap is not covered at all.
+ */
+export function acrossGaps(c: RepoCandidate, targetUs: number | undefined): { stanza: StanzaInfo | undefined; problem?: string } {
+  const gaps = c.gaps ?? [];
+  if (!c.stanza || !gaps.length) return { stanza: c.stanza };
+  const end = targetUs ?? Number.POSITIVE_INFINITY;
+  const inside = gaps.find((g) => end > g.fromUs && (g.toUs === null || end < g.toUs));
+  if (inside) return { stanza: c.stanza, problem: `its archive misses WAL from ${new Date(inside.fromUs / 1000).toISOString()} to ${inside.toUs === null ? 'its next full backup' : new Date(inside.toUs / 1000).toISOString()} (it was suspended)` };
+  const backup = c.stanza.backup.filter((b) => gaps.every((g) => !(b.timestamp.stop * 1_000_000 < (g.toUs ?? Number.POSITIVE_INFINITY) && end > g.fromUs)));
+  return { stanza: { ...c.stanza, backup } };
 }
 
 /** What the restore wants: a time (none: the end of the archive), and a repository named by --repo. */
@@ -71,6 +87,12 @@ export const emptySource = (): SourceFacts => ({
  * switch into first) WAL archived up to the target. None covers: the local one, and the guards say why.
  */
 export function chooseRepo(f: Pick<SourceFacts, 'currentTimeline' | 'history'>, candidates: RepoCandidate[], want: RestoreWant): { chosen: RepoCandidate; why: string } | { problem: string } {
+  const targetUs = want.target?.epochUs;
+  // Each repository as far as the WAL it missed lets it restore to this target.
+  candidates = candidates.map((c) => {
+    const g = acrossGaps(c, targetUs);
+    return { ...c, stanza: g.stanza, problem: c.problem ?? g.problem };
+  });
   if (want.repo) {
     const named = candidates.find((c) => c.name === want.repo);
     return named ? { chosen: named, why: `--repo ${want.repo}` } : { problem: `the app is not attached to repository ${want.repo} (it has ${candidates.map((c) => c.name).join(', ')})` };
@@ -137,8 +159,14 @@ export async function gatherSource(ctx: Context, runner: Runner, record: Managed
   }
   if (f.stanza) f.archivedAt = await newestArchivedAt(ctx.fs, record.repoPath, f.stanza);
   local.archivedAt = f.archivedAt;
-  const attached = await Promise.all(record.repos.map((a) => readRepoView(runner, ctx.paths.stanzaDir, record.stanza, a)));
-  const candidates = [local, ...attached.map((v): RepoCandidate => ({ name: v.name, index: v.index, stanza: v.stanza, problem: v.reachable ? (v.stanza && v.stanza.status.code !== 0 ? v.stanza.status.message : undefined) : (v.problem ?? 'unreachable'), archivedAt: v.archivedAt }))];
+  // A suspended repository is not in the stanza file (nothing to read there) and misses WAL anyway.
+  const attached = await Promise.all(record.repos.filter((a) => !a.suspended).map((a) => readRepoView(runner, ctx.paths.stanzaDir, record.stanza, a)));
+  const gapsOf = (name: string) => (record.repos.find((a) => a.name === name)?.gaps ?? []).map((g) => ({ fromUs: Date.parse(g.from) * 1000, toUs: g.to === null ? null : Date.parse(g.to) * 1000 }));
+  const candidates = [
+    local,
+    ...attached.map((v): RepoCandidate => ({ name: v.name, index: v.index, stanza: v.stanza, problem: v.reachable ? (v.stanza && v.stanza.status.code !== 0 ? v.stanza.status.message : undefined) : (v.problem ?? 'unreachable'), archivedAt: v.archivedAt, gaps: gapsOf(v.name) })),
+    ...record.repos.flatMap((a): RepoCandidate[] => (a.suspended ? [{ name: a.name, index: a.index, stanza: undefined, problem: `repository ${a.name} is suspended for ${record.name} since ${a.suspended.at} (backup puts it back once it answers)`, archivedAt: undefined }] : [])),
+  ];
   const choice = chooseRepo(f, candidates, want);
   if ('problem' in choice) f.repoProblem = choice.problem;
   else {

@@ -12,6 +12,7 @@ import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { stderrTail } from '../../runner/types.js';
 import { buildList, gatherListFacts, windowOf, type ListEntry, type ListFacts, type RepoView } from '../../host/inventory.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
+import { readArchiveBacklog } from '../../host/archive-backlog.js';
 
 export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
 export type CheckOptions = z.infer<typeof checkOptionsSchema>;
@@ -25,7 +26,7 @@ export interface ClusterHealth {
   problems: string[];
   running: boolean;
   acceptsConnections: boolean | null;
-  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null } | null;
+  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null; waitingMb: number | null; localFailing: string | null } | null;
   lastBackup: { type: string; label: string; stoppedAt: string; ageSeconds: number } | null;
   recoveryWindow: { from: string; to: string } | null;
   preserved: Array<{ path: string; reason: string; createdAt: string; bytes: number | null }>;
@@ -37,6 +38,11 @@ export interface ClusterHealth {
 
 export interface RepoHealth {
   name: string;
+  index: number;
+  /** Backup took it out of the app's stanza: it failed while WAL piled up for it. */
+  suspended: { at: string; since: string; reason: string; waitingMb: number } | null;
+  /** Asynchronous archive-push reports it failing (pgBackRest's words). */
+  failing: string | null;
   reachable: boolean;
   problem: string | null;
   lastBackup: { label: string; stoppedAt: string; ageSeconds: number } | null;
@@ -64,7 +70,16 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   if (!h.recoveryWindow) p.push('no recovery window');
   for (const [fs, free] of Object.entries(h.freeBytes)) if (free !== null && free < t.minFreeBytes) p.push(`${fs} filesystem has ${Math.round(free / 1024 / 1024)} MB free (min-free-mb ${Math.round(t.minFreeBytes / 1024 / 1024)})`);
   if (h.interrupted) p.push(`${h.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${h.interrupted.command} at ${h.interrupted.step} (run: ${h.interrupted.rerun})`);
+  if (h.archive?.localFailing) p.push(`archiving into the local repository fails: ${h.archive.localFailing}`);
   for (const r of h.repos) {
+    if (r.suspended) {
+      p.push(`repository ${r.name} is suspended since ${r.suspended.at}: it failed (${r.suspended.reason}) while ${r.suspended.waitingMb} MB of WAL waited for it; its archive misses WAL from ${r.suspended.since} on. Archiving goes on into the local repository; backup puts it back, with a full, once it answers`);
+      continue;
+    }
+    if (r.failing) {
+      p.push(`archiving into repository ${r.name} fails: ${r.failing}${h.archive?.waitingMb ? `; ${h.archive.waitingMb} MB of WAL wait in pg_wal for it (backup suspends it past repo-suspend-mb)` : ''}`);
+      continue;
+    }
     if (!r.reachable) {
       p.push(`repository ${r.name} cannot be read: ${r.problem ?? 'unreachable'}`);
       continue;
@@ -81,6 +96,9 @@ export function repoHealth(v: RepoView, localArchivedAt: Date | undefined, now: 
   const w = windowOf(v.stanza, v.archivedAt);
   return {
     name: v.name,
+    index: v.index,
+    suspended: null,
+    failing: null,
     reachable: v.reachable,
     problem: v.problem,
     lastBackup: w.lastBackup ? { label: w.lastBackup.label, stoppedAt: w.lastBackup.stoppedAt, ageSeconds: (now - Date.parse(w.lastBackup.stoppedAt)) / 1000 } : null,
@@ -101,10 +119,15 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     lastBackup: e.lastBackup ? { ...e.lastBackup, ageSeconds: (now - Date.parse(e.lastBackup.stoppedAt)) / 1000 } : null,
   };
   const ready = e.dataDir ? await oldestReady(ctx, `${e.dataDir}/pg_wal/archive_status`, now) : null;
+  const backlog = e.dataDir && e.stanza ? await readArchiveBacklog(ctx.fs, e.dataDir, e.stanza) : undefined;
+  for (const r of repos) if (!r.suspended) r.failing = backlog?.failing.get(r.index) ?? null;
+  // pgbackrest check checks every repository of the stanza (it takes no --repo): with one that fails it
+  // can only fail, after a minute of retries; that repository's problem is reported instead.
+  const attachedFail = repos.some((r) => !r.suspended && (r.failing || !r.reachable));
   const [conn, archiver, check, preserved, dataFree, repoFree] = await Promise.all([
     running ? ctx.runner.run(pg.psqlValue(target, 'select 1'), { check: false }) : undefined,
     running ? ctx.runner.run(pg.psqlValue(target, "select failed_count || '|' || coalesce(last_failed_wal, '') || '|' || (coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false))::text from pg_stat_archiver"), { check: false }) : undefined,
-    running && e.stanza ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
+    running && e.stanza && !attachedFail ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
     Promise.all(e.preserved.map(async (p) => ({ ...p, bytes: await dirBytes(ctx, p.path) }))),
     e.dataDir ? ctx.fs.freeBytes(e.dataDir).catch(() => null) : null,
     repoPath ? ctx.fs.freeBytes(repoPath).catch(() => null) : null,
@@ -120,6 +143,8 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
       // Only a failure newer than the last success counts: an old failure that was fixed is history.
       lastFailedWal: failingNow === 'true' ? lastFailedWal || null : null,
       oldestReadySeconds: ready,
+      waitingMb: backlog ? backlog.waitingMb : null,
+      localFailing: backlog?.failing.get(1) ?? null,
     },
     preserved,
     freeBytes: { data: dataFree, repo: repoFree },
@@ -179,7 +204,10 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
           chosen.map(async (e): Promise<ClusterHealth> => {
             if (!e.managed) return unmanaged(e);
             const views = e.stanza ? (f.repoViews.get(e.stanza) ?? []) : [];
-            const m = await measure(c, e, repoOf.get(e.name), now, views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)));
+            const suspended = (f.managed.find((m) => m.name === e.name)?.repos ?? []).flatMap((a): RepoHealth[] =>
+              a.suspended ? [{ name: a.name, index: a.index, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason, waitingMb: a.suspended.waitingMb }, failing: null, reachable: false, problem: null, lastBackup: null, walBehindSeconds: null }] : [],
+            );
+            const m = await measure(c, e, repoOf.get(e.name), now, [...views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)), ...suspended]);
             const problems = judge(m, t);
             return { ...m, healthy: problems.length === 0, problems };
           }),
@@ -278,6 +306,8 @@ export function renderPrometheus(results: ClusterHealth[], now: number): string 
   metric('pgmam_free_bytes', 'free bytes on the filesystem', managed.flatMap((r) => [[{ ...c(r), fs: 'data' }, r.freeBytes.data], [{ ...c(r), fs: 'repo' }, r.freeBytes.repo]] as Array<[Record<string, string>, number | null]>));
   const perRepo = managed.flatMap((r) => r.repos.map((x) => ({ r, x })));
   metric('pgmam_repo_reachable', '1 when an attached repository answered (per cluster and repository)', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, b(x.reachable)]));
+  metric('pgmam_repo_suspended', '1 while backup has suspended an attached repository for the cluster (it failed while WAL piled up)', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, b(x.suspended !== null)]));
+  metric('pgmam_wal_waiting_bytes', 'WAL in pg_wal waiting to be archived', managed.map((r) => [c(r), r.archive?.waitingMb === null || r.archive?.waitingMb === undefined ? null : r.archive.waitingMb * 1024 * 1024]));
   metric('pgmam_repo_last_backup_age_seconds', 'age of the newest backup in an attached repository', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, x.lastBackup ? Math.round(x.lastBackup.ageSeconds) : null]));
   metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
   out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);

@@ -31,4 +31,20 @@ describe('which repository a restore reads', () => {
     expect(chooseRepo(tl, [local(), s3()], { target: at, repo: 'offsite' })).toMatchObject({ chosen: { name: 'offsite' }, why: '--repo offsite' });
     expect(chooseRepo(tl, [local(), s3()], { repo: 'nosuch' })).toEqual({ problem: 'the app is not attached to repository nosuch (it has local, offsite)' });
   });
+  it('a repository that was suspended restores across no gap: a target inside it is not covered, a backup before it cannot replay past it', () => {
+    const us = (iso: string) => Date.parse(iso) * 1000;
+    const gap = { fromUs: us('2026-12-01T10:15:00Z'), toUs: us('2026-12-01T10:45:00Z') };
+    const noLocal = local({ stanza: withBackups() });
+    // S1 (09:00) is before the gap, S2 (10:50) after it.
+    const bridged = s3({ stanza: withBackups(full('S1', '2026-12-01T09:00:00Z'), full('S2', '2026-12-01T10:50:00Z')), gaps: [gap] });
+    const inside = chooseRepo(tl, [noLocal, bridged], { target: parseTarget('2026-12-01 10:30:00+00') });
+    expect(inside).toMatchObject({ chosen: { name: 'local' }, why: 'the local repository (no repository covers the target)' });
+    const after = chooseRepo(tl, [noLocal, bridged], { target: at });
+    expect(after).toMatchObject({ chosen: { name: 'offsite', stanza: { backup: [{ label: 'S2' }] } } });
+    const before = chooseRepo(tl, [noLocal, bridged], { target: parseTarget('2026-12-01 10:00:00+00') });
+    expect(before).toMatchObject({ chosen: { name: 'offsite', stanza: { backup: [{ label: 'S1' }, { label: 'S2' }] } } });
+    // Not bridged yet (its full not taken): nothing after the gap's start.
+    expect(chooseRepo(tl, [noLocal, s3({ gaps: [{ ...gap, toUs: null }] })], { target: at })).toMatchObject({ chosen: { name: 'local' } });
+    expect(chooseRepo(tl, [noLocal, s3({ gaps: [{ ...gap, toUs: null }] })], { target: at, repo: 'offsite' })).toMatchObject({ chosen: { name: 'offsite', problem: expect.stringMatching(/misses WAL from 2026-12-01T10:15:00.000Z to its next full backup/) } });
+  });
 });

@@ -105,11 +105,11 @@ describe('settling an interrupted run', () => {
 describe('check rules', () => {
   const healthy: Omit<ClusterHealth, 'healthy' | 'problems'> = {
     cluster: '15/app1', name: 'app1', managed: true, running: true, acceptsConnections: true,
-    archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0 },
+    archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0, waitingMb: 0, localFailing: null },
     lastBackup: { type: 'full', label: 'L', stoppedAt: '2026-11-22T09:00:00Z', ageSeconds: 3600 },
     recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [],
   };
-  const s3 = { name: 'offsite', reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
+  const s3 = { name: 'offsite', index: 2, suspended: null, failing: null, reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
   const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
 
   it.each([
@@ -127,6 +127,9 @@ describe('check rules', () => {
     ['no backup in an attached repository', { repos: [{ ...s3, lastBackup: null }] }, [/no backup in repository offsite/]],
     ['an old backup in an attached repository', { repos: [{ ...s3, lastBackup: { ...s3.lastBackup, ageSeconds: 2 * 86400 } }] }, [/last backup in repository offsite \(S\) is 48 h old/]],
     ['WAL not reaching an attached repository', { repos: [{ ...s3, walBehindSeconds: 1200 }] }, [/WAL is not reaching repository offsite/]],
+    ['archiving into an attached repository fails', { archive: { ...healthy.archive!, waitingMb: 48 }, repos: [{ ...s3, failing: '[HostConnectError] unable to connect' }] }, [/archiving into repository offsite fails: \[HostConnectError\] unable to connect; 48 MB of WAL wait/]],
+    ['an attached repository suspended', { repos: [{ ...s3, reachable: false, suspended: { at: 'T1', since: 'T0', reason: 'down', waitingMb: 1024 } }] }, [/repository offsite is suspended since T1: it failed \(down\) while 1024 MB .* misses WAL from T0/]],
+    ['archiving into the local repository fails', { archive: { ...healthy.archive!, localFailing: '[FileOpenError] x' } }, [/archiving into the local repository fails/]],
   ])('%s', (_what, over, problems) => {
     const found = judge({ ...healthy, ...over }, t);
     expect(found).toHaveLength(problems.length);
