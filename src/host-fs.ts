@@ -155,20 +155,27 @@ export const nodeFs: HostFs = {
     await syncDir(dir);
   },
   async createExclusive(file, data, mode) {
+    // Written whole under a name of its own, then linked into place: link() fails when the name exists
+    // (a link planted there included) and never shows a reader an empty or half-written file — an
+    // O_EXCL create does, and a lock read in that instant looked stale (two racers both held it).
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.new`;
+    const fh = await fsp.open(tmp, 'wx', mode);
     try {
-      const fh = await fsp.open(file, 'wx', mode);
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await syncDir(path.dirname(file));
-      return true;
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await fsp.link(tmp, file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw e;
+    } finally {
+      await fsp.rm(tmp, { force: true });
     }
+    await syncDir(path.dirname(file));
+    return true;
   },
   async mkdirp(dir, { mode, owner }) {
     // Missing parents get 0755 (so postgres can reach a repository below them); only the leaf
