@@ -20,6 +20,7 @@ const SECONDS: Record<string, number> = {
   refusals: 35,
   links: 5,
   s3: 240,
+  outage: 330,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,

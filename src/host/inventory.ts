@@ -27,7 +27,7 @@ export interface ListEntry {
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
   recoveryWindow: { from: string; to: string } | null;
   /** Per repository (the local one first): its newest backup and recovery window; a suspended one says since when and why. [] for unmanaged clusters. */
-  repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow']; suspended: { at: string; since: string; reason: string } | null }>;
+  repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow']; suspended: { at: string; since: string; reason: string } | null; gaps: Array<{ from: string; to: string | null }> }>;
   preserved: Preserved[];
   /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
   interrupted: { command: string; step: string; status: 'running' | 'failed'; since: string; rerun: string; error: string | null } | null;
@@ -152,8 +152,10 @@ export function windowOf(s: StanzaInfo | undefined, archived: Date | undefined):
 function entry(version: string, name: string, c: HostCluster | undefined, m: ManagedCluster | undefined, f: ListFacts): ListEntry {
   const s = m ? f.stanzas?.get(m.stanza) : undefined;
   const { lastBackup: last, recoveryWindow } = windowOf(s, m && f.archivedAt.get(m.stanza));
-  const suspended = (m?.repos ?? []).flatMap((a) => (a.suspended ? [{ name: a.name, lastBackup: null, recoveryWindow: null, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason } }] : []));
-  const repos = m ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null }, ...(f.repoViews.get(m.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt), suspended: null })), ...suspended] : [];
+  // The WAL a repository missed while suspended: its recovery window has these holes.
+  const gapsOf = (name: string) => (m?.repos.find((a) => a.name === name)?.gaps ?? []).map((g) => ({ from: g.from, to: g.to }));
+  const suspended = (m?.repos ?? []).flatMap((a) => (a.suspended ? [{ name: a.name, lastBackup: null, recoveryWindow: null, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason }, gaps: gapsOf(a.name) }] : []));
+  const repos = m ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null, gaps: [] }, ...(f.repoViews.get(m.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt), suspended: null, gaps: gapsOf(v.name) })), ...suspended] : [];
   return {
     cluster: `${version}/${name}`,
     name,

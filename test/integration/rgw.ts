@@ -38,3 +38,14 @@ export async function stopRgw(rgw: Rgw | undefined): Promise<number> {
   await execa(SCRIPT, ['stop', rgw.dir], { reject: false, stdin: 'ignore' });
   return Math.round(performance.now() - t0);
 }
+
+/** Another radosgw on the same RADOS cluster, HTTPS on `port`: an outage test stops it without touching the file's first gateway. */
+export async function startGateway(rgw: Rgw, name: string, port: number): Promise<void> {
+  const r = await execa(SCRIPT, ['gateway', rgw.dir, name, String(port)], { reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new Error(`radosgw ${name} did not start: ${r.stderr}\n${r.stdout}`);
+}
+
+/** KILLs that gateway (an abrupt outage: connections refused) and waits until it is gone. */
+export async function stopGateway(rgw: Rgw, name: string): Promise<void> {
+  await execa(SCRIPT, ['gateway-stop', rgw.dir, name], { reject: false, stdin: 'ignore' });
+}

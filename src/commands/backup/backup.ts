@@ -127,6 +127,8 @@ export interface Outcome {
   label?: string;
   expired?: string[];
   reason: string;
+  /** This run put the repository back after a suspension (and took a full into it). */
+  reattached?: boolean;
   durationMs?: number;
 }
 
@@ -281,7 +283,8 @@ function outcomesOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: 
       ...f.tiers.map(({ tier, decision: d }): Outcome => {
       const done = f.done[tier.name];
       const repo = tier.name;
-      if (d.action === 'backup' && done) return { cluster, repo, result: 'backed-up', type: d.type, label: done.label, expired: done.before, reason: d.why, durationMs: done.durationMs };
+      const reattached = f.outage.reattach.some((a) => a.name === repo) ? { reattached: true } : {};
+      if (d.action === 'backup' && done) return { cluster, repo, result: 'backed-up', type: d.type, label: done.label, expired: done.before, reason: d.why, durationMs: done.durationMs, ...reattached };
       if (d.action === 'skip') return { cluster, repo, result: 'skipped', reason: d.why };
       return { cluster, repo, result: 'skipped', reason: d.action === 'backup' ? `planned: ${d.type} backup (${d.why})` : 'nothing to do' };
       }),
@@ -350,10 +353,11 @@ function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], expo
   const bad = outcomes.length - ok - suspended;
   if (o.json) return ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
   const where = (x: Outcome) => `${x.cluster}${x.repo && x.repo !== LOCAL_REPO ? ` → ${x.repo}` : ''}`;
-  const detail = outcomes.map((x) => (x.result === 'backed-up' ? `${where(x)}: ${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${where(x)}: ${x.result}: ${x.reason}`));
+  const detail = outcomes.map((x) => (x.result === 'backed-up' ? `${where(x)}: ${x.reattached ? 'back after its suspension: ' : ''}${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${where(x)}: ${x.result}: ${x.reason}`));
+  const reattached = outcomes.filter((x) => x.reattached).length;
   const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${suspended ? `, ${suspended} repository suspended` : ''}${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
   // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
-  ctx.io.out(`${ctx.io.interactive || bad || suspended ? `${detail.join('\n')}\n` : ''}${summary}\n`);
+  ctx.io.out(`${ctx.io.interactive || bad || suspended || reattached ? `${detail.join('\n')}\n` : ''}${summary}\n`);
 }
 
 /** `pgmam backup <app>… | --all`: one backupTargetCommand per cluster, as a batch. */
