@@ -33,7 +33,8 @@ function pgbr(scope: PgbrScope, args: string[], effect: Cmd['effect']): Cmd {
 }
 
 export const version = (): Cmd => ({ argv: ['pgbackrest', 'version'], asUser: 'postgres', effect: 'read' });
-export const stanzaCreate = (s: PgbrScope) => pgbr(s, ['stanza-create'], 'write');
+/** Asynchronous archive-push holds the stanza's archive lock while it pushes: stanza-create waits for it ([050]). */
+export const stanzaCreate = (s: PgbrScope): Cmd => ({ ...pgbr(s, ['stanza-create'], 'write'), retry: { exitCode: 50, attempts: 60, delayMs: 500 } });
 export const check = (s: PgbrScope) => pgbr(s, ['check'], 'write');
 /** Retention on the command line too: the configured one applies whatever the stanza file says. */
 export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retention, repo = 1) =>

@@ -13,6 +13,18 @@ export class ExecaRunner implements Runner {
   ) {}
 
   async run(cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
+    for (let attempt = 1; cmd.retry && attempt < cmd.retry.attempts; attempt++) {
+      const r = await this.once(cmd, { check: false });
+      if (r.exitCode !== cmd.retry.exitCode) {
+        if (r.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(r);
+        return r;
+      }
+      await new Promise((ok) => setTimeout(ok, cmd.retry!.delayMs));
+    }
+    return this.once(cmd, opts);
+  }
+
+  private async once(cmd: Cmd, opts: RunOptions): Promise<RunResult> {
     const argv = effectiveArgv(cmd, this.uid);
     const started = performance.now();
     const sub = execa(argv[0]!, argv.slice(1), {

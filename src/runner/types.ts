@@ -13,6 +13,8 @@ export interface Cmd {
   readonly input?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly timeoutMs?: number;
+  /** Run again (up to `attempts` times in all, `delayMs` apart) while it exits with `exitCode`: a lock another process holds briefly. */
+  readonly retry?: { readonly exitCode: number; readonly attempts: number; readonly delayMs: number };
 }
 
 export interface RunResult {

@@ -34,9 +34,11 @@ export interface OutageFacts {
   reattach: Attachment[];
   /** Suspended ones that still do not (each with the probe's words). */
   stillDown: Array<{ name: string; reason: string }>;
+  /** Attached (not suspended) ones that do not answer: no backup tries them (it would wait minutes for nothing). */
+  unreachable: Array<{ name: string; index: number; reason: string }>;
 }
 
-export const noOutage = (): OutageFacts => ({ backlog: undefined, suspend: [], reattach: [], stillDown: [] });
+export const noOutage = (): OutageFacts => ({ backlog: undefined, suspend: [], reattach: [], stillDown: [], unreachable: [] });
 
 /** A repository pgmam knows, probed with its own settings (not the stanza file, which a suspended one is not in). */
 export async function probeRepo(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, name: string): Promise<ProbeOutcome> {
@@ -46,28 +48,26 @@ export async function probeRepo(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, n
   return classifyProbe(await ctx.runner.run(pgbr.repoProbe(env, ['repo-ls', '--output=json']), { check: false }));
 }
 
-/** Read-only: the backlog, and the probes it calls for (only past the threshold, or for suspended repositories). */
+/** Read-only: a probe of each attached repository (~0.1 s when it answers), and the WAL waiting in pg_wal. */
 export async function gatherOutage(ctx: Context, record: ManagedCluster, cluster: HostCluster | undefined): Promise<OutageFacts> {
   const f = noOutage();
   if (!record.repos.length) return f;
-  for (const a of record.repos.filter((x) => x.suspended)) {
+  for (const a of record.repos) {
     const p = await probeRepo(ctx, a.name);
-    if (p.ok) f.reattach.push(a);
-    else f.stillDown.push({ name: a.name, reason: p.detail ?? p.problem ?? 'does not answer' });
+    const reason = p.detail ?? p.problem ?? 'does not answer';
+    if (a.suspended) {
+      if (p.ok) f.reattach.push(a);
+      else f.stillDown.push({ name: a.name, reason });
+    } else if (!p.ok) f.unreachable.push({ name: a.name, index: a.index, reason });
   }
   if (!cluster?.running || !cluster.dataDir) return f;
   f.backlog = await readArchiveBacklog(ctx.fs, cluster.dataDir, record.stanza);
-  const active = record.repos.filter((a) => !a.suspended);
   // WAL the local repository does not have either is not waiting "only for" another repository.
-  if (!active.length || f.backlog.waitingMb < ctx.config['repo-suspend-mb'] || f.backlog.failing.has(1)) return f;
+  if (!f.unreachable.length || f.backlog.waitingMb < ctx.config['repo-suspend-mb'] || f.backlog.failing.has(1)) return f;
   const archived = await ctx.runner.run(pg.psqlValue({ version: cluster.version, port: cluster.port }, "select coalesce(to_char(last_archived_time at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '') from pg_stat_archiver"), { check: false });
   // Unknown: as early as can be, so no restore from it ever crosses the hole.
   const since = (archived.exitCode === 0 && archived.stdout.trim()) || new Date(0).toISOString();
-  for (const a of active) {
-    const p = await probeRepo(ctx, a.name);
-    if (p.ok) continue;
-    f.suspend.push({ name: a.name, index: a.index, reason: f.backlog.failing.get(a.index) ?? p.detail ?? 'does not answer', waitingMb: f.backlog.waitingMb, since, fromWal: f.backlog.ready[0] ?? null });
-  }
+  for (const u of f.unreachable) f.suspend.push({ name: u.name, index: u.index, reason: f.backlog.failing.get(u.index) ?? u.reason, waitingMb: f.backlog.waitingMb, since: new Date(Date.parse(since)).toISOString(), fromWal: f.backlog.ready[0] ?? null });
   return f;
 }
 

@@ -168,7 +168,8 @@ export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promis
   if (!record || ctx.host.uid !== 0) return f;
   const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
   f.outage = await gatherOutage(ctx, record, cluster);
-  const suspending = f.outage.suspend.map((s) => s.name);
+  // Not tried: a repository that does not answer (suspended now, or reported failed below).
+  const suspending = f.outage.unreachable.map((s) => s.name);
   const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config, f.outage.reattach.map((a) => a.name)).filter((t) => (o.repo === undefined || t.name === o.repo) && !suspending.includes(t.name));
   if (o.repo !== undefined && !tiers.length && !suspending.includes(o.repo)) f.unknownRepo = record.repos.some((a) => a.name === o.repo) ? undefined : o.repo;
   if (o.repo !== undefined && !tiers.length && !f.unknownRepo && !suspending.includes(o.repo)) f.suspendedRepo = o.repo;
@@ -279,7 +280,8 @@ function outcomesOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: 
   if (b.result === 'done' && f)
     return [
       ...f.outage.suspend.map((s): Outcome => ({ cluster, repo: s.name, result: 'suspended', reason: `${s.waitingMb} MB of WAL waited only for it (repo-suspend-mb); it fails: ${s.reason}. Archiving goes on into the local repository; backup puts it back once it answers` })),
-      ...f.outage.stillDown.filter((x) => !f.outage.suspend.some((s) => s.name === x.name)).map((x): Outcome => ({ cluster, repo: x.name, result: 'skipped', reason: `suspended, and still does not answer: ${x.reason}` })),
+      ...f.outage.stillDown.map((x): Outcome => ({ cluster, repo: x.name, result: 'skipped', reason: `suspended, and still does not answer: ${x.reason}` })),
+      ...f.outage.unreachable.filter((x) => !f.outage.suspend.some((s) => s.name === x.name)).map((x): Outcome => ({ cluster, repo: x.name, result: 'failed', reason: `does not answer: ${x.reason} (not tried; archiving goes on into the local repository, WAL waiting for it: ${f.outage.backlog?.waitingMb ?? 0} MB of repo-suspend-mb)` })),
       ...f.tiers.map(({ tier, decision: d }): Outcome => {
       const done = f.done[tier.name];
       const repo = tier.name;

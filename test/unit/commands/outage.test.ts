@@ -55,28 +55,33 @@ describe('an S3 outage: suspend and re-attach', () => {
     runner.register(/pg_stat_archiver/, { stdout: '2026-11-22T09:58:00.000000Z\n' }).register(/--config=\/dev\/null.*repo-ls/, { exitCode: 49, stderr: "ERROR: [049]: unable to connect to 'localhost:27950'" });
     const f = await gatherOutage(ctx, record, aCluster('app1', { running: true }));
     expect(f.backlog?.waitingMb).toBe(32);
-    expect(f.suspend).toEqual([{ name: 'offsite', index: 2, reason: expect.stringContaining('[HostConnectError]'), waitingMb: 32, since: '2026-11-22T09:58:00.000000Z', fromWal: '000000010000000000000001' }]);
+    expect(f.suspend).toEqual([{ name: 'offsite', index: 2, reason: expect.stringContaining('[HostConnectError]'), waitingMb: 32, since: '2026-11-22T09:58:00.000Z', fromWal: '000000010000000000000001' }]);
     // The probe's environment carries the secrets, never its argv.
     expect(runner.calls.map((c) => c.argv.join(' ')).join('\n')).not.toMatch(/SK|AK/);
   });
 
   it('below repo-suspend-mb, or with a repository that answers, nothing is suspended', async () => {
     const below = host(3);
-    expect((await gatherOutage(below.ctx, below.record, aCluster('app1', { running: true }))).suspend).toEqual([]);
+    below.runner.register(/--config=\/dev\/null.*repo-ls/, { exitCode: 49, stderr: 'ERROR: [049]: unable to connect' });
+    const f = await gatherOutage(below.ctx, below.record, aCluster('app1', { running: true }));
+    expect(f.suspend).toEqual([]);
+    // Not suspended, but no backup tries it while it does not answer.
+    expect(f.unreachable).toEqual([{ name: 'offsite', index: 2, reason: '[049]: unable to connect' }]);
     const answering = host(4);
     answering.runner.register(/pg_stat_archiver/, { stdout: '2026-11-22T09:58:00Z\n' }).register(/--config=\/dev\/null.*repo-ls/, { stdout: '{}' });
     expect((await gatherOutage(answering.ctx, answering.record, aCluster('app1', { running: true }))).suspend).toEqual([]);
   });
 
   it('the local repository is never suspended: WAL it lacks too waits for it, not for the other', async () => {
-    const { ctx, fs, record } = host(4);
+    const { ctx, fs, runner, record } = host(4);
+    runner.register(/--config=\/dev\/null.*repo-ls/, { exitCode: 49, stderr: 'ERROR: [049]: unable to connect' });
     fs.files.set('/var/spool/pgbackrest/archive/app1/out/000000010000000000000001.error', '55\nrepo1: [FileOpenError] unable to open\n');
     expect((await gatherOutage(ctx, record, aCluster('app1', { running: true }))).suspend).toEqual([]);
   });
 
   it('suspending takes it out of the record and the stanza file; putting it back records the gap; backup then owes it a full', async () => {
     const { ctx, fs, record } = host(4);
-    const f: OutageFacts = { backlog: undefined, suspend: [{ name: 'offsite', index: 2, reason: 'down', waitingMb: 32, since: '2026-11-22T09:58:00Z', fromWal: '000000010000000000000001' }], reattach: [], stillDown: [] };
+    const f: OutageFacts = { backlog: undefined, suspend: [{ name: 'offsite', index: 2, reason: 'down', waitingMb: 32, since: '2026-11-22T09:58:00Z', fromWal: '000000010000000000000001' }], reattach: [], stillDown: [], unreachable: [] };
     const [suspend] = outageSteps(record, f, ctx);
     expect(suspend!.id).toBe('suspend-repo2');
     await (suspend!.run as (c: Context) => Promise<void>)(ctx);
@@ -86,7 +91,7 @@ describe('an S3 outage: suspend and re-attach', () => {
     expect(fs.files.get(record.stanzaFile)).toMatch(/repo1-path=\/r/);
     expect(tiersOf(after, [repo('offsite')], defaultConfig).map((t) => t.name)).toEqual(['local']);
 
-    const [reattach] = outageSteps(after, { backlog: undefined, suspend: [], reattach: [after.repos[0]!], stillDown: [] }, ctx);
+    const [reattach] = outageSteps(after, { backlog: undefined, suspend: [], reattach: [after.repos[0]!], stillDown: [], unreachable: [] }, ctx);
     expect(tiersOf(after, [repo('offsite')], defaultConfig, ['offsite'])[1]).toMatchObject({ name: 'offsite', forceFull: expect.stringContaining('a full bridges') });
     await (reattach!.run as (c: Context) => Promise<void>)(ctx);
     const back = (await readRecord(fs, ctx.paths.clustersDir, 'app1'))!;

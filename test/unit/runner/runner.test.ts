@@ -1,5 +1,8 @@
 // The execa runner against tiny real scripts (no mocked child_process).
 import pino from 'pino';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ExecaRunner } from '../../../src/runner/execa-runner.js';
 import { CommandFailedError, effectiveArgv, renderArgv } from '../../../src/runner/types.js';
@@ -14,6 +17,18 @@ describe('ExecaRunner', () => {
     expect(r.stdout).toBe('$(touch /tmp/never); a;b');
     expect(r.exitCode).toBe(0);
     expect(r.durationMs).toBeGreaterThanOrEqual(0);
+  });
+  it('retry: runs again while the command exits with the given code (a lock held briefly), then reports as usual', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgmam-retry-'));
+    // Exits 50 twice (the lock is held), then 0.
+    const script = `n=$(cat ${dir}/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${dir}/n; [ $n -ge 3 ] || exit 50`;
+    const r = await runner.run({ argv: ['sh', '-c', script], effect: 'write', retry: { exitCode: 50, attempts: 5, delayMs: 10 } });
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(`${dir}/n`, 'utf8').trim()).toBe('3');
+    // Another failure is not retried; one that lasts past the attempts fails with its own code.
+    await expect(runner.run({ argv: ['sh', '-c', 'exit 3'], effect: 'write', retry: { exitCode: 50, attempts: 5, delayMs: 10 } })).rejects.toThrow(/exit code 3/);
+    await expect(runner.run({ argv: ['sh', '-c', 'exit 50'], effect: 'write', retry: { exitCode: 50, attempts: 3, delayMs: 10 } })).rejects.toThrow(/exit code 50/);
+    rmSync(dir, { recursive: true, force: true });
   });
   it('a failure carries argv, exit code and the stderr tail', async () => {
     const err = await runner
