@@ -3,7 +3,7 @@
 import { retentionOf, type Retention } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
-import { nameSchema, nameArg } from '../../names.js';
+import { nameSchema, nameArg, optionalNameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -29,6 +29,8 @@ export const branchSyncOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
   postSql: z.string().optional(),
   conf: z.string().optional(),
+  /** Restore from this repository of the parent ('local' or an attached one); default: the one that covers the end of its archive. */
+  repo: z.string().optional(),
 });
 export type BranchSyncOptions = z.infer<typeof branchSyncOptionsSchema>;
 
@@ -48,7 +50,7 @@ export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Prom
   const [managed, postgres, clusters, lock, extras] = await Promise.all([managedClusters(ctx), postgresOwner(ctx.fs), readClusters(runner), lockFacts(ctx, o.name), gatherExtras(ctx, o)]);
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
-  const parent = record?.role === 'branch' && record.parent ? await gatherParent(ctx, runner, record.parent, managed.records, clusters) : noParent();
+  const parent = record?.role === 'branch' && record.parent ? await gatherParent(ctx, runner, record.parent, managed.records, clusters, { repo: o.repo }) : noParent();
   return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras };
 }
 
@@ -108,7 +110,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     target: pg.clusterLabel(id),
     steps,
     journal: {
-      rerun: `pgmam branch sync ${o.name} --yes`,
+      rerun: `pgmam branch sync ${o.name}${o.repo ? ` --repo ${o.repo}` : ''} --yes`,
       // The parent's timeline: a restore on a higher one has promoted and may hold the branch users' writes.
       data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null, systemId: p.control?.systemId } satisfies RestoreJournal,
     },
@@ -156,8 +158,9 @@ export const branchSyncCommand: CommandModule<BranchSyncOptions, BranchSyncFacts
       flags: [
         { flags: '--post-sql <dir>', help: 'run the *.sql files of DIR, in name order, before handing the branch over' },
         { flags: '--conf <file>', help: "settings for the branch's configuration" },
+        { flags: '--repo <name>', help: "restore from this repository of the parent ('local' or an attached one; default: the local one when it covers the end of its archive, else one that does)" },
       ],
-      input: z.object({ name: nameArg('branch name'), postSql: z.string().optional(), conf: z.string().optional() }),
+      input: z.object({ name: nameArg('branch name'), postSql: z.string().optional(), conf: z.string().optional(), repo: optionalNameArg('repository name') }),
     },
     options: branchSyncOptionsSchema,
     examples: ['pgmam branch sync app1_dev --yes', 'legacy: pgbranch -b app1_dev sync -y'],
