@@ -3,6 +3,7 @@
 // test/integration/rgw.sh) against the same restores from the local one, on one cluster holding
 // `pgbench -i -s 20` (lz4, process-max 2) with a full backup in both: `pgmam pitr --to T --repo local`
 // vs `--repo s3`, and `pgmam branch create --at T --repo local` vs `--repo s3` (then dropped), alternately.
+// retention-full 50: each pitr ends with a full backup, and the full before the target must survive them all.
 // Prints medians and ratios (goal: S3 within 1.5x local). Usage (root): node bench/s3-restore.mjs [rounds=3]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ function cleanup() {
 
 cleanup();
 mkdirSync(ROOT, { recursive: true, mode: 0o755 });
-writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27160\nport-max = 27179\nretention-full = 2\n`);
+writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27160\nport-max = 27179\nretention-full = 50\n`);
 try {
   run(RGW, ['start', `${ROOT}/rgw`, '27970']);
   const rgw = Object.fromEntries(readFileSync(`${ROOT}/rgw/env`, 'utf8').trim().split('\n').map((l) => l.split('=', 2)));
