@@ -10,6 +10,12 @@ APP=demo_app
 if ! $PGMAM list --json | grep -q "\"cluster\": \"15/$APP\""; then
   $PGMAM initcluster "$APP" --db demo
 fi
+# Run again on a host without systemd after a reboot, its clusters are down: start them first.
+for c in "$APP" "${APP}_dev"; do
+  if $PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); process.exit(a.some(e=>e.name===process.argv[1]&&e.status==="down")?0:1)' "$c"; then
+    pg_ctlcluster 15 "$c" start
+  fi
+done
 PORT=$($PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(a.find(e=>e.name===process.argv[1]).port)' "$APP")
 psql_() { runuser -u postgres -- psql -X -q -At -h /var/run/postgresql -p "$PORT" -d demo "$@"; }
 
