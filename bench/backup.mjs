@@ -26,7 +26,7 @@ function cleanup() {
       try { asPg('pgbackrest', [`--stanza=${n}`, 'stanza-delete', '--force']); } catch {}
     }
     try { run('pg_dropcluster', ['--stop', '15', n]); } catch {}
-    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, `/etc/pgbackrest/conf.d/${n}.conf`]) rmSync(p, { recursive: true, force: true });
+    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, `/etc/pgbackrest/conf.d/${n}.conf`, `/var/spool/pgbackrest/archive/${n}`]) rmSync(p, { recursive: true, force: true });
   }
   rmSync(ROOT, { recursive: true, force: true });
 }

@@ -22,7 +22,7 @@ function cleanup(name) {
     try { asPg('pgbackrest', [`--stanza=${name}`, 'stanza-delete', '--force']); } catch {}
   }
   try { run('pg_dropcluster', ['--stop', '15', name]); } catch {}
-  for (const p of [`/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`, `/etc/pgbackrest/conf.d/${name}.conf`, `${ROOT}/state/clusters/${name}.json`])
+  for (const p of [`/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`, `/etc/pgbackrest/conf.d/${name}.conf`, `${ROOT}/state/clusters/${name}.json`, `/var/spool/pgbackrest/archive/${name}`])
     rmSync(p, { recursive: true, force: true });
 }
 

@@ -34,7 +34,7 @@ function cleanup() {
       }
     }
     try { run('pg_dropcluster', ['--stop', '15', n]); } catch {}
-    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, file]) rmSync(p, { recursive: true, force: true });
+    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, file, `/var/spool/pgbackrest/archive/${n}`]) rmSync(p, { recursive: true, force: true });
   }
   for (const d of existsSync('/var/lib/postgresql/15') ? readdirSync('/var/lib/postgresql/15') : []) if (d.startsWith(`${NAME}.`)) rmSync(`/var/lib/postgresql/15/${d}`, { recursive: true, force: true });
   try { run(RGW, ['stop', `${ROOT}/rgw`]); } catch {}

@@ -31,7 +31,7 @@ function cleanup() {
         try { asPg('pgbackrest', [`--stanza=${n}`, `--repo=${i}`, 'stanza-delete', '--force']); } catch {}
     }
     try { run('pg_dropcluster', ['--stop', '15', n]); } catch {}
-    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, file]) rmSync(p, { recursive: true, force: true });
+    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, file, `/var/spool/pgbackrest/archive/${n}`]) rmSync(p, { recursive: true, force: true });
   }
   try { run(RGW, ['stop', `${ROOT}/rgw`]); } catch {}
   rmSync(ROOT, { recursive: true, force: true });

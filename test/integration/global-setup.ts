@@ -1,7 +1,7 @@
 // Integration suite setup and the final leftovers check: the tools must be there (a missing binary
 // is a failure, never a skip), and nothing a test made may remain when the suite ends.
 import { execaSync } from 'execa';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { PGMAM, TEST_BASE, testNamesOnHost, removeTestCluster } from './helpers.js';
 
 export function setup(): void {
@@ -19,5 +19,8 @@ export async function teardown(): Promise<void> {
   const left = testNamesOnHost();
   for (const n of left) await removeTestCluster(n);
   rmSync(TEST_BASE, { recursive: true, force: true });
+  // Async archive-push status files of test stanzas (t_ names are the tests' own); drop removes its own, raw removals may not.
+  const spool = '/var/spool/pgbackrest/archive';
+  for (const d of existsSync(spool) ? readdirSync(spool) : []) if (d.startsWith('t_')) rmSync(`${spool}/${d}`, { recursive: true, force: true });
   if (left.length) throw new Error(`leftovers after the suite (now removed): ${left.join(', ')}`);
 }

@@ -168,11 +168,14 @@ export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promis
   if (!record || ctx.host.uid !== 0) return f;
   const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
   f.outage = await gatherOutage(ctx, record, cluster);
-  // Not tried: a repository that does not answer (suspended now, or reported failed below).
-  const suspending = f.outage.unreachable.map((s) => s.name);
-  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config, f.outage.reattach.map((a) => a.name)).filter((t) => (o.repo === undefined || t.name === o.repo) && !suspending.includes(t.name));
-  if (o.repo !== undefined && !tiers.length && !suspending.includes(o.repo)) f.unknownRepo = record.repos.some((a) => a.name === o.repo) ? undefined : o.repo;
-  if (o.repo !== undefined && !tiers.length && !f.unknownRepo && !suspending.includes(o.repo)) f.suspendedRepo = o.repo;
+  // Not tried: an attached repository that does not answer (suspended by this run, or reported failed).
+  const notAnswering = f.outage.unreachable.map((s) => s.name);
+  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config, f.outage.reattach.map((a) => a.name)).filter((t) => (o.repo === undefined || t.name === o.repo) && !notAnswering.includes(t.name));
+  // --repo named, yet nothing to back up into: not one of the app's, or suspended and still silent.
+  if (o.repo !== undefined && !tiers.length && !notAnswering.includes(o.repo)) {
+    if (record.repos.some((a) => a.name === o.repo)) f.suspendedRepo = o.repo;
+    else f.unknownRepo = o.repo;
+  }
   // The backups of the repositories this run goes into, in one listing (each carries its repo-key):
   // a listing of an S3 repository costs requests, so only the one --repo names.
   const only = tiers.length === 1 ? tiers[0]!.index : record.repos.length ? 'all' : 1;
