@@ -82,7 +82,8 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   if (await ctx.fs.exists(stanzaFile)) taken.push(`stanza file ${stanzaFile} exists`);
   if (q.main.sections.includes(q.name)) taken.push(`stanza [${q.name}] is configured in ${q.main.file}`);
   // Async archive-push status files of an earlier stanza of that name: a stale .ok would answer "pushed" for a segment never pushed.
-  if (await ctx.fs.exists(`${SPOOL_PATH}/archive/${q.name}`)) taken.push(`${SPOOL_PATH}/archive/${q.name} exists (archive-push status files of an earlier stanza ${q.name}; remove it to free the name)`);
+  // The spool is postgres's (0750): like the repository, only root looks (runs-as-root refuses the rest).
+  if (ctx.host.uid === 0 && (await ctx.fs.exists(`${SPOOL_PATH}/archive/${q.name}`))) taken.push(`${SPOOL_PATH}/archive/${q.name} exists (archive-push status files of an earlier stanza ${q.name}; remove it to free the name)`);
   // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
   if (ctx.host.uid === 0)
     for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${q.name}`)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
