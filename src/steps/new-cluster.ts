@@ -81,9 +81,6 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   if (q.dataDir === undefined || !q.clusters.some((c) => c.name === q.name)) if (await ctx.fs.exists(dataDir)) taken.push(`${dataDir} exists`);
   if (await ctx.fs.exists(stanzaFile)) taken.push(`stanza file ${stanzaFile} exists`);
   if (q.main.sections.includes(q.name)) taken.push(`stanza [${q.name}] is configured in ${q.main.file}`);
-  // Async archive-push status files of an earlier stanza of that name: a stale .ok would answer "pushed" for a segment never pushed.
-  // The spool is postgres's (0750): like the repository, only root looks (runs-as-root refuses the rest).
-  if (ctx.host.uid === 0 && (await ctx.fs.exists(`${SPOOL_PATH}/archive/${q.name}`))) taken.push(`${SPOOL_PATH}/archive/${q.name} exists (archive-push status files of an earlier stanza ${q.name}; remove it to free the name)`);
   // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
   if (ctx.host.uid === 0)
     for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${q.name}`)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
@@ -281,10 +278,11 @@ export function newClusterSteps(s: NewClusterSpec) {
         await ctx.fs.mkdirp(paths.stanzaDir, { mode: 0o755 });
         // root:postgres 0640: pgBackRest (as postgres) reads it; only root changes it.
         const text = renderStanzaFile(base, await stanzaRepoLines(ctx, local, attached));
+        // Status files a dropped cluster of the same name left would answer "pushed" for segments never pushed.
+        await ctx.runner.run(pgbr.clearSpool(name));
         await ctx.fs.writeFileAtomic(stanzaFile, text, { mode: 0o640, owner: { uid: 0, gid: owner.gid } });
       },
       show: [`write ${stanzaFile} (0640 root:postgres):`, ...indent(stanzaText)],
-      // The spool directory is this run's: the name was refused while one existed.
       undo: {
         title: `remove ${stanzaFile} and the stanza's archive-push status files`,
         run: async (ctx) => {

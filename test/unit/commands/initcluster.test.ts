@@ -123,6 +123,7 @@ describe('initcluster plan', () => {
       .register('pg_createcluster 15 app1 --port 5433 -d /var/lib/postgresql/15/app1 -- --data-checksums')
       .register('pg_lsclusters --json', { stdout: '[]' })
       .register(/pg_controldata/, { stdout: 'Database system identifier:           7710859106177468397\n' })
+      .register('rm -rf -- /var/spool/pgbackrest/archive/app1')
       .register('pg_ctlcluster 15 app1 start')
       .register('pgbackrest --stanza=app1 stanza-create')
       .register('pgbackrest --stanza=app1 check')
@@ -130,7 +131,6 @@ describe('initcluster plan', () => {
       .register('pgbackrest --stanza=app1 --repo=1 --repo1-retention-full=2 --repo1-retention-full-type=count --type=full backup', { exitCode: 99, stderr: 'ERROR: [099]: boom' })
       .register('pgbackrest --stanza=app1 stop')
       .register('pgbackrest --stanza=app1 --repo=1 stanza-delete --force')
-      .register('rm -rf -- /var/spool/pgbackrest/archive/app1')
       .register('pg_dropcluster --stop 15 app1');
     const err = (await executePlan(ctx, plan(facts()), opts()).catch((e: unknown) => e)) as StepFailedError;
     expect(err).toBeInstanceOf(StepFailedError);
@@ -149,11 +149,11 @@ describe('initcluster plan', () => {
   it('--keep-on-error keeps what was made and says how to go back', async () => {
     const { ctx, runner, fs } = fakeContext();
     fs.files.set('/etc/postgresql/15/app1/pg_hba.conf', DEBIAN_HBA);
-    runner.register(/^pg_createcluster/).register(/pg_controldata/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
+    runner.register(/^pg_createcluster/).register(/pg_controldata/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^rm -rf -- \/var\/spool/).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
     const err = (await executePlan(ctx, plan(facts()), opts({ keepOnError: true })).catch((e: unknown) => e)) as StepFailedError;
     expect(err.lines.join('\n')).toContain('kept as it is (--keep-on-error)');
     expect(fs.files.has('/etc/pgbackrest/conf.d/app1.conf')).toBe(true);
-    expect(runner.writes().map((c) => c.argv[0])).toEqual(['pg_createcluster', 'pg_ctlcluster', 'pgbackrest']);
+    expect(runner.writes().map((c) => c.argv[0])).toEqual(['pg_createcluster', 'rm', 'pg_ctlcluster', 'pgbackrest']);
   });
 
   it('a live lock refuses; a stale lock is taken over', async () => {

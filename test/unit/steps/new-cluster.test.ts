@@ -30,11 +30,6 @@ describe('a new cluster’s data directory', () => {
     fs.dirs.add('/var/lib/postgresql/15/app1');
     expect((await gatherNewCluster(ctx, ctx.runner, query())).nameTakenBy).toContain('/var/lib/postgresql/15/app1 exists');
   });
-  it('archive-push status files an earlier stanza of the name left take the name (pgmam removes only its own run’s)', async () => {
-    const { ctx, fs } = fakeContext();
-    fs.dirs.add('/var/spool/pgbackrest/archive/app1');
-    expect((await gatherNewCluster(ctx, ctx.runner, query())).nameTakenBy.join('\n')).toContain('/var/spool/pgbackrest/archive/app1 exists');
-  });
   it('pg_createcluster is told the data directory (-d)', () => {
     const env = planEnv();
     const n = newClusterSteps({ id: { version: '15', name: 'app1' }, port: 5433, dataDir: '/srv/x/app1', repo: aNewCluster().repo, owner: { uid: 101, gid: 104 }, config: env.config, paths: env.paths, systemd: false });
