@@ -22,6 +22,8 @@ export interface Prompter {
 
 export interface HostInfo {
   uid: number;
+  /** This host's name (os.hostname()): what a shared repository's backups say they came from. */
+  name: string;
   /** systemd is PID 1 (/run/systemd/system exists): start/stop goes through systemctl. */
   systemd: boolean;
   /** PATH of the pgmam process, for finding tools. */

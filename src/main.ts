@@ -1,5 +1,6 @@
 // The only file that touches `process`: argv, environment, terminal, exit code.
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
@@ -89,7 +90,7 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
     config,
     configFile: source.explicit ? source.path : undefined,
     paths,
-    host: { uid, systemd: existsSync('/run/systemd/system'), path: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', pid: process.pid,
+    host: { uid, name: hostname(), systemd: existsSync('/run/systemd/system'), path: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', pid: process.pid,
       isProcessAlive,
       isGroupAlive,
       interrupted: () => interruptedBy,

@@ -16,7 +16,22 @@ export interface StanzaFileSettings {
   processMax: number;
   /** pgBackRest's io-timeout for archive-push alone (seconds): how soon a failing repository gives way to the others. */
   archiveIoTimeout: number;
+  /** Who the backups are of (annotationLines): every backup of the stanza, by any command, carries them. */
+  annotations: Annotations;
 }
+
+/** What each backup says of itself in a shared repository: the host it came from, the app, its role. */
+export interface Annotations {
+  host: string;
+  app: string;
+  role: string;
+}
+
+/**
+ * pgBackRest's `annotation` option is a hash it also reads from configuration files: written into the
+ * stanza file, every backup of the stanza carries them, whichever command (or a user by hand) takes it.
+ */
+export const annotationLines = (a: Annotations) => [`annotation=pgmam-host=${a.host}`, `annotation=pgmam-app=${a.app}`, `annotation=pgmam-role=${a.role}`];
 
 /** Where archive-push keeps its queue (pgBackRest's default, created by Debian's package, postgres 0750). */
 export const SPOOL_PATH = '/var/spool/pgbackrest';
@@ -29,8 +44,8 @@ export const spoolOutDir = (stanza: string) => `${SPOOL_PATH}/archive/${stanza}/
  * holds the local archive. The io-timeout of archive-push alone bounds how long a dead endpoint holds
  * each round (measured: ~17 s at 2 s, ~41 s at 5 s, over 2 minutes at the default 60 s).
  */
-export const archiveLines = (stanza: string, ioTimeout: number) => ({
-  main: ['archive-async=y', `spool-path=${SPOOL_PATH}`],
+export const archiveLines = (stanza: string, ioTimeout: number, annotations: Annotations) => ({
+  main: [...annotationLines(annotations), 'archive-async=y', `spool-path=${SPOOL_PATH}`],
   section: [`[${stanza}:archive-push]`, `io-timeout=${ioTimeout}`],
 });
 
@@ -38,7 +53,7 @@ export const archiveLines = (stanza: string, ioTimeout: number) => ({
 export function renderStanzaFile(s: StanzaFileSettings, repoLines: readonly string[]): string {
   // Everything in the stanza section: a [global] key repeated across files is fatal ([031]).
   // pg1-port and pg1-socket-path: without them pgBackRest talks to the 5432 cluster (#1390).
-  const archive = archiveLines(s.stanza, s.archiveIoTimeout);
+  const archive = archiveLines(s.stanza, s.archiveIoTimeout, s.annotations);
   return [
     '# Written by pgmam for this cluster only. Do not edit by hand.',
     `[${s.stanza}]`,
@@ -107,17 +122,18 @@ export function withRepoLines(text: string, repoLines: readonly string[]): strin
 }
 
 /**
- * The stanza file with its archiving lines as archiveLines says (asynchronous, spool, archive-push's
- * own io-timeout), whatever an older pgmam wrote; unchanged text when they already say so.
+ * The stanza file with its archiving and annotation lines as archiveLines says (asynchronous, spool,
+ * archive-push's own io-timeout, who the backups are of), whatever an older pgmam wrote; unchanged text
+ * when they already say so.
  */
-export function withArchiveLines(text: string, stanza: string, ioTimeout: number): string {
-  const want = archiveLines(stanza, ioTimeout);
+export function withArchiveLines(text: string, stanza: string, ioTimeout: number, annotations: Annotations): string {
+  const want = archiveLines(stanza, ioTimeout, annotations);
   const lines = text.replace(/\n+$/, '').split('\n');
   const out: string[] = [];
   let skipping = false;
   for (const l of lines) {
     if (/^\s*\[/.test(l)) skipping = /^\s*\[[^\]]*:archive-push\]/.test(l);
-    if (skipping || /^\s*(archive-async|spool-path)\s*=/.test(l)) continue;
+    if (skipping || /^\s*(archive-async|spool-path|annotation)\s*=/.test(l)) continue;
     out.push(l);
   }
   while (out.at(-1)?.trim() === '') out.pop();

@@ -12,6 +12,8 @@ const backupSchema = z.object({
   info: z.object({ size: z.number() }).partial().optional(),
   /** repo-key: the repository (repoN) that holds it; absent before pgBackRest knew several. */
   database: z.object({ id: z.number(), 'repo-key': z.number() }).partial().optional(),
+  /** pgBackRest's backup annotations (pgmam's: pgmam-host, pgmam-app, pgmam-role). */
+  annotation: z.record(z.string(), z.string()).optional(),
 });
 
 const stanzaSchema = z.object({

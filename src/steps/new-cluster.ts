@@ -29,6 +29,7 @@ import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
 import { backupAndMark, checkArchivingStep, readNextXid } from './stanza.js';
 import { shownRepoLines, stanzaRepoLines } from './stanza-file.js';
 import { MAX_REPO_INDEX, readRepos, type RepoRecord } from '../state/repos.js';
+import { describeStanzaIn, readStanzaInRepo } from '../host/repo-stanza.js';
 
 export interface NewClusterFacts {
   /** Where the new cluster's data goes (pg_createcluster -d), or an adopted cluster's own. */
@@ -43,7 +44,7 @@ export interface NewClusterFacts {
   lock: { holder: LockHolder | undefined; alive: boolean };
   /** The repositories a new cluster is attached to besides the local one (attach-new), at their indexes. */
   attach: Array<{ index: number; repo: RepoRecord }>;
-  /** Repositories pgmam cannot read (a new cluster would miss them). */
+  /** Repositories pgmam cannot read (a new cluster would miss them), or cannot ask whether they hold the name. */
   unreadableRepos: string[];
 }
 
@@ -59,6 +60,10 @@ export interface NewClusterQuery {
   canProbeRepo: boolean;
   /** An adopted cluster's own, or a branch's beside its parent; default: the data-root template. */
   dataDir?: string;
+  /** Repositories (by name) the new cluster is attached to besides the attach-new ones (recover's --from-repo). */
+  attachAlso?: string[];
+  /** The repository whose stanza of this name the new cluster continues (a takeover): not a collision there. */
+  continues?: string;
 }
 
 /** Read-only (runner must be the read-only one). */
@@ -96,7 +101,15 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   const writableByPostgres =
     repoExists && q.canProbeRepo ? (await runner.run({ argv: ['test', '-w', repoPath], asUser: 'postgres', effect: 'read' }, { check: false })).exitCode === 0 : undefined;
   const repos = await readRepos(ctx.fs, paths.stateDir);
-  const attach = repos.repos.filter((r) => r.attachNew).map((repo, i) => ({ index: i + 2, repo }));
+  const unreadable = [...repos.unreadable];
+  for (const n of q.attachAlso ?? []) if (!repos.repos.some((r) => r.name === n)) unreadable.push(`repository ${n} (pgmam has no such repository)`);
+  const attach = repos.repos.filter((r) => r.attachNew || (q.attachAlso ?? []).includes(r.name)).map((repo, i) => ({ index: i + 2, repo }));
+  // Hosts sharing a repository share its stanza names: the name must be free in every repository the cluster gets.
+  if (ctx.host.uid === 0)
+    for (const x of await Promise.all(attach.map((a) => readStanzaInRepo(ctx, runner, a.repo, q.name)))) {
+      if (x.exists === undefined) unreadable.push(`cannot tell whether repository ${x.repo} holds a stanza ${q.name}: ${x.problem}`);
+      else if (x.exists && x.repo !== q.continues) taken.push(describeStanzaIn(q.name, x));
+    }
   const diskPaths = [...new Set([dataDir.replace(/\/[^/]+$/, '') || '/', repoPath])];
   const disk = await Promise.all(diskPaths.map(async (p) => ({ path: p, freeBytes: await ctx.fs.freeBytes(p).catch(() => undefined) })));
 
@@ -110,7 +123,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
     disk,
     lock,
     attach,
-    unreadableRepos: repos.unreadable,
+    unreadableRepos: unreadable,
   };
 }
 
@@ -133,7 +146,7 @@ export const reposAreUsable = (f: Pick<NewClusterFacts, 'unreadableRepos' | 'att
   id: 'repos-are-usable',
   check: () =>
     f.unreadableRepos.length
-      ? fail(`cannot read pgmam's repository records ${f.unreadableRepos.join(', ')}`, 'fix or remove them; a new cluster is attached to every repository added with attach-new')
+      ? fail(`cannot read ${f.unreadableRepos.join('; ')}`, 'a new cluster is attached to every repository added with attach-new: each must answer, and its record be readable')
       : f.attach.some((a) => a.index > MAX_REPO_INDEX)
         ? fail(`${f.attach.length} repositories are added with attach-new, but a stanza takes ${MAX_REPO_INDEX - 1} besides the local one`, 'pgmam repo add … --attach-new no, or pgmam repo remove one')
         : pass,
@@ -155,6 +168,14 @@ export interface NewClusterSpec {
   config: Config;
   paths: Paths;
   systemd: boolean;
+  /** This host's name and the cluster's role: the annotations of its backups (a shared repository names who they are of). */
+  hostName: string;
+  role: ManagedCluster['role'];
+  /**
+   * Repositories whose copy of the stanza this run did not create (a takeover continues a stanza another
+   * host made): stanza-create's undo and the rollback never delete it there.
+   */
+  sharedRepos?: string[];
 }
 
 /** The steps, by name, so each command orders them as it needs. Undo steps are idempotent. */
@@ -169,7 +190,10 @@ export function newClusterSteps(s: NewClusterSpec) {
   const archiveConf = renderArchiveConf({ stanza: name, archiveTimeout: s.config['archive-timeout'], configIncludePath: scope.configIncludePath, keepWalLevel: s.adopted === true });
   const attach = s.attach ?? [];
   const attached = attach.map((a) => ({ name: a.repo.name, index: a.index }));
-  const base = { stanza: name, dataDir, port, socketDir: pg.SOCKET_DIR, compressType: s.config['compress-type'], processMax: s.config['process-max'], archiveIoTimeout: s.config['archive-io-timeout'] };
+  const base = { stanza: name, dataDir, port, socketDir: pg.SOCKET_DIR, compressType: s.config['compress-type'], processMax: s.config['process-max'], archiveIoTimeout: s.config['archive-io-timeout'], annotations: { host: s.hostName, app: name, role: s.role } };
+  const shared = new Set(s.sharedRepos ?? []);
+  /** The attached repositories whose stanza this run creates, and may delete again. */
+  const ownCopies = attached.filter((a) => !shared.has(a.name));
   const local = { path: s.repo.path, retention: retentionOf(s.config) };
   // Shown with its secrets redacted; the file gets them when the step runs.
   const stanzaText = renderStanzaFile(base, [...localRepoLines(local.path, local.retention), ...shownRepoLines(attach)]);
@@ -236,7 +260,7 @@ export function newClusterSteps(s: NewClusterSpec) {
     confDir,
     stanzaFile,
     /** For the journal: what a re-run after an interruption removes before it creates again. */
-    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path, repos: attached } satisfies NewClusterJournal,
+    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path, repos: ownCopies } satisfies NewClusterJournal,
     createRepo,
     createCluster: {
       id: 'create-cluster',
@@ -302,7 +326,7 @@ export function newClusterSteps(s: NewClusterSpec) {
         title: `delete stanza ${name} from ${s.repo.path}`,
         run: async (ctx) => {
           await ctx.runner.run(pgbr.stop(scope), { check: false });
-          await deleteFromAttached(ctx, scope, attached);
+          await deleteFromAttached(ctx, scope, ownCopies);
           const del = await ctx.runner.run(pgbr.stanzaDelete(scope, true, 1), { check: false });
           // stanza-delete removes the stop file; if it failed, start again so the stanza is not left stopped.
           if (del.exitCode !== 0) await ctx.runner.run(pgbr.start(scope), { check: false });
@@ -338,7 +362,7 @@ export const newClusterJournalSchema = z.object({
   confDir: z.string(),
   stanzaFile: z.string(),
   repoPath: z.string(),
-  /** Repositories besides the local one its stanza file named. */
+  /** Repositories besides the local one whose copy of the stanza the run created (a rollback deletes it there). */
   repos: z.array(z.object({ name: z.string(), index: z.number() })).default([]),
   /** Recorded by create-cluster; a branch's restore brings its parent's (sourceSystemId). */
   systemId: z.string().optional(),

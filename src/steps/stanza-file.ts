@@ -49,11 +49,12 @@ export const alignStanzaFileStep = (stanzaFile: string, name: string, retention:
     const path = record?.repoPath ?? parseStanzaFile(text)?.repoPath;
     if (!path) throw new Error(`${stanzaFile} names no repo1-path and pgmam has no record of ${name}`);
     const stanza = record?.stanza ?? parseStanzaFile(text)?.stanza ?? name;
-    const aligned = withArchiveLines(withRepoLines(text, await stanzaRepoLines(ctx, { path, retention }, record?.repos ?? [])), stanza, ctx.config['archive-io-timeout']);
+    const annotations = { host: ctx.host.name, app: name, role: record?.role ?? 'app' };
+    const aligned = withArchiveLines(withRepoLines(text, await stanzaRepoLines(ctx, { path, retention }, record?.repos ?? [])), stanza, ctx.config['archive-io-timeout'], annotations);
     if (aligned === text) return;
     // root:postgres 0640 from here on, whoever owned it before (older pgmam wrote it as postgres's).
     const st = await ctx.fs.stat(stanzaFile);
     await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: 0o640, owner: { uid: 0, gid: st?.gid ?? 0 } });
   },
-  show: [`set the repoN lines of ${stanzaFile} to the configured retention and the repositories pgmam's record of ${name} names, and its archiving to asynchronous, where it says otherwise`],
+  show: [`set the repoN lines of ${stanzaFile} to the configured retention and the repositories pgmam's record of ${name} names, its archiving to asynchronous and its backups' annotations (host, app, role), where it says otherwise`],
 });

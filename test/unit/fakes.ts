@@ -104,7 +104,7 @@ export function fakeContext(over: { uid?: number; interactive?: boolean; confirm
     config: defaultConfig,
     configFile: undefined,
     paths: pathsFrom(defaultConfig),
-    host: { uid: over.uid ?? 0, systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined },
+    host: { uid: over.uid ?? 0, name: 'hosta', systemd: false, path: '/usr/bin', pid: 4242, isProcessAlive: (pid) => pid === 4242, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined },
     children: new ChildGroups(),
     version: 'test',
   };

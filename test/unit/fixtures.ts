@@ -11,7 +11,7 @@ import type { NewClusterFacts } from '../../src/steps/new-cluster.js';
 export const planEnv = (over: { systemd?: boolean } = {}): PlanEnv => ({
   config: defaultConfig,
   paths: pathsFrom(defaultConfig),
-  host: { uid: 0, systemd: over.systemd ?? false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined },
+  host: { uid: 0, name: 'hosta', systemd: over.systemd ?? false, path: '', pid: 1, isProcessAlive: () => false, isGroupAlive: () => false, interrupted: () => undefined, pauseBefore: undefined },
 });
 
 /** A running cluster as pg_lsclusters shows it. */

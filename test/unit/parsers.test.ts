@@ -56,19 +56,20 @@ describe('pgBackRest configuration', () => {
     ]);
     expect(m).toEqual({ file: '/etc/pgbackrest.conf', globalRepoPath: '/var/lib/pgbackrest', sections: ['main'] });
   });
+  const A = { host: 'hosta', app: 'app1', role: 'app' };
   it('a stanza file round-trips, with pg1-port and pg1-socket-path (#1390)', () => {
-    const text = renderStanzaFile({ stanza: 'app1', dataDir: '/d', port: 5433, socketDir: '/var/run/postgresql', compressType: 'lz4', processMax: 2, archiveIoTimeout: 2 }, localRepoLines('/r', { full: 2, fullType: 'count' }));
+    const text = renderStanzaFile({ stanza: 'app1', dataDir: '/d', port: 5433, socketDir: '/var/run/postgresql', compressType: 'lz4', processMax: 2, archiveIoTimeout: 2, annotations: A }, localRepoLines('/r', { full: 2, fullType: 'count' }));
     expect(text).toContain('pg1-socket-path=/var/run/postgresql');
     expect(text).not.toContain('[global]');
     expect(parseStanzaFile(text)).toEqual({ stanza: 'app1', repoPath: '/r', port: 5433, dataDir: '/d' });
-    expect(withArchiveLines(text, 'app1', 2)).toBe(text);
+    expect(withArchiveLines(text, 'app1', 2, A)).toBe(text);
   });
   it('an older stanza file gets asynchronous archiving and archive-push\'s own io-timeout, once', () => {
     const old = '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nstart-fast=y\n';
-    const want = '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nstart-fast=y\narchive-async=y\nspool-path=/var/spool/pgbackrest\n\n[app1:archive-push]\nio-timeout=2\n';
-    expect(withArchiveLines(old, 'app1', 2)).toBe(want);
-    expect(withArchiveLines(want, 'app1', 2)).toBe(want);
-    expect(withArchiveLines(want, 'app1', 7)).toBe(want.replace('io-timeout=2', 'io-timeout=7'));
+    const want = '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nstart-fast=y\nannotation=pgmam-host=hosta\nannotation=pgmam-app=app1\nannotation=pgmam-role=app\narchive-async=y\nspool-path=/var/spool/pgbackrest\n\n[app1:archive-push]\nio-timeout=2\n';
+    expect(withArchiveLines(old, 'app1', 2, A)).toBe(want);
+    expect(withArchiveLines(want, 'app1', 2, A)).toBe(want);
+    expect(withArchiveLines(want, 'app1', 7, A)).toBe(want.replace('io-timeout=2', 'io-timeout=7'));
   });
 });
 

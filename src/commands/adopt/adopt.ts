@@ -139,7 +139,7 @@ export type AdoptJournal = z.infer<typeof adoptJournalSchema>;
 function adoptSteps(name: string, d: AdoptJournal, env: PlanEnv, owner: { uid: number; gid: number }): Step[] {
   const id = { version: d.version, name };
   const label = pg.clusterLabel(id);
-  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, attach: d.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
+  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, attach: d.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, role: 'app' });
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;
   const apply: Step = !d.running
     ? { ...n.startCluster, title: `start ${label} (it is stopped; the first backup needs it running)` }

@@ -94,7 +94,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   const id = { version, name: f.name };
   const port = f.port ?? 0;
   const owner = f.postgres ?? { uid: 0, gid: 0 };
-  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd });
+  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, role: 'branch' });
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
   const seq = restoreSequence({
     source: parentSource(p, n.dataDir, o.at, env.paths.stanzaDir),

@@ -25,6 +25,9 @@ import type { Journal } from '../../state/journal.js';
 import { LOCAL_REPO, MAX_REPO_INDEX, readRepos, type RepoRecord } from '../../state/repos.js';
 import { attachment, updateManaged, type ManagedCluster } from '../../state/store.js';
 import { repoNameArg, repoTarget } from './add.js';
+import { describeStanzaIn, newestAnnotation, readStanzaInRepo, type StanzaInRepo } from '../../host/repo-stanza.js';
+import * as pg from '../../pg/commands.js';
+import { parseControlData } from '../../pg/controldata.js';
 
 export const repoAttachOptionsSchema = runFlagsSchema.extend({ repo: z.string().regex(NAME_PATTERN), name: z.string().regex(NAME_PATTERN), detach: z.boolean() });
 export type RepoAttachOptions = z.infer<typeof repoAttachOptionsSchema>;
@@ -36,14 +39,44 @@ export interface RepoAttachFacts {
   running: boolean;
   port: number | undefined;
   lock: { holder: LockHolder | undefined; alive: boolean };
+  /** Attaching: what the repository already holds under the app's stanza name (another host's app, or this app's own from before a detach). */
+  inRepo: StanzaInRepo | undefined;
+  systemId: string | undefined;
+  hostName: string;
 }
 
 export async function gatherRepoAttach(ctx: Context, o: RepoAttachOptions): Promise<RepoAttachFacts> {
   const [{ repos }, managed, clusters, lock] = await Promise.all([readRepos(ctx.fs, ctx.paths.stateDir), managedClusters(ctx), readClusters(ctx.runner), lockFacts(ctx, o.name)]);
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
-  return { uid: ctx.host.uid, repo: repos.find((r) => r.name === o.repo), record, running: Boolean(cluster?.running), port: cluster?.port, lock };
+  const repo = repos.find((r) => r.name === o.repo);
+  const attaching = !o.detach && record !== undefined && !record.repos.some((a) => a.name === o.repo);
+  const [inRepo, control] = await Promise.all([
+    attaching && repo && ctx.host.uid === 0 ? readStanzaInRepo(ctx, ctx.runner, repo, record.stanza) : undefined,
+    attaching && cluster?.dataDir ? ctx.runner.run(pg.pgControlData(cluster.version, cluster.dataDir), { check: false }) : undefined,
+  ]);
+  const systemId = control?.exitCode === 0 ? parseControlData(control.stdout).systemId : undefined;
+  return { uid: ctx.host.uid, repo, record, running: Boolean(cluster?.running), port: cluster?.port, lock, inRepo, systemId, hostName: ctx.host.name };
 }
+
+/**
+ * Hosts sharing a repository share its stanza names: attaching is refused when the repository holds the
+ * stanza of another cluster (another system identifier) or of another host (its newest backup says so).
+ * This app's own copy from before a detach is no collision.
+ */
+export const nameIsFreeInRepo = (f: Pick<RepoAttachFacts, 'inRepo' | 'systemId' | 'hostName'>, stanza: string): Guard => ({
+  id: 'name-is-free-in-repo',
+  check() {
+    const x = f.inRepo;
+    if (!x) return pass;
+    if (x.exists === undefined) return fail(`cannot tell whether repository ${x.repo} holds a stanza ${stanza}: ${x.problem}`);
+    if (!x.exists) return pass;
+    const theirs = x.stanza?.db.at(-1)?.['system-id'];
+    const host = newestAnnotation(x.stanza).host;
+    const own = theirs !== undefined && theirs === f.systemId && (host === undefined || host === f.hostName);
+    return own ? pass : fail(describeStanzaIn(stanza, x), `its stanza there is not this cluster's (system identifier ${theirs ?? '?'}, this cluster's ${f.systemId ?? '?'}); see pgmam repo list --apps ${x.repo}`);
+  },
+});
 
 const attachedAt = (f: RepoAttachFacts, o: RepoAttachOptions) => f.record?.repos.find((a) => a.name === o.repo)?.index;
 /** The app's lowest free index (repo1 is the local repository). */
@@ -59,6 +92,7 @@ export function repoAttachGuards(f: RepoAttachFacts, o: RepoAttachOptions): Guar
     // stanza-create and check need the cluster: attaching to a stopped one would leave it half done.
     { id: 'cluster-is-running', check: () => (!attaching || !f.record || f.running ? pass : fail(`${f.record.cluster} is down: the stanza cannot be created in ${o.repo}`, `pg_ctlcluster ${f.record.version} ${f.record.name} start`)) },
     clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
+    nameIsFreeInRepo(f, f.record?.stanza ?? o.name),
   ];
 }
 

@@ -107,7 +107,7 @@ describe('backup of one target (the batch runs one plan per cluster)', () => {
     fs.files.set(file, '# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=2\ncompress-type=lz4\n');
     const step = alignStanzaFileStep(file, 'app1', { full: 4, fullType: 'time' });
     await (step.run as (c: typeof ctx) => Promise<void>)(ctx);
-    expect(fs.files.get(file)).toBe('# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=4\nrepo1-retention-full-type=time\ncompress-type=lz4\narchive-async=y\nspool-path=/var/spool/pgbackrest\n\n[app1:archive-push]\nio-timeout=2\n');
+    expect(fs.files.get(file)).toBe('# x\n[app1]\npg1-path=/d\nrepo1-path=/r\nrepo1-retention-full=4\nrepo1-retention-full-type=time\ncompress-type=lz4\nannotation=pgmam-host=hosta\nannotation=pgmam-app=app1\nannotation=pgmam-role=app\narchive-async=y\nspool-path=/var/spool/pgbackrest\n\n[app1:archive-push]\nio-timeout=2\n');
     const writes = fs.writes.length;
     await (step.run as (c: typeof ctx) => Promise<void>)(ctx);
     expect(fs.writes.length).toBe(writes);

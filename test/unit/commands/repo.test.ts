@@ -140,7 +140,27 @@ describe('repo add: guards, then the plan', () => {
 });
 
 const attachOpts = (o: Partial<RepoAttachOptions> = {}): RepoAttachOptions => ({ repo: 'offsite', name: 'app1', detach: false, dryRun: false, yes: true, json: false, keepOnError: false, ...o });
-const attachFacts = (f: Partial<RepoAttachFacts> = {}): RepoAttachFacts => ({ uid: 0, repo: repo(), record: aRecord('app1'), running: true, port: 5433, lock: { holder: undefined, alive: false }, ...f });
+const attachFacts = (f: Partial<RepoAttachFacts> = {}): RepoAttachFacts => ({ uid: 0, repo: repo(), record: aRecord('app1'), running: true, port: 5433, lock: { holder: undefined, alive: false }, inRepo: undefined, systemId: '7000000000000000001', hostName: 'hosta', ...f });
+
+const inRepo = (exists: boolean | undefined, systemId = '7000000000000000001', host?: string) => ({
+  repo: 'offsite',
+  exists,
+  problem: exists === undefined ? 'unable to connect' : undefined,
+  stanza: exists ? { name: 'app1', status: { code: 0, message: 'ok' }, archive: [], db: [{ id: 1, 'system-id': systemId, version: '15' }], backup: host ? [{ label: 'F', type: 'full' as const, timestamp: { start: 1, stop: 2 }, annotation: { 'pgmam-host': host } }] : [] } : undefined,
+});
+
+describe('repo attach: fleet-wide names', () => {
+  const refusedBy = (f: Partial<RepoAttachFacts>) => assemblePlan(repoAttachTargetCommand, attachFacts(f), attachOpts(), env).guards.filter((g) => !g.check().ok).map((g) => g.id);
+  it('refuses a repository holding the stanza of another cluster or of another host, and one it cannot ask', () => {
+    expect(refusedBy({ inRepo: inRepo(true, '7000000000000000999') })).toEqual(['name-is-free-in-repo']);
+    expect(refusedBy({ inRepo: inRepo(true, '7000000000000000001', 'hostb') })).toEqual(['name-is-free-in-repo']);
+    expect(refusedBy({ inRepo: inRepo(undefined) })).toEqual(['name-is-free-in-repo']);
+  });
+  it("accepts a repository without the stanza, or with this cluster's own from before a detach", () => {
+    expect(refusedBy({ inRepo: inRepo(false) })).toEqual([]);
+    expect(refusedBy({ inRepo: inRepo(true, '7000000000000000001', 'hosta') })).toEqual([]);
+  });
+});
 
 describe('repo attach / detach', () => {
   it('attach: the stanza file names it at the lowest free index, the stanza is created there, archiving checked, a first full into it', () => {

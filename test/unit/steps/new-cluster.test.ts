@@ -32,7 +32,7 @@ describe('a new cluster’s data directory', () => {
   });
   it('pg_createcluster is told the data directory (-d)', () => {
     const env = planEnv();
-    const n = newClusterSteps({ id: { version: '15', name: 'app1' }, port: 5433, dataDir: '/srv/x/app1', repo: aNewCluster().repo, owner: { uid: 101, gid: 104 }, config: env.config, paths: env.paths, systemd: false });
+    const n = newClusterSteps({ id: { version: '15', name: 'app1' }, port: 5433, dataDir: '/srv/x/app1', repo: aNewCluster().repo, owner: { uid: 101, gid: 104 }, config: env.config, paths: env.paths, systemd: false, hostName: 'hosta', role: 'app' });
     expect(n.createCluster.show![0]).toBe('$ pg_createcluster 15 app1 --port 5433 -d /srv/x/app1 -- --data-checksums');
     expect(n.journal.dataDir).toBe('/srv/x/app1');
   });
