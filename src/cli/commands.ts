@@ -16,6 +16,7 @@ import { repoAddCommand } from '../commands/repo/add.js';
 import { repoListCommand } from '../commands/repo/list.js';
 import { repoAttachBatch, repoDetachBatch } from '../commands/repo/attach.js';
 import { repoRemoveCommand } from '../commands/repo/remove.js';
+import { recoverCommand } from '../commands/recover/recover.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
 import type { CliBatch } from '../plan/cli-spec.js';
@@ -49,4 +50,5 @@ export const COMMANDS: CliCommand[] = [
   b(repoAttachBatch),
   b(repoDetachBatch),
   m(repoRemoveCommand),
+  m(recoverCommand),
 ];

@@ -74,6 +74,13 @@ export const configSchema = z
     'repo-suspend-mb': int(16, 10_000_000).default(1024),
     /** pgBackRest's io-timeout for archive-push alone: how long a repository that does not answer holds each round of archiving. */
     'archive-io-timeout': int(1, 3600).default(2),
+    /**
+     * recover without --as (a takeover of the app's own stanza) is refused unless the stanza's archive has
+     * received nothing for this long: the origin host is gone, not just slow (--force overrides).
+     */
+    'takeover-min-idle': duration.default(300),
+    /** check: when another host has taken over an app (a newer timeline in its shared stanza), stop this host's copy and disable its start at boot. */
+    'fence-on-takeover': z.preprocess(str, z.enum(['yes', 'no'])).default('yes'),
     /** Clusters backed up at once by backup --all. */
     'backup-parallel': int(1, 64).default(2),
     /** How long backup waits for a cluster locked by another pgmam command before skipping it. */

@@ -14,7 +14,7 @@ import { checkGuards, confirmPlan, executeSteps, withLocks, type ExecuteFlags } 
 import { renderPlan } from './render.js';
 import { fail, type Guard, type Plan, type Step } from './types.js';
 import { managedClusters } from '../host/facts.js';
-import type { ManagedCluster } from '../state/store.js';
+import { readRecord, type ManagedCluster } from '../state/store.js';
 
 export type RunFlags = ExecuteFlags;
 
@@ -54,6 +54,8 @@ export interface CommandSpec<O, F, J> {
   settles?: false;
   /** The journal data this command writes, parsed by `recover` on a re-run. */
   journal?: z.ZodType<J>;
+  /** May act on a fenced cluster (another host took it over): drop without --purge-backups. Default: refused. */
+  fencedMayRun?(o: O): boolean;
 }
 
 /** A plan as a module builds it: the runner adds the spec's traits and the guards. */
@@ -89,9 +91,9 @@ export function readOnlyContext(ctx: Context): Context {
  * The guards first, then the plan: a planner runs only on facts its guards accepted, so it may rely
  * on them (required()). Refused, the plan has no steps: there is nothing it could do.
  */
-export function assemblePlan<O extends RunFlags, F, J>(m: CommandModule<O, F, J>, f: F, o: O, env: PlanEnv): Plan {
+export function assemblePlan<O extends RunFlags, F, J>(m: CommandModule<O, F, J>, f: F, o: O, env: PlanEnv, extra: Guard[] = []): Plan {
   const { spec } = m;
-  const guards = m.guards(f, o, env);
+  const guards = [...m.guards(f, o, env), ...extra];
   const refused = guards.some((g) => !g.check().ok);
   const command = spec.journalCommand?.(o) ?? spec.name;
   const body: PlanBody = refused ? { target: spec.target?.(o) ?? spec.name, steps: [], journal: false } : m.plan(f, o, env);
@@ -105,9 +107,30 @@ export function assemblePlan<O extends RunFlags, F, J>(m: CommandModule<O, F, J>
   };
 }
 
+/**
+ * A cluster another host took over (check fenced it: stopped, not started at boot) is refused by every
+ * command that would change it, before anything runs: two hosts must never write one app's stanza.
+ */
+async function fencedGuards<O>(ctx: Context, spec: CommandSpec<O, unknown, unknown>, o: O): Promise<Guard[]> {
+  if (!spec.target || spec.fencedMayRun?.(o)) return [];
+  const rec = await readRecord(ctx.fs, ctx.paths.clustersDir, spec.target(o)).catch(() => undefined);
+  const f = rec?.fenced;
+  if (!rec || !f) return [];
+  return [
+    {
+      id: 'cluster-is-not-fenced',
+      check: () =>
+        fail(
+          `${rec.cluster} is fenced since ${f.at}: ${f.reason}`,
+          `the app continues on ${f.host ? `host ${f.host}` : 'another host'}; keep this copy stopped. pgmam drop ${rec.name} removes it here (its backups stay), or bring its state back under a new name with pgmam recover ${rec.stanza} --from-repo ${f.repo} --as NEW on any host`,
+        ),
+    },
+  ];
+}
+
 async function prepare<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, o: O): Promise<{ facts: F; plan: Plan }> {
   const facts = await m.gather(readOnlyContext(ctx), o);
-  const plan = assemblePlan(m, facts, o, ctx);
+  const plan = assemblePlan(m, facts, o, ctx, await fencedGuards(ctx, m.spec as CommandSpec<O, unknown, unknown>, o));
   checkGuards(plan);
   return { facts, plan };
 }

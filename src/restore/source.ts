@@ -224,7 +224,7 @@ export function timelineHistoryAvailable(f: SourceFacts, label: string): Guard {
 }
 
 /** The target is not in the future, lies in the recovery window along the current timeline, and is not only on an abandoned one. */
-export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; name: string; now: Date; online: boolean; record: ManagedCluster }): Guard[] {
+export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; name: string; now: Date; online: boolean; timelines: ManagedCluster["timelines"] }): Guard[] {
   const { set, usable } = selectSet(f, t);
   const first = usable[0];
   const nowUs = o.now.getTime() * 1000;
@@ -248,7 +248,7 @@ export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; 
       id: 'target-is-on-current-timeline',
       check() {
         if (f.currentTimeline === undefined) return pass;
-        const hit = abandonedPeriods(o.record.timelines, lineage(f.currentTimeline, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
+        const hit = abandonedPeriods(o.timelines, lineage(f.currentTimeline, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
         return hit
           ? fail(
               `target ${t.text} lies in a period only the abandoned timeline ${hit.timeline} covers (${formatUs(hit.fromUs)} to ${formatUs(hit.untilUs)}, undone by an earlier pitr)`,

@@ -33,6 +33,9 @@ export type RepoRecord = z.infer<typeof repoSchema>;
 export const repoSecretsSchema = z.object({ accessKey: z.string(), secretKey: z.string(), cipherPass: z.string().nullable() });
 export type RepoSecrets = z.infer<typeof repoSecretsSchema>;
 
+/** The lock a repository's record takes (repo add, remove, attach, recover): a name no cluster can have. */
+export const repoTarget = (name: string) => `_repo_${name}`;
+
 export const reposDir = (stateDir: string) => `${stateDir}/repos`;
 export const repoRecordPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.json`;
 export const repoSecretsPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.secrets`;

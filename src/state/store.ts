@@ -55,6 +55,13 @@ export const managedSchema = z.object({
   dropped: z.object({ at: z.string(), dataDir: z.string() }).nullable().default(null),
   /** The repositories besides the local one (always repo1) its stanza file names, each at its pgBackRest index. */
   repos: z.array(attachmentSchema).default([]),
+  /** Brought here by `pgmam recover` from a shared repository: a copy under a new name, or a takeover of the app's own stanza. */
+  origin: z.object({ stanza: z.string(), repo: z.string(), host: z.string().nullable(), mode: z.enum(['copy', 'takeover']), timeline: z.number(), at: z.string() }).nullable().default(null),
+  /**
+   * Set by check when another host took the app over (a newer timeline in its shared stanza): the cluster
+   * was stopped and its start at boot disabled; every changing command refuses it.
+   */
+  fenced: z.object({ at: z.string(), repo: z.string(), timeline: z.number(), host: z.string().nullable(), reason: z.string() }).nullable().default(null),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;

@@ -224,7 +224,7 @@ export function newClusterSteps(s: NewClusterSpec) {
     show: [`$ runuser -u postgres -- pgbackrest --stanza=${name} --output=json info  (a full backup, its stop WAL archived)`],
   };
   /** The record that makes it managed: written last, so a half-made cluster is never listed as managed. */
-  const recordManaged = (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string }): Step => {
+  const recordManaged = (r: { role: ManagedCluster['role']; parent: string | null; createdAt: string; origin?: ManagedCluster['origin'] }): Step => {
     const rec: ManagedCluster = {
       format: 1,
       cluster: label,
@@ -243,6 +243,8 @@ export function newClusterSteps(s: NewClusterSpec) {
       dropped: null,
       repoMarks: {},
       repos: attached.map((a) => attachment(a.name, a.index)),
+      origin: r.origin ?? null,
+      fenced: null,
     };
     return {
       id: 'record-managed',

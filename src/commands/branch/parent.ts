@@ -114,7 +114,7 @@ export function parentGuards(p: ParentFacts, label: string, at: TargetTime | und
   ];
   if (!p.record || !p.cluster) return guards;
   guards.push(repoIsAttached(p), stanzaIsClustersOwn(p, label, p.record.stanza, p.cluster), timelineHistoryAvailable(p, label), tablespaceGuard(p, label));
-  if (at) guards.push(...targetGuards(p, at, { label, name: p.record.name, now, online: p.cluster.running, record: p.record }));
+  if (at) guards.push(...targetGuards(p, at, { label, name: p.record.name, now, online: p.cluster.running, timelines: p.record.timelines }));
   else guards.push(hasBackupGuard(p, label));
   guards.push(backupWalArchived(p, selectSet(p, at).set));
   return guards;

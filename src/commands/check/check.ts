@@ -13,6 +13,8 @@ import { stderrTail } from '../../runner/types.js';
 import { buildList, gatherListFacts, windowOf, type ListEntry, type ListFacts, type RepoView } from '../../host/inventory.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { readArchiveBacklog } from '../../host/archive-backlog.js';
+import { detectTakeover, type Takeover } from '../../host/takeover.js';
+import { readRecord, updateManaged, type ManagedCluster } from '../../state/store.js';
 
 export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
 export type CheckOptions = z.infer<typeof checkOptionsSchema>;
@@ -34,6 +36,8 @@ export interface ClusterHealth {
   interrupted: ListEntry['interrupted'];
   /** Each attached repository (the local one is the fields above): from `info --repo=N` and a listing of its newest WAL. */
   repos: RepoHealth[];
+  /** Another host continues this app: a newer timeline in its stanza of a shared repository; fenced when check stopped it. */
+  takenOver: { repo: string; timeline: number; own: number; host: string | null; fenced: boolean } | null;
 }
 
 export interface RepoHealth {
@@ -59,6 +63,13 @@ export interface Thresholds {
 /** Turns gathered measurements into problems: pure, so the rules are unit-tested. */
 export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresholds): string[] {
   const p: string[] = [];
+  const x = h.takenOver;
+  if (x) {
+    p.push(
+      `taken over: timeline ${x.timeline} in repository ${x.repo} is newer than this cluster's timeline ${x.own}; ${x.host ? `host ${x.host}` : 'another host'} continues this app. ${x.fenced ? 'Fenced: stopped and not started at boot; every changing pgmam command refuses it' : 'Not fenced (fence-on-takeover = no): stop it and keep it from archiving'} (README: Disaster recovery)`,
+    );
+    return p;
+  }
   if (!h.running) p.push('not running');
   else if (h.acceptsConnections === false) p.push('running but not accepting connections');
   if (h.archive?.checkOk === false) p.push('pgbackrest check failed: WAL archiving does not work');
@@ -149,6 +160,7 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     preserved,
     freeBytes: { data: dataFree, repo: repoFree },
     repos,
+    takenOver: null,
   };
 }
 
@@ -169,13 +181,48 @@ export interface CheckFacts extends ListFacts {
   uid: number;
   now: Date;
   entries: ListEntry[];
+  /** By app name: another host took it over (a fenced record, or a newer foreign timeline found now). */
+  takeovers: Map<string, Takeover>;
   /** Filled in by the measure-health step, for the report and the metrics file. */
   results: ClusterHealth[];
 }
 
 export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
   const facts = await gatherListFacts(ctx);
-  return { ...facts, uid: ctx.host.uid, now: ctx.clock.now(), entries: buildList(facts), results: [] };
+  const entries = buildList(facts);
+  const takeovers = new Map<string, Takeover>();
+  if (ctx.host.uid === 0)
+    await Promise.all(
+      facts.managed.map(async (rec) => {
+        if (rec.fenced) return void takeovers.set(rec.name, { name: rec.name, repo: rec.fenced.repo, timeline: rec.fenced.timeline, own: 0, host: rec.fenced.host });
+        const e = entries.find((x) => x.name === rec.name && x.managed);
+        const t = await detectTakeover(ctx, ctx.runner, rec, e?.dataDir ?? null, facts.repoViews.get(rec.stanza) ?? []);
+        if (t) takeovers.set(rec.name, t);
+      }),
+    );
+  return { ...facts, uid: ctx.host.uid, now: ctx.clock.now(), entries, takeovers, results: [] };
+}
+
+/** Stop a cluster another host took over and keep it from starting at boot, and record why: two hosts must never archive into one stanza. */
+export function fenceStep(rec: ManagedCluster, t: Takeover, running: boolean, systemd: boolean): Step {
+  const id = { version: rec.version, name: rec.name };
+  const startConf = `${pg.confDirOf(id)}/start.conf`;
+  const reason = `timeline ${t.timeline} in repository ${t.repo} is newer than its own (${t.own || '?'}): ${t.host ? `host ${t.host}` : 'another host'} took it over`;
+  return {
+    id: `fence-${rec.name}`,
+    title: `fence ${rec.cluster}: ${reason} — stop it and disable its start at boot`,
+    effect: 'write',
+    run: async (c) => {
+      if (running) await c.runner.run(pg.controlCluster(id, 'stop', systemd));
+      const st = await c.fs.stat(startConf);
+      await c.fs.writeFileAtomic(startConf, 'disabled\n', { mode: 0o644, owner: st ? { uid: st.uid, gid: st.gid } : undefined });
+      if (systemd) await c.runner.run({ argv: ['systemctl', 'disable', pg.unitName(id)], effect: 'write' }, { check: false });
+      const at = rec.fenced?.at ?? c.clock.now().toISOString();
+      await updateManaged(c.fs, c.paths.clustersDir, rec.name, (r) => ({ ...r, fenced: { at, repo: t.repo, timeline: t.timeline, host: t.host, reason } }));
+      c.log.warn({ event: 'fenced', cluster: rec.cluster, repo: t.repo, timeline: t.timeline, host: t.host }, `${rec.cluster} fenced: ${reason}`);
+    },
+    show: [...(running ? [`$ ${pg.controlCluster(id, 'stop', systemd).argv.join(' ')}`] : []), `write ${startConf}: disabled`, `record ${rec.name} as fenced`],
+  };
 }
 
 const unknownNames = (f: CheckFacts, o: CheckOptions) => o.names.filter((n) => !f.entries.some((e) => e.name === n || e.cluster === n));
@@ -194,7 +241,17 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
   const now = f.now.getTime();
   const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024 };
   const repoOf = new Map(f.managed.map((m) => [m.name, m.repoPath]));
+  // Fenced first: measuring then sees the cluster stopped. A fenced cluster someone started again is stopped again.
+  const fences = env.config['fence-on-takeover'] === 'yes'
+    ? chosen.flatMap((e) => {
+        const t = f.takeovers.get(e.name);
+        const rec = f.managed.find((m) => m.name === e.name);
+        const running = e.status === 'online';
+        return t && rec && e.managed && (!rec.fenced || running) ? [fenceStep(rec, t, running, env.host.systemd)] : [];
+      })
+    : [];
   const steps: Step[] = [
+    ...fences,
     {
       id: 'measure-health',
       title: `measure ${chosen.filter((e) => e.managed).length} managed cluster(s): connections, pgbackrest check, archiver, backups, disk, preserved directories`,
@@ -207,7 +264,11 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
             const suspended = (f.managed.find((m) => m.name === e.name)?.repos ?? []).flatMap((a): RepoHealth[] =>
               a.suspended ? [{ name: a.name, index: a.index, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason, waitingMb: a.suspended.waitingMb }, failing: null, reachable: false, problem: null, lastBackup: null, walBehindSeconds: null }] : [],
             );
-            const m = await measure(c, e, repoOf.get(e.name), now, [...views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)), ...suspended]);
+            const taken = f.takeovers.get(e.name);
+            const fenced = Boolean((await readRecord(c.fs, c.paths.clustersDir, e.name))?.fenced);
+            // Taken over: no pgbackrest check (it would push this copy's WAL into the other host's stanza).
+            const m = await measure(c, { ...e, status: taken ? 'down' : e.status }, repoOf.get(e.name), now, [...views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)), ...suspended]);
+            m.takenOver = taken ? { repo: taken.repo, timeline: taken.timeline, own: taken.own, host: taken.host, fenced } : null;
             const problems = judge(m, t);
             return { ...m, healthy: problems.length === 0, problems };
           }),
@@ -267,6 +328,7 @@ const unmanaged = (e: ListEntry): ClusterHealth => ({
   freeBytes: { data: null, repo: null },
   interrupted: e.interrupted,
   repos: [],
+  takenOver: null,
 });
 
 function renderText(results: ClusterHealth[]): string {
@@ -309,6 +371,7 @@ export function renderPrometheus(results: ClusterHealth[], now: number): string 
   metric('pgmam_repo_suspended', '1 while backup has suspended an attached repository for the cluster (it failed while WAL piled up)', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, b(x.suspended !== null)]));
   metric('pgmam_wal_waiting_bytes', 'WAL in pg_wal waiting to be archived', managed.map((r) => [c(r), r.archive?.waitingMb === null || r.archive?.waitingMb === undefined ? null : r.archive.waitingMb * 1024 * 1024]));
   metric('pgmam_repo_last_backup_age_seconds', 'age of the newest backup in an attached repository', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, x.lastBackup ? Math.round(x.lastBackup.ageSeconds) : null]));
+  metric('pgmam_taken_over', '1 when another host continues the app (a newer timeline in its shared stanza)', managed.map((r) => [c(r), r.takenOver ? 1 : 0]));
   metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
   out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);
   return `${out.join('\n')}\n`;

@@ -202,6 +202,8 @@ export async function recoverDrop(ctx: Context, j: Journal, data: DropJournal | 
 
 const dropSpec = {
   options: dropOptionsSchema,
+  // A fenced copy (another host took the app over) may be dropped here; the shared stanza is the other host's now.
+  fencedMayRun: (o: DropOptions) => !o.purgeBackups,
   target: (o: DropOptions) => o.name,
   // The named cluster first: the journal is its, where a re-run of the same drop looks.
   locks: (o: DropOptions, f: DropFacts) => [o.name, ...f.targets.map((t) => t.name).filter((n) => n !== o.name)],

@@ -139,7 +139,7 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
     stanzaIsClustersOwn(f, label, f.record!.stanza, f.cluster!),
     timelineHistoryAvailable(f, label),
   );
-  if (o.mode.kind === 'time') guards.push(...targetGuards(f, o.mode.target, { label, name: o.ref.name, now: f.now, online: Boolean(f.cluster!.running), record: f.record! }));
+  if (o.mode.kind === 'time') guards.push(...targetGuards(f, o.mode.target, { label, name: o.ref.name, now: f.now, online: Boolean(f.cluster!.running), timelines: f.record!.timelines }));
   else guards.push(hasBackupGuard(f, label));
   guards.push({
     id: 'cluster-has-no-tablespaces',

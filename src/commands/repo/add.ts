@@ -15,7 +15,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe, type ProbeOutcome, type ProbeProblem } from '../../pgbackrest/probe.js';
 import { probeEnv, s3Options } from '../../pgbackrest/repo-options.js';
 import type { Journal } from '../../state/journal.js';
-import { LOCAL_REPO, parseKeyFile, readRepos, repoCaPath, repoRecordPath, repoSecretsPath, reposDir, type RepoRecord, type RepoSecrets } from '../../state/repos.js';
+import { LOCAL_REPO, repoTarget, parseKeyFile, readRepos, repoCaPath, repoRecordPath, repoSecretsPath, reposDir, type RepoRecord, type RepoSecrets } from '../../state/repos.js';
 
 export const repoAddOptionsSchema = runFlagsSchema.extend({
   name: z.string().regex(NAME_PATTERN),
@@ -200,7 +200,7 @@ export function planRepoAdd(f: RepoAddFacts, o: RepoAddOptions, env: PlanEnv): P
 }
 
 /** Repository commands journal and lock under a name no cluster can have. */
-export const repoTarget = (name: string) => `_repo_${name}`;
+export { repoTarget };
 
 /** An add that wrote its record is complete; one that had not is rolled back (pgmam's own files only). */
 export async function recoverRepoAdd(ctx: Context, j: Journal, d: RepoAddJournal): Promise<Recovery> {

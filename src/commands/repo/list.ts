@@ -11,8 +11,12 @@ import { classifyProbe } from '../../pgbackrest/probe.js';
 import { probeEnv, s3Options } from '../../pgbackrest/repo-options.js';
 import { LOCAL_REPO, readRepoSecrets, readRepos, type RepoRecord } from '../../state/repos.js';
 import type { ManagedCluster } from '../../state/store.js';
+import { archiveMax, lastBackup, parseInfo, type StanzaInfo } from '../../pgbackrest/info.js';
+import { newestAnnotation } from '../../host/repo-stanza.js';
+import { NAME_PATTERN } from '../../names.js';
+import { fail, pass } from '../../plan/types.js';
 
-export const repoListOptionsSchema = runFlagsSchema;
+export const repoListOptionsSchema = runFlagsSchema.extend({ apps: z.string().optional() });
 export type RepoListOptions = z.infer<typeof repoListOptionsSchema>;
 
 export interface RepoRow {
@@ -52,6 +56,66 @@ export function repoRows(repos: RepoRecord[], managed: ManagedCluster[], local: 
   return rows;
 }
 
+/** One stanza of a (shared) repository, as `repo list --apps` shows it. */
+export interface RepoAppRow {
+  stanza: string;
+  /** From the newest backup's pgmam annotations; null when it has none (taken by hand, or by an older pgmam). */
+  host: string | null;
+  role: string | null;
+  /** A cluster pgmam manages on this host has this stanza. */
+  here: boolean;
+  status: string;
+  newestBackup: { label: string; type: string; stoppedAt: string } | null;
+  /** The newest WAL segment in its archive (timeline and position). */
+  newestWal: string | null;
+  systemId: string | null;
+}
+
+export function repoAppRows(stanzas: StanzaInfo[], managed: ManagedCluster[]): RepoAppRow[] {
+  return stanzas.map((s) => {
+    const b = lastBackup(s);
+    const a = newestAnnotation(s);
+    return {
+      stanza: s.name,
+      host: a.host ?? null,
+      role: a.role ?? null,
+      here: managed.some((m) => !m.dropped && m.stanza === s.name),
+      status: s.status.message,
+      newestBackup: b ? { label: b.label, type: b.type, stoppedAt: new Date(b.timestamp.stop * 1000).toISOString() } : null,
+      newestWal: archiveMax(s)?.wal ?? null,
+      systemId: s.db.at(-1)?.['system-id'] ?? null,
+    };
+  });
+}
+
+/** Every stanza a repository holds, whichever host it came from: one `pgbackrest info` over the whole repository. */
+export async function gatherRepoApps(ctx: Context, name: string): Promise<{ rows: RepoAppRow[]; problem: string | null; known: boolean }> {
+  const [{ repos }, managed] = await Promise.all([readRepos(ctx.fs, ctx.paths.stateDir), managedClusters(ctx)]);
+  const repo = repos.find((r) => r.name === name);
+  if (name !== LOCAL_REPO && !repo) return { rows: [], problem: null, known: false };
+  if (ctx.host.uid !== 0) return { rows: [], problem: 'reading a repository needs root (run with sudo)', known: true };
+  let r;
+  if (repo) {
+    try {
+      r = await ctx.runner.run(pgbr.repoProbe(probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name))), ['--output=json', 'info']), { check: false });
+    } catch (e) {
+      return { rows: [], problem: e instanceof Error ? e.message : String(e), known: true };
+    }
+  } else {
+    const path = repoPathFrom(ctx.config['repo-path'], await readMainConfig(ctx.fs));
+    r = await ctx.runner.run(pgbr.info(pgbr.repoScope(path, ctx.paths.stanzaDir)), { check: false });
+  }
+  if (r.exitCode !== 0) return { rows: [], problem: classifyProbe(r).detail ?? 'unreadable', known: true };
+  return { rows: repoAppRows(parseInfo(r.stdout), managed.records), problem: null, known: true };
+}
+
+export function renderRepoApps(rows: RepoAppRow[]): string {
+  return renderTable(
+    ['STANZA', 'HOST', 'ROLE', 'HERE', 'NEWEST BACKUP', 'NEWEST WAL', 'STATUS'],
+    rows.map((r) => [r.stanza, r.host ?? '-', r.role ?? '-', r.here ? 'yes' : 'no', r.newestBackup ? `${r.newestBackup.label} (${r.newestBackup.stoppedAt})` : '-', r.newestWal ?? '-', r.status]),
+  );
+}
+
 export async function gatherRepoList(ctx: Context): Promise<RepoRow[]> {
   const [{ repos }, managed] = await Promise.all([readRepos(ctx.fs, ctx.paths.stateDir), managedClusters(ctx)]);
   // An empty repo-path means pgBackRest's own (its main configuration's repo1-path, or its default).
@@ -83,17 +147,28 @@ export function renderRepoTable(rows: RepoRow[]): string {
   );
 }
 
-export const repoListCommand: CommandModule<RepoListOptions, RepoRow[]> = {
+type RepoListFacts = { kind: 'repos'; rows: RepoRow[] } | { kind: 'apps'; repo: string; rows: RepoAppRow[]; problem: string | null; known: boolean };
+
+export const repoListCommand: CommandModule<RepoListOptions, RepoListFacts> = {
   spec: {
     name: 'repo list',
-    summary: 'the repositories: kind, where, retention, encryption, apps attached, reachable',
-    cli: { input: z.object({}) },
+    summary: 'the repositories: kind, where, retention, encryption, apps attached, reachable; --apps REPO: every stanza in it, from whichever host',
+    cli: {
+      flags: [{ flags: '--apps <repo>', help: "every app (stanza) in this repository, whichever host it came from: host, role, newest backup and WAL" }],
+      input: z.object({ apps: z.string().regex(NAME_PATTERN, 'a repository name').optional() }),
+    },
     options: repoListOptionsSchema,
-    examples: ['pgmam repo list', 'pgmam repo list --json'],
+    examples: ['pgmam repo list', 'pgmam repo list --json', 'pgmam repo list --apps offsite'],
     destructive: false,
   },
-  gather: gatherRepoList,
-  guards: () => [],
+  gather: async (ctx, o) => (o.apps === undefined ? { kind: 'repos', rows: await gatherRepoList(ctx) } : { kind: 'apps', repo: o.apps, ...(await gatherRepoApps(ctx, o.apps)) }),
+  guards: (f) =>
+    f.kind === 'repos'
+      ? []
+      : [
+          { id: 'repo-exists', check: () => (f.known ? pass : fail(`pgmam has no repository ${f.repo}`, 'see pgmam repo list')) },
+          { id: 'repo-is-readable', check: () => (!f.known || !f.problem ? pass : fail(`cannot read repository ${f.repo}: ${f.problem}`)) },
+        ],
   plan: () => ({ target: 'repositories', steps: [] }),
-  report: async (ctx, o, rows) => ctx.io.out(o.json ? `${JSON.stringify(rows, null, 2)}\n` : renderRepoTable(rows)),
+  report: async (ctx, o, f) => ctx.io.out(o.json ? `${JSON.stringify(f.rows, null, 2)}\n` : f.kind === 'repos' ? renderRepoTable(f.rows) : renderRepoApps(f.rows)),
 };

@@ -107,7 +107,7 @@ describe('check rules', () => {
     cluster: '15/app1', name: 'app1', managed: true, running: true, acceptsConnections: true,
     archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0, waitingMb: 0, localFailing: null },
     lastBackup: { type: 'full', label: 'L', stoppedAt: '2026-11-22T09:00:00Z', ageSeconds: 3600 },
-    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [],
+    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [], takenOver: null,
   };
   const s3 = { name: 'offsite', index: 2, suspended: null, failing: null, reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
   const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
@@ -130,6 +130,7 @@ describe('check rules', () => {
     ['archiving into an attached repository fails', { archive: { ...healthy.archive!, waitingMb: 48 }, repos: [{ ...s3, failing: '[HostConnectError] unable to connect' }] }, [/archiving into repository offsite fails: \[HostConnectError\] unable to connect; 48 MB of WAL wait/]],
     ['an attached repository suspended', { repos: [{ ...s3, reachable: false, suspended: { at: 'T1', since: 'T0', reason: 'down', waitingMb: 1024 } }] }, [/repository offsite is suspended since T1: it failed \(down\) while 1024 MB .* misses WAL from T0/]],
     ['archiving into the local repository fails', { archive: { ...healthy.archive!, localFailing: '[FileOpenError] x' } }, [/archiving into the local repository fails/]],
+    ['taken over by another host and fenced: that alone, not "not running"', { running: false, takenOver: { repo: 'offsite', timeline: 3, own: 2, host: 'hostb', fenced: true } }, [/taken over: timeline 3 in repository offsite is newer than this cluster's timeline 2; host hostb continues this app\. Fenced/]],
   ])('%s', (_what, over, problems) => {
     const found = judge({ ...healthy, ...over }, t);
     expect(found).toHaveLength(problems.length);
@@ -148,5 +149,16 @@ describe('check rules', () => {
     expect(text).toContain('pgmam_free_bytes{cluster="15/app1",fs="repo"} 10000000000');
     expect(text).not.toContain('15/main');
     expect(text).toMatch(/^pgmam_check_timestamp_seconds 1795341600$/m);
+  });
+});
+
+describe('takeover detection', () => {
+  it('a timeline above the cluster’s own that pgmam here did not make is foreign; its own pitr timelines are not', async () => {
+    const { foreignTimelines } = await import('../../../src/host/takeover.js');
+    const entries = ['00000002.history', '00000003.history', '0000000100000000', '0000000300000000'];
+    expect(foreignTimelines(entries, 2, [])).toEqual([3]);
+    expect(foreignTimelines(entries, 2, [{ timeline: 3 }])).toEqual([]);
+    expect(foreignTimelines(entries, 3, [])).toEqual([]);
+    expect(foreignTimelines(entries, 1, [{ timeline: 2 }])).toEqual([3]);
   });
 });

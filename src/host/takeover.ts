@@ -1,0 +1,53 @@
+// Whether another host has taken an app over: a timeline in the app's stanza of a shared repository
+// that is newer than the cluster's own and that pgmam here did not make (its pitr and undo timelines
+// are in the record). Read-only: one listing of the stanza's archive per attached repository.
+import type { Context } from '../context.js';
+import * as pg from '../pg/commands.js';
+import { parseControlData } from '../pg/controldata.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import type { Runner } from '../runner/types.js';
+import type { ManagedCluster } from '../state/store.js';
+import type { RepoView } from './inventory.js';
+
+export interface Takeover {
+  name: string;
+  repo: string;
+  /** The newer timeline another host made, and the cluster's own. */
+  timeline: number;
+  own: number;
+  /** The host the repository's newest backup of the stanza says it came from. */
+  host: string | null;
+}
+
+const HISTORY = /^([0-9A-F]{8})\.history$/;
+
+/** Timelines above `own` that pgmam here did not make, from an archive directory's entry names. Pure. */
+export function foreignTimelines(entries: string[], own: number, made: ReadonlyArray<{ timeline: number }>): number[] {
+  return entries
+    .map((e) => HISTORY.exec(e)?.[1])
+    .filter((h): h is string => h !== undefined)
+    .map((h) => parseInt(h, 16))
+    .filter((t) => t > own && !made.some((m) => m.timeline === t))
+    .sort((a, b) => a - b);
+}
+
+/** The host of the newest backup there that this host did not take. */
+const otherHost = (v: RepoView, self: string) => v.stanza?.backup.filter((b) => b.annotation?.['pgmam-host'] && b.annotation['pgmam-host'] !== self).at(-1)?.annotation?.['pgmam-host'] ?? null;
+
+export async function detectTakeover(ctx: Pick<Context, 'paths' | 'host'>, runner: Runner, rec: ManagedCluster, dataDir: string | null, views: RepoView[]): Promise<Takeover | undefined> {
+  if (!dataDir || !views.length) return undefined;
+  const control = await runner.run(pg.pgControlData(rec.version, dataDir), { check: false });
+  const own = control.exitCode === 0 ? parseControlData(control.stdout).timeline : undefined;
+  if (own === undefined) return undefined;
+  const scope = pgbr.stanzaScope(rec.stanza, ctx.paths.stanzaDir);
+  for (const v of views) {
+    const id = v.stanza?.archive.at(-1)?.id;
+    if (!v.reachable || !id) continue;
+    const ls = await runner.run(pgbr.repoLs(scope, v.index, `archive/${rec.stanza}/${id}`, 2), { check: false });
+    if (ls.exitCode !== 0) continue;
+    const names = Object.keys(JSON.parse(ls.stdout || '{}') as Record<string, unknown>);
+    const newer = foreignTimelines(names, own, rec.timelines).at(-1);
+    if (newer !== undefined) return { name: rec.name, repo: v.name, timeline: newer, own, host: otherHost(v, ctx.host.name) };
+  }
+  return undefined;
+}
