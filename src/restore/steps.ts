@@ -7,7 +7,7 @@ import type { Step } from '../plan/types.js';
 import type { Cmd } from '../runner/types.js';
 import { updateManaged, type Preserved } from '../state/store.js';
 import { parsePgTimestamp } from './target.js';
-import { timelineOfWal } from './timeline.js';
+import { historyFileName, timelineOfWal } from './timeline.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -290,5 +290,24 @@ export function requestRecoveryStep(dataDir: string, settings: string[], why: st
       await c.fs.writeFileAtomic(`${dataDir}/recovery.signal`, '', { mode: 0o600, owner });
     },
     show: [`comment out recovery_target*, restore_command and archive_mode in ${auto}, then append:`, ...settings.map((l) => `  | ${l}`), `touch ${dataDir}/recovery.signal`],
+  };
+}
+
+/**
+ * A restore promoted with archiving off leaves its new timeline's history file unarchived (no .ready):
+ * pushed into the cluster's own stanza once archiving is on, so a later restore there can follow the
+ * timeline (and, after a takeover, so the other hosts sharing the stanza see it).
+ */
+export function archiveNewHistoryStep(push: (file: string) => Cmd, dataDir: string, recovered: RecoveredState): Step {
+  return {
+    id: 'archive-new-history',
+    title: "archive the new timeline's history file into the cluster's own stanza",
+    effect: 'write',
+    run: async (ctx) => {
+      const file = `${dataDir}/pg_wal/${historyFileName(recovered.timeline)}`;
+      if (!(await ctx.fs.exists(file))) throw new Error(`${file} is missing: the restored cluster did not write its timeline's history`);
+      await ctx.runner.run(push(file));
+    },
+    show: [`$ runuser -u postgres -- pgbackrest --stanza=<own> --no-archive-async archive-push ${dataDir}/pg_wal/<new timeline>.history`],
   };
 }

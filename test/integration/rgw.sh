@@ -6,8 +6,10 @@
 #   rgw.sh start DIR BASE_PORT   mon on BASE_PORT (v2) and BASE_PORT+1 (v1), HTTPS on BASE_PORT+2;
 #                                writes DIR/env (endpoint, port, bucket, CA file, key file) when ready
 #   rgw.sh stop DIR              TERM, then KILL after 3 s, the daemons DIR/pids names; removes DIR
-#   rgw.sh gateway DIR NAME PORT another radosgw on the same RADOS cluster, HTTPS on PORT, its PID in
-#                                DIR/gw-NAME.pid (an outage test stops it without touching the others)
+#   rgw.sh gateway DIR NAME PORT [ADDR]
+#                                another radosgw on the same RADOS cluster, HTTPS on ADDR:PORT (default
+#                                127.0.0.1; another address gets a certificate of its own naming it), its
+#                                PID in DIR/gw-NAME.pid (an outage test stops it without touching the others)
 #   rgw.sh gateway-stop DIR NAME KILL that gateway (an abrupt outage) and wait until it is gone
 #
 # The certificate comes from a throwaway CA in DIR/tls; its SANs hold localhost and 127.0.0.1 as DNS
@@ -40,11 +42,22 @@ conf=$dir/ceph.conf
 if [ "$cmd" = gateway ]; then
   name=${3:?name}
   port=${4:?port}
+  addr=${5:-127.0.0.1}
+  crt=$dir/tls/server.crt
+  key=$dir/tls/server.key
+  if [ "$addr" != 127.0.0.1 ]; then
+    # A gateway another host reaches by address: pgBackRest checks the name against DNS SANs only.
+    crt=$dir/tls/server-$name.crt
+    key=$dir/tls/server-$name.key
+    openssl req -newkey rsa:2048 -nodes -keyout "$key" -out "$dir/tls/server-$name.csr" -subj "/CN=$addr" 2>/dev/null
+    printf 'subjectAltName=DNS:%s,IP:%s,DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' "$addr" "$addr" >"$dir/tls/ext-$name.cnf"
+    openssl x509 -req -in "$dir/tls/server-$name.csr" -CA "$dir/tls/ca.crt" -CAkey "$dir/tls/ca.key" -CAcreateserial -out "$crt" -days 2 -extfile "$dir/tls/ext-$name.cnf" 2>/dev/null
+  fi
   # Its own section: a second [client.rgw.NAME] with its own frontend port; the same pools and users.
   if ! grep -q "^\\[client.rgw.$name\\]" "$conf"; then
     timeout 60 ceph -c "$conf" auth get-or-create "client.rgw.$name" mon 'allow rw' osd 'allow rwx' -o "$dir/rgw-$name.keyring" >/dev/null
-    printf '[client.rgw.%s]\nkeyring = %s\nrgw data = %s\nrgw frontends = beast ssl_endpoint=127.0.0.1:%s tcp_nodelay=1 ssl_certificate=%s ssl_private_key=%s\nrgw dns name = localhost\n' \
-      "$name" "$dir/rgw-$name.keyring" "$dir/rgw-$name" "$port" "$dir/tls/server.crt" "$dir/tls/server.key" >>"$conf"
+    printf '[client.rgw.%s]\nkeyring = %s\nrgw data = %s\nrgw frontends = beast ssl_endpoint=%s:%s tcp_nodelay=1 ssl_certificate=%s ssl_private_key=%s\nrgw dns name = localhost\n' \
+      "$name" "$dir/rgw-$name.keyring" "$dir/rgw-$name" "$addr" "$port" "$crt" "$key" >>"$conf"
   fi
   mkdir -p "$dir/rgw-$name"
   setsid radosgw -c "$conf" -n "client.rgw.$name" -f </dev/null >>"$dir/log/rgw-$name.out" 2>&1 &
@@ -52,7 +65,7 @@ if [ "$cmd" = gateway ]; then
   echo $pid >"$dir/gw-$name.pid"
   echo $pid >>"$dir/pids"
   for _ in $(seq 600); do
-    curl -s -o /dev/null --cacert "$dir/tls/ca.crt" "https://localhost:$port/" && exit 0
+    curl -s -o /dev/null --cacert "$dir/tls/ca.crt" "https://$addr:$port/" && exit 0
     kill -0 $pid 2>/dev/null || { echo "radosgw $name exited" >&2; exit 1; }
     sleep 0.1
   done

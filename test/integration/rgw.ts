@@ -39,9 +39,12 @@ export async function stopRgw(rgw: Rgw | undefined): Promise<number> {
   return Math.round(performance.now() - t0);
 }
 
-/** Another radosgw on the same RADOS cluster, HTTPS on `port`: an outage test stops it without touching the file's first gateway. */
-export async function startGateway(rgw: Rgw, name: string, port: number): Promise<void> {
-  const r = await execa(SCRIPT, ['gateway', rgw.dir, name, String(port)], { reject: false, stdin: 'ignore' });
+/**
+ * Another radosgw on the same RADOS cluster, HTTPS on `addr:port` (default 127.0.0.1; another address
+ * gets a certificate naming it, for a second host): an outage test stops it without touching the file's first gateway.
+ */
+export async function startGateway(rgw: Rgw, name: string, port: number, addr = '127.0.0.1'): Promise<void> {
+  const r = await execa(SCRIPT, ['gateway', rgw.dir, name, String(port), addr], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new Error(`radosgw ${name} did not start: ${r.stderr}\n${r.stdout}`);
 }
 

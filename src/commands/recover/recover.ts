@@ -20,7 +20,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { repoLines, s3Options } from '../../pgbackrest/repo-options.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { backupWalArchived, emptySource, hasBackupGuard, selectSet, targetGuards, timelineHistoryAvailable } from '../../restore/source.js';
-import { enableArchivingStep, recordTimelineStep, type LiveCluster } from '../../restore/steps.js';
+import { archiveNewHistoryStep, enableArchivingStep, recordTimelineStep, type LiveCluster } from '../../restore/steps.js';
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
@@ -220,6 +220,7 @@ export function planRecover(f: RecoverFacts, o: RecoverOptions, env: PlanEnv): P
     recordTimelineStep(f.name, env.paths.clustersDir, seq.recovered, tli, o.to?.text ?? null),
     n.createStanza,
     enableArchivingStep(live, env.host.systemd, owner),
+    archiveNewHistoryStep((file) => pgbr.archivePush(n.scope, file), n.dataDir, seq.recovered),
     n.checkArchiving,
     first.backup,
     ...n.backupsIntoAttached('the first full backup'),
