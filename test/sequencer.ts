@@ -21,6 +21,7 @@ const SECONDS: Record<string, number> = {
   links: 5,
   s3: 240,
   outage: 330,
+  fleet: 175,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,
