@@ -33,6 +33,7 @@ const SECONDS: Record<string, number> = {
   'kill-child': 120,
   'kill-others': 300,
   'kill-repo': 110,
+  'kill-recover': 330,
 };
 
 const weight = (s: TestSpecification) => {

@@ -29,6 +29,10 @@ export interface ListEntry {
   /** Per repository (the local one first): its newest backup and recovery window; a suspended one says since when and why. [] for unmanaged clusters. */
   repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow']; suspended: { at: string; since: string; reason: string } | null; gaps: Array<{ from: string; to: string | null }> }>;
   preserved: Preserved[];
+  /** Another host took the app over and check fenced this copy (stopped, not started at boot); every changing command refuses it. */
+  fenced: { at: string; host: string | null; repo: string; timeline: number } | null;
+  /** Brought here by recover from a shared repository: a copy or a takeover of another host's app. */
+  origin: { stanza: string; repo: string; host: string | null; mode: 'copy' | 'takeover' } | null;
   /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
   interrupted: { command: string; step: string; status: 'running' | 'failed'; since: string; rerun: string; error: string | null } | null;
 }
@@ -171,6 +175,8 @@ function entry(version: string, name: string, c: HostCluster | undefined, m: Man
     recoveryWindow,
     repos,
     preserved: m?.preserved ?? [],
+    fenced: m?.fenced ? { at: m.fenced.at, host: m.fenced.host, repo: m.fenced.repo, timeline: m.fenced.timeline } : null,
+    origin: m?.origin ? { stanza: m.origin.stanza, repo: m.origin.repo, host: m.origin.host, mode: m.origin.mode } : null,
     interrupted: interruptedOf(f.interrupted.find((j) => j.name === name)),
   };
 }

@@ -121,6 +121,16 @@ describe('a fleet sharing one repository', () => {
     expect(check.code).toBe(0);
     const apps = JSON.parse((await pgmamOnB(b, ['repo', 'list', '--apps', 'fleet', '--json'])).stdout) as Array<{ stanza: string; host: string; here: boolean }>;
     expect(apps.find((x) => x.stanza === copy)).toMatchObject({ host: b.name, here: true });
+    const listed = JSON.parse((await pgmamOnB(b, ['list', '--json'])).stdout) as Array<{ name: string; origin: unknown }>;
+    expect(listed.find((e) => e.name === copy)!.origin).toEqual({ stanza: app.name, repo: 'fleet', host: hostname(), mode: 'copy' });
+    // No secret in what recover shows or logs (the source configuration holds them, root:postgres 0640, and is gone).
+    const dry = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--as', `${copy}x`, '--dry-run']);
+    expect(dry.code).toBe(0);
+    for (const text of [dry.stdout, dry.stderr, r.stdout, readFileSync(`${b.root}/var-log-pgmam/pgmam.log`, 'utf8')]) {
+      expect(text).not.toContain(rgw.secret);
+      expect(text).not.toContain(rgw.access);
+    }
+    expect((await onB(b, ['ls', '/var/lib/pgmam/recover'])).stdout.trim()).toBe('');
   });
 
   it('a takeover is refused while host A still archives (exit 4), and nothing is made on B', async () => {
@@ -156,6 +166,8 @@ describe('a fleet sharing one repository', () => {
     expect(health.takenOver).toMatchObject({ timeline: 2, host: b.name, fenced: true });
     expect((await sh('pg_lsclusters', ['-h'])).stdout).toMatch(new RegExp(`15\\s+${app.name}\\s+\\d+\\s+down`));
     expect(readFileSync(`/etc/postgresql/15/${app.name}/start.conf`, 'utf8').trim()).toBe('disabled');
+    const listedA = JSON.parse((await run(['list', '--json'])).stdout) as Array<{ name: string; fenced: { host: string; timeline: number } | null }>;
+    expect(listedA.find((e) => e.name === app.name)!.fenced).toMatchObject({ host: b.name, timeline: 2 });
     // Every changing command refuses the fenced cluster: no backup is taken, it stays down.
     const backups = async () => (await sh('pgbackrest', [`--stanza=${app.name}`, '--repo=1', '--output=json', 'info'], { user: 'postgres' })).stdout.match(/"label"/g)?.length ?? 0;
     const before = await backups();
