@@ -34,20 +34,34 @@ export function foreignTimelines(entries: string[], own: number, made: ReadonlyA
 /** The host of the newest backup there that this host did not take. */
 const otherHost = (v: RepoView, self: string) => v.stanza?.backup.filter((b) => b.annotation?.['pgmam-host'] && b.annotation['pgmam-host'] !== self).at(-1)?.annotation?.['pgmam-host'] ?? null;
 
+/** With what list and check read of each attached repository (its stanza info names the archive and the hosts of its backups). */
 export async function detectTakeover(ctx: Pick<Context, 'paths' | 'host'>, runner: Runner, rec: ManagedCluster, dataDir: string | null, views: RepoView[]): Promise<Takeover | undefined> {
-  if (!dataDir || !views.length) return undefined;
+  const readable = views.filter((v) => v.reachable && v.stanza?.archive.at(-1)?.id);
+  const found = await foreignTimeline(ctx, runner, rec, dataDir, readable.map((v) => ({ name: v.name, index: v.index, archiveId: v.stanza!.archive.at(-1)!.id })));
+  if (!found) return undefined;
+  const v = readable.find((x) => x.name === found.repo)!;
+  return { ...found, host: otherHost(v, ctx.host.name) };
+}
+
+/** The newest foreign timeline in the stanza's archive of any of these repositories (one listing each). */
+export async function foreignTimeline(
+  ctx: Pick<Context, 'paths'>,
+  runner: Runner,
+  rec: ManagedCluster,
+  dataDir: string | null | undefined,
+  repos: Array<{ name: string; index: number; archiveId: string }>,
+): Promise<Takeover | undefined> {
+  if (!dataDir || !repos.length) return undefined;
   const control = await runner.run(pg.pgControlData(rec.version, dataDir), { check: false });
   const own = control.exitCode === 0 ? parseControlData(control.stdout).timeline : undefined;
   if (own === undefined) return undefined;
   const scope = pgbr.stanzaScope(rec.stanza, ctx.paths.stanzaDir);
-  for (const v of views) {
-    const id = v.stanza?.archive.at(-1)?.id;
-    if (!v.reachable || !id) continue;
-    const ls = await runner.run(pgbr.repoLs(scope, v.index, `archive/${rec.stanza}/${id}`, 2), { check: false });
+  for (const r of repos) {
+    const ls = await runner.run(pgbr.repoLs(scope, r.index, `archive/${rec.stanza}/${r.archiveId}`, 2), { check: false });
     if (ls.exitCode !== 0) continue;
     const names = Object.keys(JSON.parse(ls.stdout || '{}') as Record<string, unknown>);
     const newer = foreignTimelines(names, own, rec.timelines).at(-1);
-    if (newer !== undefined) return { name: rec.name, repo: v.name, timeline: newer, own, host: otherHost(v, ctx.host.name) };
+    if (newer !== undefined) return { name: rec.name, repo: r.name, timeline: newer, own, host: null };
   }
   return undefined;
 }

@@ -158,8 +158,12 @@ describe('a fleet sharing one repository', () => {
     expect(shared.some((e) => /^00000002[0-9A-F]{8}$/.test(e))).toBe(true);
     expect((await pgmamOnB(b, ['check', app.name])).code).toBe(0);
 
-    // A comes back (a reboot that started it): check sees the takeover and fences it.
+    // A comes back (a reboot that started it). Its backup is refused before check runs: it would join B's stanza.
     expect((await sh('pg_ctlcluster', ['15', app.name, 'start'])).code).toBe(0);
+    const backups = async () => (await sh('pgbackrest', [`--stanza=${app.name}`, '--output=json', 'info'], { user: 'postgres' })).stdout.match(/"label"/g)?.length ?? 0;
+    const before = await backups();
+    expect((await run(['backup', app.name, '--type', 'full'])).code).toBe(4);
+    // check sees the takeover and fences it.
     const check = await run(['check', app.name, '--json']);
     expect(check.code).toBe(7);
     const health = (JSON.parse(check.stdout) as Array<{ name: string; takenOver: { timeline: number; host: string; fenced: boolean } | null }>).find((h) => h.name === app.name)!;
@@ -169,8 +173,6 @@ describe('a fleet sharing one repository', () => {
     const listedA = JSON.parse((await run(['list', '--json'])).stdout) as Array<{ name: string; fenced: { host: string; timeline: number } | null }>;
     expect(listedA.find((e) => e.name === app.name)!.fenced).toMatchObject({ host: b.name, timeline: 2 });
     // Every changing command refuses the fenced cluster: no backup is taken, it stays down.
-    const backups = async () => (await sh('pgbackrest', [`--stanza=${app.name}`, '--repo=1', '--output=json', 'info'], { user: 'postgres' })).stdout.match(/"label"/g)?.length ?? 0;
-    const before = await backups();
     expect((await run(['backup', app.name, '--type', 'full'])).code).toBe(4);
     expect((await run(['pitr', app.name, '--latest', '--yes'])).code).toBe(4);
     expect(await backups()).toBe(before);

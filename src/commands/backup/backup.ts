@@ -22,6 +22,7 @@ import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
 import { markBackup, readNextXid } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 import { gatherOutage, hasOpenGap, noOutage, outageSteps, type OutageFacts } from '../../steps/repo-outage.js';
+import { foreignTimeline, type Takeover } from '../../host/takeover.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 
@@ -158,6 +159,8 @@ export interface BackupFacts {
   done: Record<string, { label: string | undefined; before: string[]; durationMs: number }>;
   /** WAL piling up for a failing repository, and suspended repositories that answer again. */
   outage: OutageFacts;
+  /** Another host continues the app (a newer foreign timeline in its stanza of a shared repository). */
+  takenOver?: Takeover;
 }
 
 export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
@@ -185,6 +188,9 @@ export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promis
   const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
   // A live journal is a running command: the lock makes backup wait for it.
   f.target = { record, cluster, stanza, nextXid, interrupted: journal && !ownerAlive(ctx.host, journal) ? describeJournal(journal) : undefined };
+  // A backup here would join another host's stanza (and its retention would expire that host's backups).
+  const archiveId = stanza?.archive.at(-1)?.id;
+  if (archiveId) f.takenOver = await foreignTimeline(ctx, runner, record, cluster?.dataDir, record.repos.filter((a) => !a.suspended && !notAnswering.includes(a.name)).map((a) => ({ name: a.name, index: a.index, archiveId })));
   f.tiers = tiers.map((tier) => ({ tier, decision: decide(f.target!, o, tier, f.now, tier) }));
   f.decision = f.tiers.find((x) => x.decision.action === 'fail')?.decision ?? f.tiers[0]?.decision;
   return f;
@@ -197,6 +203,13 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
     { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
     // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
     { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },
+    {
+      id: 'app-is-not-taken-over',
+      check: () =>
+        f.takenOver
+          ? fail(`another host continues ${o.name}: timeline ${f.takenOver.timeline} in repository ${f.takenOver.repo} is newer than this cluster's (${f.takenOver.own})`, 'a backup here would join its stanza; pgmam check fences this cluster (README: Disaster recovery)')
+          : pass,
+    },
     { id: 'repo-is-attached', check: () => (f.unknownRepo ? fail(`${o.name} is not attached to repository ${f.unknownRepo}`, `pgmam repo attach ${f.unknownRepo} ${o.name}`) : pass) },
     {
       id: 'repo-is-not-suspended',

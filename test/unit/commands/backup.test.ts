@@ -120,6 +120,11 @@ describe('backup of one target (the batch runs one plan per cluster)', () => {
     const plan = assemblePlan(backupTargetCommand, facts(down), o, env);
     expect(plan.guards.filter((g) => !g.check().ok).map((g) => [g.id, g.check()])).toEqual([['cluster-can-be-backed-up', { ok: false, reason: '15/app1 is down' }]]);
   });
+  it('an app another host took over is refused: a backup here would join its stanza (and expire its backups)', () => {
+    const plan = assemblePlan(backupTargetCommand, { ...facts(target([b('F', 'full', 2)])), takenOver: { name: 'app1', repo: 'offsite', timeline: 3, own: 2, host: null } }, o, env);
+    expect(plan.guards.filter((g) => !g.check().ok).map((g) => g.id)).toEqual(['app-is-not-taken-over']);
+    expect(plan.steps).toEqual([]);
+  });
 });
 
 describe('backup --export-to: the mirror under a journal', () => {
