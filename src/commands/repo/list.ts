@@ -13,7 +13,7 @@ import { LOCAL_REPO, readRepoSecrets, readRepos, type RepoRecord } from '../../s
 import type { ManagedCluster } from '../../state/store.js';
 import { archiveMax, lastBackup, parseInfo, type StanzaInfo } from '../../pgbackrest/info.js';
 import { newestAnnotation } from '../../host/repo-stanza.js';
-import { NAME_PATTERN } from '../../names.js';
+import { optionalNameArg } from '../../names.js';
 import { fail, pass } from '../../plan/types.js';
 
 export const repoListOptionsSchema = runFlagsSchema.extend({ apps: z.string().optional() });
@@ -155,7 +155,7 @@ export const repoListCommand: CommandModule<RepoListOptions, RepoListFacts> = {
     summary: 'the repositories: kind, where, retention, encryption, apps attached, reachable; --apps REPO: every stanza in it, from whichever host',
     cli: {
       flags: [{ flags: '--apps <repo>', help: "every app (stanza) in this repository, whichever host it came from: host, role, newest backup and WAL" }],
-      input: z.object({ apps: z.string().regex(NAME_PATTERN, 'a repository name').optional() }),
+      input: z.object({ apps: optionalNameArg('repository name') }),
     },
     options: repoListOptionsSchema,
     examples: ['pgmam repo list', 'pgmam repo list --json', 'pgmam repo list --apps offsite'],

@@ -67,6 +67,9 @@ describe('argv → module and options', () => {
     [['repo', 'detach', 'offsite', '--all'], 'repo detach', { repo: 'offsite', names: [], all: true }],
     [['repo', 'remove', 'offsite', '-y'], 'repo remove', { name: 'offsite', yes: true }],
     [['backup', 'a1', '--repo', 'offsite'], 'backup', { names: ['a1'], repo: 'offsite' }],
+    [['recover', 'app1', '--from-repo', 'offsite', '--as', 'app1_copy', '--to', '2026-01-19 10:40:00+00'], 'recover', { app: 'app1', fromRepo: 'offsite', as: 'app1_copy', force: false, to: expect.objectContaining({ text: '2026-01-19 10:40:00.000000+00' }) }],
+    [['recover', 'app1', '--from-repo', 'offsite', '--force', '--yes'], 'recover', { app: 'app1', fromRepo: 'offsite', force: true, yes: true }],
+    [['repo', 'list', '--apps', 'offsite', '--json'], 'repo list', { apps: 'offsite', json: true }],
   ] as const)('%j', async (argv, command, options) => {
     expect(await parse([...argv])).toEqual({ command, options: expect.objectContaining(options) });
   });
@@ -93,6 +96,12 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['pitr', 'app1', '--to', 'yesterday']],
     [['branch', 'create', 'app1', '--name', 'Dev']],
     [['backup']],
+    [['recover', 'app1']],
+    [['recover', 'app1', '--from-repo', 'local']],
+    [['recover', 'app1', '--from-repo', 'offsite', '--latest', '--to', '2026-01-19 10:40:00+00']],
+    [['recover', 'app1', '--from-repo', 'offsite', '--as', 'app1']],
+    [['recover', 'app1', '--from-repo', 'offsite', '--as', 'Copy']],
+    [['repo', 'list', '--apps', 'Off-site']],
     [['backup', 'a1', '--all']],
     [['backup', '--all', '--export-to', 'relative']],
     [['export', 'a1', '--verify', '/x']],
@@ -123,7 +132,7 @@ describe('usage errors (exit 2) before anything runs', () => {
 });
 
 describe('help', () => {
-  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove']])(
+  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove'], ['recover']])(
     '%s %s --help shows an example',
     async (...names: string[]) => {
       let text = '';
