@@ -30,7 +30,8 @@ if [ "$cmd" = stop ]; then
       sleep 0.1
     done
   fi
-  rm -rf "$dir"
+  # --one-file-system: never through a mount of host B, should one outlive it (its /tmp holds a bind of this project).
+  rm -rf --one-file-system "$dir"
   exit 0
 fi
 
@@ -78,7 +79,17 @@ mounts+="mount --bind $root/hosts /etc/hosts; mount --bind $root/hostname /etc/h
 mounts+="mount -t tmpfs -o mode=1777 tmpfs /dev/shm; "
 # No systemd on B: pgmam there starts clusters with pg_ctlcluster, inside B's namespaces.
 [ -d /run/systemd ] && mounts+="mount -t tmpfs tmpfs /run/systemd; "
-mounts+="mount --bind $root/tmp /tmp; "
+# pgmam's own code stays visible on B at the same path, also when it lies under /tmp (a clone there):
+# bound into B's /tmp before that covers this host's.
+project=$(cd "$(dirname "$0")/../.." && pwd)
+case "$project/" in
+  /tmp/*)
+    rel=${project#/tmp/}
+    mkdir -p "$root/tmp/$rel"
+    mounts+="mount --bind $project $root/tmp/$rel; mount --rbind $root/tmp /tmp; "
+    ;;
+  *) mounts+="mount --bind $root/tmp /tmp; " ;;
+esac
 
 rm -f "$dir/init.log"
 setsid unshare --mount --uts --ipc --pid --net --fork --mount-proc --propagation private -- \
