@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PORT_MAX, PORT_MIN, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, testConfigLines, uniqueName, type Run } from './helpers.js';
+import { PORT_MAX, PORT_MIN, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, targetBetween, testConfigLines, uniqueName, type Run } from './helpers.js';
 import { startGateway, startRgw, stopRgw, type Rgw } from './rgw.js';
 import { onB, pgmamOnB, sqlOnB, startHostB, stopHostB, type HostB } from './hostb.js';
 
@@ -104,14 +104,18 @@ describe('a fleet sharing one repository', () => {
     expect((await onB(b, ['ls', '/etc/pgbackrest/conf.d'])).stdout).not.toContain(app.name);
   });
 
-  it("host B copies the running app (--as): the rows are right, and A's stanza gains nothing of the copy's timeline", async () => {
-    await writeAndArchive(app.port, 100, 'before-copy');
+  it("host B copies the running app as it was at a time (--as --to): the rows are right, and A's stanza gains nothing of the copy's timeline", async () => {
+    // The sentinel pattern: 100 rows before the target, one after it; both archived before the copy.
+    const target = await targetBetween(app.port, "insert into fleet select g, 'before-copy' from generate_series(1, 100) g", "insert into fleet values (0, 'after-target')");
+    await writeAndArchive(app.port, 0, 'none');
+    rows += 101;
     const before = await sharedArchive();
-    const r = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--as', copy, '--yes', '-q']);
+    const r = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--as', copy, '--to', target, '--yes', '-q']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const port = await portOnB(copy);
     expect(await sqlOnB(b, port, "select count(*) from fleet where tag = 'before-copy'")).toBe('100');
+    expect(await sqlOnB(b, port, "select count(*) from fleet where tag = 'after-target'")).toBe('0');
     // The copy wrote WAL on timeline 2 into its own stanza only.
     const after = await sharedArchive();
     expect(after.filter((e) => e.startsWith('00000002'))).toEqual([]);
