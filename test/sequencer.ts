@@ -34,6 +34,7 @@ const SECONDS: Record<string, number> = {
   'kill-others': 300,
   'kill-repo': 110,
   'kill-recover': 330,
+  'kill-takeover': 200,
 };
 
 const weight = (s: TestSpecification) => {
