@@ -17,6 +17,11 @@ export interface StanzaInRepo {
   problem: string | undefined;
 }
 
+/** The environment that addresses an added repository as repo1 of a probe (root only: it reads the repository's secrets). */
+export async function repoProbeEnv(ctx: Pick<Context, 'fs' | 'paths'>, repo: RepoRecord): Promise<Record<string, string>> {
+  return probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name)));
+}
+
 /** pgBackRest's info status 1: "missing stanza path" — the repository has nothing of that name. */
 const MISSING_STANZA_PATH = 1;
 
@@ -24,7 +29,7 @@ const MISSING_STANZA_PATH = 1;
 export async function readStanzaInRepo(ctx: Pick<Context, 'fs' | 'paths'>, runner: Runner, repo: RepoRecord, stanza: string): Promise<StanzaInRepo> {
   let env: Record<string, string>;
   try {
-    env = probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name)));
+    env = await repoProbeEnv(ctx, repo);
   } catch (e) {
     return { repo: repo.name, exists: undefined, stanza: undefined, problem: e instanceof Error ? e.message : String(e) };
   }

@@ -8,9 +8,9 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { classifyProbe, type ProbeOutcome } from '../pgbackrest/probe.js';
-import { probeEnv, s3Options } from '../pgbackrest/repo-options.js';
+import { repoProbeEnv } from '../host/repo-stanza.js';
 import type { Step } from '../plan/types.js';
-import { readRepoSecrets, readRepos } from '../state/repos.js';
+import { readRepos } from '../state/repos.js';
 import { updateManaged, type Attachment, type ManagedCluster } from '../state/store.js';
 import { readArchiveBacklog, type ArchiveBacklog } from '../host/archive-backlog.js';
 import { alignStanzaFileStep } from './stanza-file.js';
@@ -44,7 +44,7 @@ export const noOutage = (): OutageFacts => ({ backlog: undefined, suspend: [], r
 export async function probeRepo(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, name: string): Promise<ProbeOutcome> {
   const repo = (await readRepos(ctx.fs, ctx.paths.stateDir)).repos.find((r) => r.name === name);
   if (!repo) return { ok: false, problem: 'other', detail: `repository ${name} is not among pgmam's repositories` };
-  const env = probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, name)));
+  const env = await repoProbeEnv(ctx, repo);
   return classifyProbe(await ctx.runner.run(pgbr.repoProbe(env, ['repo-ls', '--output=json']), { check: false }));
 }
 

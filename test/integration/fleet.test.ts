@@ -3,11 +3,11 @@
 // stanza gains nothing of the copy's timeline), a takeover is refused while A still archives, and once
 // A is lost B takes the app over on a new timeline in the same stanza; A's check then fences A.
 import { hostname } from 'node:os';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PORT_MAX, PORT_MIN, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, targetBetween, testConfigLines, uniqueName, type Run } from './helpers.js';
-import { startGateway, startRgw, stopRgw, type Rgw } from './rgw.js';
-import { onB, pgmamOnB, sqlOnB, startHostB, stopHostB, type HostB } from './hostb.js';
+import { PORT_MAX, PORT_MIN, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, switchWalAndWait, targetBetween, testConfigLines, uniqueName, type Run } from './helpers.js';
+import { stopRgw, type Rgw } from './rgw.js';
+import { onB, pgmamOnB, sqlOnB, startFleet, stopHostB, type HostB } from './hostb.js';
 
 const CONFIG = `${TEST_ROOT}/fleet.conf`;
 const TAKEOVER_IDLE = 15;
@@ -27,12 +27,7 @@ let rows = 0;
 async function writeAndArchive(port: number, n: number, tag: string): Promise<void> {
   await sql(port, `insert into fleet select g, '${tag}' from generate_series(1, ${n}) g`);
   rows += n;
-  const seg = await sql(port, 'select pg_walfile_name(pg_switch_wal())');
-  for (const end = Date.now() + 60_000; Date.now() < end; await sleep(200)) {
-    const last = await sql(port, "select coalesce(last_archived_wal, '') from pg_stat_archiver");
-    if (last >= seg) return;
-  }
-  throw new Error(`segment ${seg} was not archived within 60 s`);
+  await switchWalAndWait(port);
 }
 
 /** The entries of the app's archive in the shared repository, read on host A. */
@@ -43,19 +38,8 @@ const clustersOnB = async () => (await onB(b, ['pg_lsclusters', '-h'])).stdout;
 beforeAll(async () => {
   mkdirSync(TEST_ROOT, { recursive: true, mode: 0o755 });
   writeFileSync(CONFIG, [...testConfigLines(), `log-file = ${TEST_ROOT}/fleet.log`].join('\n') + '\n');
-  rgw = await startRgw();
   // Host B: own ports (its own network), a takeover waits only TAKEOVER_IDLE seconds of an idle archive.
-  b = await startHostB(`${TEST_ROOT}/hostb`, [`port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', `takeover-min-idle = ${TAKEOVER_IDLE}`]);
-  // The gateway both hosts use, on this host's end of the link: B reaches it by address.
-  const port = rgw.port + 2;
-  await startGateway(rgw, 'fleet', port, b.addrA);
-  endpoint = `${b.addrA}:${port}`;
-  const add = await run(['repo', 'add', 'fleet', '--s3-endpoint', endpoint, '--s3-bucket', rgw.bucket, '--s3-key-file', rgw.keyFile, '--ca-file', rgw.ca, '--path', repoPath]);
-  if (add.code !== 0) throw new Error(`repo add on A: ${add.stderr}`);
-  // Host B has the same repository, from its own copies of the key and CA files.
-  for (const [from, to] of [[rgw.keyFile, 's3.key'], [rgw.ca, 'ca.crt']] as const) copyFileSync(from, `${b.root}/etc-pgmam/${to}`);
-  const addB = await pgmamOnB(b, ['repo', 'add', 'fleet', '--s3-endpoint', endpoint, '--s3-bucket', rgw.bucket, '--s3-key-file', '/etc/pgmam/s3.key', '--ca-file', '/etc/pgmam/ca.crt', '--path', repoPath, '--attach-new', 'no']);
-  if (addB.code !== 0) throw new Error(`repo add on B: ${addB.stderr}`);
+  ({ rgw, b, endpoint } = await startFleet({ runA: run, repo: 'fleet', path: repoPath, bConfig: [`port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', `takeover-min-idle = ${TAKEOVER_IDLE}`] }));
   app.port = await freePort();
   const init = await run(['initcluster', app.name, '--port', String(app.port), '--yes', '-q']);
   if (init.code !== 0) throw new Error(`initcluster ${app.name}: ${init.stderr}`);

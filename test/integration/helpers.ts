@@ -244,3 +244,11 @@ export async function targetBetween(port: number, before: string, after: string)
   await sql(port, after);
   return target;
 }
+
+/** Switch WAL on the cluster at `port` and wait until that segment is archived (into every repository, S3 too). */
+export async function switchWalAndWait(port: number, ms = 60_000): Promise<void> {
+  const seg = await sql(port, 'select pg_walfile_name(pg_switch_wal())');
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((ok) => setTimeout(ok, 200)))
+    if ((await sql(port, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return;
+  throw new Error(`segment ${seg} was not archived within ${ms / 1000} s`);
+}

@@ -2,9 +2,10 @@
 // pgBackRest and pgmam directories, its own host name and a network reaching this host by address.
 // pgmam and psql run inside it through nsenter; stopping it ends every process it started.
 import { execa } from 'execa';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { FILE_TAG, PGMAM, type Run } from './helpers.js';
+import { FILE_TAG, PGMAM, TEST_ROOT, type Run } from './helpers.js';
+import { startGateway, startRgw, type Rgw } from './rgw.js';
 
 const SCRIPT = resolve(import.meta.dirname, 'hostb.sh');
 const WORKER = Math.max(1, Number(process.env['VITEST_POOL_ID'] ?? 1));
@@ -50,4 +51,23 @@ export async function sqlOnB(b: HostB, port: number, query: string): Promise<str
   const r = await onB(b, ['runuser', '-u', 'postgres', '--', 'psql', '-X', '-q', '-At', '-h', '/var/run/postgresql', '-p', String(port), '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', query]);
   if (r.code !== 0) throw new Error(`psql on host B (port ${port}): ${r.stderr}`);
   return r.stdout.trim();
+}
+
+/**
+ * Two hosts sharing one repository: this file's Ceph RGW, host B, and a gateway on this host's end of
+ * the link that both reach by address; the repository `repo` added on A (through `runA`, attach-new as
+ * configured there) and on B (attach-new no, from its own copies of the key and CA files).
+ */
+export async function startFleet(o: { runA: (args: string[]) => Promise<Run>; repo: string; path: string; bConfig: string[] }): Promise<{ rgw: Rgw; b: HostB; endpoint: string }> {
+  const rgw = await startRgw();
+  const b = await startHostB(`${TEST_ROOT}/hostb`, o.bConfig);
+  const port = rgw.port + 2;
+  await startGateway(rgw, 'fleet', port, b.addrA);
+  const endpoint = `${b.addrA}:${port}`;
+  const add = await o.runA(['repo', 'add', o.repo, '--s3-endpoint', endpoint, '--s3-bucket', rgw.bucket, '--s3-key-file', rgw.keyFile, '--ca-file', rgw.ca, '--path', o.path]);
+  if (add.code !== 0) throw new Error(`repo add on A: ${add.stderr}`);
+  for (const [from, to] of [[rgw.keyFile, 's3.key'], [rgw.ca, 'ca.crt']] as const) copyFileSync(from, `${b.root}/etc-pgmam/${to}`);
+  const addB = await pgmamOnB(b, ['repo', 'add', o.repo, '--s3-endpoint', endpoint, '--s3-bucket', rgw.bucket, '--s3-key-file', '/etc/pgmam/s3.key', '--ca-file', '/etc/pgmam/ca.crt', '--path', o.path, '--attach-new', 'no']);
+  if (addB.code !== 0) throw new Error(`repo add on B: ${addB.stderr}`);
+  return { rgw, b, endpoint };
 }

@@ -5,7 +5,7 @@
 // The origin is never touched: every row its user committed stays there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, made, matrix, stepsOf, userWrite } from './kill.js';
-import { TEST_ROOT, listEntry, pgmam, sql, uniqueName } from './helpers.js';
+import { TEST_ROOT, listEntry, pgmam, sql, switchWalAndWait, uniqueName } from './helpers.js';
 import { startRgw, stopRgw, type Rgw } from './rgw.js';
 
 let rgw: Rgw;
@@ -20,14 +20,6 @@ afterAll(async () => {
 // Registered after the gateway's: after-hooks run last-registered first, so the clusters (attached to
 // the S3 repository) are removed while it still answers.
 cleanUpAfterAll();
-
-/** Switch WAL on the origin and wait until the segment is archived (into every repository, S3 too). */
-async function archived(port: number): Promise<void> {
-  const seg = await sql(port, 'select pg_walfile_name(pg_switch_wal())');
-  for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((ok) => setTimeout(ok, 200)))
-    if ((await sql(port, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return;
-  throw new Error(`segment ${seg} was not archived within 60 s`);
-}
 
 /** Steps across every phase: the restore, the first start, archiving on, the backups, the source check, hand-over. */
 const KILLED = ['restore-backup', 'start-cluster', 'enable-archiving', 'backup-full-repo2', 'verify-source-archive', 'hand-over'];
@@ -49,7 +41,7 @@ describe('kill matrix: recover', () => {
       const key = `during-${step}`;
       expect(await userWrite(port, key)).toBe(true);
       n++;
-      await archived(port);
+      await switchWalAndWait(port);
       const again = await pgmam([...args, '--yes', '-q']);
       expect(again.code, again.stderr).toBe(0);
       const e = await expectHealthy(copy);

@@ -3,11 +3,11 @@
 // half-made cluster back without deleting anything of the shared stanza (the origin's backups and
 // WAL stay), takes over again, and has every row the origin committed.
 import { execa } from 'execa';
-import { existsSync, mkdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGMAM, PORT_MAX, PORT_MIN, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, testConfigLines, uniqueName, type Run } from './helpers.js';
-import { startGateway, startRgw, stopRgw, type Rgw } from './rgw.js';
-import { onB, pgmamOnB, sqlOnB, startHostB, stopHostB, type HostB } from './hostb.js';
+import { PGMAM, PORT_MAX, PORT_MIN, TEST_ROOT, freePort, pgmam, removeTestCluster, sh, sql, switchWalAndWait, testConfigLines, uniqueName, type Run } from './helpers.js';
+import { stopRgw, type Rgw } from './rgw.js';
+import { onB, pgmamOnB, sqlOnB, startFleet, stopHostB, type HostB } from './hostb.js';
 import { matrix } from './kill.js';
 
 const CONFIG = `${TEST_ROOT}/takeover.conf`;
@@ -26,14 +26,7 @@ const sharedBackups = async () =>
 beforeAll(async () => {
   mkdirSync(TEST_ROOT, { recursive: true, mode: 0o755 });
   writeFileSync(CONFIG, [...testConfigLines(), `log-file = ${TEST_ROOT}/takeover.log`].join('\n') + '\n');
-  rgw = await startRgw();
-  b = await startHostB(`${TEST_ROOT}/hostb`, [`port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', 'takeover-min-idle = 5']);
-  const port = rgw.port + 2;
-  await startGateway(rgw, 'fleet', port, b.addrA);
-  const path = `/${TEST_ROOT.split('/').at(-1)}/takeover`;
-  expect((await run(['repo', 'add', 'fleet', '--s3-endpoint', `${b.addrA}:${port}`, '--s3-bucket', rgw.bucket, '--s3-key-file', rgw.keyFile, '--ca-file', rgw.ca, '--path', path])).code).toBe(0);
-  for (const [from, to] of [[rgw.keyFile, 's3.key'], [rgw.ca, 'ca.crt']] as const) copyFileSync(from, `${b.root}/etc-pgmam/${to}`);
-  expect((await pgmamOnB(b, ['repo', 'add', 'fleet', '--s3-endpoint', `${b.addrA}:${port}`, '--s3-bucket', rgw.bucket, '--s3-key-file', '/etc/pgmam/s3.key', '--ca-file', '/etc/pgmam/ca.crt', '--path', path, '--attach-new', 'no'])).code).toBe(0);
+  ({ rgw, b } = await startFleet({ runA: run, repo: 'fleet', path: `/${TEST_ROOT.split('/').at(-1)}/takeover`, bConfig: [`port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', 'takeover-min-idle = 5'] }));
   app.port = await freePort();
   expect((await run(['initcluster', app.name, '--port', String(app.port), '--yes', '-q'])).code).toBe(0);
 }, 240_000);
@@ -70,8 +63,7 @@ async function killOnBBefore(args: string[], name: string, step: string): Promis
 describe('kill matrix: takeover', () => {
   it("killed once its WAL goes into the shared stanza: the re-run deletes nothing there and takes over; no row lost", { timeout: 600_000 }, async () => {
     await sql(app.port, "create table t as select g as k from generate_series(1, 500) g");
-    const seg = await sql(app.port, 'select pg_walfile_name(pg_switch_wal())');
-    for (const end = Date.now() + 60_000; Date.now() < end && (await sql(app.port, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) < seg; ) await sleep(200);
+    await switchWalAndWait(app.port);
     const originBackups = await sharedBackups();
     expect(originBackups.length).toBeGreaterThanOrEqual(1);
     // Host A is lost.

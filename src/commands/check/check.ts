@@ -14,6 +14,7 @@ import { buildList, gatherListFacts, windowOf, type ListEntry, type ListFacts, t
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { readArchiveBacklog } from '../../host/archive-backlog.js';
 import { detectTakeover, type Takeover } from '../../host/takeover.js';
+import { setStartAtBoot, startAtBootShown } from '../../steps/autostart.js';
 import { readRecord, updateManaged, type ManagedCluster } from '../../state/store.js';
 
 export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
@@ -206,7 +207,6 @@ export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
 /** Stop a cluster another host took over and keep it from starting at boot, and record why: two hosts must never archive into one stanza. */
 export function fenceStep(rec: ManagedCluster, t: Takeover, running: boolean, systemd: boolean): Step {
   const id = { version: rec.version, name: rec.name };
-  const startConf = `${pg.confDirOf(id)}/start.conf`;
   const reason = `timeline ${t.timeline} in repository ${t.repo} is newer than its own (${t.own || '?'}): ${t.host ? `host ${t.host}` : 'another host'} took it over`;
   return {
     id: `fence-${rec.name}`,
@@ -214,14 +214,12 @@ export function fenceStep(rec: ManagedCluster, t: Takeover, running: boolean, sy
     effect: 'write',
     run: async (c) => {
       if (running) await c.runner.run(pg.controlCluster(id, 'stop', systemd));
-      const st = await c.fs.stat(startConf);
-      await c.fs.writeFileAtomic(startConf, 'disabled\n', { mode: 0o644, owner: st ? { uid: st.uid, gid: st.gid } : undefined });
-      if (systemd) await c.runner.run({ argv: ['systemctl', 'disable', pg.unitName(id)], effect: 'write' }, { check: false });
+      await setStartAtBoot(c, id, 'disabled', systemd, false);
       const at = rec.fenced?.at ?? c.clock.now().toISOString();
       await updateManaged(c.fs, c.paths.clustersDir, rec.name, (r) => ({ ...r, fenced: { at, repo: t.repo, timeline: t.timeline, host: t.host, reason } }));
       c.log.warn({ event: 'fenced', cluster: rec.cluster, repo: t.repo, timeline: t.timeline, host: t.host }, `${rec.cluster} fenced: ${reason}`);
     },
-    show: [...(running ? [`$ ${pg.controlCluster(id, 'stop', systemd).argv.join(' ')}`] : []), `write ${startConf}: disabled`, `record ${rec.name} as fenced`],
+    show: [...(running ? [`$ ${pg.controlCluster(id, 'stop', systemd).argv.join(' ')}`] : []), ...startAtBootShown(id, 'disabled', systemd), `record ${rec.name} as fenced`],
   };
 }
 

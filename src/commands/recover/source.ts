@@ -2,14 +2,13 @@
 // (pgmam's repository record and secrets, no stanza file): its backups, its archive's timelines and
 // history, when its newest WAL arrived. The facts recover restores from, as a restore's SourceFacts.
 import type { Context } from '../../context.js';
-import { readStanzaInRepo, newestAnnotation } from '../../host/repo-stanza.js';
+import { readStanzaInRepo, newestAnnotation, repoProbeEnv } from '../../host/repo-stanza.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { archiveMax, type StanzaInfo } from '../../pgbackrest/info.js';
-import { probeEnv, s3Options } from '../../pgbackrest/repo-options.js';
 import { emptySource, type SourceFacts } from '../../restore/source.js';
 import { historyFileName, parseHistory } from '../../restore/timeline.js';
 import type { Runner } from '../../runner/types.js';
-import { readRepoSecrets, type RepoRecord } from '../../state/repos.js';
+import type { RepoRecord } from '../../state/repos.js';
 import { z } from 'zod';
 
 export interface RemoteSource {
@@ -40,14 +39,9 @@ export function newestTimeline(entries: string[]): number {
   return max;
 }
 
-/** The environment that addresses the repository as repo1 of a probe (root only: it holds the secrets). */
-export async function repoEnv(ctx: Pick<Context, 'fs' | 'paths'>, repo: RepoRecord): Promise<Record<string, string>> {
-  return probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name)));
-}
-
 /** The entries of one directory of the repository. */
 export async function listRepoDir(ctx: Pick<Context, 'fs' | 'paths'>, runner: Runner, repo: RepoRecord, path: string): Promise<Array<{ name: string; type: string; time: number | undefined }>> {
-  const r = await runner.run(pgbr.repoProbe(await repoEnv(ctx, repo), ['--output=json', 'repo-ls', path]), { check: false });
+  const r = await runner.run(pgbr.repoProbe(await repoProbeEnv(ctx, repo), ['--output=json', 'repo-ls', path]), { check: false });
   if (r.exitCode !== 0) throw new Error(`cannot list ${path} in repository ${repo.name}: ${r.stderr.trim().split('\n').find((l) => /ERROR/.test(l)) ?? `exit code ${r.exitCode}`}`);
   return parseRepoEntries(r.stdout);
 }
@@ -72,7 +66,7 @@ export async function gatherRemoteSource(ctx: Context, runner: Runner, repo: Rep
     const tli = newestTimeline(out.archiveEntries);
     f.currentTimeline = tli;
     if (tli > 1) {
-      const get = await runner.run(pgbr.repoProbe(await repoEnv(ctx, repo), ['repo-get', `${out.archivePath}/${historyFileName(tli)}`]), { check: false });
+      const get = await runner.run(pgbr.repoProbe(await repoProbeEnv(ctx, repo), ['repo-get', `${out.archivePath}/${historyFileName(tli)}`]), { check: false });
       f.historySource = get.exitCode === 0 ? 'archive' : 'missing';
       f.history = get.exitCode === 0 ? parseHistory(get.stdout) : [];
     }

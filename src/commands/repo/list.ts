@@ -8,11 +8,10 @@ import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
 import { renderTable } from '../../plan/render.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe } from '../../pgbackrest/probe.js';
-import { probeEnv, s3Options } from '../../pgbackrest/repo-options.js';
-import { LOCAL_REPO, readRepoSecrets, readRepos, type RepoRecord } from '../../state/repos.js';
+import { LOCAL_REPO, readRepos, type RepoRecord } from '../../state/repos.js';
 import type { ManagedCluster } from '../../state/store.js';
 import { archiveMax, lastBackup, parseInfo, type StanzaInfo } from '../../pgbackrest/info.js';
-import { newestAnnotation } from '../../host/repo-stanza.js';
+import { newestAnnotation, repoProbeEnv } from '../../host/repo-stanza.js';
 import { optionalNameArg } from '../../names.js';
 import { fail, pass } from '../../plan/types.js';
 
@@ -97,7 +96,7 @@ export async function gatherRepoApps(ctx: Context, name: string): Promise<{ rows
   let r;
   if (repo) {
     try {
-      r = await ctx.runner.run(pgbr.repoProbe(probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name))), ['--output=json', 'info']), { check: false });
+      r = await ctx.runner.run(pgbr.repoProbe(await repoProbeEnv(ctx, repo), ['--output=json', 'info']), { check: false });
     } catch (e) {
       return { rows: [], problem: e instanceof Error ? e.message : String(e), known: true };
     }
@@ -129,7 +128,7 @@ export async function gatherRepoList(ctx: Context): Promise<RepoRow[]> {
     await Promise.all(
       repos.map(async (r) => {
         try {
-          const env = probeEnv(s3Options(r, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, r.name)));
+          const env = await repoProbeEnv(ctx, r);
           reach.set(r.name, classifyProbe(await ctx.runner.run(pgbr.repoProbe(env, ['repo-ls', '--output=json']), { check: false })));
         } catch (e) {
           reach.set(r.name, { ok: false, detail: String(e instanceof Error ? e.message : e) });
