@@ -22,6 +22,7 @@ const SECONDS: Record<string, number> = {
   s3: 240,
   outage: 330,
   fleet: 175,
+  'tls-repo': 90,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,

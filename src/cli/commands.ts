@@ -12,10 +12,12 @@ import { installLinksCommand } from '../commands/install-links/install-links.js'
 import { listCommand } from '../commands/list/list.js';
 import { pitrCommand } from '../commands/pitr/pitr.js';
 import { pruneCommand } from '../commands/prune/prune.js';
-import { repoAddCommand } from '../commands/repo/add.js';
+import { repoAddCli } from '../commands/repo/add-cli.js';
 import { repoListCommand } from '../commands/repo/list.js';
 import { repoAttachBatch, repoDetachBatch } from '../commands/repo/attach.js';
 import { repoRemoveCommand } from '../commands/repo/remove.js';
+import { repoServeCommand } from '../commands/repo/serve.js';
+import { backupClientsBatch } from '../commands/repo/backup-clients.js';
 import { recoverCommand } from '../commands/recover/recover.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
@@ -45,10 +47,12 @@ export const COMMANDS: CliCommand[] = [
   m(checkCommand),
   m(adoptCommand),
   m(pruneCommand),
-  m(repoAddCommand),
+  b(repoAddCli),
   m(repoListCommand),
   b(repoAttachBatch),
   b(repoDetachBatch),
   m(repoRemoveCommand),
+  m(repoServeCommand),
+  b(backupClientsBatch),
   m(recoverCommand),
 ];

@@ -5,9 +5,9 @@ import type { Context } from '../context.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { parseInfo, type StanzaInfo } from '../pgbackrest/info.js';
 import { classifyProbe } from '../pgbackrest/probe.js';
-import { probeEnv, s3Options } from '../pgbackrest/repo-options.js';
+import { probeEnv, repoOptions, type ProbeTarget } from '../pgbackrest/repo-options.js';
 import type { Runner } from '../runner/types.js';
-import { readRepoSecrets, type RepoRecord } from '../state/repos.js';
+import { secretsOf, type RepoRecord } from '../state/repos.js';
 
 export interface StanzaInRepo {
   repo: string;
@@ -17,9 +17,9 @@ export interface StanzaInRepo {
   problem: string | undefined;
 }
 
-/** The environment that addresses an added repository as repo1 of a probe (root only: it reads the repository's secrets). */
-export async function repoProbeEnv(ctx: Pick<Context, 'fs' | 'paths'>, repo: RepoRecord): Promise<Record<string, string>> {
-  return probeEnv(s3Options(repo, await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name)));
+/** A probe that addresses an added repository as repo1 (root only: it reads the repository's secrets). */
+export async function repoProbeTarget(ctx: Pick<Context, 'fs' | 'paths'>, repo: RepoRecord): Promise<ProbeTarget> {
+  return { env: probeEnv(repoOptions(repo, await secretsOf(ctx.fs, ctx.paths.stateDir, repo))), asPostgres: repo.kind === 'tls' };
 }
 
 /** pgBackRest's info status 1: "missing stanza path" — the repository has nothing of that name. */
@@ -27,9 +27,9 @@ const MISSING_STANZA_PATH = 1;
 
 /** Root only (the repository's secrets). Read-only. */
 export async function readStanzaInRepo(ctx: Pick<Context, 'fs' | 'paths'>, runner: Runner, repo: RepoRecord, stanza: string): Promise<StanzaInRepo> {
-  let env: Record<string, string>;
+  let env: ProbeTarget;
   try {
-    env = await repoProbeEnv(ctx, repo);
+    env = await repoProbeTarget(ctx, repo);
   } catch (e) {
     return { repo: repo.name, exists: undefined, stanza: undefined, problem: e instanceof Error ? e.message : String(e) };
   }

@@ -2,6 +2,7 @@
 import { type Retention } from '../config/schema.js';
 import type { Cmd } from '../runner/types.js';
 import { DEFAULT_INCLUDE_PATH, SPOOL_PATH } from './config.js';
+import type { ProbeTarget } from './repo-options.js';
 
 /** pgBackRest options that address a managed cluster's stanza. */
 export function stanzaScope(stanza: string, stanzaDir: string): PgbrScope {
@@ -52,6 +53,8 @@ export const clearSpool = (stanza: string): Cmd => ({ argv: ['rm', '-rf', '--', 
 /** One directory of a repository, as JSON (names, types, times): an S3 repository cannot be read with the filesystem. */
 export const repoLs = (s: PgbrScope, repo: number, path: string, ioTimeoutSec?: number) =>
   pgbr(s, [`--repo=${repo}`, ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'repo-ls', path], 'read');
+/** One small file into a repository, from stdin (a registration pgmam writes). */
+export const repoPut = (s: PgbrScope, repo: number, path: string, input: string): Cmd => ({ ...pgbr(s, [`--repo=${repo}`, 'repo-put', path], 'write'), input });
 export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
 /** One repository at a time (`--repo`): a stanza's copies in other repositories are deleted each on its own. */
@@ -61,11 +64,12 @@ export const stanzaDelete = (s: PgbrScope, force: boolean, repo?: number) => pgb
  * file is read, nothing local is written. As root, so it reads the CA file where the user keeps it
  * (postgres later reads pgmam's copy).
  */
-export const repoProbe = (env: Record<string, string>, args: string[], input?: string): Cmd => ({
+export const repoProbe = (target: ProbeTarget, args: string[], input?: string): Cmd => ({
   argv: ['pgbackrest', '--config=/dev/null', '--log-level-console=warn', '--log-level-file=off', '--io-timeout=2', ...args],
   // A probe leaves nothing behind (repo-put and repo-rm of one object of its own): it may run while gathering facts.
   effect: 'read',
-  env,
+  env: target.env,
+  ...(target.asPostgres ? { asUser: 'postgres' as const } : {}),
   input,
   timeoutMs: 60_000,
 });

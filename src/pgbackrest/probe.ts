@@ -20,7 +20,8 @@ export function classifyProbe(r: { exitCode: number; stdout: string; stderr: str
   const code = /ERROR: \[(\d+)\]/.exec(text)?.[1];
   if (r.signal || code === '049' || /unable to (connect|get address)|timeout/i.test(text)) return { ok: false, problem: 'unreachable', detail };
   if (code === '095' || /certificate|CryptoError|hostname/i.test(text)) return { ok: false, problem: 'untrusted', detail };
-  if (/\b40[13]\b/.test(line)) return { ok: false, problem: 'refused', detail };
+  // 403/401 from an S3 endpoint; [105] access denied from a pgBackRest server whose tls-server-auth lacks this certificate's CN.
+  if (/\b40[13]\b/.test(line) || code === '105') return { ok: false, problem: 'refused', detail };
   if (/\b404\b/.test(line)) return { ok: false, problem: 'no-bucket', detail };
   return { ok: false, problem: 'other', detail };
 }

@@ -13,12 +13,18 @@ export const retentionSchema = z.object({ full: z.number().int().min(1), fullTyp
 export const repoSchema = z.object({
   format: z.literal(1),
   name: z.string(),
-  kind: z.literal('s3'),
-  s3: z.object({ host: z.string(), port: z.number().int(), bucket: z.string(), region: z.string(), uriStyle: z.enum(['path', 'host']) }),
-  /** The repository's path inside the bucket. */
+  /** s3: an object store; tls: a posix repository on another host, through its pgBackRest server (repo serve there). */
+  kind: z.enum(['s3', 'tls']).default('s3'),
+  s3: z.object({ host: z.string(), port: z.number().int(), bucket: z.string(), region: z.string(), uriStyle: z.enum(['path', 'host']) }).optional(),
+  /** The repository host: its address and port, and its server's configuration file there (what the remote side loads). */
+  tls: z.object({ host: z.string(), port: z.number().int(), hostConfig: z.string() }).optional(),
+  /** The repository's path inside the bucket, or on the repository host. */
   path: z.string(),
   /** pgmam's copy of the CA certificate (readable by postgres); null: the system's store. */
   caFile: z.string().nullable(),
+  /** tls: pgmam's copies of this host's client certificate and key (root:postgres 0640, as pgBackRest accepts a key read by postgres). */
+  certFile: z.string().nullable().default(null),
+  keyFile: z.string().nullable().default(null),
   encrypted: z.boolean(),
   retention: retentionSchema,
   /** New clusters (initcluster, branch create, adopt) are attached to it. */
@@ -40,6 +46,13 @@ export const reposDir = (stateDir: string) => `${stateDir}/repos`;
 export const repoRecordPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.json`;
 export const repoSecretsPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.secrets`;
 export const repoCaPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.ca.crt`;
+export const repoCertPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.crt`;
+export const repoKeyPath = (stateDir: string, name: string) => `${reposDir(stateDir)}/${name}.key`;
+/** Every file pgmam keeps of a repository (remove takes them all). */
+export const repoFiles = (stateDir: string, name: string) => [repoRecordPath(stateDir, name), repoSecretsPath(stateDir, name), repoCaPath(stateDir, name), repoCertPath(stateDir, name), repoKeyPath(stateDir, name)];
+
+/** Where a repository is, in words (list, reports). */
+export const repoWhere = (r: RepoRecord) => (r.kind === 'tls' && r.tls ? `${r.path} on ${r.tls.host}:${r.tls.port} (pgBackRest server)` : r.s3 ? `s3://${r.s3.bucket}${r.path} at ${r.s3.host}:${r.s3.port}` : r.path);
 
 export async function readRepos(fs: HostFs, stateDir: string): Promise<{ repos: RepoRecord[]; unreadable: string[] }> {
   const repos: RepoRecord[] = [];
@@ -54,6 +67,11 @@ export async function readRepos(fs: HostFs, stateDir: string): Promise<{ repos: 
     }
   }
   return { repos, unreadable };
+}
+
+/** A repository's secrets where it has any (an S3 one); a TLS repository's key is a file of its own. */
+export async function secretsOf(fs: HostFs, stateDir: string, r: RepoRecord): Promise<RepoSecrets | undefined> {
+  return r.kind === 's3' ? readRepoSecrets(fs, stateDir, r.name) : undefined;
 }
 
 /** Only root reads them; a missing or broken file is an error that names the file, never its content. */

@@ -8,7 +8,7 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pg from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { classifyProbe, type ProbeOutcome } from '../pgbackrest/probe.js';
-import { repoProbeEnv } from '../host/repo-stanza.js';
+import { repoProbeTarget } from '../host/repo-stanza.js';
 import type { Step } from '../plan/types.js';
 import { readRepos } from '../state/repos.js';
 import { updateManaged, type Attachment, type ManagedCluster } from '../state/store.js';
@@ -44,7 +44,7 @@ export const noOutage = (): OutageFacts => ({ backlog: undefined, suspend: [], r
 export async function probeRepo(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, name: string): Promise<ProbeOutcome> {
   const repo = (await readRepos(ctx.fs, ctx.paths.stateDir)).repos.find((r) => r.name === name);
   if (!repo) return { ok: false, problem: 'other', detail: `repository ${name} is not among pgmam's repositories` };
-  const env = await repoProbeEnv(ctx, repo);
+  const env = await repoProbeTarget(ctx, repo);
   return classifyProbe(await ctx.runner.run(pgbr.repoProbe(env, ['repo-ls', '--output=json']), { check: false }));
 }
 

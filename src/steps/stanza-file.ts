@@ -4,10 +4,10 @@
 import type { Context } from '../context.js';
 import type { Retention } from '../config/schema.js';
 import { localRepoLines, parseStanzaFile, withArchiveLines, withRepoLines } from '../pgbackrest/config.js';
-import { repoLines, s3Options } from '../pgbackrest/repo-options.js';
+import { repoLines, repoOptions } from '../pgbackrest/repo-options.js';
 import type { Step } from '../plan/types.js';
 import { readRecord } from '../state/store.js';
-import { readRepoSecrets, readRepos, type RepoRecord } from '../state/repos.js';
+import { readRepos, secretsOf, type RepoRecord } from '../state/repos.js';
 
 export interface Attachment {
   name: string;
@@ -25,13 +25,13 @@ export async function stanzaRepoLines(ctx: Pick<Context, 'fs' | 'paths'>, local:
   for (const a of attached.filter((x) => !x.suspended).sort((x, y) => x.index - y.index)) {
     const repo = repos.find((r) => r.name === a.name);
     if (!repo) throw new Error(`repository ${a.name} (repo${a.index} of this stanza) is not among pgmam's repositories`);
-    lines.push(...repoLines(a.index, s3Options(repo, show ? HIDDEN : await readRepoSecrets(ctx.fs, ctx.paths.stateDir, a.name))));
+    lines.push(...repoLines(a.index, repoOptions(repo, show ? HIDDEN : await secretsOf(ctx.fs, ctx.paths.stateDir, repo))));
   }
   return lines;
 }
 
 /** What --dry-run shows of an attached repository's lines: the planner knows the records, not the secrets. */
-export const shownRepoLines = (attached: ReadonlyArray<{ index: number; repo: RepoRecord }>) => attached.flatMap((a) => repoLines(a.index, s3Options(a.repo, HIDDEN)));
+export const shownRepoLines = (attached: ReadonlyArray<{ index: number; repo: RepoRecord }>) => attached.flatMap((a) => repoLines(a.index, repoOptions(a.repo, HIDDEN)));
 
 /**
  * One retention and one set of repositories (rule 4): the stanza file's repoN lines say what pgmam's

@@ -2,7 +2,7 @@
 # A second host on this machine (../shared/research/multihost.md): its own mount, UTS, IPC, PID and
 # network namespaces, with private /etc/postgresql, /var/lib/postgresql, /run/postgresql,
 # /var/log/postgresql, /etc/pgbackrest(.conf), /var/{lib,log,spool}/pgbackrest, /etc/pgmam,
-# /var/lib/pgmam, /var/log/pgmam, /tmp, /dev/shm, /etc/hosts and /etc/hostname, no systemd, and a veth
+# /var/lib/pgmam, /var/log/pgmam, /etc/cron.d, /tmp, /dev/shm, /etc/hosts and /etc/hostname, no systemd, and a veth
 # pair to this host (A = NET.1, B = NET.2) over which it reaches the test S3 server by address.
 #
 #   hostb.sh start DIR NAME NET TAG   NET: the first three octets (10.214.3); TAG: a short unique word
@@ -56,6 +56,7 @@ private=(
   "/etc/pgmam etc-pgmam root:root 755"
   "/var/lib/pgmam var-lib-pgmam root:root 755"
   "/var/log/pgmam var-log-pgmam root:root 755"
+  "/etc/cron.d etc-cron-d root:root 755"
   "/tmp tmp root:root 1777"
 )
 # /tmp last: DIR may lie under it.

@@ -79,7 +79,8 @@ export function tiersOf(record: ManagedCluster, repos: RepoRecord[], config: Con
     local,
     ...record.repos.flatMap((a) => {
       const r = repos.find((x) => x.name === a.name);
-      if (!r || (a.suspended && !reattach.includes(a.name))) return [];
+      // Another host's repository: that host takes the backups (pgBackRest backs up only where the repository is local).
+      if (!r || r.kind === 'tls' || (a.suspended && !reattach.includes(a.name))) return [];
       const forceFull = a.suspended ? `back after a suspension since ${a.suspended.at}: a full bridges the WAL it missed` : hasOpenGap(a) ? 'a full bridges the WAL it missed while suspended' : undefined;
       return [{ name: r.name, index: a.index, retention: r.retention, fullInterval: r.fullInterval ?? local.fullInterval, diffInterval: r.diffInterval ?? local.diffInterval, mark: record.repoMarks[r.name] ?? null, ...(forceFull ? { forceFull } : {}) }];
     }),
@@ -161,21 +162,25 @@ export interface BackupFacts {
   outage: OutageFacts;
   /** Another host continues the app (a newer foreign timeline in its stanza of a shared repository). */
   takenOver?: Takeover;
+  /** Attached repositories on another host (kind tls), whose host takes their backups: name → host. */
+  hostTaken: Array<{ name: string; host: string }>;
 }
 
 export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
   const runner = ctx.runner;
   const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(runner)]);
   const record = managed.records.find((r) => r.name === o.name);
-  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {}, outage: noOutage() };
+  const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {}, outage: noOutage(), hostTaken: [] };
   if (!record || ctx.host.uid !== 0) return f;
   const cluster = clusters.find((c) => c.name === record.name && c.version === record.version);
   f.outage = await gatherOutage(ctx, record, cluster);
   // Not tried: an attached repository that does not answer (suspended by this run, or reported failed).
   const notAnswering = f.outage.unreachable.map((s) => s.name);
-  const tiers = tiersOf(record, (await readRepos(ctx.fs, ctx.paths.stateDir)).repos, ctx.config, f.outage.reattach.map((a) => a.name)).filter((t) => (o.repo === undefined || t.name === o.repo) && !notAnswering.includes(t.name));
+  const repos = (await readRepos(ctx.fs, ctx.paths.stateDir)).repos;
+  f.hostTaken = repos.filter((r) => r.kind === 'tls' && record.repos.some((a) => a.name === r.name) && (o.repo === undefined || o.repo === r.name)).map((r) => ({ name: r.name, host: r.tls?.host ?? '?' }));
+  const tiers = tiersOf(record, repos, ctx.config, f.outage.reattach.map((a) => a.name)).filter((t) => (o.repo === undefined || t.name === o.repo) && !notAnswering.includes(t.name));
   // --repo named, yet nothing to back up into: not one of the app's, or suspended and still silent.
-  if (o.repo !== undefined && !tiers.length && !notAnswering.includes(o.repo)) {
+  if (o.repo !== undefined && !tiers.length && !notAnswering.includes(o.repo) && !f.hostTaken.length) {
     if (record.repos.some((a) => a.name === o.repo)) f.suspendedRepo = o.repo;
     else f.unknownRepo = o.repo;
   }
@@ -211,6 +216,13 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
           : pass,
     },
     { id: 'repo-is-attached', check: () => (f.unknownRepo ? fail(`${o.name} is not attached to repository ${f.unknownRepo}`, `pgmam repo attach ${f.unknownRepo} ${o.name}`) : pass) },
+    {
+      id: 'repo-is-not-another-hosts',
+      check: () =>
+        o.repo !== undefined && f.hostTaken.length
+          ? fail(`backups into repository ${o.repo} are taken on its host ${f.hostTaken[0]!.host}: pgBackRest backs up only where the repository is local`, `on ${f.hostTaken[0]!.host}: pgmam repo backup-clients ${f.target?.record.stanza ?? o.name}`)
+          : pass,
+    },
     {
       id: 'repo-is-not-suspended',
       check: () => (f.suspendedRepo ? fail(`repository ${f.suspendedRepo} is suspended for ${o.name} and does not answer yet`, 'backup puts it back (and takes a full into it) once it answers; pgmam check shows why it was suspended') : pass),
@@ -298,6 +310,7 @@ function outcomesOf(b: BatchOutcome<BackupTargetOptions, BackupFacts>, labelOf: 
       ...f.outage.suspend.map((s): Outcome => ({ cluster, repo: s.name, result: 'suspended', reason: `${s.waitingMb} MB of WAL waited only for it (repo-suspend-mb); it fails: ${s.reason}. Archiving goes on into the local repository; backup puts it back once it answers` })),
       ...f.outage.stillDown.map((x): Outcome => ({ cluster, repo: x.name, result: 'skipped', reason: `suspended, and still does not answer: ${x.reason}` })),
       ...f.outage.unreachable.filter((x) => !f.outage.suspend.some((s) => s.name === x.name)).map((x): Outcome => ({ cluster, repo: x.name, result: 'failed', reason: `does not answer: ${x.reason} (not tried; archiving goes on into the local repository, WAL waiting for it: ${f.outage.backlog?.waitingMb ?? 0} MB of repo-suspend-mb)` })),
+      ...f.hostTaken.map((x): Outcome => ({ cluster, repo: x.name, result: 'skipped', reason: `taken on its host ${x.host} (pgmam repo backup-clients there)` })),
       ...f.tiers.map(({ tier, decision: d }): Outcome => {
       const done = f.done[tier.name];
       const repo = tier.name;

@@ -17,14 +17,14 @@ import { flag } from '../../plan/cli-spec.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import * as pgbr from '../../pgbackrest/commands.js';
-import { repoLines, s3Options } from '../../pgbackrest/repo-options.js';
+import { repoLines, repoOptions } from '../../pgbackrest/repo-options.js';
 import { restoreSequence } from '../../restore/sequence.js';
 import { backupWalArchived, emptySource, hasBackupGuard, selectSet, targetGuards, timelineHistoryAvailable } from '../../restore/source.js';
 import { archiveNewHistoryStep, enableArchivingStep, recordTimelineStep, type LiveCluster } from '../../restore/steps.js';
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
-import { LOCAL_REPO, readRepoSecrets, readRepos, repoTarget, type RepoRecord } from '../../state/repos.js';
+import { LOCAL_REPO, readRepos, repoTarget, secretsOf, type RepoRecord } from '../../state/repos.js';
 import { autostartStep } from '../../steps/autostart.js';
 import { handedOver } from '../../steps/hand-over.js';
 import { finishHandOver, gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts } from '../../steps/new-cluster.js';
@@ -141,8 +141,8 @@ function writeSourceConfigStep(dir: string, stanza: string, repo: RepoRecord, cl
     title: `write ${file}: stanza ${stanza} of repository ${repo.name}, for the restore and its recovery only`,
     effect: 'write',
     run: async (ctx) => {
-      const secrets = await readRepoSecrets(ctx.fs, ctx.paths.stateDir, repo.name);
-      const text = ['# Written by pgmam recover: the source stanza, read-only, until the restored cluster has its own archiving.', `[${stanza}]`, `pg1-path=${cluster.dataDir}`, `pg1-port=${cluster.port}`, `pg1-socket-path=${pg.SOCKET_DIR}`, ...repoLines(1, s3Options(repo, secrets)), ''].join('\n');
+      const secrets = await secretsOf(ctx.fs, ctx.paths.stateDir, repo);
+      const text = ['# Written by pgmam recover: the source stanza, read-only, until the restored cluster has its own archiving.', `[${stanza}]`, `pg1-path=${cluster.dataDir}`, `pg1-port=${cluster.port}`, `pg1-socket-path=${pg.SOCKET_DIR}`, ...repoLines(1, repoOptions(repo, secrets)), ''].join('\n');
       await ctx.fs.mkdirp(`${ctx.paths.stateDir}/recover`, { mode: 0o755 });
       await ctx.fs.mkdirp(dir, { mode: 0o750, owner: { uid: 0, gid: owner.gid } });
       await ctx.fs.writeFileAtomic(file, text, { mode: 0o640, owner: { uid: 0, gid: owner.gid } });

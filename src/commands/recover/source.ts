@@ -2,7 +2,7 @@
 // (pgmam's repository record and secrets, no stanza file): its backups, its archive's timelines and
 // history, when its newest WAL arrived. The facts recover restores from, as a restore's SourceFacts.
 import type { Context } from '../../context.js';
-import { readStanzaInRepo, newestAnnotation, repoProbeEnv } from '../../host/repo-stanza.js';
+import { readStanzaInRepo, newestAnnotation, repoProbeTarget } from '../../host/repo-stanza.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { archiveMax, type StanzaInfo } from '../../pgbackrest/info.js';
 import { emptySource, type SourceFacts } from '../../restore/source.js';
@@ -41,7 +41,7 @@ export function newestTimeline(entries: string[]): number {
 
 /** The entries of one directory of the repository. */
 export async function listRepoDir(ctx: Pick<Context, 'fs' | 'paths'>, runner: Runner, repo: RepoRecord, path: string): Promise<Array<{ name: string; type: string; time: number | undefined }>> {
-  const r = await runner.run(pgbr.repoProbe(await repoProbeEnv(ctx, repo), ['--output=json', 'repo-ls', path]), { check: false });
+  const r = await runner.run(pgbr.repoProbe(await repoProbeTarget(ctx, repo), ['--output=json', 'repo-ls', path]), { check: false });
   if (r.exitCode !== 0) throw new Error(`cannot list ${path} in repository ${repo.name}: ${r.stderr.trim().split('\n').find((l) => /ERROR/.test(l)) ?? `exit code ${r.exitCode}`}`);
   return parseRepoEntries(r.stdout);
 }
@@ -66,7 +66,7 @@ export async function gatherRemoteSource(ctx: Context, runner: Runner, repo: Rep
     const tli = newestTimeline(out.archiveEntries);
     f.currentTimeline = tli;
     if (tli > 1) {
-      const get = await runner.run(pgbr.repoProbe(await repoProbeEnv(ctx, repo), ['repo-get', `${out.archivePath}/${historyFileName(tli)}`]), { check: false });
+      const get = await runner.run(pgbr.repoProbe(await repoProbeTarget(ctx, repo), ['repo-get', `${out.archivePath}/${historyFileName(tli)}`]), { check: false });
       f.historySource = get.exitCode === 0 ? 'archive' : 'missing';
       f.history = get.exitCode === 0 ? parseHistory(get.stdout) : [];
     }

@@ -4,18 +4,16 @@
 // takes a write — then pgmam records it in its own state. Secrets stay in files only root reads.
 import { z } from 'zod';
 import type { Context } from '../../context.js';
-import { DURATION_PATTERN, durationSeconds } from '../../config/schema.js';
 import { UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { NAME_PATTERN, parseName } from '../../names.js';
-import { absolutePath, type CliSpec } from '../../plan/cli-spec.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe, type ProbeOutcome, type ProbeProblem } from '../../pgbackrest/probe.js';
 import { probeEnv, s3Options } from '../../pgbackrest/repo-options.js';
 import type { Journal } from '../../state/journal.js';
-import { LOCAL_REPO, repoTarget, parseKeyFile, readRepos, repoCaPath, repoRecordPath, repoSecretsPath, reposDir, type RepoRecord, type RepoSecrets } from '../../state/repos.js';
+import { LOCAL_REPO, repoTarget, parseKeyFile, readRepos, repoCaPath, repoFiles, repoRecordPath, repoSecretsPath, reposDir, type RepoRecord, type RepoSecrets } from '../../state/repos.js';
 
 export const repoAddOptionsSchema = runFlagsSchema.extend({
   name: z.string().regex(NAME_PATTERN),
@@ -71,6 +69,8 @@ function recordOf(o: RepoAddOptions, caCopy: string | null, encrypted: boolean, 
     s3: { host: o.host, port: o.port, bucket: o.bucket, region: o.region, uriStyle: o.uriStyle },
     path: o.path,
     caFile: caCopy,
+    certFile: null,
+    keyFile: null,
     encrypted,
     retention: { full: o.retentionFull ?? env.config['retention-full'], fullType: o.retentionFullType ?? env.config['retention-full-type'] },
     attachNew: o.attachNew,
@@ -97,7 +97,7 @@ export async function gatherRepoAdd(ctx: Context, o: RepoAddOptions): Promise<Re
   }
   if (!f.keyFile.keys || (f.caFile && !f.caFile.pem) || (f.cipherPassFile && !f.cipherPassFile.pass)) return f;
   // The probes address the repository exactly as pgBackRest will (its TLS checks, path style, region).
-  const env = probeEnv(s3Options(recordOf(o, o.caFile ?? null, false, ctx, f.now), { ...f.keyFile.keys, cipherPass: null }));
+  const env = { env: probeEnv(s3Options(recordOf(o, o.caFile ?? null, false, ctx, f.now), { ...f.keyFile.keys, cipherPass: null })), asPostgres: false };
   f.list = classifyProbe(await ctx.runner.run(pgbr.repoProbe(env, ['repo-ls', '--output=json']), { check: false }));
   if (!f.list.ok) return f;
   const probe = `.pgmam-probe-${ctx.host.pid}-${ctx.clock.now().getTime()}`;
@@ -150,11 +150,9 @@ const removeRepoFiles = (stateDir: string, name: string): Step => ({
   title: `remove pgmam's files of repository ${name}`,
   effect: 'destroy',
   run: async (c) => {
-    await c.fs.rm(repoRecordPath(stateDir, name));
-    await c.fs.rm(repoSecretsPath(stateDir, name));
-    await c.fs.rm(repoCaPath(stateDir, name));
+    for (const file of repoFiles(stateDir, name)) await c.fs.rm(file);
   },
-  show: [`rm -f ${repoRecordPath(stateDir, name)} ${repoSecretsPath(stateDir, name)} ${repoCaPath(stateDir, name)}`],
+  show: [`rm -f ${repoFiles(stateDir, name).join(' ')}`],
 });
 
 export function planRepoAdd(f: RepoAddFacts, o: RepoAddOptions, env: PlanEnv): PlanBody {
@@ -208,13 +206,13 @@ export async function recoverRepoAdd(ctx: Context, j: Journal, d: RepoAddJournal
   return { way: 'rolled-back', steps: [removeRepoFiles(ctx.paths.stateDir, d.name)] };
 }
 
-/** HOST[:PORT] or https://HOST[:PORT]; http:// is refused: pgBackRest talks to S3 over TLS only. */
-export function parseEndpoint(v: string | undefined): { host: string; port: number } {
+/** HOST[:PORT] or https://HOST[:PORT]; http:// is refused: pgBackRest talks to S3 and to its servers over TLS only. */
+export function parseEndpoint(v: string | undefined, defaultPort = 443, flag = '--s3-endpoint'): { host: string; port: number } {
   const raw = (v ?? '').trim();
-  if (/^http:\/\//i.test(raw)) throw new UsageError(`--s3-endpoint ${raw}: plain http is refused; pgBackRest talks to S3 over TLS (https) only`);
+  if (/^http:\/\//i.test(raw)) throw new UsageError(`${flag} ${raw}: plain http is refused; pgBackRest talks over TLS (https) only`);
   const m = /^(?:https:\/\/)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?\/?$/.exec(raw);
-  const port = m?.[2] === undefined ? 443 : Number(m[2]);
-  if (!m || port < 1 || port > 65535) throw new UsageError(`--s3-endpoint "${raw}" is not HOST[:PORT]`);
+  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  if (!m || port < 1 || port > 65535) throw new UsageError(`${flag} "${raw}" is not HOST[:PORT]`);
   return { host: m[1]!, port };
 }
 
@@ -227,88 +225,10 @@ export const repoNameArg = z
     return n;
   });
 
-const positiveInt = (what: string) =>
-  z
-    .string()
-    .optional()
-    .transform((v) => {
-      if (v === undefined) return undefined;
-      if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${what} must be a whole number of at least 1 (got "${v}")`);
-      return Number(v);
-    });
-
-const durationArg = (what: string) =>
-  z
-    .string()
-    .optional()
-    .transform((v) => {
-      if (v === undefined) return undefined;
-      if (!DURATION_PATTERN.test(v)) throw new UsageError(`${what} must be a duration such as 3600, 90m, 12h, 7d or 2w (got "${v}")`);
-      return durationSeconds(v);
-    });
-
-const cli: CliSpec = {
-  args: [{ syntax: '<name>', help: 'the repository’s name (a-z, 0-9, _)' }],
-  flags: [
-    { flags: '--s3-endpoint <host[:port]>', help: 'the S3 endpoint, over TLS (https; default port 443)' },
-    { flags: '--s3-bucket <bucket>', help: 'the bucket (pgBackRest does not create it)' },
-    { flags: '--s3-region <region>', help: 'the region', default: 'us-east-1' },
-    { flags: '--s3-uri-style <style>', help: 'path (bucket in the path) or host (bucket in the host name)', choices: ['path', 'host'], default: 'path' },
-    { flags: '--s3-key-file <file>', help: 'a file (0600 root) with "access-key = …" and "secret-key = …" lines' },
-    { flags: '--ca-file <file>', help: 'the CA certificate that signed the endpoint’s (default: the system’s store)' },
-    { flags: '--path <path>', help: 'the repository’s path in the bucket', default: '/pgbackrest' },
-    { flags: '--cipher-pass-file <file>', help: 'encrypt the repository (aes-256-cbc) with the pass in this file (0600 root)' },
-    { flags: '--retention-full <n>', help: 'full backups (or days) to keep in it (default: the configuration’s retention-full)' },
-    { flags: '--retention-full-type <type>', help: 'count or time (default: the configuration’s)', choices: ['count', 'time'] },
-    { flags: '--attach-new <yes|no>', help: 'attach every new cluster to it', choices: ['yes', 'no'], default: 'yes' },
-    { flags: '--full-interval <duration>', help: 'backup --type auto into it: a full when none is newer (default: the configuration’s full-interval)' },
-    { flags: '--diff-interval <duration>', help: 'backup --type auto into it: else a diff when none is newer (default: the configuration’s diff-interval)' },
-  ],
-  input: z
-    .object({
-      name: repoNameArg,
-      s3Endpoint: z.string().optional(),
-      s3Bucket: z.string().optional(),
-      s3Region: z.string().default('us-east-1'),
-      s3UriStyle: z.enum(['path', 'host']).default('path'),
-      s3KeyFile: absolutePath('--s3-key-file'),
-      caFile: absolutePath('--ca-file'),
-      path: absolutePath('--path'),
-      cipherPassFile: absolutePath('--cipher-pass-file'),
-      retentionFull: positiveInt('--retention-full'),
-      retentionFullType: z.enum(['count', 'time']).optional(),
-      attachNew: z.enum(['yes', 'no']).default('yes'),
-      fullInterval: durationArg('--full-interval'),
-      diffInterval: durationArg('--diff-interval'),
-    })
-    .transform((r) => {
-      if (!r.s3Endpoint) throw new UsageError('repo add needs --s3-endpoint HOST[:PORT]');
-      if (!r.s3Bucket || !/^[a-z0-9][a-z0-9.-]{1,62}$/.test(r.s3Bucket)) throw new UsageError(`repo add needs --s3-bucket with a valid bucket name (got "${r.s3Bucket ?? ''}")`);
-      if (!r.s3KeyFile) throw new UsageError('repo add needs --s3-key-file FILE');
-      return {
-        name: r.name,
-        ...parseEndpoint(r.s3Endpoint),
-        bucket: r.s3Bucket,
-        region: r.s3Region,
-        uriStyle: r.s3UriStyle,
-        keyFile: r.s3KeyFile,
-        caFile: r.caFile,
-        path: r.path ?? '/pgbackrest',
-        cipherPassFile: r.cipherPassFile,
-        retentionFull: r.retentionFull,
-        retentionFullType: r.retentionFullType,
-        attachNew: r.attachNew === 'yes',
-        fullInterval: r.fullInterval,
-        diffInterval: r.diffInterval,
-      };
-    }),
-};
-
 export const repoAddCommand: CommandModule<RepoAddOptions, RepoAddFacts, RepoAddJournal> = {
   spec: {
     name: 'repo add',
     summary: 'add an S3 repository beside the local one (checked before anything is written)',
-    cli,
     options: repoAddOptionsSchema,
     examples: ['pgmam repo add offsite --s3-endpoint s3.example.net --s3-bucket pgbackrest --s3-key-file /root/offsite.key --cipher-pass-file /root/offsite.pass'],
     target: (o) => repoTarget(o.name),

@@ -28,6 +28,7 @@ import { repoNameArg, repoTarget } from './add.js';
 import { describeStanzaIn, newestAnnotation, readStanzaInRepo, type StanzaInRepo } from '../../host/repo-stanza.js';
 import * as pg from '../../pg/commands.js';
 import { parseControlData } from '../../pg/controldata.js';
+import { readServe, registrationPath, serverConfigPath, type Detached, type Registration, type ServeRecord } from '../../state/serve.js';
 
 export const repoAttachOptionsSchema = runFlagsSchema.extend({ repo: z.string().regex(NAME_PATTERN), name: z.string().regex(NAME_PATTERN), detach: z.boolean() });
 export type RepoAttachOptions = z.infer<typeof repoAttachOptionsSchema>;
@@ -43,6 +44,10 @@ export interface RepoAttachFacts {
   inRepo: StanzaInRepo | undefined;
   systemId: string | undefined;
   hostName: string;
+  dataDir: string | undefined;
+  /** This host's pgBackRest server (repo serve): how a repository host reaches the cluster to back it up. */
+  serve: ServeRecord | undefined;
+  now: string;
 }
 
 export async function gatherRepoAttach(ctx: Context, o: RepoAttachOptions): Promise<RepoAttachFacts> {
@@ -56,7 +61,8 @@ export async function gatherRepoAttach(ctx: Context, o: RepoAttachOptions): Prom
     attaching && cluster?.dataDir ? ctx.runner.run(pg.pgControlData(cluster.version, cluster.dataDir), { check: false }) : undefined,
   ]);
   const systemId = control?.exitCode === 0 ? parseControlData(control.stdout).systemId : undefined;
-  return { uid: ctx.host.uid, repo, record, running: Boolean(cluster?.running), port: cluster?.port, lock, inRepo, systemId, hostName: ctx.host.name };
+  const serve = repo?.kind === 'tls' ? await readServe(ctx.fs, ctx.paths.stateDir) : undefined;
+  return { uid: ctx.host.uid, repo, record, running: Boolean(cluster?.running), port: cluster?.port, lock, inRepo, systemId, hostName: ctx.host.name, dataDir: cluster?.dataDir, serve, now: ctx.clock.now().toISOString() };
 }
 
 /**
@@ -93,6 +99,13 @@ export function repoAttachGuards(f: RepoAttachFacts, o: RepoAttachOptions): Guar
     { id: 'cluster-is-running', check: () => (!attaching || !f.record || f.running ? pass : fail(`${f.record.cluster} is down: the stanza cannot be created in ${o.repo}`, `pg_ctlcluster ${f.record.version} ${f.record.name} start`)) },
     clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
     nameIsFreeInRepo(f, f.record?.stanza ?? o.name),
+    {
+      id: 'host-serves',
+      check: () =>
+        !attaching || f.repo?.kind !== 'tls' || f.serve
+          ? pass
+          : fail(`repository ${o.repo} is another host's: that host takes ${o.name}'s backups through this host's pgBackRest server, which pgmam does not run`, `pgmam repo serve --ca-file … --cert-file … --key-file … --allow <the repository host's certificate CN>`),
+    },
   ];
 }
 
@@ -116,14 +129,42 @@ function setAttachment(name: string, stanzaFile: string, d: RepoAttachJournal, a
   };
 }
 
-function attachSteps(r: ManagedCluster, repo: RepoRecord, d: RepoAttachJournal, port: number, env: Pick<PlanEnv, 'config' | 'paths'>): Step[] {
+/** What the repository host needs to back the app up through this host's server (pgmam/clients/<stanza>.json there). */
+export function registrationOf(r: ManagedCluster, f: Pick<RepoAttachFacts, 'hostName' | 'dataDir' | 'serve'>, port: number, hostConfig: string, now: string): Registration {
+  const serve = required(f.serve, "this host's server");
+  return { format: 1, stanza: r.stanza, app: r.name, role: r.role, host: f.hostName, address: serve.address, port: serve.port, hostConfig, pgPath: required(f.dataDir, 'the data directory'), pgPort: port, socketPath: pg.SOCKET_DIR, registeredAt: now };
+}
+
+function attachSteps(r: ManagedCluster, repo: RepoRecord, d: RepoAttachJournal, port: number, env: Pick<PlanEnv, 'config' | 'paths'>, registration?: Registration): Step[] {
   const scope = stanzaScope(r.stanza, env.paths.stanzaDir);
-  if (d.detach) return [setAttachment(r.name, r.stanzaFile, d, false, env)];
+  const file = registrationPath(r.stanza);
+  if (d.detach) {
+    const unregister: Step[] =
+      repo.kind === 'tls'
+        ? [
+            {
+              id: 'unregister',
+              title: `mark ${file} in repository ${repo.name} detached (its host stops backing up ${r.name}; a host that does not answer keeps it registered)`,
+              effect: 'write',
+              run: async (c) => {
+                const tombstone: Detached = { format: 1, stanza: r.stanza, detachedAt: c.clock.now().toISOString() };
+                await c.runner.run(pgbr.repoPut(scope, d.index, file, `${JSON.stringify(tombstone)}\n`), { check: false });
+              },
+            },
+          ]
+        : [];
+    return [...unregister, setAttachment(r.name, r.stanzaFile, d, false, env)];
+  }
+  const last: Step =
+    repo.kind === 'tls'
+      ? // pgBackRest backs up only where the repository is local: the repository host takes them, through this host's server.
+        { id: 'register-with-repo-host', title: `register ${r.name} in repository ${repo.name} (${file}): its host backs it up (pgmam repo backup-clients there)`, effect: 'write', run: pgbr.repoPut(scope, d.index, file, `${JSON.stringify(required(registration, 'the registration'), null, 2)}\n`) }
+      : backupIntoStep(scope, r.name, 'a first full backup', { index: d.index, repo }, { version: r.version, port });
   return [
     setAttachment(r.name, r.stanzaFile, d, true, env),
     { id: 'create-stanza', title: `create stanza ${r.stanza} in repository ${repo.name} (where it is missing)`, effect: 'write', run: pgbr.stanzaCreate(scope) },
     checkArchivingStep(scope, r.name),
-    backupIntoStep(scope, r.name, 'a first full backup', { index: d.index, repo }, { version: r.version, port }),
+    last,
   ];
 }
 
@@ -134,7 +175,9 @@ export function planRepoAttach(f: RepoAttachFacts, o: RepoAttachOptions, env: Pl
   // Already as asked: nothing to do (a batch over --all converges).
   if (o.detach ? at === undefined : at !== undefined) return { target: r.cluster, steps: [], journal: false };
   const d: RepoAttachJournal = { repo: o.repo, index: at ?? required(nextIndex(r), 'a free repository index'), detach: o.detach };
-  return { target: r.cluster, steps: attachSteps(r, repo, d, o.detach ? 0 : required(f.port, 'the cluster port'), env), journal: { rerun: renderArgv(['pgmam', 'repo', o.detach ? 'detach' : 'attach', o.repo, o.name, '--yes']), data: d } };
+  const port = o.detach ? 0 : required(f.port, 'the cluster port');
+  const registration = !o.detach && repo.kind === 'tls' ? registrationOf(r, f, port, serverConfigPath(env.paths.stateDir), f.now) : undefined;
+  return { target: r.cluster, steps: attachSteps(r, repo, d, port, env, registration), journal: { rerun: renderArgv(['pgmam', 'repo', o.detach ? 'detach' : 'attach', o.repo, o.name, '--yes']), data: d } };
 }
 
 /** An interrupted attach is taken back out of the stanza file, then runs afresh; an interrupted detach is finished. */
@@ -199,7 +242,7 @@ const attachBatch = (detach: boolean): CliBatch<RepoAttachBatchOptions> => ({
         if (o.dryRun) return;
         const lines = batch.map((b) => {
           const steps = b.run?.plan.steps.length ?? 0;
-          const state = b.result !== 'done' ? `failed: ${b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: /, '')).join('; ')}` : !steps ? `already ${detach ? 'detached' : 'attached'}` : detach ? 'detached' : 'attached (stanza created, archiving checked, first full backup taken)';
+          const state = b.result !== 'done' ? `failed: ${b.lines.filter((l) => l.startsWith('pgmam: ')).map((l) => l.replace(/^pgmam: /, '')).join('; ')}` : !steps ? `already ${detach ? 'detached' : 'attached'}` : detach ? 'detached' : b.run?.plan.steps.some((x) => x.id === 'register-with-repo-host') ? 'attached (stanza created, archiving checked, registered: its host takes the backups)' : 'attached (stanza created, archiving checked, first full backup taken)';
           return { app: b.options.name, repo: o.repo, result: b.result, state };
         });
         ctx.io.out(o.json ? `${JSON.stringify(lines, null, 2)}\n` : lines.map((l) => `${l.app}: ${l.state}\n`).join(''));

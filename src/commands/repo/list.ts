@@ -8,10 +8,10 @@ import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
 import { renderTable } from '../../plan/render.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe } from '../../pgbackrest/probe.js';
-import { LOCAL_REPO, readRepos, type RepoRecord } from '../../state/repos.js';
+import { LOCAL_REPO, readRepos, repoWhere, type RepoRecord } from '../../state/repos.js';
 import type { ManagedCluster } from '../../state/store.js';
 import { archiveMax, lastBackup, parseInfo, type StanzaInfo } from '../../pgbackrest/info.js';
-import { newestAnnotation, repoProbeEnv } from '../../host/repo-stanza.js';
+import { newestAnnotation, repoProbeTarget } from '../../host/repo-stanza.js';
 import { optionalNameArg } from '../../names.js';
 import { fail, pass } from '../../plan/types.js';
 
@@ -20,7 +20,7 @@ export type RepoListOptions = z.infer<typeof repoListOptionsSchema>;
 
 export interface RepoRow {
   name: string;
-  kind: 'posix' | 's3';
+  kind: 'posix' | 's3' | 'tls';
   where: string;
   retention: { full: number; fullType: 'count' | 'time' };
   encrypted: boolean;
@@ -43,7 +43,7 @@ export function repoRows(repos: RepoRecord[], managed: ManagedCluster[], local: 
     rows.push({
       name: r.name,
       kind: r.kind,
-      where: `s3://${r.s3.bucket}${r.path} at ${r.s3.host}:${r.s3.port}`,
+      where: repoWhere(r),
       retention: r.retention,
       encrypted: r.encrypted,
       attachNew: r.attachNew,
@@ -96,7 +96,7 @@ export async function gatherRepoApps(ctx: Context, name: string): Promise<{ rows
   let r;
   if (repo) {
     try {
-      r = await ctx.runner.run(pgbr.repoProbe(await repoProbeEnv(ctx, repo), ['--output=json', 'info']), { check: false });
+      r = await ctx.runner.run(pgbr.repoProbe(await repoProbeTarget(ctx, repo), ['--output=json', 'info']), { check: false });
     } catch (e) {
       return { rows: [], problem: e instanceof Error ? e.message : String(e), known: true };
     }
@@ -128,7 +128,7 @@ export async function gatherRepoList(ctx: Context): Promise<RepoRow[]> {
     await Promise.all(
       repos.map(async (r) => {
         try {
-          const env = await repoProbeEnv(ctx, r);
+          const env = await repoProbeTarget(ctx, r);
           reach.set(r.name, classifyProbe(await ctx.runner.run(pgbr.repoProbe(env, ['repo-ls', '--output=json']), { check: false })));
         } catch (e) {
           reach.set(r.name, { ok: false, detail: String(e instanceof Error ? e.message : e) });
@@ -142,7 +142,7 @@ export async function gatherRepoList(ctx: Context): Promise<RepoRow[]> {
 export function renderRepoTable(rows: RepoRow[]): string {
   return renderTable(
     ['REPO', 'KIND', 'WHERE', 'RETENTION', 'ENCRYPTED', 'APPS', 'REACHABLE'],
-    rows.map((r) => [r.name, r.kind, r.where, `${r.retention.full} ${r.retention.fullType === 'count' ? 'full' : 'days'}`, r.encrypted ? 'yes' : 'no', r.apps.join(',') || '-', r.reachable === null ? '?' : r.reachable ? 'yes' : `no: ${r.problem}`]),
+    rows.map((r) => [r.name, r.kind, r.where, r.kind === 'tls' ? 'its host’s' : `${r.retention.full} ${r.retention.fullType === 'count' ? 'full' : 'days'}`, r.encrypted ? 'yes' : 'no', r.apps.join(',') || '-', r.reachable === null ? '?' : r.reachable ? 'yes' : `no: ${r.problem}`]),
   );
 }
 

@@ -8,7 +8,7 @@ import { NAME_PATTERN } from '../../names.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import type { Journal } from '../../state/journal.js';
-import { readRepos, repoCaPath, repoRecordPath, repoSecretsPath, type RepoRecord } from '../../state/repos.js';
+import { readRepos, repoFiles, type RepoRecord } from '../../state/repos.js';
 import { repoNameArg, repoTarget } from './add.js';
 
 export const repoRemoveOptionsSchema = runFlagsSchema.extend({ name: z.string().regex(NAME_PATTERN) });
@@ -35,10 +35,10 @@ export const repoRemoveGuards = (f: RepoRemoveFacts, o: RepoRemoveOptions): Guar
 export const repoRemoveJournalSchema = z.object({ name: z.string() });
 export type RepoRemoveJournal = z.infer<typeof repoRemoveJournalSchema>;
 
-/** The record first (so the repository is no longer listed), then its secrets and CA copy: each can run again. */
+/** The record first (so the repository is no longer listed), then its secrets and certificate copies: each can run again. */
 function removeSteps(stateDir: string, name: string): Step[] {
-  const files = [repoRecordPath(stateDir, name), repoSecretsPath(stateDir, name), repoCaPath(stateDir, name)];
-  return [{ id: 'forget-repo', title: `forget repository ${name} (its backups stay in the bucket)`, effect: 'destroy', run: async (c) => { for (const f of files) await c.fs.rm(f); }, show: [`rm -f ${files.join(' ')}`] }];
+  const files = repoFiles(stateDir, name);
+  return [{ id: 'forget-repo', title: `forget repository ${name} (its backups stay where they are)`, effect: 'destroy', run: async (c) => { for (const f of files) await c.fs.rm(f); }, show: [`rm -f ${files.join(' ')}`] }];
 }
 
 export function planRepoRemove(f: RepoRemoveFacts, o: RepoRemoveOptions, env: PlanEnv): PlanBody {

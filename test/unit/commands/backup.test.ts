@@ -92,7 +92,7 @@ describe('schedule', () => {
 describe('backup of one target (the batch runs one plan per cluster)', () => {
   const env: PlanEnv = planEnv();
   const o: BackupTargetOptions = { name: 'app1', type: 'incr', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
-  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), tiers: [{ tier: localTier, decision: decide(t, o, cfg, now) }], done: {}, outage: noOutage() });
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, o, cfg, now), tiers: [{ tier: localTier, decision: decide(t, o, cfg, now) }], done: {}, outage: noOutage(), hostTaken: [] });
 
   it('a due backup: the stanza file’s retention kept as configured, then the backup with the configured retention; quiet, no journal (pgBackRest resumes by itself)', () => {
     const plan = assemblePlan(backupTargetCommand, facts(target([b('F', 'full', 2)])), o, env);
@@ -150,7 +150,7 @@ describe('backup --export-to: the mirror under a journal', () => {
 describe('change detection, race', () => {
   const env: PlanEnv = planEnv();
   const bo: BackupTargetOptions = { name: 'app1', type: 'full', force: false, json: false, dryRun: false, yes: true, keepOnError: false };
-  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, bo, cfg, now), tiers: [{ tier: localTier, decision: decide(t, bo, cfg, now) }], done: {}, outage: noOutage() });
+  const facts = (t: Target): BackupFacts => ({ uid: 0, now, target: t, decision: decide(t, bo, cfg, now), tiers: [{ tier: localTier, decision: decide(t, bo, cfg, now) }], done: {}, outage: noOutage(), hostTaken: [] });
   it('the mark is the transaction position read before the backup began: a commit during it counts as written since', async () => {
     const { ctx, fs, runner } = fakeContext();
     fs.files.set(`${ctx.paths.clustersDir}/app1.json`, JSON.stringify(aRecord('app1')));

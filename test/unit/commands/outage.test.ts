@@ -20,7 +20,7 @@ const SPOOL_ERROR = [
 
 const repo = (name: string): RepoRecord => ({
   format: 1, name, kind: 's3', s3: { host: 'localhost', port: 27950, bucket: 'pgbackrest', region: 'us-east-1', uriStyle: 'path' }, path: '/exp1',
-  caFile: null, encrypted: false, retention: { full: 2, fullType: 'count' }, attachNew: true, fullInterval: null, diffInterval: null, createdAt: 'x',
+  caFile: null, certFile: null, keyFile: null, encrypted: false, retention: { full: 2, fullType: 'count' }, attachNew: true, fullInterval: null, diffInterval: null, createdAt: 'x',
 });
 const att = (over: Partial<Attachment> = {}): Attachment => ({ name: 'offsite', index: 2, suspended: null, gaps: [], ...over });
 const SEGMENT = 8 * 1024 * 1024;

@@ -9,7 +9,7 @@ import { aNewCluster, aStanza, planEnv } from '../fixtures.js';
 
 const now = new Date('2026-12-01T12:00:00Z');
 const repo: RepoRecord = {
-  format: 1, name: 'fleet', kind: 's3', s3: { host: '10.0.0.1', port: 443, bucket: 'b', region: 'us-east-1', uriStyle: 'path' }, path: '/p', caFile: null, encrypted: false,
+  format: 1, name: 'fleet', kind: 's3', s3: { host: '10.0.0.1', port: 443, bucket: 'b', region: 'us-east-1', uriStyle: 'path' }, path: '/p', caFile: null, certFile: null, keyFile: null, encrypted: false,
   retention: { full: 2, fullType: 'count' }, attachNew: false, fullInterval: null, diffInterval: null, createdAt: 'x',
 };
 const full = { label: '20261201-100000F', type: 'full' as const, timestamp: { start: Date.parse('2026-12-01T10:00:00Z') / 1000, stop: Date.parse('2026-12-01T10:00:05Z') / 1000 }, archive: { start: '000000010000000000000002', stop: '000000010000000000000002' } };

@@ -25,7 +25,7 @@ const SECRET = 'Zq9secretvalue0000';
 const ACCESS = 'AKIDEXAMPLE0001';
 const repo = (over: Partial<RepoRecord> = {}): RepoRecord => ({
   format: 1, name: 'offsite', kind: 's3', s3: { host: 's3.example.net', port: 443, bucket: 'pgbackrest', region: 'us-east-1', uriStyle: 'path' }, path: '/pgbackrest',
-  caFile: '/var/lib/pgmam/repos/offsite.ca.crt', encrypted: false, retention: { full: 4, fullType: 'count' }, attachNew: true, fullInterval: null, diffInterval: null, createdAt: 'x',
+  caFile: '/var/lib/pgmam/repos/offsite.ca.crt', certFile: null, keyFile: null, encrypted: false, retention: { full: 4, fullType: 'count' }, attachNew: true, fullInterval: null, diffInterval: null, createdAt: 'x',
   ...over,
 });
 const secrets = { accessKey: ACCESS, secretKey: SECRET, cipherPass: null };
@@ -140,7 +140,7 @@ describe('repo add: guards, then the plan', () => {
 });
 
 const attachOpts = (o: Partial<RepoAttachOptions> = {}): RepoAttachOptions => ({ repo: 'offsite', name: 'app1', detach: false, dryRun: false, yes: true, json: false, keepOnError: false, ...o });
-const attachFacts = (f: Partial<RepoAttachFacts> = {}): RepoAttachFacts => ({ uid: 0, repo: repo(), record: aRecord('app1'), running: true, port: 5433, lock: { holder: undefined, alive: false }, inRepo: undefined, systemId: '7000000000000000001', hostName: 'hosta', ...f });
+const attachFacts = (f: Partial<RepoAttachFacts> = {}): RepoAttachFacts => ({ uid: 0, repo: repo(), record: aRecord('app1'), running: true, port: 5433, lock: { holder: undefined, alive: false }, inRepo: undefined, systemId: '7000000000000000001', hostName: 'hosta', dataDir: '/var/lib/postgresql/15/app1', serve: undefined, now: '2026-12-01T00:00:00.000Z', ...f });
 
 const inRepo = (exists: boolean | undefined, systemId = '7000000000000000001', host?: string) => ({
   repo: 'offsite',
