@@ -36,6 +36,7 @@ const SECONDS: Record<string, number> = {
   'kill-repo': 110,
   'kill-recover': 330,
   'kill-takeover': 200,
+  'kill-serve': 40,
 };
 
 const weight = (s: TestSpecification) => {

@@ -12,6 +12,8 @@ import { runsAsRoot } from '../../guards/host.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { deleteStanzaEverywhere } from '../../steps/stanza.js';
+import { unregisterEverywhereStep } from '../../steps/registration.js';
+import { readRepos } from '../../state/repos.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -38,7 +40,7 @@ export function descendants(records: ManagedCluster[], name: string): ManagedClu
 }
 
 /** What a drop records of each target, so a re-run can finish it when the cluster is already gone. */
-const dropTargetSchema = z.object({ name: z.string(), cluster: z.string(), version: z.string(), stanza: z.string(), stanzaFile: z.string(), repoPath: z.string(), dataDir: z.string().nullable(), hasPreserved: z.boolean() });
+const dropTargetSchema = z.object({ name: z.string(), cluster: z.string(), version: z.string(), stanza: z.string(), stanzaFile: z.string(), repoPath: z.string(), dataDir: z.string().nullable(), hasPreserved: z.boolean(), repoHosts: z.array(z.number()).default([]) });
 type DropTarget = z.infer<typeof dropTargetSchema>;
 export const dropJournalSchema = z.object({ targets: z.array(dropTargetSchema), purge: z.boolean() });
 export type DropJournal = z.infer<typeof dropJournalSchema>;
@@ -78,6 +80,8 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths'>): 
       run: (c) => c.fs.rm(confDir, { recursive: true }),
       show: [`rm -rf ${confDir}`],
     },
+    // Before the stanza goes: its file still names the repository hosts.
+    ...(t.repoHosts.length ? [unregisterEverywhereStep(t.stanza, t.repoHosts, scope)] : []),
     ...(purge
       ? [
           {
@@ -121,6 +125,8 @@ export interface DropFacts {
   locks: Array<{ name: string; holder: LockHolder | undefined; alive: boolean }>;
   /** Targets (other than the one named) with an interrupted operation: settled by their own command first. */
   interrupted: Array<{ name: string; what: string }>;
+  /** Names of the repositories on another host (kind tls): a dropped app is taken out of their backups. */
+  repoHosts: string[];
 }
 
 export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFacts> {
@@ -132,7 +138,9 @@ export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFact
   const dataDirs = Object.fromEntries(targets.map((t) => [t.name, clusters.find((c) => c.name === t.name && c.version === t.version)?.dataDir ?? null]));
   const journals = await Promise.all(targets.filter((t) => t.name !== o.name).map(async (t) => ({ name: t.name, j: await readJournal(ctx.fs, ctx.paths.stateDir, t.name) })));
   const interrupted = journals.flatMap(({ name, j }) => (j ? [{ name, what: describeJournal(j) }] : []));
-  return { uid: ctx.host.uid, record, branches, targets, dataDirs, locks, interrupted };
+  // Repositories on another host (kind tls): the app's registration there goes with it.
+  const repoHosts = (await readRepos(ctx.fs, ctx.paths.stateDir)).repos.filter((r) => r.kind === 'tls').map((r) => r.name);
+  return { uid: ctx.host.uid, record, branches, targets, dataDirs, locks, interrupted, repoHosts };
 }
 
 export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
@@ -164,7 +172,7 @@ export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
 }
 
 const dropTargets = (f: DropFacts): DropTarget[] =>
-  f.targets.map((t) => ({ name: t.name, cluster: t.cluster, version: t.version, stanza: t.stanza, stanzaFile: t.stanzaFile, repoPath: t.repoPath, dataDir: f.dataDirs[t.name] ?? null, hasPreserved: t.preserved.length > 0 }));
+  f.targets.map((t) => ({ name: t.name, cluster: t.cluster, version: t.version, stanza: t.stanza, stanzaFile: t.stanzaFile, repoPath: t.repoPath, dataDir: f.dataDirs[t.name] ?? null, hasPreserved: t.preserved.length > 0, repoHosts: t.repos.filter((a) => !a.suspended && f.repoHosts.includes(a.name)).map((a) => a.index) }));
 
 const rerunOf = (o: DropOptions) => renderArgv(['pgmam', ...(o.onlyBranches ? ['branch', 'drop'] : ['drop']), o.name, ...(o.withBranches ? ['--with-branches'] : []), ...(o.purgeBackups ? ['--purge-backups'] : []), '--yes']);
 

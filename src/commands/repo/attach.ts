@@ -18,6 +18,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { renderArgv } from '../../runner/types.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
+import { markDetached } from '../../steps/registration.js';
 import { checkArchivingStep } from '../../steps/stanza.js';
 import { backupIntoStep } from '../../steps/new-cluster.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -28,7 +29,7 @@ import { repoNameArg, repoTarget } from './add.js';
 import { describeStanzaIn, newestAnnotation, readStanzaInRepo, type StanzaInRepo } from '../../host/repo-stanza.js';
 import * as pg from '../../pg/commands.js';
 import { parseControlData } from '../../pg/controldata.js';
-import { readServe, registrationPath, serverConfigPath, type Detached, type Registration, type ServeRecord } from '../../state/serve.js';
+import { readServe, registrationPath, serverConfigPath, type Registration, type ServeRecord } from '../../state/serve.js';
 
 export const repoAttachOptionsSchema = runFlagsSchema.extend({ repo: z.string().regex(NAME_PATTERN), name: z.string().regex(NAME_PATTERN), detach: z.boolean() });
 export type RepoAttachOptions = z.infer<typeof repoAttachOptionsSchema>;
@@ -146,10 +147,7 @@ function attachSteps(r: ManagedCluster, repo: RepoRecord, d: RepoAttachJournal, 
               id: 'unregister',
               title: `mark ${file} in repository ${repo.name} detached (its host stops backing up ${r.name}; a host that does not answer keeps it registered)`,
               effect: 'write',
-              run: async (c) => {
-                const tombstone: Detached = { format: 1, stanza: r.stanza, detachedAt: c.clock.now().toISOString() };
-                await c.runner.run(pgbr.repoPut(scope, d.index, file, `${JSON.stringify(tombstone)}\n`), { check: false });
-              },
+              run: async (c) => void (await markDetached(c, scope, r.stanza, d.index)),
             },
           ]
         : [];

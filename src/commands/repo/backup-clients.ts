@@ -215,6 +215,8 @@ export const backupClientsBatch: CliBatch<BackupClientsOptions> = {
   },
   run: async (ctx, o) => {
     checkGuards({ command: 'repo backup-clients', guards: [runsAsRoot(ctx.host.uid, 'back up served apps')] });
+    // From the schedule on every host: one that serves no repository has nothing to do, and says nothing.
+    if (o.all && !(await readServe(ctx.fs, ctx.paths.stateDir))) return o.json ? ctx.io.out('[]\n') : undefined;
     const repoPath = repoPathFrom(ctx.config['repo-path'], await readMainConfig(ctx.fs));
     const stanzas = o.all ? await listRegistrations(ctx, repoPath) : o.stanzas;
     if (!stanzas.length) return ctx.io.out(o.json ? '[]\n' : `no app is registered in ${repoPath}\n`);

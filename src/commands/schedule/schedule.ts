@@ -1,5 +1,6 @@
 // `pgmam schedule install|show|remove`: run `pgmam backup --all` (auto type) on a schedule — a cron
-// file, or systemd timers when systemd runs.
+// file, or systemd timers when systemd runs — and `pgmam repo backup-clients --all` beside it (the
+// backups a repository host takes of other hosts' apps; nothing on a host that serves none).
 import { type Journal } from '../../state/journal.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
@@ -19,7 +20,8 @@ export function renderCron(spec: string, pgmam: string, configFile: string | und
     '# Written by pgmam schedule install: pgmam backup --all (auto type). Remove with pgmam schedule remove.',
     'SHELL=/bin/sh',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    `${spec} root ${pgmam} backup --all${config} >> ${logDir}/cron.log 2>&1`,
+    // Then the backups a repository host takes of the apps that archive into it (nothing where it serves none).
+    `${spec} root ${pgmam} backup --all${config} >> ${logDir}/cron.log 2>&1; ${pgmam} repo backup-clients --all${config} >> ${logDir}/cron.log 2>&1`,
     '',
   ].join('\n');
 }
@@ -37,7 +39,8 @@ export function cronToCalendar(spec: string): string | undefined {
 export function renderUnits(calendar: string, pgmam: string, configFile: string | undefined): { service: string; timer: string } {
   const config = configFile ? ` --config ${configFile}` : '';
   return {
-    service: ['[Unit]', 'Description=pgmam backup --all', '', '[Service]', 'Type=oneshot', `ExecStart=${pgmam} backup --all${config}`, ''].join('\n'),
+    // backup-clients first and never failing the unit ('-'): the unit's result is backup --all's.
+    service: ['[Unit]', 'Description=pgmam backup --all', '', '[Service]', 'Type=oneshot', `ExecStart=-${pgmam} repo backup-clients --all${config}`, `ExecStart=${pgmam} backup --all${config}`, ''].join('\n'),
     timer: ['[Unit]', 'Description=pgmam backup --all on a schedule', '', '[Timer]', `OnCalendar=${calendar}`, 'Persistent=true', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
   };
 }
