@@ -63,6 +63,10 @@ describe('argv → module and options', () => {
     [['repo', 'add', 'offsite', '--s3-endpoint', 's3.example.net', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k', '--retention-full', '4', '--full-interval', '7d'], 'repo add', { name: 'offsite', host: 's3.example.net', port: 443, bucket: 'pgb', uriStyle: 'path', region: 'us-east-1', path: '/pgbackrest', keyFile: '/root/k', retentionFull: 4, fullInterval: 604800, attachNew: true }],
     [['repo', 'add', 'o2', '--s3-endpoint', 'https://h:9000', '--s3-bucket', 'pgb', '--s3-key-file', '/root/k', '--attach-new', 'no', '--s3-uri-style', 'host'], 'repo add', { host: 'h', port: 9000, attachNew: false, uriStyle: 'host' }],
     [['repo', 'list', '--json'], 'repo list', { json: true }],
+    [['repo', 'add', 'vault', '--tls-host', 'vault.example.net:9443', '--ca-file', '/r/ca.crt', '--cert-file', '/r/a.crt', '--key-file', '/r/a.key'], 'repo add', { name: 'vault', tlsHost: 'vault.example.net', tlsPort: 9443, path: '/var/lib/pgbackrest', certFile: '/r/a.crt' }],
+    [['repo', 'serve', '--ca-file', '/r/ca.crt', '--cert-file', '/r/a.crt', '--key-file', '/r/a.key', '--allow', 'h1,h2', '--allow', 'h3'], 'repo serve', { stop: false, port: 8432, allow: ['h1', 'h2', 'h3'] }],
+    [['repo', 'serve', '--stop', '-y'], 'repo serve', { stop: true, yes: true }],
+    [['repo', 'backup-clients', '--all'], 'repo backup-clients', { stanzas: [], all: true, type: 'auto' }],
     [['repo', 'attach', 'offsite', 'a1', 'a2'], 'repo attach', { repo: 'offsite', names: ['a1', 'a2'], all: false }],
     [['repo', 'detach', 'offsite', '--all'], 'repo detach', { repo: 'offsite', names: [], all: true }],
     [['repo', 'remove', 'offsite', '-y'], 'repo remove', { name: 'offsite', yes: true }],
@@ -126,13 +130,18 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['repo', 'attach', 'local', 'a1']],
     [['repo', 'detach', 'offsite', 'a1', '--all']],
     [['backup', 'a1', '--repo', 'Off']],
+    [['repo', 'serve', '--ca-file', '/r/ca.crt', '--cert-file', '/r/a.crt', '--key-file', '/r/a.key']],
+    [['repo', 'serve', '--stop', '--allow', 'h1']],
+    [['repo', 'serve', '--ca-file', '/r/ca.crt', '--cert-file', '/r/a.crt', '--key-file', '/r/a.key', '--allow', 'h1', '--port', '80']],
+    [['repo', 'backup-clients']],
+    [['repo', 'add', 'vault', '--tls-host', 'h', '--ca-file', '/r/ca.crt', '--key-file', '/r/a.key']],
   ])('%j', async (argv) => {
     expect(await parse(argv)).toEqual({ exitCode: 2 });
   });
 });
 
 describe('help', () => {
-  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove'], ['recover']])(
+  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove'], ['repo', 'serve'], ['repo', 'backup-clients'], ['recover']])(
     '%s %s --help shows an example',
     async (...names: string[]) => {
       let text = '';
