@@ -18,6 +18,8 @@ import { repoAttachBatch, repoDetachBatch } from '../commands/repo/attach.js';
 import { repoRemoveCommand } from '../commands/repo/remove.js';
 import { repoServeCommand } from '../commands/repo/serve.js';
 import { backupClientsBatch } from '../commands/repo/backup-clients.js';
+import { tlsShowCommand } from '../commands/tls/show.js';
+import { tlsEnableCommand, tlsRenewBatch } from '../commands/tls/renew.js';
 import { recoverCommand } from '../commands/recover/recover.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
@@ -55,4 +57,7 @@ export const COMMANDS: CliCommand[] = [
   m(repoServeCommand),
   b(backupClientsBatch),
   m(recoverCommand),
+  m(tlsShowCommand),
+  b(tlsRenewBatch),
+  m(tlsEnableCommand),
 ];

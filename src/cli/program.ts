@@ -65,6 +65,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
 
   const groups = new Map<string, Command>([
     ['branch', program.command('branch').description("independent clusters restored from a parent's backups")],
+    ['tls', program.command('tls').description("TLS: pgmam's CA and each cluster's own server certificate")],
     ['repo', program.command('repo').description('repositories: the local one, and S3 ones or repository hosts (pgBackRest TLS servers) beside it')],
   ]);
   for (const c of COMMANDS) {

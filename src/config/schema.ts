@@ -22,6 +22,8 @@ const duration = z.preprocess(
 const absPath = z.preprocess(str, z.string().regex(/^\/[^\0]*$/, 'must be an absolute path'));
 
 export const DEFAULT_CONFIG_FILE = '/etc/pgmam/pgmam.conf';
+/** A DNS name as a certificate's subjectAltName carries it: dot-separated labels of letters, digits and inner hyphens. */
+export const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export const configSchema = z
   .object({
@@ -85,6 +87,22 @@ export const configSchema = z
     'backup-parallel': int(1, 64).default(2),
     /** How long backup waits for a cluster locked by another pgmam command before skipping it. */
     'lock-wait': int(0, 86400).default(60),
+    /** pgmam's CA (ca.crt, ca.key root 0600) and each cluster's server certificate (clusters/<version>-<name>/). */
+    'tls-dir': absPath.default('/etc/pgmam/tls'),
+    /** More names every server certificate carries (comma-separated DNS names), beside the host's name and FQDN, localhost and the loopback addresses. */
+    'tls-names': z
+      .preprocess(
+        str,
+        z
+          .string()
+          .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+          .pipe(z.array(z.string().regex(DNS_NAME, 'must list DNS names (letters, digits and hyphens in dot-separated labels), comma-separated'))),
+      )
+      .default([]),
+    /** pg_hba.conf: refuse every TCP connection without TLS (no: only replication connections, which are refused without TLS always). */
+    'tls-required': z.preprocess(str, z.enum(['yes', 'no'])).default('yes'),
+    /** check: a server certificate expiring within this many days makes its cluster unhealthy. */
+    'tls-warn-days': int(1, 3650).default(30),
     /** When the installed schedule runs pgmam backup --all (cron syntax; systemd timers get OnCalendar from it when it is hourly or daily). */
     schedule: z.preprocess(str, z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a cron time spec with five fields, e.g. "0 * * * *"')).default('0 * * * *'),
   })

@@ -6,6 +6,7 @@ import type { HostFs } from '../host-fs.js';
 import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
 import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
+import { DNS_NAME } from '../config/schema.js';
 import { CREATECLUSTER_CONF, parseDataDirectory, POSTGRESQL_COMMON_DATA_ROOT } from '../pg/data-root.js';
 import { MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, type StanzaInfo } from '../pgbackrest/info.js';
@@ -117,4 +118,11 @@ export async function dataRootTemplate(ctx: Pick<Context, 'fs' | 'config'>): Pro
   if (ctx.config['data-root']) return ctx.config['data-root'];
   const text = await ctx.fs.readText(CREATECLUSTER_CONF).catch(() => undefined);
   return parseDataDirectory(text ?? '') ?? POSTGRESQL_COMMON_DATA_ROOT;
+}
+
+/** The host's FQDN (`hostname --fqdn`), when it differs from its name; a host without DNS has none. */
+export async function hostFqdn(runner: Runner, hostName: string): Promise<string | undefined> {
+  const r = await runner.run({ argv: ['hostname', '--fqdn'], effect: 'read', timeoutMs: 5000 }, { check: false });
+  const fqdn = r.exitCode === 0 ? r.stdout.trim() : '';
+  return fqdn && fqdn !== hostName && DNS_NAME.test(fqdn) ? fqdn : undefined;
 }

@@ -21,7 +21,8 @@ import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
 import { attachment, readRecord, recordPath, updateManaged, writeManaged, type ManagedCluster } from '../state/store.js';
-import { dataRootTemplate, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
+import { dataRootTemplate, hostFqdn, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
+import { clusterTlsDir, issueCertificateStep, tlsRulesStep, type TlsSpec } from './tls.js';
 import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
@@ -46,6 +47,8 @@ export interface NewClusterFacts {
   attach: Array<{ index: number; repo: RepoRecord }>;
   /** Repositories pgmam cannot read (a new cluster would miss them), or cannot ask whether they hold the name. */
   unreadableRepos: string[];
+  /** The host's FQDN, one of the names its server certificate carries. */
+  fqdn: string | undefined;
 }
 
 export interface NewClusterQuery {
@@ -124,6 +127,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
     lock,
     attach,
     unreadableRepos: unreadable,
+    fqdn: await hostFqdn(runner, ctx.host.name),
   };
 }
 
@@ -171,6 +175,8 @@ export interface NewClusterSpec {
   /** This host's name and the cluster's role: the annotations of its backups (a shared repository names who they are of). */
   hostName: string;
   role: ManagedCluster['role'];
+  /** The host's FQDN (gathered), for the server certificate. */
+  fqdn?: string | undefined;
   /**
    * Repositories whose copy of the stanza this run did not create (a takeover continues a stanza another
    * host made): stanza-create's undo and the rollback never delete it there.
@@ -198,6 +204,8 @@ export function newClusterSteps(s: NewClusterSpec) {
   // Shown with its secrets redacted; the file gets them when the step runs.
   const stanzaText = renderStanzaFile(base, [...localRepoLines(local.path, local.retention), ...shownRepoLines(attach)]);
   const record = recordPath(paths.clustersDir, name);
+  const certDir = clusterTlsDir(s.config['tls-dir'], id);
+  const tls: TlsSpec = { id, config: s.config, hostName: s.hostName, fqdn: s.fqdn, owner };
 
   const createRepo: Step[] = s.repo.exists
     ? []
@@ -262,7 +270,7 @@ export function newClusterSteps(s: NewClusterSpec) {
     confDir,
     stanzaFile,
     /** For the journal: what a re-run after an interruption removes before it creates again. */
-    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path, repos: ownCopies } satisfies NewClusterJournal,
+    journal: { version: id.version, dataDir, confDir, stanzaFile, repoPath: s.repo.path, repos: ownCopies, certDir } satisfies NewClusterJournal,
     createRepo,
     createCluster: {
       id: 'create-cluster',
@@ -318,6 +326,11 @@ export function newClusterSteps(s: NewClusterSpec) {
         show: [`rm -f ${stanzaFile}`, `$ runuser -u postgres -- rm -rf -- ${SPOOL_PATH}/archive/${name}`],
       },
     } satisfies Step,
+    /** Before the first start (ssl = on needs its files): its own certificate, and the TLS rules into the rules hand-over puts back. */
+    enableTls: [
+      { ...issueCertificateStep(tls), undo: { title: `remove ${certDir}`, run: (ctx: Context) => ctx.fs.rm(certDir, { recursive: true }) } },
+      tlsRulesStep(id, paths.stateDir, s.config['tls-required'] === 'yes', s.systemd),
+    ] satisfies Step[],
     startCluster: { id: 'start-cluster', title: `start ${label}`, effect: 'write', run: pg.controlCluster(id, 'start', s.systemd) } satisfies Step,
     createStanza: {
       id: 'create-stanza',
@@ -369,6 +382,8 @@ export const newClusterJournalSchema = z.object({
   /** Recorded by create-cluster; a branch's restore brings its parent's (sourceSystemId). */
   systemId: z.string().optional(),
   sourceSystemId: z.string().optional(),
+  /** The cluster's own certificate directory under tls-dir (pgmam's, root-owned). */
+  certDir: z.string().optional(),
 });
 export type NewClusterJournal = z.infer<typeof newClusterJournalSchema>;
 
@@ -381,13 +396,14 @@ export function rollbackNewClusterSteps(ctx: Pick<Context, 'paths'>, j: Journal,
     ...(exists ? [{ id: 'drop-cluster', title: `drop the half-made cluster ${j.target}`, effect: 'destroy' as const, run: pg.dropCluster(id) }] : []),
     {
       id: 'remove-cluster-files',
-      title: `remove ${d.confDir} and ${d.dataDir}`,
+      title: `remove ${d.confDir} and ${d.dataDir}${d.certDir ? ` and ${d.certDir}` : ''}`,
       effect: 'destroy',
       run: async (c) => {
         await c.fs.rm(d.confDir, { recursive: true });
         await c.fs.rm(d.dataDir, { recursive: true });
+        if (d.certDir) await c.fs.rm(d.certDir, { recursive: true });
       },
-      show: [`rm -rf ${d.confDir} ${d.dataDir}`],
+      show: [`rm -rf ${d.confDir} ${d.dataDir}${d.certDir ? ` ${d.certDir}` : ''}`],
     },
     {
       // The stanza carries the new cluster's own name: the guards refused the run if it existed before.

@@ -29,7 +29,7 @@ export function writeTestConfig(): void {
 
 /** The lines of this file's configuration, with `state-dir` (and more) overridable by a test that needs its own. */
 export function testConfigLines(over: { state?: string } = {}): string[] {
-  return [`repo-path = ${REPO}`, `state-dir = ${over.state ?? STATE}`, `log-file = ${TEST_ROOT}/pgmam.log`, `port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10'];
+  return [`repo-path = ${REPO}`, `state-dir = ${over.state ?? STATE}`, `log-file = ${TEST_ROOT}/pgmam.log`, `port-min = ${PORT_MIN}`, `port-max = ${PORT_MAX}`, 'archive-timeout = 10', `tls-dir = ${TEST_ROOT}/tls`];
 }
 
 writeTestConfig();

@@ -122,3 +122,17 @@ export async function executePlan(ctx: Context, plan: Plan, flags: ExecuteFlags)
   await withLocks(ctx, plan, () => executeSteps(ctx, plan, flags));
   return 'done';
 }
+
+/** What openssl prints for pgmam's CA, a server's key and request, and a signature (fake PEM blocks). */
+export const FAKE_PEM = {
+  key: '-----BEGIN PRIVATE KEY-----\nS0VZ\n-----END PRIVATE KEY-----\n',
+  cert: '-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n',
+  csr: '-----BEGIN CERTIFICATE REQUEST-----\nQ1NS\n-----END CERTIFICATE REQUEST-----\n',
+};
+/** The three openssl runs a new cluster's certificate takes (the CA's once, when it is missing). */
+export function stubOpenssl(runner: RecordingRunner): RecordingRunner {
+  return runner
+    .register(/^openssl req -x509 -new -newkey/, { stdout: FAKE_PEM.key + FAKE_PEM.cert })
+    .register(/^openssl req -new -newkey/, { stdout: FAKE_PEM.key + FAKE_PEM.csr })
+    .register(/^openssl x509 -req/, { stdout: FAKE_PEM.cert });
+}

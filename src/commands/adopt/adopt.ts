@@ -9,6 +9,7 @@ import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { clusterIsNotLocked, nameIsFree, repoIsWritable } from '../../guards/cluster.js';
 import { enoughDisk, pgVersionIsSupported, runsAsRoot } from '../../guards/host.js';
+import { clusterTlsDir, TLS_CONF_NAME } from '../../steps/tls.js';
 import { archiveCommandFor, ARCHIVE_CONF_NAME } from '../../pg/archive-conf.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
@@ -133,14 +134,18 @@ export const adoptJournalSchema = z.object({
   /** The repositories besides the local one it is attached to (attach-new when the adopt began). */
   attach: z.array(z.object({ index: z.number(), repo: repoSchema })).default([]),
   createdAt: z.string(),
+  /** The host's FQDN when the adopt began: its certificate names it. */
+  fqdn: z.string().optional(),
 });
 export type AdoptJournal = z.infer<typeof adoptJournalSchema>;
 
 function adoptSteps(name: string, d: AdoptJournal, env: PlanEnv, owner: { uid: number; gid: number }): Step[] {
   const id = { version: d.version, name };
   const label = pg.clusterLabel(id);
-  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, attach: d.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, role: 'app' });
+  const n = newClusterSteps({ id, port: d.port, dataDir: d.dataDir, adopted: true, repo: { ...d.repo, writableByPostgres: d.repo.writableByPostgres }, attach: d.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, fqdn: d.fqdn, role: 'app' });
   const confFile = `${n.confDir}/conf.d/${ARCHIVE_CONF_NAME}`;
+  const tlsConfFile = `${n.confDir}/conf.d/${TLS_CONF_NAME}`;
+  const certDir = clusterTlsDir(env.config['tls-dir'], id);
   const apply: Step = !d.running
     ? { ...n.startCluster, title: `start ${label} (it is stopped; the first backup needs it running)` }
     : d.needsRestart
@@ -159,7 +164,19 @@ function adoptSteps(name: string, d: AdoptJournal, env: PlanEnv, owner: { uid: n
         },
       },
     },
+    // Its own certificate and ssl = on take effect with the reload or restart below; the TLS rules after it.
+    {
+      ...n.enableTls[0]!,
+      undo: {
+        title: `remove ${tlsConfFile} and ${certDir}`,
+        run: async (c) => {
+          await c.fs.rm(tlsConfFile);
+          await c.fs.rm(certDir, { recursive: true });
+        },
+      },
+    },
     apply,
+    n.enableTls[1]!,
     n.createStanza,
     ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: d.createdAt }),
   ];
@@ -170,7 +187,7 @@ export function planAdopt(f: AdoptFacts, o: AdoptOptions, ctx: PlanEnv): PlanBod
   const dataDir = required(f.cluster?.dataDir, `the data directory of ${label} (pg_lsclusters)`);
   const port = f.cluster?.port ?? 0;
   const needsRestart = adoptNeedsRestart(f);
-  const data: AdoptJournal = { version: o.version, dataDir, port, running: Boolean(f.cluster?.running), needsRestart, archiveMode: f.settings?.archiveMode ?? null, repo: { path: f.repo.path, exists: f.repo.exists, writableByPostgres: f.repo.writableByPostgres }, attach: f.attach, createdAt: f.now.toISOString() };
+  const data: AdoptJournal = { version: o.version, dataDir, port, running: Boolean(f.cluster?.running), needsRestart, archiveMode: f.settings?.archiveMode ?? null, repo: { path: f.repo.path, exists: f.repo.exists, writableByPostgres: f.repo.writableByPostgres }, attach: f.attach, createdAt: f.now.toISOString(), ...(f.fqdn ? { fqdn: f.fqdn } : {}) };
   return {
     target: label,
     steps: adoptSteps(o.name, data, ctx, f.postgres ?? { uid: 0, gid: 0 }),

@@ -94,11 +94,11 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   const id = { version, name: f.name };
   const port = f.port ?? 0;
   const owner = f.postgres ?? { uid: 0, gid: 0 };
-  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, role: 'branch' });
+  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, fqdn: f.fqdn, role: 'branch' });
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
   const seq = restoreSequence({
     source: parentSource(p, n.dataDir, o.at, env.paths.stanzaDir),
-    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, ...confStep(n.confDir, f.extras, owner), n.writeStanzaFile] },
+    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, ...n.enableTls, ...confStep(n.confDir, f.extras, owner), n.writeStanzaFile] },
     live,
     target: { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text },
     isolation: { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) },

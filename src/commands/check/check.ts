@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { ExitCode, PgmamError, UsageError } from '../../errors.js';
+import { readClusterTls } from '../../host/tls.js';
 import { runsAsRoot } from '../../guards/host.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
@@ -39,6 +40,8 @@ export interface ClusterHealth {
   repos: RepoHealth[];
   /** Another host continues this app: a newer timeline in its stanza of a shared repository; fenced when check stopped it. */
   takenOver: { repo: string; timeline: number; own: number; host: string | null; fenced: boolean } | null;
+  /** Its server certificate from pgmam's CA (null: the cluster has no TLS of pgmam's). */
+  tls: { notAfter: string; expiresInSeconds: number; serial: string } | null;
 }
 
 export interface RepoHealth {
@@ -59,6 +62,8 @@ export interface Thresholds {
   backupMaxAgeSeconds: number;
   readyMaxAgeSeconds: number;
   minFreeBytes: number;
+  /** tls-warn-days, in seconds. */
+  tlsWarnSeconds?: number;
 }
 
 /** Turns gathered measurements into problems: pure, so the rules are unit-tested. */
@@ -77,6 +82,8 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   if (h.archive?.failedCount && h.archive.lastFailedWal) p.push(`archive_command has failed ${h.archive.failedCount} time(s) since the statistics reset (last failed WAL ${h.archive.lastFailedWal})`);
   if (h.archive?.oldestReadySeconds !== null && h.archive?.oldestReadySeconds !== undefined && h.archive.oldestReadySeconds > t.readyMaxAgeSeconds)
     p.push(`a WAL file has waited ${Math.round(h.archive.oldestReadySeconds)} s to be archived (pg_wal fills up while archiving fails)`);
+  if (h.tls && t.tlsWarnSeconds !== undefined && h.tls.expiresInSeconds < t.tlsWarnSeconds)
+    p.push(h.tls.expiresInSeconds < 0 ? `its server certificate expired at ${h.tls.notAfter} (pgmam tls renew ${h.name})` : `its server certificate expires in ${Math.floor(h.tls.expiresInSeconds / 86400)} d, at ${h.tls.notAfter} (tls-warn-days; pgmam tls renew ${h.name})`);
   if (!h.lastBackup) p.push('no backup');
   else if (h.lastBackup.ageSeconds > t.backupMaxAgeSeconds) p.push(`last backup ${h.lastBackup.label} is ${Math.round(h.lastBackup.ageSeconds / 3600)} h old (backup-max-age ${Math.round(t.backupMaxAgeSeconds / 3600)} h)`);
   if (!h.recoveryWindow) p.push('no recovery window');
@@ -130,6 +137,8 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     interrupted: e.interrupted,
     lastBackup: e.lastBackup ? { ...e.lastBackup, ageSeconds: (now - Date.parse(e.lastBackup.stoppedAt)) / 1000 } : null,
   };
+  const own = await readClusterTls(ctx, { cluster: e.cluster, name: e.name, version: e.version }, new Date(now));
+  const tls = own.enabled && own.certificate && own.expiresInSeconds !== null ? { notAfter: own.certificate.notAfter, expiresInSeconds: own.expiresInSeconds, serial: own.certificate.serial } : null;
   const ready = e.dataDir ? await oldestReady(ctx, `${e.dataDir}/pg_wal/archive_status`, now) : null;
   const backlog = e.dataDir && e.stanza ? await readArchiveBacklog(ctx.fs, e.dataDir, e.stanza) : undefined;
   for (const r of repos) if (!r.suspended) r.failing = backlog?.failing.get(r.index) ?? null;
@@ -162,6 +171,7 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     freeBytes: { data: dataFree, repo: repoFree },
     repos,
     takenOver: null,
+    tls,
   };
 }
 
@@ -237,7 +247,7 @@ export function checkClusterGuards(f: CheckFacts, o: CheckOptions): Guard[] {
 export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBody {
   const chosen = o.names.length ? f.entries.filter((e) => o.names.includes(e.name) || o.names.includes(e.cluster)) : f.entries;
   const now = f.now.getTime();
-  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024 };
+  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024, tlsWarnSeconds: env.config['tls-warn-days'] * 86400 };
   const repoOf = new Map(f.managed.map((m) => [m.name, m.repoPath]));
   // Fenced first: measuring then sees the cluster stopped. A fenced cluster someone started again is stopped again.
   const fences = env.config['fence-on-takeover'] === 'yes'
@@ -327,6 +337,7 @@ const unmanaged = (e: ListEntry): ClusterHealth => ({
   interrupted: e.interrupted,
   repos: [],
   takenOver: null,
+  tls: null,
 });
 
 function renderText(results: ClusterHealth[]): string {
@@ -370,6 +381,7 @@ export function renderPrometheus(results: ClusterHealth[], now: number): string 
   metric('pgmam_wal_waiting_bytes', 'WAL in pg_wal waiting to be archived', managed.map((r) => [c(r), r.archive?.waitingMb === null || r.archive?.waitingMb === undefined ? null : r.archive.waitingMb * 1024 * 1024]));
   metric('pgmam_repo_last_backup_age_seconds', 'age of the newest backup in an attached repository', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, x.lastBackup ? Math.round(x.lastBackup.ageSeconds) : null]));
   metric('pgmam_taken_over', '1 when another host continues the app (a newer timeline in its shared stanza)', managed.map((r) => [c(r), r.takenOver ? 1 : 0]));
+  metric('pgmam_tls_expiry_seconds', "when the cluster's server certificate expires (unix seconds)", managed.map((r) => [c(r), r.tls ? Math.round(Date.parse(r.tls.notAfter) / 1000) : null]));
   metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
   out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);
   return `${out.join('\n')}\n`;

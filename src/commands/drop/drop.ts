@@ -14,6 +14,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { deleteStanzaEverywhere } from '../../steps/stanza.js';
 import { unregisterEverywhereStep } from '../../steps/registration.js';
 import { readRepos } from '../../state/repos.js';
+import { clusterTlsDir } from '../../steps/tls.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -51,8 +52,9 @@ export type DropJournal = z.infer<typeof dropJournalSchema>;
  * leaves a running cluster archiving into a deleted stanza; the record last, kept (marked dropped)
  * while it lists preserved data directories.
  */
-function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths'>): Step[] {
+function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | 'config'>): Step[] {
   const id = { version: t.version, name: t.name };
+  const certDir = clusterTlsDir(ctx.config['tls-dir'], id);
   const scope = stanzaScope(t.stanza, ctx.paths.stanzaDir);
   const confDir = pg.confDirOf(id);
   const record = recordPath(ctx.paths.clustersDir, t.name);
@@ -74,11 +76,14 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths'>): 
     },
     {
       id: 'remove-config',
-      title: `remove ${confDir}`,
+      title: `remove ${confDir} and its certificate ${certDir}`,
       effect: 'destroy',
       // pg_dropcluster leaves the config directory when it holds our conf.d files.
-      run: (c) => c.fs.rm(confDir, { recursive: true }),
-      show: [`rm -rf ${confDir}`],
+      run: async (c) => {
+        await c.fs.rm(confDir, { recursive: true });
+        await c.fs.rm(certDir, { recursive: true });
+      },
+      show: [`rm -rf ${confDir} ${certDir}`],
     },
     // Before the stanza goes: its file still names the repository hosts.
     ...(t.repoHosts.length ? [unregisterEverywhereStep(t.stanza, t.repoHosts, scope)] : []),

@@ -145,7 +145,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
   const now = f.now;
   const id = { version: required(f.pgVersion, 'a PostgreSQL major'), name: o.name };
   const port = f.port ?? 0;
-  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner: f.postgres ?? { uid: 0, gid: 0 }, config, paths, systemd, hostName: env.host.name, role: 'app' });
+  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner: f.postgres ?? { uid: 0, gid: 0 }, config, paths, systemd, hostName: env.host.name, fqdn: f.fqdn, role: 'app' });
   const owner = f.postgres ?? { uid: 0, gid: 0 };
   const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
   const recovered = { timeline: 0, lastReplayUs: undefined };
@@ -156,6 +156,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
           n.createCluster,
           n.closeToUsers,
           n.configureArchiving,
+          ...n.enableTls,
           n.writeStanzaFile,
           emptyDataDirStep(n.dataDir, owner),
           {
@@ -187,6 +188,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
           n.createCluster,
           n.closeToUsers,
           n.configureArchiving,
+          ...n.enableTls,
           n.writeStanzaFile,
           n.startCluster,
           ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),

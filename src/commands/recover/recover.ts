@@ -182,7 +182,7 @@ export function planRecover(f: RecoverFacts, o: RecoverOptions, env: PlanEnv): P
   const id = { version, name: f.name };
   const port = f.port ?? 0;
   const owner = f.postgres ?? { uid: 0, gid: 0 };
-  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, role: 'app', sharedRepos: takeover ? [repo.name] : [] });
+  const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, fqdn: f.fqdn, role: 'app', sharedRepos: takeover ? [repo.name] : [] });
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
   const dir = sourceConfigDir(env.paths.stateDir, f.name);
   const set = required(selectSet(s.facts, o.to).set, 'a backup to restore');
@@ -201,7 +201,7 @@ export function planRecover(f: RecoverFacts, o: RecoverOptions, env: PlanEnv): P
       restore,
       what: `restore backup ${set.label} of stanza ${o.app} from repository ${repo.name} into ${n.dataDir}${o.to ? ` and replay to ${o.to.text}` : ' and replay its whole archive'} (timeline ${tli}), archiving off`,
     },
-    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, n.writeStanzaFile, writeSourceConfigStep(dir, o.app, repo, { dataDir: n.dataDir, port }, owner)] },
+    into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, ...n.enableTls, n.writeStanzaFile, writeSourceConfigStep(dir, o.app, repo, { dataDir: n.dataDir, port }, owner)] },
     live,
     target: { previousTimeline: tli, targetUs: o.to?.epochUs, targetText: o.to?.text },
     isolation: { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) },

@@ -4,7 +4,7 @@ import { chooseVersion, initClusterCommand, type InitFacts, type InitOptions } f
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import { RefusedError, StepFailedError } from '../../../src/errors.js';
 import { renderPlan } from '../../../src/plan/render.js';
-import { fakeContext, executePlan } from '../fakes.js';
+import { fakeContext, executePlan, stubOpenssl } from '../fakes.js';
 import { aNewCluster, planEnv } from '../fixtures.js';
 
 const DEBIAN_HBA = 'local all postgres peer\nlocal all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n';
@@ -78,7 +78,7 @@ describe('initcluster guards', () => {
 describe('initcluster plan', () => {
   it('steps in order, archiving to its own stanza, no --pg1-path in archive_command', () => {
     const p = plan(facts());
-    expect(p.steps.map((s) => s.id)).toEqual(['create-cluster', 'close-to-users', 'configure-archiving', 'write-stanza-file', 'start-cluster', 'create-stanza', 'check-archiving', 'backup-full', 'verify-pitr-ready', 'record-managed', 'mark-backup', 'set-autostart', 'hand-over']);
+    expect(p.steps.map((s) => s.id)).toEqual(['create-cluster', 'close-to-users', 'configure-archiving', 'issue-certificate', 'require-tls', 'write-stanza-file', 'start-cluster', 'create-stanza', 'check-archiving', 'backup-full', 'verify-pitr-ready', 'record-managed', 'mark-backup', 'set-autostart', 'hand-over']);
     const text = renderPlan(p, 0);
     expect(text).toContain("archive_command = 'pgbackrest --stanza=app1 archive-push %p'");
     expect(text).not.toMatch(/archive_command.*pg1-path/);
@@ -119,7 +119,7 @@ describe('initcluster plan', () => {
   it('a failed step undoes what was made, newest first, and reports the step (exit 6)', async () => {
     const { ctx, runner, fs } = fakeContext();
     fs.files.set('/etc/postgresql/15/app1/pg_hba.conf', DEBIAN_HBA);
-    runner
+    stubOpenssl(runner)
       .register('pg_createcluster 15 app1 --port 5433 -d /var/lib/postgresql/15/app1 -- --data-checksums')
       .register('pg_lsclusters --json', { stdout: '[]' })
       .register(/pg_controldata/, { stdout: 'Database system identifier:           7710859106177468397\n' })
@@ -136,7 +136,7 @@ describe('initcluster plan', () => {
     expect(err).toBeInstanceOf(StepFailedError);
     expect(err.exitCode).toBe(6);
     const text = err.lines.join('\n');
-    expect(text).toContain('failed at step 8/13 backup-full');
+    expect(text).toContain('failed at step 10/15 backup-full');
     expect(text).toContain('ERROR: [099]: boom');
     expect(text).toContain('nothing this run made is left behind');
     const writes = runner.writes().map((c) => c.argv.join(' '));
@@ -149,11 +149,11 @@ describe('initcluster plan', () => {
   it('--keep-on-error keeps what was made and says how to go back', async () => {
     const { ctx, runner, fs } = fakeContext();
     fs.files.set('/etc/postgresql/15/app1/pg_hba.conf', DEBIAN_HBA);
-    runner.register(/^pg_createcluster/).register(/pg_controldata/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^rm -rf -- \/var\/spool/).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
+    stubOpenssl(runner).register(/^pg_createcluster/).register(/pg_controldata/).register('pg_lsclusters --json', { stdout: '[]' }).register(/^rm -rf -- \/var\/spool/).register(/^pg_ctlcluster/).register(/stanza-create$/, { exitCode: 1, stderr: 'nope' });
     const err = (await executePlan(ctx, plan(facts()), opts({ keepOnError: true })).catch((e: unknown) => e)) as StepFailedError;
     expect(err.lines.join('\n')).toContain('kept as it is (--keep-on-error)');
     expect(fs.files.has('/etc/pgbackrest/conf.d/app1.conf')).toBe(true);
-    expect(runner.writes().map((c) => c.argv[0])).toEqual(['pg_createcluster', 'rm', 'pg_ctlcluster', 'pgbackrest']);
+    expect(runner.writes().map((c) => c.argv[0])).toEqual(['pg_createcluster', 'openssl', 'openssl', 'openssl', 'rm', 'pg_ctlcluster', 'pgbackrest']);
   });
 
   it('a live lock refuses; a stale lock is taken over', async () => {

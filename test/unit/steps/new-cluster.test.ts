@@ -11,22 +11,26 @@ const query = (over: Partial<NewClusterQuery> = {}): NewClusterQuery => ({
 
 describe('a new cluster’s data directory', () => {
   it("follows createcluster.conf's data_directory when data-root is not set", async () => {
-    const { ctx, fs } = fakeContext();
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('hostname --fqdn', { stdout: 'hosta.example.net' });
     fs.files.set('/etc/postgresql-common/createcluster.conf', "data_directory = '/srv/pgdata/%v/%c'\n");
     const f = await gatherNewCluster(ctx, ctx.runner, query());
     expect(f.dataDir).toBe('/srv/pgdata/15/app1');
     expect(f.disk.map((d) => d.path)).toContain('/srv/pgdata/15');
   });
   it('follows data-root over createcluster.conf, and postgresql-common’s default when neither says', async () => {
-    const { ctx, fs } = fakeContext();
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('hostname --fqdn', { stdout: 'hosta.example.net' });
     fs.files.set('/etc/postgresql-common/createcluster.conf', "data_directory = '/srv/pgdata/%v/%c'\n");
     ctx.config = { ...ctx.config, 'data-root': '/data/%c-%v' };
     expect((await gatherNewCluster(ctx, ctx.runner, query())).dataDir).toBe('/data/app1-15');
     const bare = fakeContext();
+    bare.runner.register('hostname --fqdn', { stdout: 'hosta' });
     expect((await gatherNewCluster(bare.ctx, bare.ctx.runner, query())).dataDir).toBe('/var/lib/postgresql/15/app1');
   });
   it('a data directory already there takes the name', async () => {
-    const { ctx, fs } = fakeContext();
+    const { ctx, fs, runner } = fakeContext();
+    runner.register('hostname --fqdn', { stdout: 'hosta.example.net' });
     fs.dirs.add('/var/lib/postgresql/15/app1');
     expect((await gatherNewCluster(ctx, ctx.runner, query())).nameTakenBy).toContain('/var/lib/postgresql/15/app1 exists');
   });
