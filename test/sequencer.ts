@@ -23,6 +23,7 @@ const SECONDS: Record<string, number> = {
   outage: 330,
   fleet: 175,
   'tls-repo': 90,
+  tls: 80,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,

@@ -170,6 +170,7 @@ export function testNamesOnHost(): string[] {
 export interface ListEntry {
   name: string;
   port: number;
+  dataDir: string | null;
   status: string;
   managed: boolean;
   stanza: string | null;
