@@ -67,6 +67,9 @@ describe('argv → module and options', () => {
     [['repo', 'serve', '--ca-file', '/r/ca.crt', '--cert-file', '/r/a.crt', '--key-file', '/r/a.key', '--allow', 'h1,h2', '--allow', 'h3'], 'repo serve', { stop: false, port: 8432, allow: ['h1', 'h2', 'h3'] }],
     [['repo', 'serve', '--stop', '-y'], 'repo serve', { stop: true, yes: true }],
     [['repo', 'backup-clients', '--all'], 'repo backup-clients', { stanzas: [], all: true, type: 'auto' }],
+    [['tls', 'show', '--json'], 'tls show', { json: true }],
+    [['tls', 'renew', '--all'], 'tls renew', { names: [], all: true }],
+    [['tls', 'enable', 'app1', '--dry-run'], 'tls enable', { name: 'app1', enable: true, dryRun: true }],
     [['repo', 'attach', 'offsite', 'a1', 'a2'], 'repo attach', { repo: 'offsite', names: ['a1', 'a2'], all: false }],
     [['repo', 'detach', 'offsite', '--all'], 'repo detach', { repo: 'offsite', names: [], all: true }],
     [['repo', 'remove', 'offsite', '-y'], 'repo remove', { name: 'offsite', yes: true }],
@@ -134,6 +137,9 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['repo', 'serve', '--stop', '--allow', 'h1']],
     [['repo', 'serve', '--ca-file', '/r/ca.crt', '--cert-file', '/r/a.crt', '--key-file', '/r/a.key', '--allow', 'h1', '--port', '80']],
     [['repo', 'backup-clients']],
+    [['tls', 'renew']],
+    [['tls', 'renew', 'a1', '--all']],
+    [['tls', 'enable', 'Bad-Name']],
     [['repo', 'add', 'vault', '--tls-host', 'h', '--ca-file', '/r/ca.crt', '--key-file', '/r/a.key']],
   ])('%j', async (argv) => {
     expect(await parse(argv)).toEqual({ exitCode: 2 });
@@ -141,7 +147,7 @@ describe('usage errors (exit 2) before anything runs', () => {
 });
 
 describe('help', () => {
-  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove'], ['repo', 'serve'], ['repo', 'backup-clients'], ['recover']])(
+  it.each([['initcluster'], ['pitr'], ['backup'], ['export'], ['resetwal'], ['drop'], ['schedule'], ['branch', 'create'], ['branch', 'sync'], ['branch', 'list'], ['branch', 'drop'], ['list'], ['install-links'], ['check'], ['adopt'], ['prune'], ['repo', 'add'], ['repo', 'list'], ['repo', 'attach'], ['repo', 'detach'], ['repo', 'remove'], ['repo', 'serve'], ['repo', 'backup-clients'], ['recover'], ['tls', 'show'], ['tls', 'renew'], ['tls', 'enable']])(
     '%s %s --help shows an example',
     async (...names: string[]) => {
       let text = '';
