@@ -9,7 +9,7 @@ import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { hostFqdn, lockFacts, managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
 import { readClusterTls, type ClusterTls } from '../../host/tls.js';
-import { nameSchema, namesArg } from '../../names.js';
+import { nameArg, nameSchema, namesArg } from '../../names.js';
 import * as pg from '../../pg/commands.js';
 import { flag, type CliBatch } from '../../plan/cli-spec.js';
 import { batchTargets, runBatch, runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
@@ -120,7 +120,7 @@ export const tlsEnableCommand: CommandModule<TlsRenewOptions, TlsRenewFacts, Tls
     ...tlsRenewTargetCommand.spec,
     name: 'tls enable',
     summary: "TLS for a cluster made before pgmam had it: its own certificate, ssl = on in pgmam's conf.d, pg_hba.conf refusing TCP without TLS (a reload)",
-    cli: { args: [{ syntax: '<app>', key: 'name' }], input: z.object({ name: nameSchema }).transform((x) => ({ ...x, enable: true })) },
+    cli: { args: [{ syntax: '<app>', key: 'name' }], input: z.object({ name: nameArg('app name') }).transform((x) => ({ ...x, enable: true })) },
     examples: ['pgmam tls enable app1 --dry-run', 'pgmam tls enable app1'],
     // Clients that connect without TLS are refused from then on (tls-required = yes): confirm.
     destructive: true,
