@@ -52,5 +52,8 @@ echo "rows in the branch: $(runuser -u postgres -- psql -X -At -h /var/run/postg
 echo "--- pgmam list"
 $PGMAM list
 
+echo "--- pgmam tls show (each cluster its own certificate from pgmam's CA; TCP without TLS is refused)"
+$PGMAM tls show
+
 echo "--- pgmam check (exit 0: every managed cluster healthy; 7 otherwise)"
 $PGMAM check
