@@ -8,6 +8,7 @@ import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { lockFacts, managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
+import { SPOOL_PATH } from '../../pgbackrest/config.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { archiveCommandFor } from '../../pg/archive-conf.js';
 import type { HostCluster } from '../../pg/clusters.js';
@@ -187,10 +188,13 @@ function syncTail(name: string, live: LiveCluster, owner: { uid: number; gid: nu
       run: async (ctx) => {
         await ctx.runner.run(pgbr.stop(scope));
         await deleteStanzaEverywhere(ctx, scope, name);
+        // The new timeline repeats the last sync's (2, from the same segment numbers on): a status file
+        // of that sync's async archive-push would answer "pushed" for a segment the new stanza never got.
+        await ctx.runner.run(pgbr.clearSpool(name));
         await ctx.runner.run(pgbr.start(scope), { check: false }); // warns: stanza-delete removed the stop file
         await ctx.runner.run(pgbr.stanzaCreate(scope));
       },
-      show: ['stop', 'stanza-delete --force', 'start', 'stanza-create'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${name} ${a}`),
+      show: [...['stop', 'stanza-delete --force'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${name} ${a}`), `$ runuser -u postgres -- rm -rf -- ${SPOOL_PATH}/archive/${name}`, ...['start', 'stanza-create'].map((a) => `$ runuser -u postgres -- pgbackrest --stanza=${name} ${a}`)],
     },
     enableArchivingStep(live, systemd, owner),
     checkArchivingStep(scope, name),

@@ -100,6 +100,15 @@ describe('branch sync', () => {
     ]);
     expect(renderPlan(plan, 0)).toContain('its stanza app1_dev and its backups are reset');
   });
+  it("the reset clears the branch's archive-push status files between stanza-delete and stanza-create (the new timeline repeats the last sync's segment names)", async () => {
+    const reset = planBranchSync(syncFacts(), o, ctx).steps.find((s) => s.id === 'reset-branch-stanza')!;
+    const f = fakeContext();
+    f.runner.register(/ stop$/).register(/stanza-delete --force$/).register('rm -rf -- /var/spool/pgbackrest/archive/app1_dev').register(/ start$/).register(/ stanza-create$/);
+    await (reset.run as (c: typeof f.ctx) => Promise<void>)(f.ctx);
+    const lines = f.runner.calls.map((c) => c.argv.join(' '));
+    expect(lines.findIndex((l) => l.startsWith('rm -rf'))).toBeGreaterThan(lines.findIndex((l) => l.includes('stanza-delete')));
+    expect(lines.findIndex((l) => l.startsWith('rm -rf'))).toBeLessThan(lines.findIndex((l) => l.endsWith('stanza-create')));
+  });
 });
 
 describe('drop order', () => {
