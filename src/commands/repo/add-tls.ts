@@ -10,6 +10,8 @@ import { NAME_PATTERN } from '../../names.js';
 import { type CommandModule, type PlanBody, type PlanEnv, runFlagsSchema } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { postgresOwner } from '../../host/facts.js';
+import { NO_TLS_FILES, readTlsFiles, type TlsFiles } from '../../host/tls-files.js';
+import { tlsFilesAreUsable } from '../../guards/tls-files.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe, type ProbeOutcome } from '../../pgbackrest/probe.js';
 import { probeEnv, tlsOptions } from '../../pgbackrest/repo-options.js';
@@ -36,12 +38,9 @@ export const repoAddTlsOptionsSchema = runFlagsSchema.extend({
 });
 export type RepoAddTlsOptions = z.infer<typeof repoAddTlsOptionsSchema>;
 
-export interface RepoAddTlsFacts {
+export interface RepoAddTlsFacts extends TlsFiles {
   uid: number;
   taken: boolean;
-  ca: string | undefined;
-  cert: string | undefined;
-  key: { exists: boolean; private: boolean; pem: string | undefined };
   /** undefined: not probed (an earlier check failed). */
   list: ProbeOutcome | undefined;
   write: ProbeOutcome | undefined;
@@ -49,8 +48,6 @@ export interface RepoAddTlsFacts {
   postgres: { uid: number; gid: number } | undefined;
   now: string;
 }
-
-export const pemOf = (text: string | undefined, kind: RegExp) => (text && kind.test(text) ? text : undefined);
 
 /** The record as it will be written: the certificates at pgmam's copies. */
 export function tlsRecordOf(o: RepoAddTlsOptions, files: { ca: string; cert: string; key: string }, env: Pick<PlanEnv, 'config'>, now: string): RepoRecord {
@@ -74,17 +71,12 @@ export function tlsRecordOf(o: RepoAddTlsOptions, files: { ca: string; cert: str
 }
 
 export async function gatherRepoAddTls(ctx: Context, o: RepoAddTlsOptions): Promise<RepoAddTlsFacts> {
-  const f: RepoAddTlsFacts = { uid: ctx.host.uid, taken: false, ca: undefined, cert: undefined, key: { exists: false, private: false, pem: undefined }, list: undefined, write: undefined, postgres: undefined, now: ctx.clock.now().toISOString() };
+  const f: RepoAddTlsFacts = { uid: ctx.host.uid, taken: false, ...NO_TLS_FILES, list: undefined, write: undefined, postgres: undefined, now: ctx.clock.now().toISOString() };
   if (ctx.host.uid !== 0) return f;
   f.postgres = await postgresOwner(ctx.fs);
   const { repos } = await readRepos(ctx.fs, ctx.paths.stateDir);
   f.taken = repos.some((r) => r.name === o.name) || (await ctx.fs.exists(repoRecordPath(ctx.paths.stateDir, o.name)));
-  f.ca = pemOf(await ctx.fs.readText(o.caFile).catch(() => undefined), /-----BEGIN CERTIFICATE-----/);
-  f.cert = pemOf(await ctx.fs.readText(o.certFile).catch(() => undefined), /-----BEGIN CERTIFICATE-----/);
-  const st = await ctx.fs.stat(o.keyFile);
-  const priv = st !== undefined && st.uid === 0 && (st.mode & 0o077) === 0;
-  // Read only what is root's alone: a key others can read is refused, never used.
-  f.key = { exists: st !== undefined, private: priv, pem: priv ? pemOf(await ctx.fs.readText(o.keyFile), /-----BEGIN [A-Z ]*PRIVATE KEY-----/) : undefined };
+  Object.assign(f, await readTlsFiles(ctx.fs, o));
   if (!f.ca || !f.cert || !f.key.pem) return f;
   // As root with the user's own files (a root key at 0600 is what pgBackRest takes from root).
   const target = { env: probeEnv(tlsOptions(tlsRecordOf(o, { ca: o.caFile, cert: o.certFile, key: o.keyFile }, ctx, f.now))), asPostgres: false };
@@ -107,13 +99,7 @@ export function repoAddTlsGuards(f: RepoAddTlsFacts, o: RepoAddTlsOptions): Guar
     runsAsRoot(f.uid, 'add a repository'),
     { id: 'postgres-user-exists', check: () => (!root || f.postgres ? pass : fail('the host has no postgres user (is postgresql-common installed?)')) },
     { id: 'repo-name-is-free', check: () => (f.taken ? fail(`repository ${o.name} exists`, 'see pgmam repo list') : pass) },
-    { id: 'ca-file-is-a-certificate', check: () => (!root || f.ca ? pass : fail(`the CA file ${o.caFile} is missing or holds no PEM certificate`)) },
-    { id: 'cert-file-is-a-certificate', check: () => (!root || f.cert ? pass : fail(`the certificate file ${o.certFile} is missing or holds no PEM certificate`)) },
-    {
-      id: 'key-file-is-private',
-      check: () =>
-        !root ? pass : !f.key.exists ? fail(`the key file ${o.keyFile} does not exist`) : !f.key.private ? fail(`the key file ${o.keyFile} can be read by users other than root`, `chown root:root ${o.keyFile} && chmod 0600 ${o.keyFile}`) : !f.key.pem ? fail(`the key file ${o.keyFile} holds no PEM private key`) : pass,
-    },
+    ...tlsFilesAreUsable(f, o, root),
     probe('server-answers', 'unreachable', (d) => `the pgBackRest server at ${at} does not answer: ${d}`, `is pgmam repo serve running there, on port ${o.tlsPort}?`),
     probe('certificate-is-trusted', 'untrusted', (d) => `the certificate of ${at} is not verified by ${o.caFile}: ${d}`, 'give the CA that signed the repository host’s certificate; its names must include the address given to --tls-host'),
     probe('host-lets-this-host-in', 'refused', (d) => `the server at ${at} refuses this host’s certificate ${o.certFile}: ${d}`, 'on the repository host: pgmam repo serve … --allow <the CN of this certificate>'),

@@ -29,7 +29,9 @@ import {
   SERVER_UNIT,
   type ServeRecord,
 } from '../../state/serve.js';
-import { DEFAULT_TLS_PORT, pemOf } from './add-tls.js';
+import { DEFAULT_TLS_PORT } from './add-tls.js';
+import { NO_TLS_FILES, readTlsFiles, type TlsFiles } from '../../host/tls-files.js';
+import { tlsFilesAreUsable } from '../../guards/tls-files.js';
 
 const UNIT_FILE = `/etc/systemd/system/${SERVER_UNIT}`;
 /** The lock and journal of serve: a name no cluster can have. */
@@ -46,14 +48,11 @@ export const repoServeOptionsSchema = runFlagsSchema.extend({
 });
 export type RepoServeOptions = z.infer<typeof repoServeOptionsSchema>;
 
-export interface RepoServeFacts {
+export interface RepoServeFacts extends TlsFiles {
   uid: number;
   systemd: boolean;
   hostName: string;
   current: ServeRecord | undefined;
-  ca: string | undefined;
-  cert: string | undefined;
-  key: { exists: boolean; private: boolean; pem: string | undefined };
   postgres: { uid: number; gid: number } | undefined;
   binary: boolean;
   /** Another process listens on the port (not this host's server as its record says). */
@@ -62,19 +61,13 @@ export interface RepoServeFacts {
 }
 
 export async function gatherRepoServe(ctx: Context, o: RepoServeOptions): Promise<RepoServeFacts> {
-  const f: RepoServeFacts = { uid: ctx.host.uid, systemd: ctx.host.systemd, hostName: ctx.host.name, current: undefined, ca: undefined, cert: undefined, key: { exists: false, private: false, pem: undefined }, postgres: undefined, binary: false, portTaken: false, now: ctx.clock.now().toISOString() };
+  const f: RepoServeFacts = { uid: ctx.host.uid, systemd: ctx.host.systemd, hostName: ctx.host.name, current: undefined, ...NO_TLS_FILES, postgres: undefined, binary: false, portTaken: false, now: ctx.clock.now().toISOString() };
   if (ctx.host.uid !== 0) return f;
   f.current = await readServe(ctx.fs, ctx.paths.stateDir);
   if (o.stop) return f;
   f.postgres = await postgresOwner(ctx.fs);
   f.binary = await ctx.fs.isExecutable(PGBACKREST_BIN);
-  if (o.caFile) f.ca = pemOf(await ctx.fs.readText(o.caFile).catch(() => undefined), /-----BEGIN CERTIFICATE-----/);
-  if (o.certFile) f.cert = pemOf(await ctx.fs.readText(o.certFile).catch(() => undefined), /-----BEGIN CERTIFICATE-----/);
-  if (o.keyFile) {
-    const st = await ctx.fs.stat(o.keyFile);
-    const priv = st !== undefined && st.uid === 0 && (st.mode & 0o077) === 0;
-    f.key = { exists: st !== undefined, private: priv, pem: priv ? pemOf(await ctx.fs.readText(o.keyFile), /-----BEGIN [A-Z ]*PRIVATE KEY-----/) : undefined };
-  }
+  Object.assign(f, await readTlsFiles(ctx.fs, o));
   f.portTaken = (await listeningPorts(ctx.fs)).has(o.port) && f.current?.port !== o.port;
   return f;
 }
@@ -86,13 +79,7 @@ export function repoServeGuards(f: RepoServeFacts, o: RepoServeOptions): Guard[]
     runsAsRoot(f.uid, 'run the pgBackRest server'),
     { id: 'postgres-user-exists', check: () => (!root || f.postgres ? pass : fail('the host has no postgres user (is postgresql-common installed?)')) },
     { id: 'pgbackrest-is-installed', check: () => (!root || f.binary ? pass : fail(`${PGBACKREST_BIN} is missing`, 'apt-get install pgbackrest')) },
-    { id: 'ca-file-is-a-certificate', check: () => (!root || f.ca ? pass : fail(`the CA file ${o.caFile} is missing or holds no PEM certificate`)) },
-    { id: 'cert-file-is-a-certificate', check: () => (!root || f.cert ? pass : fail(`the certificate file ${o.certFile} is missing or holds no PEM certificate`)) },
-    {
-      id: 'key-file-is-private',
-      check: () =>
-        !root ? pass : !f.key.exists ? fail(`the key file ${o.keyFile} does not exist`) : !f.key.private ? fail(`the key file ${o.keyFile} can be read by users other than root`, `chown root:root ${o.keyFile} && chmod 0600 ${o.keyFile}`) : !f.key.pem ? fail(`the key file ${o.keyFile} holds no PEM private key`) : pass,
-    },
+    ...tlsFilesAreUsable(f, o, root),
     { id: 'port-is-free', check: () => (f.portTaken ? fail(`port ${o.port} is in use by another process`, 'choose another with --port') : pass) },
   ];
 }
