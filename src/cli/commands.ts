@@ -20,6 +20,7 @@ import { repoServeCommand } from '../commands/repo/serve.js';
 import { backupClientsBatch } from '../commands/repo/backup-clients.js';
 import { tlsShowCommand } from '../commands/tls/show.js';
 import { tlsEnableCommand, tlsRenewBatch } from '../commands/tls/renew.js';
+import { replicaCreateCommand } from '../commands/replica/create.js';
 import { recoverCommand } from '../commands/recover/recover.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
@@ -60,4 +61,5 @@ export const COMMANDS: CliCommand[] = [
   m(tlsShowCommand),
   b(tlsRenewBatch),
   m(tlsEnableCommand),
+  m(replicaCreateCommand),
 ];

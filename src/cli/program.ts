@@ -67,6 +67,7 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
     ['branch', program.command('branch').description("independent clusters restored from a parent's backups")],
     ['tls', program.command('tls').description("TLS: pgmam's CA and each cluster's own server certificate")],
     ['repo', program.command('repo').description('repositories: the local one, and S3 ones or repository hosts (pgBackRest TLS servers) beside it')],
+    ['replica', program.command('replica').description('streaming replicas of an app on this host, and failover to one')],
   ]);
   for (const c of COMMANDS) {
     const d = describe(c);

@@ -74,6 +74,8 @@ export const configSchema = z
      * puts it back and takes a full into it). The local repository is never suspended.
      */
     'repo-suspend-mb': int(16, 10_000_000).default(1024),
+    /** max_slot_wal_keep_size a primary gets with its first replica: a replica that stopped cannot make its slot fill the primary's disk. */
+    'slot-max-wal-mb': int(16, 10_000_000).default(1024),
     /** pgBackRest's io-timeout for archive-push alone: how long a repository that does not answer holds each round of archiving. */
     'archive-io-timeout': int(1, 3600).default(2),
     /**

@@ -21,7 +21,7 @@ export interface ListEntry {
   status: 'online' | 'down' | 'missing' | 'dropped';
   dataDir: string | null;
   managed: boolean;
-  role: 'app' | 'branch' | 'unmanaged';
+  role: 'app' | 'branch' | 'replica' | 'unmanaged';
   parent: string | null;
   stanza: string | null;
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
@@ -154,12 +154,14 @@ export function windowOf(s: StanzaInfo | undefined, archived: Date | undefined):
 }
 
 function entry(version: string, name: string, c: HostCluster | undefined, m: ManagedCluster | undefined, f: ListFacts): ListEntry {
-  const s = m ? f.stanzas?.get(m.stanza) : undefined;
-  const { lastBackup: last, recoveryWindow } = windowOf(s, m && f.archivedAt.get(m.stanza));
+  // A replica shares its app's stanza: the backups and recovery window are the app's, listed there.
+  const own = m && m.role !== 'replica' ? m : undefined;
+  const s = own ? f.stanzas?.get(own.stanza) : undefined;
+  const { lastBackup: last, recoveryWindow } = windowOf(s, own && f.archivedAt.get(own.stanza));
   // The WAL a repository missed while suspended: its recovery window has these holes.
   const gapsOf = (name: string) => (m?.repos.find((a) => a.name === name)?.gaps ?? []).map((g) => ({ from: g.from, to: g.to }));
   const suspended = (m?.repos ?? []).flatMap((a) => (a.suspended ? [{ name: a.name, lastBackup: null, recoveryWindow: null, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason }, gaps: gapsOf(a.name) }] : []));
-  const repos = m ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null, gaps: [] }, ...(f.repoViews.get(m.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt), suspended: null, gaps: gapsOf(v.name) })), ...suspended] : [];
+  const repos = own ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null, gaps: [] }, ...(f.repoViews.get(own.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt), suspended: null, gaps: gapsOf(v.name) })), ...suspended] : [];
   return {
     cluster: `${version}/${name}`,
     name,

@@ -104,7 +104,7 @@ const versionNumber = (v: string) => {
 export interface RestoreOptions {
   set: string;
   /** 'time' with a target, or 'default' (to the end of the archive; promotes by itself). */
-  type: 'time' | 'default' | 'immediate';
+  type: 'time' | 'default' | 'immediate' | 'standby';
   target?: string;
   /** Pinned, so a restore never follows an abandoned timeline in the archive. */
   targetTimeline?: number | 'current';
@@ -120,7 +120,9 @@ export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
   const args = [`--set=${o.set}`];
   if (o.pg1Path) args.push(`--pg1-path=${o.pg1Path}`);
   // pgBackRest 2.45 refuses --target-action without --type ([031], #1989); the default type promotes by itself.
-  if (o.type !== 'default') args.push(`--type=${o.type}`, '--target-action=promote');
+  // A standby never promotes by itself: no target action.
+  if (o.type === 'standby') args.push('--type=standby');
+  else if (o.type !== 'default') args.push(`--type=${o.type}`, '--target-action=promote');
   if (o.target) args.push(`--target=${o.target}`);
   if (o.targetTimeline !== undefined) args.push(`--target-timeline=${o.targetTimeline}`);
   if (o.archiveModeOff) args.push('--archive-mode=off');

@@ -29,7 +29,7 @@ export const managedSchema = z.object({
   cluster: z.string(),
   name: z.string(),
   version: z.string(),
-  role: z.enum(['app', 'branch']),
+  role: z.enum(['app', 'branch', 'replica']),
   parent: z.string().nullable(),
   stanza: z.string(),
   stanzaFile: z.string(),
@@ -62,6 +62,10 @@ export const managedSchema = z.object({
    * was stopped and its start at boot disabled; every changing command refuses it.
    */
   fenced: z.object({ at: z.string(), repo: z.string(), timeline: z.number(), host: z.string().nullable(), reason: z.string() }).nullable().default(null),
+  /** A replica's link to its primary (`parent`): its slot and replication role there, and its password file (pgmam's, 0600 postgres). */
+  replication: z.object({ slot: z.string(), role: z.string(), passFile: z.string() }).nullable().default(null),
+  /** Set on an app's old primary by `replica promote`: the cluster that took the app over; `<app>` resolves through it. */
+  successor: z.string().nullable().default(null),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;
@@ -108,3 +112,18 @@ export async function writeManaged(fs: HostFs, clustersDir: string, rec: Managed
 
 /** A new attachment: whole, never suspended. */
 export const attachment = (name: string, index: number): Attachment => ({ name, index, suspended: null, gaps: [] });
+
+/**
+ * The cluster that is an app's primary now: the record of that name, or after a failover the one its
+ * `successor` chain ends at (replica promote). An app is named by its stanza; commands taking <app> resolve it here.
+ */
+export function currentPrimary(records: readonly ManagedCluster[], name: string): ManagedCluster | undefined {
+  let r = records.find((x) => x.name === name);
+  const seen = new Set<string>();
+  while (r?.successor && !seen.has(r.name)) {
+    seen.add(r.name);
+    const next: string = r.successor;
+    r = records.find((x) => x.name === next);
+  }
+  return r;
+}

@@ -253,6 +253,8 @@ export function newClusterSteps(s: NewClusterSpec) {
       repos: attached.map((a) => attachment(a.name, a.index)),
       origin: r.origin ?? null,
       fenced: null,
+      replication: null,
+      successor: null,
     };
     return {
       id: 'record-managed',

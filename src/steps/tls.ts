@@ -130,7 +130,7 @@ export function issueCertificateStep(s: TlsSpec, id = 'issue-certificate'): Step
 }
 
 /** pg_hba.conf through `edit`, written only when it changes; a reload if the cluster runs. */
-async function editHba(ctx: Context, id: pg.ClusterId, systemd: boolean, edit: (text: string) => string): Promise<void> {
+export async function editHba(ctx: Context, id: pg.ClusterId, systemd: boolean, edit: (text: string) => string): Promise<void> {
   const hba = `${pg.confDirOf(id)}/pg_hba.conf`;
   const text = await ctx.fs.readText(hba);
   if (text === undefined) throw new Error(`${hba} is missing`);

@@ -1,0 +1,204 @@
+// The steps that tie a replica to its primary and take it apart again: on the primary its slot limit,
+// the replica's replication role (password in a 0600 file of pgmam's), its pg_hba.conf rule and slot;
+// on the replica its standby settings in pgmam's conf.d, the restore's own recovery settings taken
+// out of postgresql.auto.conf, and the wait until it streams. Shared by replica create, rebuild and drop.
+import { randomBytes } from 'node:crypto';
+import type { Context } from '../context.js';
+import * as pg from '../pg/commands.js';
+import {
+  createSlotSql, dropRoleSql, dropSlotSql, parseStandbyState, passFileLine, passwordOf, renderReplicaConf, renderSlotConf, REPLICA_CONF_NAME, restoreCommandFor,
+  primaryConninfo, SLOT_CONF_NAME, STANDBY_STATE_SQL, upsertRoleSql, withoutReplicaRule, withReplicaRule, type StandbySpec,
+} from '../pg/replication.js';
+import { scramSha256Verifier } from '../pg/scram.js';
+import type { Step } from '../plan/types.js';
+import { logTail, type LiveCluster } from '../restore/steps.js';
+import { editHba } from './tls.js';
+
+type Owner = { uid: number; gid: number };
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+const indent = (text: string) => text.trimEnd().split('\n').map((l) => `  | ${l}`);
+
+/** The primary end of one replica: who it is, where its password lives. */
+export interface ReplicaLink {
+  primary: { id: pg.ClusterId; port: number };
+  replica: string;
+  slot: string;
+  role: string;
+  passFile: string;
+}
+
+/** max_slot_wal_keep_size on the primary (a reload applies it); written only when it differs. */
+export function limitSlotWalStep(p: ReplicaLink['primary'], mb: number, owner: Owner, systemd: boolean): Step {
+  const file = `${pg.confDirOf(p.id)}/conf.d/${SLOT_CONF_NAME}`;
+  const text = renderSlotConf(mb);
+  return {
+    id: 'limit-slot-wal',
+    title: `let no slot keep more than ${mb} MB of WAL on ${pg.clusterLabel(p.id)} (slot-max-wal-mb)`,
+    effect: 'write',
+    run: async (ctx) => {
+      if ((await ctx.fs.readText(file)) === text) return;
+      await ctx.fs.mkdirp(`${pg.confDirOf(p.id)}/conf.d`, { mode: 0o755, owner });
+      await ctx.fs.writeFileAtomic(file, text, { mode: 0o644, owner });
+      await ctx.runner.run(pg.controlCluster(p.id, 'reload', systemd));
+    },
+    show: [`write ${file} (0644 postgres):`, ...indent(text), `$ ${pg.controlCluster(p.id, 'reload', systemd).argv.join(' ')}`],
+  };
+}
+
+/**
+ * A new random password into pgmam's file (0600 postgres, under a root-owned directory), and the role
+ * on the primary with only its SCRAM verifier, sent on stdin: the password is in no argv, log or SQL.
+ */
+export function replicationRoleStep(l: ReplicaLink, owner: Owner): Step {
+  return {
+    id: 'create-replication-role',
+    title: `a replication role ${l.role} on ${pg.clusterLabel(l.primary.id)}, its password in ${l.passFile} (0600 postgres)`,
+    effect: 'write',
+    run: async (ctx) => {
+      const password = randomBytes(24).toString('base64url');
+      const dir = l.passFile.replace(/\/[^/]+$/, '');
+      await ctx.fs.mkdirp(dir, { mode: 0o755, owner: { uid: 0, gid: 0 } });
+      await ctx.fs.writeFileAtomic(l.passFile, passFileLine(l.primary.port, l.role, password), { mode: 0o600, owner });
+      await ctx.runner.run(pg.psqlScript({ version: l.primary.id.version, port: l.primary.port }, upsertRoleSql(l.role, scramSha256Verifier(password))));
+    },
+    show: [`write ${l.passFile} (0600 postgres): a new random password`, `$ psql -p ${l.primary.port} -f -  (create role ${l.role} with replication login password '<its SCRAM verifier>', on stdin)`],
+    undo: { title: `drop role ${l.role} and remove ${l.passFile}`, run: (ctx) => dropRoleAndFile(ctx, l) },
+  };
+}
+
+async function dropRoleAndFile(ctx: Context, l: ReplicaLink): Promise<void> {
+  await ctx.runner.run(pg.psqlScript({ version: l.primary.id.version, port: l.primary.port }, dropRoleSql(l.role)));
+  await ctx.fs.rm(l.passFile);
+}
+
+/** The role may connect for replication over TLS from this host only, with SCRAM. */
+export function allowReplicationStep(l: ReplicaLink, systemd: boolean): Step {
+  const hba = `${pg.confDirOf(l.primary.id)}/pg_hba.conf`;
+  return {
+    id: 'allow-replication',
+    title: `let ${l.role} stream from ${pg.clusterLabel(l.primary.id)} over TLS (${hba})`,
+    effect: 'write',
+    run: (ctx) => editHba(ctx, l.primary.id, systemd, (t) => withReplicaRule(t, l.replica, l.role)),
+    show: [`after pgmam's TLS rules in ${hba}: hostssl replication ${l.role} 127.0.0.1/32 and ::1/128 scram-sha-256`, '(reload)'],
+    undo: { title: `take the rule of ${l.role} out of ${hba}`, run: (ctx) => editHba(ctx, l.primary.id, systemd, (t) => withoutReplicaRule(t, l.replica)) },
+  };
+}
+
+export function createSlotStep(l: ReplicaLink): Step {
+  const t = { version: l.primary.id.version, port: l.primary.port };
+  return {
+    id: 'create-slot',
+    title: `a physical replication slot ${l.slot} on ${pg.clusterLabel(l.primary.id)}, keeping WAL from now on`,
+    effect: 'write',
+    run: { ...pg.psqlValue(t, createSlotSql(l.slot)), effect: 'write' },
+    undo: { title: `drop slot ${l.slot}`, run: { ...pg.psqlValue(t, dropSlotSql(l.slot)), effect: 'write' } },
+  };
+}
+
+/** Everything on the primary for one replica, in order (the slot by pg_basebackup -C when it is the source). */
+export function primarySideSteps(l: ReplicaLink, o: { slotMaxWalMb: number; owner: Owner; systemd: boolean; createSlot: boolean }): Step[] {
+  return [limitSlotWalStep(l.primary, o.slotMaxWalMb, o.owner, o.systemd), replicationRoleStep(l, o.owner), allowReplicationStep(l, o.systemd), ...(o.createSlot ? [createSlotStep(l)] : [])];
+}
+
+/** Take the replica's slot, role, rule and password file away on a running primary; each part only if there. */
+export function unlinkSteps(l: ReplicaLink, primaryRuns: boolean, systemd: boolean): Step[] {
+  const t = { version: l.primary.id.version, port: l.primary.port };
+  const onPrimary: Step[] = primaryRuns
+    ? [
+        { id: 'drop-slot', title: `drop slot ${l.slot} on ${pg.clusterLabel(l.primary.id)}`, effect: 'destroy', run: { ...pg.psqlValue(t, dropSlotSql(l.slot)), effect: 'write' } },
+        { id: 'drop-replication-role', title: `drop role ${l.role} on ${pg.clusterLabel(l.primary.id)}`, effect: 'destroy', run: pg.psqlScript(t, dropRoleSql(l.role)) },
+        { id: 'remove-replication-rule', title: `take the rule of ${l.role} out of ${pg.clusterLabel(l.primary.id)}'s pg_hba.conf`, effect: 'write', run: (ctx) => editHba(ctx, l.primary.id, systemd, (x) => withoutReplicaRule(x, l.replica)) },
+      ]
+    : [];
+  return [...onPrimary, { id: 'remove-password-file', title: `remove ${l.passFile}`, effect: 'destroy', run: (ctx) => ctx.fs.rm(l.passFile), show: [`rm -f ${l.passFile}`] }];
+}
+
+/** The standby's settings in pgmam's conf.d (never postgresql.auto.conf, which the data travels with). */
+export function configureStandbyStep(id: pg.ClusterId, s: StandbySpec, owner: Owner): Step {
+  const file = `${pg.confDirOf(id)}/conf.d/${REPLICA_CONF_NAME}`;
+  const text = renderReplicaConf(s);
+  return {
+    id: 'configure-standby',
+    title: `stream from port ${s.primaryPort} through slot ${s.slot}, WAL older than it from stanza ${s.stanza} (${file})`,
+    effect: 'write',
+    run: async (ctx) => {
+      await ctx.fs.mkdirp(`${pg.confDirOf(id)}/conf.d`, { mode: 0o755, owner });
+      await ctx.fs.writeFileAtomic(file, text, { mode: 0o644, owner });
+    },
+    show: [`write ${file} (0644 postgres):`, ...indent(text)],
+  };
+}
+
+/**
+ * The restore's (or the primary's) recovery settings out of postgresql.auto.conf, which is read last and
+ * would override pgmam's conf.d; then standby.signal: the cluster starts as a standby.
+ */
+export function standbySignalStep(dataDir: string, owner: Owner): Step {
+  const auto = `${dataDir}/postgresql.auto.conf`;
+  return {
+    id: 'request-standby',
+    title: `start ${dataDir} as a standby (standby.signal), with pgmam's recovery settings only`,
+    effect: 'write',
+    run: async (ctx) => {
+      const text = await ctx.fs.readText(auto);
+      if (text !== undefined) {
+        const kept = text
+          .split('\n')
+          .map((l) => (/^\s*(recovery_target\w*|restore_command|primary_conninfo|primary_slot_name|archive_mode)\s*=/.test(l) ? `# Removed by pgmam (a replica's settings are in conf.d): ${l}` : l))
+          .join('\n');
+        if (kept !== text) await ctx.fs.writeFileAtomic(auto, kept, { mode: 0o600, owner });
+      }
+      await ctx.fs.writeFileAtomic(`${dataDir}/standby.signal`, '', { mode: 0o600, owner });
+    },
+    show: [`comment out recovery_target*, restore_command, primary_conninfo, primary_slot_name and archive_mode in ${auto}`, `touch ${dataDir}/standby.signal`],
+  };
+}
+
+/** Before the first start: the effective settings (postgres -C) are pgmam's — its port, its slot, the primary over TLS. */
+export function verifyStandbyStep(c: LiveCluster, s: StandbySpec): Step {
+  const want: Record<string, string> = { port: String(c.port), primary_conninfo: primaryConninfo(s), primary_slot_name: s.slot, restore_command: restoreCommandFor(s) };
+  return {
+    id: 'verify-standby-settings',
+    title: `verify ${pg.clusterLabel(c.id)} will start as a standby of port ${s.primaryPort} with pgmam's settings`,
+    effect: 'read',
+    run: async (ctx) => {
+      const wrong: string[] = [];
+      for (const [k, v] of Object.entries(want)) {
+        const got = (await ctx.runner.run(pg.showSetting(c.id, c.dataDir, k))).stdout.trim();
+        if (got !== v) wrong.push(`${k} is "${got}", not "${v}"`);
+      }
+      if (!(await ctx.fs.exists(`${c.dataDir}/standby.signal`))) wrong.push('standby.signal is missing');
+      if (wrong.length) throw new Error(`the replica would not start as pgmam's standby: ${wrong.join('; ')}`);
+    },
+    show: ['$ runuser -u postgres -- postgres -C port|primary_conninfo|primary_slot_name|restore_command'],
+  };
+}
+
+/** Bounded: the replica runs, is in recovery and its WAL receiver streams from the primary. */
+export function waitStreamingStep(c: LiveCluster, timeoutSec: number): Step {
+  return {
+    id: 'wait-streaming',
+    title: `wait until ${pg.clusterLabel(c.id)} streams from its primary (at most ${timeoutSec} s)`,
+    effect: 'read',
+    run: async (ctx) => {
+      const deadline = Date.now() + timeoutSec * 1000;
+      for (;;) {
+        const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, STANDBY_STATE_SQL), { check: false });
+        const s = r.exitCode === 0 ? parseStandbyState(r.stdout) : undefined;
+        if (s && !s.inRecovery) throw new Error(`${pg.clusterLabel(c.id)} is not in recovery: it was promoted, not a standby`);
+        if (s?.receiver === 'streaming') return;
+        const signal = ctx.host.interrupted();
+        if (signal) throw new Error(`interrupted by ${signal}`);
+        if (Date.now() > deadline) throw new Error(`${pg.clusterLabel(c.id)} does not stream within ${timeoutSec} s (WAL receiver: ${s?.receiver ?? 'none'})${await logTail(ctx, c.logFile)}`);
+        await sleep(200);
+      }
+    },
+    show: ['  poll pg_stat_wal_receiver.status until it is streaming'],
+  };
+}
+
+/** The password file's password (for a re-run that keeps the role): never logged. */
+export async function readPassword(ctx: Pick<Context, 'fs'>, passFile: string): Promise<string | undefined> {
+  const t = await ctx.fs.readText(passFile);
+  return t === undefined ? undefined : passwordOf(t);
+}
