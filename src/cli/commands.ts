@@ -5,7 +5,7 @@ import { branchCreateCommand } from '../commands/branch/create.js';
 import { branchListCommand } from '../commands/branch/list.js';
 import { branchSyncCommand } from '../commands/branch/sync.js';
 import { checkCommand } from '../commands/check/check.js';
-import { branchDropCommand, dropCommand } from '../commands/drop/drop.js';
+import { branchDropCommand, dropCommand, replicaDropCommand } from '../commands/drop/drop.js';
 import { exportBatch } from '../commands/export/export.js';
 import { initClusterCommand } from '../commands/initcluster/initcluster.js';
 import { installLinksCommand } from '../commands/install-links/install-links.js';
@@ -62,4 +62,5 @@ export const COMMANDS: CliCommand[] = [
   b(tlsRenewBatch),
   m(tlsEnableCommand),
   m(replicaCreateCommand),
+  m(replicaDropCommand),
 ];

@@ -14,7 +14,7 @@ import { checkGuards, confirmPlan, executeSteps, withLocks, type ExecuteFlags } 
 import { renderPlan } from './render.js';
 import { fail, type Guard, type Plan, type Step } from './types.js';
 import { managedClusters } from '../host/facts.js';
-import { readRecord, type ManagedCluster } from '../state/store.js';
+import { currentPrimary, readRecord, type ManagedCluster } from '../state/store.js';
 
 export type RunFlags = ExecuteFlags;
 
@@ -233,11 +233,17 @@ export const closeJournalStep = (j: Journal): Step => ({
  * The targets of a batch (`<app>…` or `--all`), checked once for the whole batch: run as root, and
  * every named app managed by pgmam — otherwise the batch is refused before any target runs.
  */
-export async function batchTargets(ctx: Context, command: string, o: { names: string[]; all: boolean }, doing: string): Promise<{ names: string[]; managed: ManagedCluster[] }> {
+/**
+ * The clusters a batch acts on: each name resolved to its app's current primary (after a failover, the
+ * promoted replica); --all = every app's primary and every branch, with `replicas` also each replica and
+ * each old primary a failover left behind.
+ */
+export async function batchTargets(ctx: Context, command: string, o: { names: string[]; all: boolean }, doing: string, opts: { replicas?: boolean } = {}): Promise<{ names: string[]; managed: ManagedCluster[] }> {
   const managed = (await managedClusters(ctx)).records;
   const unknown = o.names.filter((n) => !managed.some((r) => r.name === n));
   checkGuards({ command, guards: [runsAsRoot(ctx.host.uid, doing), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => fail(`${n} is not managed by pgmam`, 'see pgmam list') }))] });
-  return { names: o.all ? managed.map((r) => r.name) : o.names, managed };
+  const all = managed.filter((r) => opts.replicas || (r.role !== 'replica' && !r.successor)).map((r) => r.name);
+  return { names: o.all ? all : [...new Set(o.names.map((n) => (opts.replicas ? n : (currentPrimary(managed, n)?.name ?? n))))], managed };
 }
 
 /** One target's result in a batch (backup --all, export --all). */

@@ -3,6 +3,7 @@
 // on the replica its standby settings in pgmam's conf.d, the restore's own recovery settings taken
 // out of postgresql.auto.conf, and the wait until it streams. Shared by replica create, rebuild and drop.
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import type { Context } from '../context.js';
 import * as pg from '../pg/commands.js';
 import {
@@ -13,6 +14,7 @@ import { scramSha256Verifier } from '../pg/scram.js';
 import type { Step } from '../plan/types.js';
 import { logTail, type LiveCluster } from '../restore/steps.js';
 import { editHba } from './tls.js';
+import type { ManagedCluster } from '../state/store.js';
 
 type Owner = { uid: number; gid: number };
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -26,6 +28,15 @@ export interface ReplicaLink {
   role: string;
   passFile: string;
 }
+
+/** A ReplicaLink as journals keep it. */
+export const linkSchema = z.object({
+  primary: z.object({ id: z.object({ version: z.string(), name: z.string() }), port: z.number() }),
+  replica: z.string(),
+  slot: z.string(),
+  role: z.string(),
+  passFile: z.string(),
+});
 
 /** max_slot_wal_keep_size on the primary (a reload applies it); written only when it differs. */
 export function limitSlotWalStep(p: ReplicaLink['primary'], mb: number, owner: Owner, systemd: boolean): Step {
@@ -105,7 +116,22 @@ export function unlinkSteps(l: ReplicaLink, primaryRuns: boolean, systemd: boole
   const t = { version: l.primary.id.version, port: l.primary.port };
   const onPrimary: Step[] = primaryRuns
     ? [
-        { id: 'drop-slot', title: `drop slot ${l.slot} on ${pg.clusterLabel(l.primary.id)}`, effect: 'destroy', run: { ...pg.psqlValue(t, dropSlotSql(l.slot)), effect: 'write' } },
+        {
+          id: 'drop-slot',
+          title: `drop slot ${l.slot} on ${pg.clusterLabel(l.primary.id)}`,
+          effect: 'destroy',
+          // The walsender of a replica just stopped may hold the slot a moment longer.
+          run: async (ctx) => {
+            for (let i = 0; ; i++) {
+              await ctx.runner.run({ ...pg.psqlValue(t, dropSlotSql(l.slot)), effect: 'write' });
+              const left = (await ctx.runner.run(pg.psqlValue(t, `select count(*) from pg_replication_slots where slot_name = ${pg.literal(l.slot)}`))).stdout.trim();
+              if (left === '0') return;
+              if (i >= 100) throw new Error(`slot ${l.slot} is still in use on ${pg.clusterLabel(l.primary.id)} (a replica still streams through it)`);
+              await sleep(100);
+            }
+          },
+          show: [`$ psql -p ${l.primary.port} -c "${dropSlotSql(l.slot)}"  (until it is gone: at most 10 s while its walsender ends)`],
+        },
         { id: 'drop-replication-role', title: `drop role ${l.role} on ${pg.clusterLabel(l.primary.id)}`, effect: 'destroy', run: pg.psqlScript(t, dropRoleSql(l.role)) },
         { id: 'remove-replication-rule', title: `take the rule of ${l.role} out of ${pg.clusterLabel(l.primary.id)}'s pg_hba.conf`, effect: 'write', run: (ctx) => editHba(ctx, l.primary.id, systemd, (x) => withoutReplicaRule(x, l.replica)) },
       ]
@@ -201,4 +227,10 @@ export function waitStreamingStep(c: LiveCluster, timeoutSec: number): Step {
 export async function readPassword(ctx: Pick<Context, 'fs'>, passFile: string): Promise<string | undefined> {
   const t = await ctx.fs.readText(passFile);
   return t === undefined ? undefined : passwordOf(t);
+}
+
+/** A replica's link from its record (the primary's port from the host). */
+export function linkOf(rec: ManagedCluster, primary: ManagedCluster | undefined, primaryPort: number | undefined): ReplicaLink | undefined {
+  if (!rec.replication || !primary || primaryPort === undefined) return undefined;
+  return { primary: { id: { version: primary.version, name: primary.name }, port: primaryPort }, replica: rec.name, ...rec.replication };
 }

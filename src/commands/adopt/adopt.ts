@@ -87,6 +87,7 @@ export function adoptGuards(f: AdoptFacts, o: AdoptOptions, ctx: Pick<Context, '
     runsAsRoot(f.uid),
     { id: 'cluster-exists', check: () => (f.cluster ? pass : fail(`there is no cluster ${label}`, 'see pg_lsclusters')) },
     { id: 'cluster-is-not-managed', check: () => (f.managed ? fail(`${label} is already managed by pgmam`) : pass) },
+    { id: 'cluster-is-not-a-standby', check: () => (f.cluster?.inRecovery ? fail(`${label} is in recovery (a standby or a restore under way): a replica is no app of its own`, 'adopt its primary; pgmam replica create makes replicas pgmam manages') : pass) },
     { id: 'name-is-a-stanza-name', check: () => (NAME_PATTERN.test(o.name) ? pass : fail(`${label}: the name must match ${NAME_PATTERN.source} to be a stanza name`)) },
     { id: 'no-interrupted-operation', check: () => (f.interrupted ? fail(`${label}: ${f.interrupted}`) : pass) },
   ];

@@ -7,6 +7,7 @@ import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import { nameSchema, namesArg, optionalNameArg } from '../../names.js';
 import type { Context } from '../../context.js';
+import { replicaIsRefused } from '../../guards/replica.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { batchTargets, runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
@@ -206,6 +207,7 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
   return [
     runsAsRoot(f.uid, 'back up clusters'),
     { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    replicaIsRefused(f.target?.record, 'backed up: its app is, through its primary'),
     // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
     { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },
     {

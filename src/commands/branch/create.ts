@@ -1,5 +1,6 @@
 // `pgmam branch create <parent> [--name LABEL] [--at T]`: a new cluster <parent>_<label> restored from
 // the parent's backups, with its own port, stanza and first full backup. The parent is not touched.
+import { replicaIsRefused } from '../../guards/replica.js';
 import { handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
 import { nameSchema, NAME_PATTERN, nameArg, optionalNameArg, parseName, portArg } from '../../names.js';
@@ -82,6 +83,7 @@ export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions,
   const set = selectSet(f.parent, o.at).set;
   return [
     runsAsRoot(f.uid),
+    replicaIsRefused(f.parent.record, 'a parent: branch its app'),
     ...parentGuards(f.parent, parentLabel, o.at, f.now),
     ...newClusterGuards(f, f.name, o.port !== undefined, env.config, set?.info?.size ?? 0),
     ...extrasGuards(f.extras),

@@ -1,5 +1,6 @@
 // `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
 // (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
+import { replicaIsRefused } from '../../guards/replica.js';
 import { retentionOf, type Retention } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
@@ -59,6 +60,7 @@ export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guar
   const label = f.record?.cluster ?? o.name;
   const guards: Guard[] = [
     runsAsRoot(f.uid),
+    replicaIsRefused(f.record, 'a branch to sync'),
     {
       id: 'target-is-a-branch',
       check: () =>

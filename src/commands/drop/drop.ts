@@ -23,6 +23,7 @@ import { describeJournal, readJournal, type Journal } from '../../state/journal.
 import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { SPOOL_PATH } from '../../pgbackrest/config.js';
+import { linkOf, linkSchema, unlinkSteps } from '../../steps/replication.js';
 
 export const dropOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
@@ -31,6 +32,10 @@ export const dropOptionsSchema = runFlagsSchema.extend({
   withBranches: z.boolean(),
   /** pgmam branch drop: only branches may be dropped. */
   onlyBranches: z.boolean(),
+  /** pgmam drop: also drop the replicas of the app (and of its branches dropped with it). */
+  withReplicas: z.boolean().default(false),
+  /** pgmam replica drop: only replicas may be dropped. */
+  onlyReplicas: z.boolean().default(false),
 });
 export type DropOptions = z.infer<typeof dropOptionsSchema>;
 
@@ -41,7 +46,14 @@ export function descendants(records: ManagedCluster[], name: string): ManagedClu
 }
 
 /** What a drop records of each target, so a re-run can finish it when the cluster is already gone. */
-const dropTargetSchema = z.object({ name: z.string(), cluster: z.string(), version: z.string(), stanza: z.string(), stanzaFile: z.string(), repoPath: z.string(), dataDir: z.string().nullable(), hasPreserved: z.boolean(), repoHosts: z.array(z.number()).default([]) });
+const dropTargetSchema = z.object({
+  name: z.string(), cluster: z.string(), version: z.string(), stanza: z.string(), stanzaFile: z.string(), repoPath: z.string(), dataDir: z.string().nullable(), hasPreserved: z.boolean(), repoHosts: z.array(z.number()).default([]),
+  /** A replica, or an old primary a failover left: the stanza is its app's, which goes on; nothing of it is touched. */
+  sharedStanza: z.boolean().default(false),
+  /** A replica: its slot, role and rule on its primary, taken away when the primary runs (a fenced old primary is laid down anew by rebuild). */
+  link: linkSchema.nullable().default(null),
+  primaryRuns: z.boolean().default(false),
+});
 type DropTarget = z.infer<typeof dropTargetSchema>;
 export const dropJournalSchema = z.object({ targets: z.array(dropTargetSchema), purge: z.boolean() });
 export type DropJournal = z.infer<typeof dropJournalSchema>;
@@ -52,7 +64,7 @@ export type DropJournal = z.infer<typeof dropJournalSchema>;
  * leaves a running cluster archiving into a deleted stanza; the record last, kept (marked dropped)
  * while it lists preserved data directories.
  */
-function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | 'config'>): Step[] {
+function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | 'config' | 'host'>): Step[] {
   const id = { version: t.version, name: t.name };
   const certDir = clusterTlsDir(ctx.config['tls-dir'], id);
   const scope = stanzaScope(t.stanza, ctx.paths.stanzaDir);
@@ -68,12 +80,9 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | '
       },
       show: [`$ ${renderArgv(pg.dropCluster(id).argv)}`],
     },
-    {
-      id: 'clear-archive-spool',
-      title: `remove stanza ${t.stanza}'s archive-push status files from ${SPOOL_PATH}`,
-      effect: 'destroy',
-      run: pgbr.clearSpool(t.stanza),
-    },
+    ...(t.sharedStanza
+      ? []
+      : [{ id: 'clear-archive-spool', title: `remove stanza ${t.stanza}'s archive-push status files from ${SPOOL_PATH}`, effect: 'destroy' as const, run: pgbr.clearSpool(t.stanza) }]),
     {
       id: 'remove-config',
       title: `remove ${confDir} and its certificate ${certDir}`,
@@ -85,9 +94,10 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | '
       },
       show: [`rm -rf ${confDir} ${certDir}`],
     },
+    ...(t.link ? unlinkSteps(t.link, t.primaryRuns, ctx.host.systemd) : []),
     // Before the stanza goes: its file still names the repository hosts.
-    ...(t.repoHosts.length ? [unregisterEverywhereStep(t.stanza, t.repoHosts, scope)] : []),
-    ...(purge
+    ...(t.repoHosts.length && !t.sharedStanza ? [unregisterEverywhereStep(t.stanza, t.repoHosts, scope)] : []),
+    ...(purge && !t.sharedStanza
       ? [
           {
             id: 'delete-stanza',
@@ -123,6 +133,12 @@ export interface DropFacts {
   record: ManagedCluster | undefined;
   /** Its branches, and theirs, deepest first. */
   branches: ManagedCluster[];
+  /** The replicas of the cluster and of its branches. */
+  replicas: ManagedCluster[];
+  /** Names of the clusters that run (a replica's primary among them). */
+  running: string[];
+  /** Each record's primary port (for a replica's link). */
+  ports: Record<string, number>;
   /** What the plan drops: the branches (with --with-branches), then the cluster. */
   targets: ManagedCluster[];
   /** Each target's data directory as pg_lsclusters shows it (null: the host has no such cluster). */
@@ -132,20 +148,25 @@ export interface DropFacts {
   interrupted: Array<{ name: string; what: string }>;
   /** Names of the repositories on another host (kind tls): a dropped app is taken out of their backups. */
   repoHosts: string[];
+  managed: ManagedCluster[];
 }
 
 export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFacts> {
   const [managed, clusters] = await Promise.all([managedClusters(ctx).then((m) => m.records), readClusters(ctx.runner)]);
   const record = managed.find((r) => r.name === o.name);
   const branches = record ? descendants(managed, record.name) : [];
-  const targets = [...(o.withBranches ? branches : []), ...(record ? [record] : [])];
+  const family = [...(o.withBranches ? branches : []), ...(record ? [record] : [])];
+  const replicas = managed.filter((r) => r.role === 'replica' && family.some((t) => t.name === r.parent && t.name !== r.name));
+  const targets = [...(o.withReplicas ? replicas : []), ...family];
   const locks = await Promise.all(targets.map(async (t) => ({ name: t.name, ...(await lockFacts(ctx, t.name)) })));
   const dataDirs = Object.fromEntries(targets.map((t) => [t.name, clusters.find((c) => c.name === t.name && c.version === t.version)?.dataDir ?? null]));
   const journals = await Promise.all(targets.filter((t) => t.name !== o.name).map(async (t) => ({ name: t.name, j: await readJournal(ctx.fs, ctx.paths.stateDir, t.name) })));
   const interrupted = journals.flatMap(({ name, j }) => (j ? [{ name, what: describeJournal(j) }] : []));
   // Repositories on another host (kind tls): the app's registration there goes with it.
   const repoHosts = (await readRepos(ctx.fs, ctx.paths.stateDir)).repos.filter((r) => r.kind === 'tls').map((r) => r.name);
-  return { uid: ctx.host.uid, record, branches, targets, dataDirs, locks, interrupted, repoHosts };
+  const running = clusters.filter((c) => c.running).map((c) => c.name);
+  const ports = Object.fromEntries(clusters.map((c) => [c.name, c.port]));
+  return { uid: ctx.host.uid, record, branches, replicas, running, ports, targets, dataDirs, locks, interrupted, repoHosts, managed };
 }
 
 export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
@@ -159,7 +180,19 @@ export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
           ? fail(`${label} is not managed by pgmam`, 'see pgmam list')
           : o.onlyBranches && f.record.role !== 'branch'
             ? fail(`${label} is not a branch: branch drop removes only branches`, `pgmam drop ${o.name} removes an app`)
-            : pass,
+            : o.onlyReplicas && f.record.role !== 'replica'
+              ? fail(`${label} is not a replica: replica drop removes only replicas`, `pgmam drop ${o.name} removes an app`)
+              : !o.onlyReplicas && f.record.role === 'replica'
+                ? fail(`${label} is a replica`, `pgmam replica drop ${o.name}`)
+                : pass,
+    },
+    {
+      id: 'cluster-has-no-replicas',
+      check: () => (f.replicas.length && !o.withReplicas && !o.onlyReplicas ? fail(`${label} has replicas: ${f.replicas.map((r) => r.name).join(', ')}`, 'drop them first (pgmam replica drop), or pass --with-replicas') : pass),
+    },
+    {
+      id: 'stanza-stays-with-its-app',
+      check: () => (o.purgeBackups && f.record?.successor ? fail(`${label} is an old primary of app ${f.record.stanza}: its stanza belongs to ${f.record.successor} now`, `pgmam drop ${o.name} without --purge-backups`) : pass),
     },
     {
       id: 'cluster-has-no-branches',
@@ -177,9 +210,20 @@ export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
 }
 
 const dropTargets = (f: DropFacts): DropTarget[] =>
-  f.targets.map((t) => ({ name: t.name, cluster: t.cluster, version: t.version, stanza: t.stanza, stanzaFile: t.stanzaFile, repoPath: t.repoPath, dataDir: f.dataDirs[t.name] ?? null, hasPreserved: t.preserved.length > 0, repoHosts: t.repos.filter((a) => !a.suspended && f.repoHosts.includes(a.name)).map((a) => a.index) }));
+  f.targets.map((t) => {
+    const primary = t.role === 'replica' ? f.managed.find((r) => r.name === t.parent) : undefined;
+    const link = linkOf(t, primary, primary ? f.ports[primary.name] : undefined) ?? null;
+    return {
+      name: t.name, cluster: t.cluster, version: t.version, stanza: t.stanza, stanzaFile: t.stanzaFile, repoPath: t.repoPath, dataDir: f.dataDirs[t.name] ?? null, hasPreserved: t.preserved.length > 0,
+      repoHosts: t.repos.filter((a) => !a.suspended && f.repoHosts.includes(a.name)).map((a) => a.index),
+      sharedStanza: t.role === 'replica' || Boolean(t.successor),
+      link,
+      // A primary the same drop removes (listed after its replicas) still runs when the replica goes.
+      primaryRuns: Boolean(primary && f.running.includes(primary.name) && !primary.fenced),
+    };
+  });
 
-const rerunOf = (o: DropOptions) => renderArgv(['pgmam', ...(o.onlyBranches ? ['branch', 'drop'] : ['drop']), o.name, ...(o.withBranches ? ['--with-branches'] : []), ...(o.purgeBackups ? ['--purge-backups'] : []), '--yes']);
+const rerunOf = (o: DropOptions) => renderArgv(['pgmam', ...(o.onlyBranches ? ['branch', 'drop'] : o.onlyReplicas ? ['replica', 'drop'] : ['drop']), o.name, ...(o.withBranches ? ['--with-branches'] : []), ...(o.withReplicas ? ['--with-replicas'] : []), ...(o.purgeBackups ? ['--purge-backups'] : []), '--yes']);
 
 export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
   const kept = f.targets.flatMap((t) => t.preserved.map((p) => p.path));
@@ -188,7 +232,8 @@ export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
     target: f.record?.cluster ?? o.name,
     steps: targets.flatMap((t) => dropSteps(t, o.purgeBackups, env)),
     journal: { rerun: rerunOf(o), data: { targets, purge: o.purgeBackups } satisfies DropJournal },
-    notes: [
+    notes: f.targets.every((t) => t.role === 'replica' || t.successor) ? [`the stanza ${f.targets[0]?.stanza ?? ''} is its app's: it and its backups are not touched`] : [
+      ...(f.replicas.length && o.withReplicas ? [`the replicas ${f.replicas.map((r) => r.name).join(', ')} are dropped first, with their slots and roles on their primaries`] : []),
       o.purgeBackups
         ? `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are deleted`
         : `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are kept (pgbackrest --stanza=<name> info); the names stay taken until purged`,
@@ -234,7 +279,7 @@ const dropModule = {
   gather: gatherDrop,
   guards: dropGuards,
   plan: planDrop,
-  report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.purgeBackups ? ' with their backups' : '; backups kept'}\n`),
+  report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.onlyReplicas ? `; app ${f.record?.stanza ?? ''} and its backups untouched` : o.purgeBackups ? ' with their backups' : '; backups kept'}\n`),
 };
 
 export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal | NewClusterJournal> = {
@@ -247,8 +292,9 @@ export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal | Ne
       flags: [
         { flags: '--purge-backups', help: "also delete the cluster's stanza and backups" },
         { flags: '--with-branches', help: "also drop the app's branches (refused otherwise while it has any)" },
+        { flags: '--with-replicas', help: "also drop the app's replicas (refused otherwise while it has any)" },
       ],
-      input: z.object({ name: nameArg('cluster name'), purgeBackups: flag, withBranches: flag }).transform((r) => ({ ...r, onlyBranches: false })),
+      input: z.object({ name: nameArg('cluster name'), purgeBackups: flag, withBranches: flag, withReplicas: flag }).transform((r) => ({ ...r, onlyBranches: false, onlyReplicas: false })),
     },
     examples: ['pgmam drop app1 --yes', 'pgmam drop app1 --with-branches --purge-backups --yes'],
   },
@@ -263,9 +309,26 @@ export const branchDropCommand: CommandModule<DropOptions, DropFacts, DropJourna
     cli: {
       args: [{ syntax: '<branch>', key: 'name' }],
       flags: [{ flags: '--purge-backups', help: "also delete the branch's stanza and backups" }],
-      input: z.object({ name: nameArg('branch name'), purgeBackups: flag }).transform((r) => ({ ...r, withBranches: false, onlyBranches: true })),
+      input: z.object({ name: nameArg('branch name'), purgeBackups: flag }).transform((r) => ({ ...r, withBranches: false, onlyBranches: true, withReplicas: false, onlyReplicas: false })),
     },
     examples: ['pgmam branch drop app1_dev --yes --purge-backups'],
+  },
+  ...dropModule,
+};
+
+export const replicaDropCommand: CommandModule<DropOptions, DropFacts, DropJournal | NewClusterJournal> = {
+  spec: {
+    ...dropSpec,
+    name: 'replica drop',
+    summary: 'drop a replica (only replicas), its slot and replication role on its primary; the app and its stanza are not touched',
+    cli: {
+      args: [{ syntax: '<replica>', key: 'name' }],
+      flags: [],
+      input: z.object({ name: nameArg('replica name') }).transform((r) => ({ ...r, purgeBackups: false, withBranches: false, onlyBranches: false, withReplicas: false, onlyReplicas: true })),
+    },
+    examples: ['pgmam replica drop app1_replica --yes'],
+    // A replica of an old primary that a failover fenced may be dropped.
+    fencedMayRun: () => true,
   },
   ...dropModule,
 };

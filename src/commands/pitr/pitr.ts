@@ -1,5 +1,6 @@
 // `pgmam pitr <app> --to T | --latest | --undo`: cluster-wide point-in-time restore that never
 // overwrites the current data directory; everything that can be validated is validated before the stop.
+import { replicaIsRefused } from '../../guards/replica.js';
 import { archiveMax } from '../../pgbackrest/info.js';
 import { retentionOf } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
@@ -98,6 +99,7 @@ export function pitrGuards(f: PitrFacts, o: PitrOptions, minFreeMb: number): Gua
   const known = Boolean(f.record && f.cluster);
   const guards: Guard[] = [
     runsAsRoot(f.uid),
+    replicaIsRefused(f.record, 'restored to a point in time: its app is (pgmam pitr <app>), and pitr rebuilds its replicas after'),
     {
       id: 'cluster-is-managed',
       check: () =>

@@ -21,9 +21,9 @@ import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
 import { handedOver } from '../../steps/hand-over.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, finishHandOver, type NewClusterFacts } from '../../steps/new-cluster.js';
-import { configureStandbyStep, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
+import { configureStandbyStep, linkSchema, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
 import { gatherParent, noParent, parentGuards, type ParentFacts } from '../branch/parent.js';
-import { gatherPrimary, linkSchema, primaryGuards, recordReplicaStep, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
+import { gatherPrimary, primaryGuards, recordReplicaStep, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
 
 export const replicaCreateOptionsSchema = runFlagsSchema
   .extend({

@@ -1,6 +1,5 @@
 // What replica create, rebuild, promote and drop share: the app's primary as the replica sees it, the
 // link between them (slot, role, password file), the standby's settings and the replica's record.
-import { z } from 'zod';
 import type { Context, Paths } from '../../context.js';
 import type { Config } from '../../config/schema.js';
 import { readClusterTls } from '../../host/tls.js';
@@ -134,16 +133,3 @@ export function recordReplicaStep(id: pg.ClusterId, primary: ManagedCluster, l: 
   };
 }
 
-export const linkSchema = z.object({
-  primary: z.object({ id: z.object({ version: z.string(), name: z.string() }), port: z.number() }),
-  replica: z.string(),
-  slot: z.string(),
-  role: z.string(),
-  passFile: z.string(),
-});
-
-/** A replica's link from its record (the primary's port from the host). */
-export function linkOf(rec: ManagedCluster, primary: ManagedCluster | undefined, primaryPort: number | undefined): ReplicaLink | undefined {
-  if (!rec.replication || !primary || primaryPort === undefined) return undefined;
-  return { primary: { id: { version: primary.version, name: primary.name }, port: primaryPort }, replica: rec.name, ...rec.replication };
-}

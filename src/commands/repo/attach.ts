@@ -3,6 +3,7 @@
 // is created there, archiving is checked (WAL goes to every repository), and a first full backup goes
 // into it. A failure before that backup is complete takes the repository out of the stanza file again,
 // so archiving never waits on a repository that was never ready. Detach keeps its backups in the bucket.
+import { replicaIsRefused } from '../../guards/replica.js';
 import { z } from 'zod';
 import { retentionOf } from '../../config/schema.js';
 import type { Context } from '../../context.js';
@@ -93,6 +94,7 @@ export function repoAttachGuards(f: RepoAttachFacts, o: RepoAttachOptions): Guar
   const attaching = !o.detach && attachedAt(f, o) === undefined;
   return [
     runsAsRoot(f.uid, `${o.detach ? 'detach' : 'attach'} a repository`),
+    replicaIsRefused(f.record, 'attached on its own: it shares its app\'s stanza'),
     { id: 'repo-exists', check: () => (f.repo ? pass : fail(`pgmam has no repository ${o.repo}`, 'see pgmam repo list')) },
     { id: 'cluster-is-managed', check: () => (f.record ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
     { id: 'stanza-has-room', check: () => (!attaching || !f.record || nextIndex(f.record) ? pass : fail(`${o.name}'s stanza already has ${MAX_REPO_INDEX} repositories (pgBackRest's most)`, `pgmam repo detach one of ${f.record.repos.map((a) => a.name).join(', ')} first`)) },

@@ -148,7 +148,7 @@ export const tlsRenewBatch: CliBatch<TlsRenewBatchOptions> = {
     }),
   },
   run: async (ctx, o) => {
-    const { names: all, managed } = await batchTargets(ctx, 'tls renew', o, 'renew certificates');
+    const { names: all, managed } = await batchTargets(ctx, 'tls renew', o, 'renew certificates', { replicas: true });
     // --all: the clusters that have pgmam's TLS (tls enable gives it to the others).
     const names = o.all ? (await Promise.all(managed.map(async (r) => ((await readClusterTls(ctx, r, ctx.clock.now())).enabled ? [r.name] : [])))).flat() : all;
     if (!names.length) return ctx.io.out('no cluster has pgmam’s TLS yet (pgmam tls enable <app>)\n');

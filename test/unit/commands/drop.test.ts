@@ -15,12 +15,12 @@ const devQa = aRecord('app1_dev_qa', { role: 'branch', parent: 'app1_dev' });
 const records = [app, dev, devQa];
 const free = (name: string) => ({ name, holder: undefined, alive: false });
 
-const o = (over: Partial<DropOptions> = {}): DropOptions => ({ name: 'app1', purgeBackups: false, withBranches: false, onlyBranches: false, json: false, dryRun: false, yes: true, keepOnError: false, ...over });
+const o = (over: Partial<DropOptions> = {}): DropOptions => ({ name: 'app1', purgeBackups: false, withBranches: false, onlyBranches: false, withReplicas: false, onlyReplicas: false, json: false, dryRun: false, yes: true, keepOnError: false, ...over });
 const facts = (x: DropOptions): DropFacts => {
   const record = records.find((r) => r.name === x.name);
   const branches = record ? descendants(records, record.name) : [];
   const targets = [...(x.withBranches ? branches : []), ...(record ? [record] : [])];
-  return { uid: 0, record, branches, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/var/lib/postgresql/15/${t.name}`])), locks: targets.map((t) => free(t.name)), interrupted: [], repoHosts: [] };
+  return { uid: 0, record, branches, replicas: [], running: [], ports: {}, managed: records, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/var/lib/postgresql/15/${t.name}`])), locks: targets.map((t) => free(t.name)), interrupted: [], repoHosts: [] };
 };
 const failed = (m: typeof dropCommand, x: DropOptions, f = facts(x)) => assemblePlan(m, f, x, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
 
