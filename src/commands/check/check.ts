@@ -17,6 +17,7 @@ import { readArchiveBacklog } from '../../host/archive-backlog.js';
 import { detectTakeover, type Takeover } from '../../host/takeover.js';
 import { setStartAtBoot, startAtBootShown } from '../../steps/autostart.js';
 import { readRecord, updateManaged, type ManagedCluster } from '../../state/store.js';
+import { parseSlotsState, parseStandbyState, slotsStateSql, STANDBY_STATE_SQL } from '../../pg/replication.js';
 
 export const checkOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()), prometheus: z.string().optional() });
 export type CheckOptions = z.infer<typeof checkOptionsSchema>;
@@ -42,6 +43,16 @@ export interface ClusterHealth {
   takenOver: { repo: string; timeline: number; own: number; host: string | null; fenced: boolean } | null;
   /** Its server certificate from pgmam's CA (null: the cluster has no TLS of pgmam's). */
   tls: { notAfter: string; expiresInSeconds: number; serial: string } | null;
+  /** A replica: whether it streams, how far its replay is behind its primary, and what its slot keeps there. */
+  replica: ReplicaHealth | null;
+}
+
+export interface ReplicaHealth {
+  primary: string;
+  streaming: boolean;
+  replayLagBytes: number | null;
+  replayLagSeconds: number | null;
+  slot: { name: string; active: boolean; retainedBytes: number | null; walStatus: string | null } | null;
 }
 
 export interface RepoHealth {
@@ -69,6 +80,7 @@ export interface Thresholds {
 /** Turns gathered measurements into problems: pure, so the rules are unit-tested. */
 export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresholds): string[] {
   const p: string[] = [];
+  if (h.replica) return judgeReplica(h, h.replica, t);
   const x = h.takenOver;
   if (x) {
     p.push(
@@ -110,6 +122,42 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   return p;
 }
 
+const mb = (b: number | null) => (b === null ? '?' : b < 1024 * 1024 ? `${Math.round(b / 1024)} kB` : `${Math.round(b / 1024 / 1024)} MB`);
+
+/** A replica is healthy when it runs and streams; its backups are its app's. */
+function judgeReplica(h: Omit<ClusterHealth, 'healthy' | 'problems'>, r: ReplicaHealth, t: Thresholds): string[] {
+  const p: string[] = [];
+  const slot = r.slot ? `; its slot ${r.slot.name} on ${r.primary} retains ${mb(r.slot.retainedBytes)} of WAL${r.slot.walStatus === 'lost' ? ' and has lost WAL the replica needs (pgmam replica rebuild)' : ''}` : `; ${r.primary} has no slot for it`;
+  if (!h.running) p.push(`not running${slot}`);
+  else if (!r.streaming) p.push(`not streaming from ${r.primary}${slot}`);
+  else if (r.slot?.walStatus === 'lost') p.push(`its slot ${r.slot.name} on ${r.primary} has lost WAL the replica needs (pgmam replica rebuild)`);
+  if (h.running && r.replayLagSeconds !== null && r.replayLagSeconds > t.readyMaxAgeSeconds) p.push(`replay is ${Math.round(r.replayLagSeconds)} s behind ${r.primary} (archive-ready-max-age)`);
+  for (const [fs, free] of Object.entries(h.freeBytes)) if (free !== null && free < t.minFreeBytes) p.push(`${fs} filesystem has ${Math.round(free / 1024 / 1024)} MB free (min-free-mb ${Math.round(t.minFreeBytes / 1024 / 1024)})`);
+  if (h.tls && t.tlsWarnSeconds !== undefined && h.tls.expiresInSeconds < t.tlsWarnSeconds) p.push(`its server certificate expires at ${h.tls.notAfter} (pgmam tls renew ${h.name})`);
+  if (h.interrupted) p.push(`${h.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${h.interrupted.command} at ${h.interrupted.step} (run: ${h.interrupted.rerun})`);
+  return p;
+}
+
+/** A replica's state: its own (WAL receiver) and its slot's and walsender's on the primary. */
+async function measureReplica(ctx: Context, e: ListEntry, rec: ManagedCluster, primary: ListEntry | undefined): Promise<ReplicaHealth> {
+  const slotName = rec.replication?.slot;
+  const h: ReplicaHealth = { primary: primary?.cluster ?? rec.parent ?? '?', streaming: false, replayLagBytes: null, replayLagSeconds: null, slot: null };
+  const [own, slots] = await Promise.all([
+    e.status === 'online' ? ctx.runner.run(pg.psqlValue({ version: e.version, port: e.port ?? 0 }, STANDBY_STATE_SQL), { check: false }) : undefined,
+    primary?.status === 'online' && slotName ? ctx.runner.run(pg.psqlValue({ version: primary.version, port: primary.port ?? 0 }, slotsStateSql([slotName])), { check: false }) : undefined,
+  ]);
+  const state = own?.exitCode === 0 ? parseStandbyState(own.stdout) : undefined;
+  h.streaming = Boolean(state?.inRecovery && state.receiver === 'streaming');
+  const s = slots?.exitCode === 0 ? parseSlotsState(slots.stdout)[0] : undefined;
+  if (s) {
+    h.slot = { name: s.slot, active: s.active, retainedBytes: s.retainedBytes, walStatus: s.walStatus };
+    h.replayLagBytes = s.replayLagBytes;
+    // replay_lag is null once the primary is idle and the replica caught up.
+    h.replayLagSeconds = s.replayLagSeconds ?? (s.replayLagBytes === 0 ? 0 : null);
+  }
+  return h;
+}
+
 /** An attached repository's health, from what list gathered of it. */
 export function repoHealth(v: RepoView, localArchivedAt: Date | undefined, now: number): RepoHealth {
   const w = windowOf(v.stanza, v.archivedAt);
@@ -145,10 +193,11 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
   // pgbackrest check checks every repository of the stanza (it takes no --repo): with one that fails it
   // can only fail, after a minute of retries; that repository's problem is reported instead.
   const attachedFail = repos.some((r) => !r.suspended && (r.failing || !r.reachable));
+  const replica = e.role === 'replica';
   const [conn, archiver, check, preserved, dataFree, repoFree] = await Promise.all([
     running ? ctx.runner.run(pg.psqlValue(target, 'select 1'), { check: false }) : undefined,
-    running ? ctx.runner.run(pg.psqlValue(target, "select failed_count || '|' || coalesce(last_failed_wal, '') || '|' || (coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false))::text from pg_stat_archiver"), { check: false }) : undefined,
-    running && e.stanza && !attachedFail ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
+    running && !replica ? ctx.runner.run(pg.psqlValue(target, "select failed_count || '|' || coalesce(last_failed_wal, '') || '|' || (coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false))::text from pg_stat_archiver"), { check: false }) : undefined,
+    running && e.stanza && !attachedFail && !replica ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
     Promise.all(e.preserved.map(async (p) => ({ ...p, bytes: await dirBytes(ctx, p.path) }))),
     e.dataDir ? ctx.fs.freeBytes(e.dataDir).catch(() => null) : null,
     repoPath ? ctx.fs.freeBytes(repoPath).catch(() => null) : null,
@@ -172,6 +221,7 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     repos,
     takenOver: null,
     tls,
+    replica: null,
   };
 }
 
@@ -277,6 +327,8 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
             // Taken over: no pgbackrest check (it would push this copy's WAL into the other host's stanza).
             const m = await measure(c, { ...e, status: taken ? 'down' : e.status }, repoOf.get(e.name), now, [...views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)), ...suspended]);
             m.takenOver = taken ? { repo: taken.repo, timeline: taken.timeline, own: taken.own, host: taken.host, fenced } : null;
+            const rec = f.managed.find((x) => x.name === e.name);
+            if (rec?.role === 'replica') m.replica = await measureReplica(c, e, rec, f.entries.find((x) => x.name === rec.parent && x.managed));
             const problems = judge(m, t);
             return { ...m, healthy: problems.length === 0, problems };
           }),
@@ -338,6 +390,7 @@ const unmanaged = (e: ListEntry): ClusterHealth => ({
   repos: [],
   takenOver: null,
   tls: null,
+  replica: null,
 });
 
 function renderText(results: ClusterHealth[]): string {
@@ -382,6 +435,12 @@ export function renderPrometheus(results: ClusterHealth[], now: number): string 
   metric('pgmam_repo_last_backup_age_seconds', 'age of the newest backup in an attached repository', perRepo.map(({ r, x }) => [{ ...c(r), repo: x.name }, x.lastBackup ? Math.round(x.lastBackup.ageSeconds) : null]));
   metric('pgmam_taken_over', '1 when another host continues the app (a newer timeline in its shared stanza)', managed.map((r) => [c(r), r.takenOver ? 1 : 0]));
   metric('pgmam_tls_expiry_seconds', "when the cluster's server certificate expires (unix seconds)", managed.map((r) => [c(r), r.tls ? Math.round(Date.parse(r.tls.notAfter) / 1000) : null]));
+  const replicas = managed.filter((r) => r.replica);
+  const rl = (r: ClusterHealth) => ({ ...c(r), primary: r.replica!.primary });
+  metric('pgmam_replica_streaming', '1 when the replica streams from its primary', replicas.map((r) => [rl(r), b(r.replica!.streaming)]));
+  metric('pgmam_replica_replay_lag_bytes', "WAL the replica's replay is behind its primary", replicas.map((r) => [rl(r), r.replica!.replayLagBytes]));
+  metric('pgmam_replica_replay_lag_seconds', "how long the replica's replay is behind its primary", replicas.map((r) => [rl(r), r.replica!.replayLagSeconds]));
+  metric('pgmam_replica_slot_retained_bytes', "WAL the replica's slot keeps on its primary", replicas.map((r) => [rl(r), r.replica!.slot?.retainedBytes]));
   metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
   out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);
   return `${out.join('\n')}\n`;

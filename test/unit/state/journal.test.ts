@@ -107,7 +107,7 @@ describe('check rules', () => {
     cluster: '15/app1', name: 'app1', managed: true, running: true, acceptsConnections: true,
     archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0, waitingMb: 0, localFailing: null },
     lastBackup: { type: 'full', label: 'L', stoppedAt: '2026-11-22T09:00:00Z', ageSeconds: 3600 },
-    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [], takenOver: null, tls: null,
+    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [], takenOver: null, tls: null, replica: null,
   };
   const s3 = { name: 'offsite', index: 2, suspended: null, failing: null, reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
   const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
