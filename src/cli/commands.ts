@@ -21,6 +21,7 @@ import { backupClientsBatch } from '../commands/repo/backup-clients.js';
 import { tlsShowCommand } from '../commands/tls/show.js';
 import { tlsEnableCommand, tlsRenewBatch } from '../commands/tls/renew.js';
 import { replicaCreateCommand } from '../commands/replica/create.js';
+import { replicaPromoteCommand } from '../commands/replica/promote.js';
 import { recoverCommand } from '../commands/recover/recover.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
@@ -62,5 +63,6 @@ export const COMMANDS: CliCommand[] = [
   b(tlsRenewBatch),
   m(tlsEnableCommand),
   m(replicaCreateCommand),
+  m(replicaPromoteCommand),
   m(replicaDropCommand),
 ];

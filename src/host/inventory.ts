@@ -31,6 +31,8 @@ export interface ListEntry {
   preserved: Preserved[];
   /** Another host took the app over and check fenced this copy (stopped, not started at boot); every changing command refuses it. */
   fenced: { at: string; host: string | null; repo: string; timeline: number } | null;
+  /** An app's old primary after a failover: the cluster that took over (replica promote). */
+  successor: string | null;
   /** Brought here by recover from a shared repository: a copy or a takeover of another host's app. */
   origin: { stanza: string; repo: string; host: string | null; mode: 'copy' | 'takeover' } | null;
   /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
@@ -177,6 +179,7 @@ function entry(version: string, name: string, c: HostCluster | undefined, m: Man
     recoveryWindow,
     repos,
     preserved: m?.preserved ?? [],
+    successor: m?.successor ?? null,
     fenced: m?.fenced ? { at: m.fenced.at, host: m.fenced.host, repo: m.fenced.repo, timeline: m.fenced.timeline } : null,
     origin: m?.origin ? { stanza: m.origin.stanza, repo: m.origin.repo, host: m.origin.host, mode: m.origin.mode } : null,
     interrupted: interruptedOf(f.interrupted.find((j) => j.name === name)),

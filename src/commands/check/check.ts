@@ -255,6 +255,7 @@ export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
   if (ctx.host.uid === 0)
     await Promise.all(
       facts.managed.map(async (rec) => {
+        if (rec.successor) return;
         if (rec.fenced) return void takeovers.set(rec.name, { name: rec.name, repo: rec.fenced.repo, timeline: rec.fenced.timeline, own: 0, host: rec.fenced.host });
         const e = entries.find((x) => x.name === rec.name && x.managed);
         const t = await detectTakeover(ctx, ctx.runner, rec, e?.dataDir ?? null, facts.repoViews.get(rec.stanza) ?? []);
@@ -329,7 +330,10 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
             m.takenOver = taken ? { repo: taken.repo, timeline: taken.timeline, own: taken.own, host: taken.host, fenced } : null;
             const rec = f.managed.find((x) => x.name === e.name);
             if (rec?.role === 'replica') m.replica = await measureReplica(c, e, rec, f.entries.find((x) => x.name === rec.parent && x.managed));
-            const problems = judge(m, t);
+            const successor = f.managed.find((x) => x.name === e.name)?.successor;
+            const problems = successor && m.replica === null
+              ? [`fenced after a failover: ${successor} is the primary of app ${e.stanza ?? '?'} now (pgmam replica rebuild ${e.name} makes this cluster its replica; pgmam drop ${e.name} removes it)`]
+              : judge(m, t);
             return { ...m, healthy: problems.length === 0, problems };
           }),
         );

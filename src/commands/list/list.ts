@@ -15,7 +15,7 @@ export function renderTable(entries: ListEntry[]): string {
   const rows = entries.map((e) => [
     e.cluster,
     e.port === null ? '-' : String(e.port),
-    e.interrupted ? `${e.status}, ${e.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${e.interrupted.command} at ${e.interrupted.step}` : e.fenced ? `${e.status}, fenced (taken over${e.fenced.host ? ` by ${e.fenced.host}` : ''})` : e.status,
+    e.interrupted ? `${e.status}, ${e.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${e.interrupted.command} at ${e.interrupted.step}` : e.successor && e.fenced ? `${e.status}, fenced (failed over to ${e.successor})` : e.fenced ? `${e.status}, fenced (taken over${e.fenced.host ? ` by ${e.fenced.host}` : ''})` : e.status,
     e.role,
     e.parent ?? '-',
     e.stanza ?? '-',

@@ -92,7 +92,7 @@ describe('install-links', () => {
 describe('check', () => {
   const entry = (name: string, managed: boolean) => ({
     cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
-    parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, repos: [], preserved: [], interrupted: null, fenced: null, origin: null,
+    parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, repos: [], preserved: [], interrupted: null, fenced: null, successor: null, origin: null,
   });
   const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], stanzas: undefined, archivedAt: new Map(), repoViews: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], takeovers: new Map(), results: [] });
   const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
