@@ -22,6 +22,7 @@ import { tlsShowCommand } from '../commands/tls/show.js';
 import { tlsEnableCommand, tlsRenewBatch } from '../commands/tls/renew.js';
 import { replicaCreateCommand } from '../commands/replica/create.js';
 import { replicaPromoteCommand } from '../commands/replica/promote.js';
+import { replicaRebuildCommand } from '../commands/replica/rebuild.js';
 import { recoverCommand } from '../commands/recover/recover.js';
 import { resetwalCommand } from '../commands/resetwal/resetwal.js';
 import { scheduleCommand } from '../commands/schedule/schedule.js';
@@ -64,5 +65,6 @@ export const COMMANDS: CliCommand[] = [
   m(tlsEnableCommand),
   m(replicaCreateCommand),
   m(replicaPromoteCommand),
+  m(replicaRebuildCommand),
   m(replicaDropCommand),
 ];

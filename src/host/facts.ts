@@ -11,7 +11,7 @@ import { CREATECLUSTER_CONF, parseDataDirectory, POSTGRESQL_COMMON_DATA_ROOT } f
 import { MAIN_CONFIG_FILES, FALLBACK_REPO_PATH, parseMainConfig, type MainConfig } from '../pgbackrest/config.js';
 import { archiveMax, type StanzaInfo } from '../pgbackrest/info.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { readManaged, type ManagedCluster } from '../state/store.js';
+import { currentPrimary, readManaged, type ManagedCluster } from '../state/store.js';
 import type { Runner } from '../runner/types.js';
 import { ownerAlive } from '../state/journal.js';
 import { readLock, type LockHolder } from '../state/lock.js';
@@ -95,6 +95,11 @@ export async function newestArchivedAt(fs: HostFs, repoPath: string, stanza: Sta
   const file = (await fs.readdir(dir).catch(() => [] as string[])).find((f) => f.startsWith(max.wal));
   const st = file ? await fs.stat(`${dir}/${file}`) : undefined;
   return st ? new Date(st.mtimeMs) : undefined;
+}
+
+/** An app's name → the name of its primary now (after a failover, the promoted replica's); any other name unchanged. */
+export async function resolveAppName(ctx: Pick<Context, 'fs' | 'paths'>, name: string): Promise<string> {
+  return currentPrimary((await managedClusters(ctx)).records, name)?.name ?? name;
 }
 
 /** pgmam's records: the managed clusters, and apart from them the dropped ones kept for their preserved directories. */

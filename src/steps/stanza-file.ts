@@ -49,7 +49,7 @@ export const alignStanzaFileStep = (stanzaFile: string, name: string, retention:
     const path = record?.repoPath ?? parseStanzaFile(text)?.repoPath;
     if (!path) throw new Error(`${stanzaFile} names no repo1-path and pgmam has no record of ${name}`);
     const stanza = record?.stanza ?? parseStanzaFile(text)?.stanza ?? name;
-    const annotations = { host: ctx.host.name, app: name, role: record?.role ?? 'app' };
+    const annotations = { host: ctx.host.name, app: record?.stanza ?? name, role: record?.role ?? 'app' };
     const aligned = withArchiveLines(withRepoLines(text, await stanzaRepoLines(ctx, { path, retention }, record?.repos ?? [])), stanza, ctx.config['archive-io-timeout'], annotations);
     if (aligned === text) return;
     // root:postgres 0640 from here on, whoever owned it before (older pgmam wrote it as postgres's).

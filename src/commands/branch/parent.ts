@@ -11,7 +11,7 @@ import type { RestoreSource } from '../../restore/sequence.js';
 import type { LiveCluster } from '../../restore/steps.js';
 import type { TargetTime } from '../../restore/target.js';
 import type { Cmd, Runner } from '../../runner/types.js';
-import type { ManagedCluster } from '../../state/store.js';
+import { currentPrimary, type ManagedCluster } from '../../state/store.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 
 /** Settings a branch's --conf may not set: they would break its isolation from the parent. */
@@ -39,7 +39,8 @@ export interface ParentFacts extends SourceFacts {
 }
 
 export async function gatherParent(ctx: Context, runner: Runner, name: string, managed: ManagedCluster[], clusters: HostCluster[], want: RestoreWant = {}): Promise<ParentFacts> {
-  const record = managed.find((r) => r.name === name);
+  // An app's primary now: after a failover, the promoted replica (the branch keeps the app's name).
+  const record = currentPrimary(managed, name);
   const cluster = record && clusters.find((c) => c.name === name && c.version === record.version);
   const f: ParentFacts = { ...emptySource(), record, cluster, tablespaces: [], archiveDir: undefined, archiveBefore: [] };
   if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return f;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { ExitCode, PgmamError, UsageError } from '../../errors.js';
 import { readClusterTls } from '../../host/tls.js';
+import { resolveAppName } from '../../host/facts.js';
 import { runsAsRoot } from '../../guards/host.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
@@ -363,6 +364,11 @@ export const checkCommand: CommandModule<CheckOptions, CheckFacts> = {
       args: [{ syntax: '[apps...]', key: 'names', help: 'clusters to check (default: all)' }],
       flags: [{ flags: '--prometheus <file>', help: 'also write node_exporter textfile metrics to FILE (atomically)' }],
       input: z.object({ names: z.array(z.string()).default([]), prometheus: z.string().optional() }),
+      // An app named alone is its primary now (after a failover, the promoted replica); VERSION/NAME is that cluster.
+      prepare: async (ctx, i) => {
+        const input = i as { names: string[] };
+        return { ...input, names: await Promise.all(input.names.map((n) => (n.includes('/') ? n : resolveAppName(ctx, n)))) };
+      },
     },
     options: checkOptionsSchema,
     check: (o) => {

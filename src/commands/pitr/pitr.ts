@@ -11,7 +11,7 @@ import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../../guards/host.js';
-import { lockFacts, managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
+import { lockFacts, managedClusters, postgresOwner, readClusters, resolveAppName } from '../../host/facts.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
@@ -26,7 +26,7 @@ import { recordTimelineStep, stamp, startClusterStep, stopClusterStep, type Live
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
-import { updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 
@@ -188,7 +188,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       into: { kind: 'replace', name: o.ref.name, running: online, preserved: aside },
       target: { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) },
     });
-    const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env)];
+    const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, 1, rec?.stanzaFile)];
     return {
       command: 'pitr --undo',
       target: pg.clusterLabel(id),
@@ -255,7 +255,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
   });
   // Handed over once the restore is verified and recorded: the full backup runs with users back.
-  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, f.repo.index)];
+  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, f.repo.index, rec?.stanzaFile)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
   const again = `${o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`}${o.repo ? ` --repo ${o.repo}` : ''}`;
@@ -291,9 +291,11 @@ export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal, o
   const cluster = (await readClusters(ctx.runner)).find((c) => c.name === j.name && c.version === d.version);
   const live: LiveCluster = { id: { version: d.version, name: j.name }, port: cluster?.port ?? 0, dataDir: d.dataDir, logFile: cluster?.logFile };
   const running = Boolean(cluster?.running);
+  // After a failover the cluster's name is not its stanza's: the record says which it is.
+  const rec = await readRecord(ctx.fs, ctx.paths.clustersDir, j.name);
   const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
   if (handedOver(j)) {
-    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(j.name, ctx.paths.stanzaDir), j.name, d.version, live.port, ctx, d.fromRepo)];
+    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(rec?.stanza ?? j.name, ctx.paths.stanzaDir), j.name, d.version, live.port, ctx, d.fromRepo, rec?.stanzaFile)];
     // Finished first; then --undo goes on to undo it like any completed pitr.
     return undoing ? { way: 'finished', steps } : { way: 'finished', steps, finished: `${j.target}: the interrupted ${j.command} is finished (handed over, backed up)\n` };
   }
@@ -365,6 +367,11 @@ export const pitrCommand: CommandModule<PitrOptions, PitrFacts, RestoreJournal> 
         .object({ ref: clusterRefArg, to: z.string().optional(), latest: flag, undo: flag, repo: optionalNameArg('repository name') })
         .transform((r) => ({ ref: r.ref, mode: pitrMode(r), ...(r.repo ? { repo: r.repo } : {}) })),
       keepOnError: true,
+      // An app named alone is its primary now (after a failover, the promoted replica); VERSION/NAME is that cluster.
+      prepare: async (ctx, i) => {
+        const input = i as { ref: { version: string | undefined; name: string } };
+        return input.ref.version ? input : { ...input, ref: { ...input.ref, name: await resolveAppName(ctx, input.ref.name) } };
+      },
     },
     options: pitrOptionsSchema,
     examples: ['pgmam pitr app1 --to "2026-01-19 10:40:00+00"', 'pgmam pitr app1 --latest --yes', 'pgmam pitr app1 --undo', 'legacy: pitr -a app1 -t "2026-01-19 10:40:00+00" -y'],
@@ -390,8 +397,8 @@ export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): 
 }
 
 /** What follows the hand-over of a pitr or an undo (and what finishing an interrupted one runs): a full backup on the new timeline, its mark, an archiving check. */
-function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>, fromRepo = 1): Step[] {
+function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>, fromRepo = 1, stanzaFile = `${env.paths.stanzaDir}/${name}.conf`): Step[] {
   // Restored from another repository (the local one lost, say): the local stanza is made again where missing.
   const recreate: Step[] = fromRepo === 1 ? [] : [{ id: 'create-local-stanza', title: `create stanza ${name} again where a repository lacks it (the restore read repo${fromRepo})`, effect: 'write', run: pgbr.stanzaCreate(scope) }];
-  return [...recreate, alignStanzaFileStep(`${env.paths.stanzaDir}/${name}.conf`, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
+  return [...recreate, alignStanzaFileStep(stanzaFile, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
 }
