@@ -102,7 +102,8 @@ const versionNumber = (v: string) => {
 };
 
 export interface RestoreOptions {
-  set: string;
+  /** undefined: the newest backup (pgBackRest's default). */
+  set: string | undefined;
   /** 'time' with a target, or 'default' (to the end of the archive; promotes by itself). */
   type: 'time' | 'default' | 'immediate' | 'standby';
   target?: string;
@@ -117,7 +118,7 @@ export interface RestoreOptions {
 }
 
 export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
-  const args = [`--set=${o.set}`];
+  const args = o.set === undefined ? [] : [`--set=${o.set}`];
   if (o.pg1Path) args.push(`--pg1-path=${o.pg1Path}`);
   // pgBackRest 2.45 refuses --target-action without --type ([031], #1989); the default type promotes by itself.
   // A standby never promotes by itself: no target action.

@@ -7,6 +7,7 @@ import * as pg from '../pg/commands.js';
 import { parseControlData } from '../pg/controldata.js';
 import type { Step } from '../plan/types.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
+import { replicaViewSchema } from '../steps/replication.js';
 import { preservedSchema, updateManaged, type Preserved } from '../state/store.js';
 import { stamp, startClusterStep, stopClusterStep, type LiveCluster } from './steps.js';
 
@@ -27,6 +28,8 @@ export const restoreJournalSchema = z.object({
   source: preservedSchema.optional(),
   /** The repository the restore read, when not the local one: the local stanza is created again before the next backup. */
   fromRepo: z.number().optional(),
+  /** The cluster's replicas: stopped before the restore, laid down again after its full backup. */
+  replicas: z.array(replicaViewSchema).optional(),
 });
 export type RestoreJournal = z.infer<typeof restoreJournalSchema>;
 

@@ -14,6 +14,9 @@ import { scramSha256Verifier } from '../pg/scram.js';
 import type { Step } from '../plan/types.js';
 import { logTail, type LiveCluster } from '../restore/steps.js';
 import { editHba } from './tls.js';
+import { restore as pgbrRestore, type PgbrScope } from '../pgbackrest/commands.js';
+
+const pgRestoreStandby = (scope: PgbrScope, dataDir: string) => pgbrRestore(scope, { set: undefined, type: 'standby', pg1Path: dataDir });
 import type { ManagedCluster } from '../state/store.js';
 
 type Owner = { uid: number; gid: number };
@@ -181,8 +184,9 @@ export function standbySignalStep(dataDir: string, owner: Owner): Step {
 }
 
 /** Before the first start: the effective settings (postgres -C) are pgmam's — its port, its slot, the primary over TLS. */
-export function verifyStandbyStep(c: LiveCluster, s: StandbySpec): Step {
-  const want: Record<string, string> = { port: String(c.port), primary_conninfo: primaryConninfo(s), primary_slot_name: s.slot, restore_command: restoreCommandFor(s) };
+export function verifyStandbyStep(c: LiveCluster, s: StandbySpec, only?: string[]): Step {
+  const all: Record<string, string> = { port: String(c.port), primary_conninfo: primaryConninfo(s), primary_slot_name: s.slot, restore_command: restoreCommandFor(s) };
+  const want = only ? Object.fromEntries(Object.entries(all).filter(([k]) => only.includes(k))) : all;
   return {
     id: 'verify-standby-settings',
     title: `verify ${pg.clusterLabel(c.id)} will start as a standby of port ${s.primaryPort} with pgmam's settings`,
@@ -233,4 +237,50 @@ export async function readPassword(ctx: Pick<Context, 'fs'>, passFile: string): 
 export function linkOf(rec: ManagedCluster, primary: ManagedCluster | undefined, primaryPort: number | undefined): ReplicaLink | undefined {
   if (!rec.replication || !primary || primaryPort === undefined) return undefined;
   return { primary: { id: { version: primary.version, name: primary.name }, port: primaryPort }, replica: rec.name, ...rec.replication };
+}
+
+/** A replica as a restore of its primary sees it: stopped before, laid down again after (its journal keeps this). */
+export const replicaViewSchema = z.object({ name: z.string(), version: z.string(), port: z.number(), dataDir: z.string(), link: linkSchema });
+export type ReplicaView = z.infer<typeof replicaViewSchema>;
+
+/** The replicas of `primary` that pgmam can lay down again: with their link, data directory and port. */
+export function replicaViews(records: readonly ManagedCluster[], clusters: ReadonlyArray<{ name: string; version: string; port: number; dataDir?: string | undefined }>, primary: ManagedCluster, primaryPort: number): ReplicaView[] {
+  return records.flatMap((r) => {
+    const c = clusters.find((x) => x.name === r.name && x.version === r.version);
+    const link = r.role === 'replica' && r.parent === primary.name ? linkOf(r, primary, primaryPort) : undefined;
+    return link && c?.dataDir ? [{ name: r.name, version: r.version, port: c.port, dataDir: c.dataDir, link }] : [];
+  });
+}
+
+const forReplica = (name: string, s: Step): Step => ({ ...s, id: `${s.id}@${name}` });
+
+/** Before a restore of their primary: each replica stopped (it cannot follow the primary across it). */
+export function stopReplicasSteps(replicas: readonly ReplicaView[], systemd: boolean): Step[] {
+  return replicas.map((r) => forReplica(r.name, { id: 'stop-replica', title: `stop the replica ${r.version}/${r.name} (laid down again after the restore)`, effect: 'write', run: pg.controlCluster({ version: r.version, name: r.name }, 'stop', systemd) }));
+}
+
+/**
+ * After a restore of their primary and its first full backup on the new timeline: each replica gets its
+ * role (the restored catalog may predate it) and slot (a restore brings none) again, and its data laid
+ * down anew from that backup. A replica's data is only ever a copy of its primary's.
+ */
+export function relayReplicasSteps(replicas: readonly ReplicaView[], stanza: string, stanzaDir: string | undefined, owner: Owner, systemd: boolean, timeoutSec: number): Step[] {
+  return replicas.flatMap((r) => {
+    const id = { version: r.version, name: r.name };
+    const live: LiveCluster = { id, port: r.port, dataDir: r.dataDir, logFile: `/var/log/postgresql/postgresql-${r.version}-${r.name}.log` };
+    const scope = { stanza, ...(stanzaDir ? { configIncludePath: stanzaDir } : {}) };
+    const restore = { ...pgRestoreStandby(scope, r.dataDir), effect: 'write' as const };
+    const spec = { primaryPort: r.link.primary.port, role: r.link.role, slot: r.link.slot, passFile: r.link.passFile, replica: r.name, stanza, dataDir: r.dataDir, configIncludePath: stanzaDir };
+    const steps: Step[] = [
+      replicationRoleStep(r.link, owner),
+      createSlotStep(r.link),
+      { id: 'replace-replica-data', title: `replace ${r.dataDir} (a copy of its primary's before the restore) with an empty directory`, effect: 'destroy', run: async (ctx) => { await ctx.fs.rm(r.dataDir, { recursive: true }); await ctx.fs.mkdirp(r.dataDir, { mode: 0o700, owner }); }, show: [`rm -rf ${r.dataDir} && install -d -o postgres -g postgres -m 0700 ${r.dataDir}`] },
+      { id: 'restore-standby', title: `restore the newest backup of stanza ${stanza} into ${r.dataDir} as a standby`, effect: 'write', run: restore },
+      standbySignalStep(r.dataDir, owner),
+      verifyStandbyStep(live, { ...spec, caFile: '', copied: {} }, ['port', 'primary_slot_name', 'restore_command']),
+      { id: 'start-replica', title: `start ${pg.clusterLabel(id)}`, effect: 'write', run: { ...pg.controlCluster(id, 'start', systemd), env: { PGCTLTIMEOUT: String(timeoutSec) } } },
+      waitStreamingStep(live, timeoutSec),
+    ];
+    return steps.map((s) => forReplica(r.name, s));
+  });
 }

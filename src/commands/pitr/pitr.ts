@@ -26,6 +26,7 @@ import { recordTimelineStep, stamp, startClusterStep, stopClusterStep, type Live
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
+import { relayReplicasSteps, replicaViews, stopReplicasSteps, type ReplicaView } from '../../steps/replication.js';
 import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
@@ -51,6 +52,8 @@ export interface PitrFacts extends SourceFacts {
   /** Entries of pg_tblspc: tablespaces outside the data directory, which a restore would write into. */
   tablespaces: string[];
   postgres: { uid: number; gid: number } | undefined;
+  /** Its replicas: stopped before the restore, laid down again after it. */
+  replicas: ReplicaView[];
 }
 
 export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<PitrFacts> {
@@ -70,6 +73,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
     undoSource: undefined,
     tablespaces: [],
     postgres,
+    replicas: record && cluster ? replicaViews(managed.records, clusters, record, cluster.port) : [],
   };
   if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return facts;
   const dataDir = cluster.dataDir;
@@ -188,16 +192,17 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       into: { kind: 'replace', name: o.ref.name, running: online, preserved: aside },
       target: { previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])) },
     });
-    const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, 1, rec?.stanzaFile)];
+    const steps: Step[] = [...stopReplicasSteps(f.replicas, env.host.systemd), ...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, oldTimeline, null), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, 1, rec?.stanzaFile), ...relay(f, scope, env)];
     return {
       command: 'pitr --undo',
       target: pg.clusterLabel(id),
       steps,
       journal: {
         rerun: `pgmam pitr ${o.ref.name} --undo --yes`,
-        data: { version, dataDir, preserved: aside, source, online, previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])), target: null, systemId: f.control?.systemId } satisfies RestoreJournal,
+        data: { version, dataDir, preserved: aside, source, online, previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])), target: null, systemId: f.control?.systemId, replicas: f.replicas } satisfies RestoreJournal,
       },
-      notes: [`the data directory as it is now is preserved at ${aside.path}; later restores stay on the timeline the cluster is back on`],
+      notes: [
+        ...replicaNotes(f),`the data directory as it is now is preserved at ${aside.path}; later restores stay on the timeline the cluster is back on`],
       failureHint: (i) => {
         const put = steps.findIndex((s) => s.id === 'put-back-datadir');
         if (i < steps.findIndex((s) => s.id === 'preserve-datadir')) return ['nothing was moved', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
@@ -255,7 +260,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     target: { previousTimeline, targetUs: o.mode.kind === 'time' ? o.mode.target.epochUs : undefined, targetText: o.mode.kind === 'time' ? o.mode.target.text : undefined },
   });
   // Handed over once the restore is verified and recorded: the full backup runs with users back.
-  const steps: Step[] = [...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, f.repo.index, rec?.stanzaFile)];
+  const steps: Step[] = [...stopReplicasSteps(f.replicas, env.host.systemd), ...seq.steps, recordTimelineStep(o.ref.name, clustersDir, seq.recovered, previousTimeline, targetIso), seq.handOver, ...pitrTail(scope, o.ref.name, version, live.port, env, f.repo.index, rec?.stanzaFile), ...relay(f, scope, env)];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   const recordAt = steps.findIndex((s) => s.id === 'record-timeline');
   const again = `${o.mode.kind === 'time' ? `pgmam pitr ${o.ref.name} --to '${o.mode.target.text}'` : `pgmam pitr ${o.ref.name} --latest`}${o.repo ? ` --repo ${o.repo}` : ''}`;
@@ -264,9 +269,10 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
     steps,
     journal: {
       rerun: `${again} --yes`,
-      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso, systemId: f.control?.systemId, ...(f.repo.index === 1 ? {} : { fromRepo: f.repo.index }) } satisfies RestoreJournal,
+      data: { version, dataDir, preserved, online, previousTimeline, target: targetIso, systemId: f.control?.systemId, ...(f.repo.index === 1 ? {} : { fromRepo: f.repo.index }), replicas: f.replicas } satisfies RestoreJournal,
     },
-    notes: [`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
+    notes: [
+      ...replicaNotes(f),`the current data directory will be preserved at ${preserved.path} (never deleted by pgmam); undo with: pgmam pitr ${o.ref.name} --undo`],
     failureHint: (i) => {
       if (i < preserveAt) return ['the data directory was not touched', ...(online && i > 0 ? [`start the cluster again: pg_ctlcluster ${version} ${o.ref.name} start`] : [])];
       if (i > recordAt) return [`the cluster is restored and running; the data directory of before is preserved at ${preserved.path}`, `finish by hand: runuser -u postgres -- pgbackrest --stanza=${o.ref.name} --type=full backup`];
@@ -295,7 +301,9 @@ export async function recoverPitr(ctx: Context, j: Journal, d: RestoreJournal, o
   const rec = await readRecord(ctx.fs, ctx.paths.clustersDir, j.name);
   const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
   if (handedOver(j)) {
-    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(stanzaScope(rec?.stanza ?? j.name, ctx.paths.stanzaDir), j.name, d.version, live.port, ctx, d.fromRepo, rec?.stanzaFile)];
+    const scope = stanzaScope(rec?.stanza ?? j.name, ctx.paths.stanzaDir);
+    const relayed = relayReplicasSteps(d.replicas ?? [], scope.stanza ?? j.name, scope.configIncludePath, (await postgresOwner(ctx.fs)) ?? { uid: 0, gid: 0 }, ctx.host.systemd, ctx.config['recovery-timeout']);
+    const steps = [...(running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...pitrTail(scope, j.name, d.version, live.port, ctx, d.fromRepo, rec?.stanzaFile), ...relayed];
     // Finished first; then --undo goes on to undo it like any completed pitr.
     return undoing ? { way: 'finished', steps } : { way: 'finished', steps, finished: `${j.target}: the interrupted ${j.command} is finished (handed over, backed up)\n` };
   }
@@ -395,6 +403,14 @@ export function pitrMode(o: { to?: string; latest?: boolean; undo?: boolean }): 
   if (o.latest) return { kind: 'latest' };
   return { kind: 'time', target: parseTarget(o.to!) };
 }
+
+/** The replicas laid down again from the full backup pitrTail takes (they cannot follow their primary across a restore). */
+function relay(f: PitrFacts, scope: ReturnType<typeof stanzaScope>, env: PlanEnv): Step[] {
+  return relayReplicasSteps(f.replicas, scope.stanza ?? '?', scope.configIncludePath, f.postgres ?? { uid: 0, gid: 0 }, env.host.systemd, env.config['recovery-timeout']);
+}
+
+const replicaNotes = (f: PitrFacts) =>
+  f.replicas.length ? [`its replicas ${f.replicas.map((r) => r.name).join(', ')} are stopped first and laid down again from the new full backup (they cannot follow the cluster across the restore)`] : [];
 
 /** What follows the hand-over of a pitr or an undo (and what finishing an interrupted one runs): a full backup on the new timeline, its mark, an archiving check. */
 function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>, fromRepo = 1, stanzaFile = `${env.paths.stanzaDir}/${name}.conf`): Step[] {

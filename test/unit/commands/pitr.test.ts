@@ -47,6 +47,7 @@ function facts(over: Partial<PitrFacts> = {}): PitrFacts {
     undoSource: undefined,
     tablespaces: [],
     postgres: { uid: 101, gid: 104 },
+    replicas: [],
     ...over,
   };
 }
