@@ -20,7 +20,8 @@ import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal, finishHandOver } from '../../steps/new-cluster.js';
-import { confStep, extrasGuards, gatherExtras, gatherParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
+import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
+import { gatherParent, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
 
 export const branchCreateOptionsSchema = runFlagsSchema
   .extend({

@@ -1,18 +1,9 @@
-// What branch create and branch sync share: the parent's facts and guards (the parent is never
-// stopped, written to or reconfigured; its stanza never receives the branch's WAL), the restore of its
-// backup with archiving off, and the branch's extras (--post-sql, --conf).
+// What branch create and branch sync share besides their parent (restore/parent.ts): the branch's
+// extras, --post-sql and --conf.
 import type { Context } from '../../context.js';
 import * as pg from '../../pg/commands.js';
-import type { HostCluster } from '../../pg/clusters.js';
-import * as pgbr from '../../pgbackrest/commands.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
-import { backupWalArchived, emptySource, gatherSource, repoIsAttached, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type RestoreWant, type SourceFacts } from '../../restore/source.js';
-import type { RestoreSource } from '../../restore/sequence.js';
 import type { LiveCluster } from '../../restore/steps.js';
-import type { TargetTime } from '../../restore/target.js';
-import type { Cmd, Runner } from '../../runner/types.js';
-import { currentPrimary, type ManagedCluster } from '../../state/store.js';
-import { stanzaScope } from '../../pgbackrest/commands.js';
 
 /** Settings a branch's --conf may not set: they would break its isolation from the parent. */
 export const FORBIDDEN_CONF_KEYS = [
@@ -26,32 +17,6 @@ export interface BranchExtras {
   postSql?: { dir: string; files: Array<{ name: string; text: string }> | undefined };
   /** --conf FILE: its text. */
   conf?: { file: string; text: string | undefined };
-}
-
-export interface ParentFacts extends SourceFacts {
-  record: ManagedCluster | undefined;
-  cluster: HostCluster | undefined;
-  /** Entries of pg_tblspc: tablespaces outside the data directory. */
-  tablespaces: string[];
-  /** Top-level entries of the parent's archive directory before anything runs. */
-  archiveDir: string | undefined;
-  archiveBefore: string[];
-}
-
-export async function gatherParent(ctx: Context, runner: Runner, name: string, managed: ManagedCluster[], clusters: HostCluster[], want: RestoreWant = {}): Promise<ParentFacts> {
-  // An app's primary now: after a failover, the promoted replica (the branch keeps the app's name).
-  const record = currentPrimary(managed, name);
-  const cluster = record && clusters.find((c) => c.name === name && c.version === record.version);
-  const f: ParentFacts = { ...emptySource(), record, cluster, tablespaces: [], archiveDir: undefined, archiveBefore: [] };
-  if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return f;
-  Object.assign(f, await gatherSource(ctx, runner, record, cluster, want));
-  f.tablespaces = await ctx.fs.readdir(`${cluster.dataDir}/pg_tblspc`);
-  const archiveId = f.stanza?.archive.at(-1)?.id;
-  if (archiveId) {
-    f.archiveDir = `${record.repoPath}/archive/${record.stanza}/${archiveId}`;
-    f.archiveBefore = await ctx.fs.readdir(f.archiveDir);
-  }
-  return f;
 }
 
 export async function gatherExtras(ctx: Context, o: { postSql?: string; conf?: string }): Promise<BranchExtras> {
@@ -96,65 +61,6 @@ export function extrasGuards(e: BranchExtras): Guard[] {
   return guards;
 }
 
-function tablespaceGuard(p: ParentFacts, label: string): Guard {
-  return {
-    id: 'parent-has-no-tablespaces',
-    check: () =>
-      p.tablespaces.length
-        ? fail(`${label} has tablespaces outside its data directory (pg_tblspc: ${p.tablespaces.join(', ')}): a restore would write into the parent's tablespace directories`, 'branches of clusters with tablespaces are not supported yet')
-        : pass,
-  };
-}
-
-export function parentGuards(p: ParentFacts, label: string, at: TargetTime | undefined, now: Date): Guard[] {
-  const guards: Guard[] = [
-    {
-      id: 'parent-is-managed',
-      check: () => (!p.record ? fail(`${label} is not managed by pgmam`, 'see pgmam list') : !p.cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass),
-    },
-  ];
-  if (!p.record || !p.cluster) return guards;
-  guards.push(repoIsAttached(p), stanzaIsClustersOwn(p, label, p.record.stanza, p.cluster), timelineHistoryAvailable(p, label), tablespaceGuard(p, label));
-  if (at) guards.push(...targetGuards(p, at, { label, name: p.record.name, now, online: p.cluster.running, timelines: p.record.timelines }));
-  else guards.push(hasBackupGuard(p, label));
-  guards.push(backupWalArchived(p, selectSet(p, at).set));
-  return guards;
-}
-
-/** The restore of the parent's backup into the branch's data directory, archiving off. */
-export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): { restore: Cmd; what: string } {
-  const set = selectSet(p, at).set;
-  const scope = stanzaScope(p.record?.stanza ?? '?', stanzaDir);
-  const restore = pgbr.restore(scope, {
-    set: set?.label ?? '?',
-    type: at ? 'time' : 'default',
-    target: at?.text,
-    targetTimeline: p.currentTimeline,
-    pg1Path: branchDataDir,
-    archiveModeOff: true,
-    repo: p.repo.index,
-  });
-  const from = p.repo.index === 1 ? 'the local repository' : `repository ${p.repo.name} (repo${p.repo.index})`;
-  return { restore, what: `restore the parent's backup ${set?.label ?? '?'} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off, from ${from}: ${p.repo.why}` };
-}
-
-/** The parent as a source of the restore sequence: its history, a WAL switch when it runs, the restore. */
-export function parentSource(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): RestoreSource {
-  const version = p.record?.version ?? '?';
-  const live: LiveCluster | undefined = p.cluster?.running ? { id: { version, name: p.record!.name }, port: p.cluster.port, dataDir: p.cluster.dataDir!, logFile: p.cluster.logFile } : undefined;
-  return {
-    kind: 'stanza',
-    facts: p,
-    dataDir: p.cluster?.dataDir ?? '',
-    scope: stanzaScope(p.record?.stanza ?? '?', stanzaDir),
-    // Makes the parent's newest commits restorable; changes no data of the parent.
-    live,
-    ...restoreFromParent(p, branchDataDir, at, stanzaDir),
-  };
-}
-
-export const noParent = (): ParentFacts => ({ ...emptySource(), record: undefined, cluster: undefined, tablespaces: [], archiveDir: undefined, archiveBefore: [] });
-
 export function postSqlStep(c: LiveCluster, e: BranchExtras, systemd: boolean): Step[] {
   const files = e.postSql?.files;
   if (!files?.length) return [];
@@ -193,5 +99,3 @@ export function confStep(confDir: string, e: BranchExtras, owner: { uid: number;
     },
   ];
 }
-
-

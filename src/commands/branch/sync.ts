@@ -1,5 +1,6 @@
 // `pgmam branch sync <branch>`: one way, parent → branch. The branch's own data directory is preserved
 // (never deleted), the parent's latest state restored in its place, and the branch's stanza reset.
+import { relayReplicasSteps, replicaViews, stopReplicasSteps, type ReplicaView } from '../../steps/replication.js';
 import { replicaIsRefused } from '../../guards/replica.js';
 import { retentionOf, type Retention } from '../../config/schema.js';
 import { handOverStep, handedOver } from '../../steps/hand-over.js';
@@ -25,7 +26,8 @@ import type { LockHolder } from '../../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupAndMark, checkArchivingStep, deleteStanzaEverywhere } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
-import { confStep, extrasGuards, gatherExtras, gatherParent, noParent, parentGuards, parentSource, postSqlStep, type BranchExtras, type ParentFacts } from './parent.js';
+import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
+import { gatherParent, noParent, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
 
 export const branchSyncOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
@@ -45,6 +47,8 @@ export interface BranchSyncFacts {
   parent: ParentFacts;
   postgres: { uid: number; gid: number } | undefined;
   extras: BranchExtras;
+  /** The branch's replicas: stopped first, laid down again from its new full backup. */
+  replicas: ReplicaView[];
 }
 
 export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Promise<BranchSyncFacts> {
@@ -53,7 +57,8 @@ export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Prom
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
   const parent = record?.role === 'branch' && record.parent ? await gatherParent(ctx, runner, record.parent, managed.records, clusters, { repo: o.repo }) : noParent();
-  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras };
+  const replicas = record && cluster ? replicaViews(managed.records, clusters, record, cluster.port) : [];
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras, replicas };
 }
 
 export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guard[] {
@@ -107,7 +112,8 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     archiveWaitTimeout: env.config['archive-wait-timeout'],
   });
   // Handed over after its post-sync scripts; its stanza is reset and backed up with users back.
-  const steps: Step[] = [...seq.steps, ...postSqlStep(live, f.extras, env.host.systemd), seq.handOver, ...syncTail(o.name, live, owner, env.host.systemd, env.paths, retentionOf(env.config))];
+  const relay = relayReplicasSteps(f.replicas, o.name, scope.configIncludePath, owner, env.host.systemd, env.config['recovery-timeout']);
+  const steps: Step[] = [...stopReplicasSteps(f.replicas, env.host.systemd), ...seq.steps, ...postSqlStep(live, f.extras, env.host.systemd), seq.handOver, ...syncTail(o.name, live, owner, env.host.systemd, env.paths, retentionOf(env.config)), ...relay];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
   return {
     target: pg.clusterLabel(id),
@@ -115,9 +121,10 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     journal: {
       rerun: `pgmam branch sync ${o.name}${o.repo ? ` --repo ${o.repo}` : ''} --yes`,
       // The parent's timeline: a restore on a higher one has promoted and may hold the branch users' writes.
-      data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null, systemId: p.control?.systemId } satisfies RestoreJournal,
+      data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null, systemId: p.control?.systemId, replicas: f.replicas } satisfies RestoreJournal,
     },
     notes: [
+      ...(f.replicas.length ? [`its replicas ${f.replicas.map((r) => r.name).join(', ')} are stopped first and laid down again from its new full backup`] : []),
       `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,
       `the parent ${rec?.parent ?? '?'} is not stopped or changed`,
     ],
@@ -139,7 +146,8 @@ export async function recoverBranchSync(ctx: Context, j: Journal, d: RestoreJour
   const reopen = handOverStep(live.id, ctx.paths.stateDir, ctx.host.systemd);
   if (handedOver(j)) {
     const owner = (await postgresOwner(ctx.fs)) ?? { uid: 0, gid: 0 };
-    const steps = [...(cluster?.running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...syncTail(j.name, live, owner, ctx.host.systemd, ctx.paths, retentionOf(ctx.config))];
+    const relay = relayReplicasSteps(d.replicas ?? [], j.name, stanzaScope(j.name, ctx.paths.stanzaDir).configIncludePath, owner, ctx.host.systemd, ctx.config['recovery-timeout']);
+    const steps = [...(cluster?.running ? [] : [startClusterStep(live, ctx.host.systemd, ctx.config['recovery-timeout'])]), reopen, ...syncTail(j.name, live, owner, ctx.host.systemd, ctx.paths, retentionOf(ctx.config)), ...relay];
     return { way: 'finished', steps, finished: `${j.target}: the interrupted sync is finished (handed over, stanza reset, backed up)\n` };
   }
   // Journals written before the parent's timeline was recorded say 0: then any readable timeline counts as promoted.

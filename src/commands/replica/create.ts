@@ -22,7 +22,7 @@ import { autostartStep } from '../../steps/autostart.js';
 import { handedOver } from '../../steps/hand-over.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, finishHandOver, type NewClusterFacts } from '../../steps/new-cluster.js';
 import { configureStandbyStep, linkSchema, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
-import { gatherParent, noParent, parentGuards, type ParentFacts } from '../branch/parent.js';
+import { gatherParent, noParent, parentGuards, type ParentFacts } from '../../restore/parent.js';
 import { gatherPrimary, primaryGuards, recordReplicaStep, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
 
 export const replicaCreateOptionsSchema = runFlagsSchema

@@ -24,7 +24,7 @@ import { currentPrimary, preservedSchema, updateManaged, type ManagedCluster, ty
 import { autostartStep, setStartAtBoot } from '../../steps/autostart.js';
 import { closeToUsersStep, handedOver, handOverStep } from '../../steps/hand-over.js';
 import { configureStandbyStep, linkSchema, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
-import { gatherParent, noParent, parentGuards, type ParentFacts } from '../branch/parent.js';
+import { gatherParent, noParent, parentGuards, type ParentFacts } from '../../restore/parent.js';
 import { gatherPrimary, primaryGuards, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
 import { REPLICA_CONF_NAME, slotName } from '../../pg/replication.js';
 

@@ -1,5 +1,6 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
+import { relayReplicasSteps, replicaViews, stopReplicasSteps, type ReplicaView } from '../../steps/replication.js';
 import { replicaIsRefused } from '../../guards/replica.js';
 import { archiveMax, parseInfo } from '../../pgbackrest/info.js';
 import { retentionOf } from '../../config/schema.js';
@@ -8,7 +9,7 @@ import { nameSchema, nameArg } from '../../names.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { enoughDisk, runsAsRoot } from '../../guards/host.js';
-import { lockFacts, managedClusters, readClusters } from '../../host/facts.js';
+import { lockFacts, managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import type { HostCluster } from '../../pg/clusters.js';
@@ -56,15 +57,18 @@ export interface ResetwalFacts {
   archiveMax: string | undefined;
   sizeBytes: number;
   freeBytes: number | undefined;
+  /** Its replicas: they cannot follow a reset; laid down again from the new full backup. */
+  replicas: ReplicaView[];
+  postgres: { uid: number; gid: number } | undefined;
 }
 
 export async function gatherResetwal(ctx: Context, o: ResetwalOptions): Promise<ResetwalFacts> {
   const runner = ctx.runner;
-  const [managed, clusters, lock] = await Promise.all([managedClusters(ctx), readClusters(runner), lockFacts(ctx, o.name)]);
+  const [managed, clusters, lock, postgres] = await Promise.all([managedClusters(ctx), readClusters(runner), lockFacts(ctx, o.name), postgresOwner(ctx.fs)]);
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
   const root = ctx.host.uid === 0;
-  const f: ResetwalFacts = { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, lastStart: { failed: false }, force: false, preview: '', archiveMax: undefined, sizeBytes: 0, freeBytes: undefined };
+  const f: ResetwalFacts = { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, lastStart: { failed: false }, force: false, preview: '', archiveMax: undefined, sizeBytes: 0, freeBytes: undefined, replicas: record && cluster ? replicaViews(managed.records, clusters, record, cluster.port) : [], postgres };
   if (!record || !cluster?.dataDir || !root) return f;
   const dataDir = cluster.dataDir;
   const log = cluster.logFile ? ((await ctx.fs.readText(cluster.logFile).catch(() => undefined)) ?? '') : '';
@@ -114,10 +118,12 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
   const label = pg.clusterLabel(id);
   const dataDir = required(f.cluster?.dataDir, `the data directory of ${o.name} (pg_lsclusters)`);
   const live: LiveCluster = { id, port: f.cluster?.port ?? 0, dataDir, logFile: f.cluster?.logFile };
-  const scope = stanzaScope(o.name, env.paths.stanzaDir);
+  // After a failover the cluster's name is not its stanza's.
+  const scope = stanzaScope(f.record?.stanza ?? o.name, env.paths.stanzaDir);
   const copy: Preserved = { path: `${dataDir}.pre-resetwal-${stamp(f.now)}`, reason: 'resetwal', createdAt: f.now.toISOString() };
   const nextWal = resetStartSegment(parseResetPreview(f.preview), f.archiveMax);
   const steps: Step[] = [
+    ...stopReplicasSteps(f.replicas, env.host.systemd),
     {
       id: 'copy-datadir',
       title: `copy ${dataDir} in full to ${copy.path} (preserved, never deleted by pgmam)`,
@@ -137,9 +143,10 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
     startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
     waitPromotedStep(live, env.config['recovery-timeout']),
     // The WAL history is broken: earlier backups cannot be replayed into the reset cluster.
-    alignStanzaFileStep(`${env.paths.stanzaDir}/${o.name}.conf`, o.name, retentionOf(env.config)),
+    alignStanzaFileStep(f.record?.stanzaFile ?? `${env.paths.stanzaDir}/${o.name}.conf`, o.name, retentionOf(env.config)),
     ...Object.values(backupAndMark(scope, o.name, 'a new full backup (the WAL history was reset)', retentionOf(env.config), { version, port: live.port })),
-    checkArchivingStep(scope, o.name),
+    checkArchivingStep(scope, scope.stanza ?? o.name),
+    ...relayReplicasSteps(f.replicas, scope.stanza ?? o.name, scope.configIncludePath, f.postgres ?? { uid: 0, gid: 0 }, env.host.systemd, env.config['recovery-timeout']),
   ];
   return {
     target: label,
@@ -149,6 +156,7 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
       `the last start failed with: ${f.lastStart.line ?? '(unknown)'}`,
       'pg_resetwal --dry-run says:',
       ...f.preview.trim().split('\n').map((l) => `  | ${l}`),
+      ...(f.replicas.length ? [`its replicas ${f.replicas.map((r) => r.name).join(', ')} are stopped first and laid down again from the new full backup (they cannot follow a reset)`] : []),
       'consequences: transactions after the last checkpoint may be lost, and the result may be inconsistent;',
       `afterwards, dump and restore is recommended: pgmam export ${o.name} && pgmam initcluster ${o.name}_fixed --from-export <that export>`,
     ],

@@ -1,7 +1,8 @@
 // branch guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
 import { branchCreateCommand, branchCreateGuards, recoverBranchCreate, type BranchCreateFacts, type BranchCreateOptions } from '../../../src/commands/branch/create.js';
-import { parseConfLines, type ParentFacts } from '../../../src/commands/branch/parent.js';
+import { parseConfLines } from '../../../src/commands/branch/parent.js';
+import type { ParentFacts } from '../../../src/restore/parent.js';
 import { branchSyncCommand, branchSyncGuards, recoverBranchSync, type BranchSyncFacts, type BranchSyncOptions } from '../../../src/commands/branch/sync.js';
 import { assemblePlan } from '../../../src/plan/command.js';
 import type { Journal } from '../../../src/state/journal.js';
@@ -83,7 +84,7 @@ describe('branch create', () => {
 
 describe('branch sync', () => {
   const syncFacts = (over: Partial<BranchSyncFacts> = {}): BranchSyncFacts => ({
-    uid: 0, now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
+    uid: 0, replicas: [], now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
     lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, ...over,
   });
   const o = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
@@ -198,7 +199,7 @@ describe('branch create and sync killed at each step: one outcome per step', () 
 
   const syncOpts = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
   const syncFacts = (): BranchSyncFacts => ({
-    uid: 0, now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
+    uid: 0, replicas: [], now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
     lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {},
   });
   const sync = planBranchSync(syncFacts(), syncOpts, ctx);

@@ -12,7 +12,7 @@ const cluster = aCluster('app1', { running: false });
 const record = aRecord();
 const facts = (over: Partial<ResetwalFacts> = {}): ResetwalFacts => ({
   uid: 0, now: new Date('2026-11-22T10:00:00Z'), record, cluster, lock: { holder: undefined, alive: false },
-  lastStart: { failed: true, line: 'PANIC:  could not locate a valid checkpoint record' }, force: true, preview: 'Latest checkpoint location: 0/1000028', archiveMax: undefined, sizeBytes: 40e6, freeBytes: 10e9, ...over,
+  lastStart: { failed: true, line: 'PANIC:  could not locate a valid checkpoint record' }, force: true, preview: 'Latest checkpoint location: 0/1000028', archiveMax: undefined, sizeBytes: 40e6, freeBytes: 10e9, replicas: [], postgres: undefined, ...over,
 });
 const o: ResetwalOptions = { name: 'app1', json: false, dryRun: false, yes: true, keepOnError: false };
 const failed = (f: ResetwalFacts) => resetwalGuards(f, o, env).filter((g) => !g.check().ok).map((g) => g.id);
