@@ -156,7 +156,7 @@ export async function removeTestCluster(name: string, repo = REPO): Promise<void
   // Preserved data directories (pitr, undo) of this test cluster.
   for (const d of existsSync('/var/lib/postgresql/15') ? readdirSync('/var/lib/postgresql/15') : [])
     if (d.startsWith(`${name}.pre-`)) await sh('rm', ['-rf', `/var/lib/postgresql/15/${d}`]);
-  for (const p of [`/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`, stanzaFile, `${repo}/backup/${name}`, `${repo}/archive/${name}`, `${STATE}/clusters/${name}.json`, `${STATE}/locks/${name}.lock`, `${STATE}/journal/${name}.json`, `/tmp/pgbackrest/${name}.stop`, `/var/spool/pgbackrest/archive/${name}`])
+  for (const p of [`/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`, stanzaFile, `${repo}/backup/${name}`, `${repo}/archive/${name}`, `${STATE}/clusters/${name}.json`, `${STATE}/locks/${name}.lock`, `${STATE}/journal/${name}.json`, `${STATE}/replicas/${name}.pgpass`, `/tmp/pgbackrest/${name}.stop`, `/var/spool/pgbackrest/archive/${name}`])
     await sh('rm', ['-rf', p]);
 }
 

@@ -118,12 +118,16 @@ function afterPromoteSteps(d: PromoteJournal, name: string, env: Pick<PlanEnv, '
   return [
     {
       id: 'wait-promoted',
-      title: `wait until ${pg.clusterLabel(id)} has left recovery`,
-      effect: 'read',
+      title: `wait until ${pg.clusterLabel(id)} has left recovery, then a checkpoint (pg_control on the new timeline)`,
+      effect: 'write',
       run: async (ctx) => {
         for (let i = 0; ; i++) {
           const r = await ctx.runner.run(pg.psqlValue(t, 'select pg_is_in_recovery()'), { check: false });
-          if (r.stdout.trim() === 'f') return;
+          if (r.stdout.trim() === 'f') {
+            // pg_control takes the new timeline at the next checkpoint; pgBackRest's backup refuses until then ([058]).
+            await ctx.runner.run({ ...pg.psqlValue(t, 'checkpoint'), effect: 'write' });
+            return;
+          }
           if (i > 3000) throw new Error(`${pg.clusterLabel(id)} is still in recovery after 300 s`);
           await new Promise((ok) => setTimeout(ok, 100));
         }
