@@ -11,7 +11,7 @@ if ! $PGMAM list --json | grep -q "\"cluster\": \"15/$APP\""; then
   $PGMAM initcluster "$APP" --db demo
 fi
 # Run again on a host without systemd after a reboot, its clusters are down: start them first.
-for c in "$APP" "${APP}_dev"; do
+for c in "$APP" "${APP}_dev" "${APP}_replica"; do
   if $PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); process.exit(a.some(e=>e.name===process.argv[1]&&e.status==="down")?0:1)' "$c"; then
     pg_ctlcluster 15 "$c" start
   fi
@@ -48,6 +48,15 @@ fi
 BPORT=$($PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(a.find(e=>e.name===process.argv[1]).port)' "${APP}_dev")
 runuser -u postgres -- psql -X -q -At -h /var/run/postgresql -p "$BPORT" -d demo -c "insert into orders (item) values ('only in the branch')"
 echo "rows in the branch: $(runuser -u postgres -- psql -X -At -h /var/run/postgresql -p "$BPORT" -d demo -c 'select count(*) from orders'), in the parent: $(psql_ -c 'select count(*) from orders')"
+
+echo "--- replica: a streaming replica over TLS, from the app's newest backup (no load on the primary)"
+if ! $PGMAM list --json | grep -q "\"cluster\": \"15/${APP}_replica\""; then
+  $PGMAM replica create "$APP"
+fi
+RPORT=$($PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(a.find(e=>e.name===process.argv[1]).port)' "${APP}_replica")
+psql_ -c "insert into orders (item) values ('streamed to the replica')"
+sleep 1
+echo "on the replica: $(runuser -u postgres -- psql -X -At -h /var/run/postgresql -p "$RPORT" -d demo -c "select item from orders where item = 'streamed to the replica' limit 1")"
 
 echo "--- pgmam list"
 $PGMAM list
