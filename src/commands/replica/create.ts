@@ -108,7 +108,8 @@ function planReplicaCreate(f: ReplicaCreateFacts, o: ReplicaCreateOptions, env: 
     n.handOver,
   ];
   // The replica has no stanza file or stanza: the rollback's are named for it and never exist.
-  const journal = { ...n.journal, link } satisfies ReplicaJournal;
+  // Once laid down, the replica's data directory carries its primary's system identifier.
+  const journal = { ...n.journal, link, sourceSystemId: f.primary.systemId } satisfies ReplicaJournal;
   return {
     target: pg.clusterLabel(id),
     steps,

@@ -25,13 +25,15 @@ export interface PrimaryFacts {
   caExists: boolean;
   /** Slots on the primary (pgmam's and others). */
   slots: string[];
+  /** Its system identifier: a replica's data directory carries it (the journal's identity check). */
+  systemId: string | undefined;
 }
 
 export async function gatherPrimary(ctx: Context, runner: Runner, app: string, records: ManagedCluster[], clusters: HostCluster[]): Promise<PrimaryFacts> {
   const named = records.find((r) => r.name === app);
   const record = named && named.role !== 'replica' ? currentPrimary(records, app) : undefined;
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
-  const f: PrimaryFacts = { named, record, cluster, copied: {}, tls: false, caExists: false, slots: [] };
+  const f: PrimaryFacts = { named, record, cluster, copied: {}, tls: false, caExists: false, slots: [], systemId: undefined };
   if (!record || !cluster) return f;
   f.tls = (await readClusterTls(ctx, record, ctx.clock.now())).enabled;
   f.caExists = await ctx.fs.exists(caCertPath(ctx.config['tls-dir']));
@@ -41,6 +43,8 @@ export async function gatherPrimary(ctx: Context, runner: Runner, app: string, r
     if (r.exitCode === 0) for (const l of r.stdout.trim().split('\n').filter(Boolean)) f.copied[l.split('=')[0]!] = l.split('=').slice(1).join('=');
     const s = await runner.run(pg.psqlValue(t, 'select slot_name from pg_replication_slots'), { check: false });
     if (s.exitCode === 0) f.slots = s.stdout.trim().split('\n').filter(Boolean);
+    const id = await runner.run(pg.psqlValue(t, 'select system_identifier from pg_control_system()'), { check: false });
+    if (id.exitCode === 0) f.systemId = id.stdout.trim() || undefined;
   }
   return f;
 }

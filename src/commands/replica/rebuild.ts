@@ -61,7 +61,7 @@ async function gatherRebuild(ctx: Context, o: ReplicaRebuildOptions): Promise<Re
   const record = managed.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
   const now = currentPrimary(managed, record ? followsOf(record) : o.name);
-  const primary = now && now.name !== o.name ? await gatherPrimary(ctx, ctx.runner, now.name, managed, clusters) : { named: undefined, record: undefined, cluster: undefined, copied: {}, tls: false, caExists: false, slots: [] };
+  const primary = now && now.name !== o.name ? await gatherPrimary(ctx, ctx.runner, now.name, managed, clusters) : { named: undefined, record: undefined, cluster: undefined, copied: {}, tls: false, caExists: false, slots: [], systemId: undefined };
   const source = primary.record ? await gatherParent(ctx, ctx.runner, primary.record.name, managed, clusters) : noParent();
   const locks = await Promise.all([o.name, ...(primary.record ? [primary.record.name] : [])].map(async (n) => ({ name: n, ...(await lockFacts(ctx, n)) })));
   return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, primary, source, postgres, locks };

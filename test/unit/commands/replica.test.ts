@@ -71,7 +71,7 @@ describe('an app after a failover', () => {
 });
 
 describe('replica create', () => {
-  const primary = (over: Partial<PrimaryFacts> = {}): PrimaryFacts => ({ named: app, record: app, cluster: aCluster('app1'), copied: { max_connections: '100' }, tls: true, caExists: true, slots: [], ...over });
+  const primary = (over: Partial<PrimaryFacts> = {}): PrimaryFacts => ({ named: app, record: app, cluster: aCluster('app1'), copied: { max_connections: '100' }, tls: true, caExists: true, slots: [], systemId: '7710859106177468397', ...over });
   const source: ParentFacts = {
     ...emptySource(),
     record: app,
