@@ -25,8 +25,8 @@ const rowsOn = async (p: number, k: string) => sql(p, `select count(*) from t wh
 const slots = async (p: number) => (await sql(p, 'select slot_name from pg_replication_slots order by 1')).split('\n').filter(Boolean);
 const roles = async (p: number) => (await sql(p, "select rolname from pg_roles where rolname like 'pgmam_repl_%' order by 1")).split('\n').filter(Boolean);
 const hba = (name: string) => readFileSync(`/etc/postgresql/15/${name}/pg_hba.conf`, 'utf8');
-/** The host's clusters, records and the primary's slots and roles: what a refusal must leave as it was. */
-const snapshot = async () => JSON.stringify({ c: (await clusters()).map((c) => `${c.cluster}:${c.port}:${c.running}`).sort(), s: await slots(port), r: await roles(port), h: hba(app) });
+/** This file's clusters (others come and go beside them), the primary's slots, roles and rules: what a refusal must leave as it was. */
+const snapshot = async () => JSON.stringify({ c: (await clusters()).filter((c) => c.cluster.startsWith(app)).map((c) => `${c.cluster}:${c.port}:${c.running}`).sort(), s: await slots(port), r: await roles(port), h: hba(app) });
 
 beforeAll(async () => {
   const r = await pgmam(['initcluster', app, '--yes']);
