@@ -51,6 +51,10 @@ echo "rows in the branch: $(runuser -u postgres -- psql -X -At -h /var/run/postg
 
 echo "--- replica: a streaming replica over TLS, from the app's newest backup (no load on the primary)"
 if ! $PGMAM list --json | grep -q "\"cluster\": \"15/${APP}_replica\""; then
+  # A demo_app an older pgmam made has no TLS yet: a replica streams only over TLS.
+  if $PGMAM tls show --json | node -e 'const t=JSON.parse(require("fs").readFileSync(0,"utf8")); process.exit(t.clusters.some(c=>c.name===process.argv[1]&&!c.enabled)?0:1)' "$APP"; then
+    $PGMAM tls enable "$APP" --yes
+  fi
   $PGMAM replica create "$APP"
 fi
 RPORT=$($PGMAM list --json | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(a.find(e=>e.name===process.argv[1]).port)' "${APP}_replica")
