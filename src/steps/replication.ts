@@ -12,12 +12,13 @@ import {
 } from '../pg/replication.js';
 import { scramSha256Verifier } from '../pg/scram.js';
 import type { Step } from '../plan/types.js';
-import { logTail, type LiveCluster } from '../restore/steps.js';
+import { logTail, stamp, type LiveCluster } from '../restore/steps.js';
+import { parseControlData } from '../pg/controldata.js';
 import { editHba } from './tls.js';
 import { restore as pgbrRestore, type PgbrScope } from '../pgbackrest/commands.js';
 
 const pgRestoreStandby = (scope: PgbrScope, dataDir: string) => pgbrRestore(scope, { set: undefined, type: 'standby', pg1Path: dataDir });
-import type { ManagedCluster } from '../state/store.js';
+import { updateManaged, type ManagedCluster, type Preserved } from '../state/store.js';
 
 type Owner = { uid: number; gid: number };
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -239,6 +240,35 @@ export function linkOf(rec: ManagedCluster, primary: ManagedCluster | undefined,
   return { primary: { id: { version: primary.version, name: primary.name }, port: primaryPort }, replica: rec.name, ...rec.replication };
 }
 
+/**
+ * An empty data directory in place of a stopped replica's. A standby's (standby.signal, pg_control in
+ * recovery) took no writes: it is removed. One promoted by hand since may hold what users wrote: it is
+ * moved aside as preserved (rule 1), never removed.
+ */
+export function replaceStandbyDataStep(id: pg.ClusterId, dataDir: string, owner: Owner): Step {
+  return {
+    id: 'replace-replica-data',
+    title: `replace ${pg.clusterLabel(id)}'s data directory ${dataDir} with an empty one (removed if it is a standby's, else preserved)`,
+    effect: 'destroy',
+    run: async (ctx) => {
+      if (await ctx.fs.exists(dataDir)) {
+        const control = await ctx.runner.run(pg.pgControlData(id.version, dataDir), { check: false });
+        const state = control.exitCode === 0 ? parseControlData(control.stdout).state : undefined;
+        const standby = (await ctx.fs.exists(`${dataDir}/standby.signal`)) && (state === 'shut down in recovery' || state === 'in archive recovery');
+        if (standby) await ctx.fs.rm(dataDir, { recursive: true });
+        else {
+          const now = ctx.clock.now();
+          const aside: Preserved = { path: `${dataDir}.pre-replace-${stamp(now)}`, reason: 'replica-promoted-by-hand', createdAt: now.toISOString() };
+          await ctx.fs.rename(dataDir, aside.path);
+          await updateManaged(ctx.fs, ctx.paths.clustersDir, id.name, (r) => ({ ...r, preserved: [...r.preserved, aside] }));
+        }
+      }
+      await ctx.fs.mkdirp(dataDir, { mode: 0o700, owner });
+    },
+    show: [`rm -rf ${dataDir} if pg_controldata says a standby's (else mv ${dataDir} ${dataDir}.pre-replace-<time>, preserved)`, `install -d -o postgres -g postgres -m 0700 ${dataDir}`],
+  };
+}
+
 /** A replica as a restore of its primary sees it: stopped before, laid down again after (its journal keeps this). */
 export const replicaViewSchema = z.object({ name: z.string(), version: z.string(), port: z.number(), dataDir: z.string(), link: linkSchema });
 export type ReplicaView = z.infer<typeof replicaViewSchema>;
@@ -274,7 +304,7 @@ export function relayReplicasSteps(replicas: readonly ReplicaView[], stanza: str
     const steps: Step[] = [
       replicationRoleStep(r.link, owner),
       createSlotStep(r.link),
-      { id: 'replace-replica-data', title: `replace ${r.dataDir} (a copy of its primary's before the restore) with an empty directory`, effect: 'destroy', run: async (ctx) => { await ctx.fs.rm(r.dataDir, { recursive: true }); await ctx.fs.mkdirp(r.dataDir, { mode: 0o700, owner }); }, show: [`rm -rf ${r.dataDir} && install -d -o postgres -g postgres -m 0700 ${r.dataDir}`] },
+      replaceStandbyDataStep(id, r.dataDir, owner),
       { id: 'restore-standby', title: `restore the newest backup of stanza ${stanza} into ${r.dataDir} as a standby`, effect: 'write', run: restore },
       standbySignalStep(r.dataDir, owner),
       verifyStandbyStep(live, { ...spec, caFile: '', copied: {} }, ['port', 'primary_slot_name', 'restore_command']),

@@ -23,7 +23,7 @@ import type { LockHolder } from '../../state/lock.js';
 import { currentPrimary, preservedSchema, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { autostartStep, setStartAtBoot } from '../../steps/autostart.js';
 import { closeToUsersStep, handedOver, handOverStep } from '../../steps/hand-over.js';
-import { configureStandbyStep, linkSchema, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
+import { configureStandbyStep, linkSchema, replaceStandbyDataStep, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
 import { gatherParent, noParent, parentGuards, type ParentFacts } from '../../restore/parent.js';
 import { gatherPrimary, primaryGuards, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
 import { REPLICA_CONF_NAME, slotName } from '../../pg/replication.js';
@@ -109,8 +109,8 @@ function planRebuild(f: ReplicaRebuildFacts, o: ReplicaRebuildOptions, env: Plan
     { ...closeToUsersStep(id, env.paths.stateDir, env.host.systemd), undo: { title: `open ${rec.cluster}'s pg_hba.conf again`, run: handOverStep(id, env.paths.stateDir, env.host.systemd).run } },
     preserved
       ? { ...preserveDataDirStep(rec.name, dataDir, preserved, env.paths.clustersDir), undo: { title: `remove the unfinished standby in ${dataDir} and move ${preserved.path} back`, run: (ctx) => putBack(ctx, rec.name, dataDir, preserved) } }
-      : { id: 'remove-replica-data', title: `remove the replica's data directory ${dataDir} (a copy of its old primary's)`, effect: 'destroy', run: (ctx) => ctx.fs.rm(dataDir, { recursive: true }), show: [`rm -rf ${dataDir}`] },
-    createDataDirStep(dataDir, owner),
+      : replaceStandbyDataStep(id, dataDir, owner),
+    ...(preserved ? [createDataDirStep(dataDir, owner)] : []),
     { ...configureStandbyStep(id, spec, owner), undo: { title: 'take the standby settings out again', run: (ctx) => ctx.fs.writeFileAtomic(`${pg.confDirOf(id)}/conf.d/${REPLICA_CONF_NAME}`, '# Written by pgmam: no standby settings (replica rebuild was undone).\n', { mode: 0o644, owner }) } },
     restoreStep(restore, `restore ${primary.cluster}'s backup ${set?.label ?? '?'} into ${dataDir} as a standby`),
     standbySignalStep(dataDir, owner),
@@ -144,7 +144,7 @@ function planRebuild(f: ReplicaRebuildFacts, o: ReplicaRebuildOptions, env: Plan
     steps,
     journal: { rerun: renderArgv(['pgmam', 'replica', 'rebuild', o.name, '--yes']), data: { version: rec.version, port: c.port, dataDir, preserved, link } satisfies RebuildJournal },
     notes: [
-      preserved ? `its data directory is kept as ${preserved.path} (preserved: it may hold commits ${primary.cluster} never received; listed, pgmam prune removes it)` : `its data directory is replaced: a replica's holds nothing of its own`,
+      preserved ? `its data directory is kept as ${preserved.path} (preserved: it may hold commits ${primary.cluster} never received; listed, pgmam prune removes it)` : `its data directory is replaced: a standby's holds nothing of its own (one promoted by hand since is preserved instead)`,
       `${primary.cluster} keeps running; it gets the role ${link.role}, a rule for it and the slot ${link.slot}`,
     ],
   };

@@ -12,6 +12,8 @@ import { emptySource } from '../../../src/restore/source.js';
 import type { ParentFacts } from '../../../src/restore/parent.js';
 import { currentPrimary } from '../../../src/state/store.js';
 import { withTlsRules } from '../../../src/steps/tls.js';
+import { replaceStandbyDataStep } from '../../../src/steps/replication.js';
+import { fakeContext } from '../fakes.js';
 import { aCluster, aNewCluster, aRecord, aStanza, planEnv } from '../fixtures.js';
 
 const env = planEnv();
@@ -197,5 +199,30 @@ describe('check of a replica', () => {
     expect(judge({ ...base, running: false, replica: { primary: '15/app1', streaming: false, replayLagBytes: null, replayLagSeconds: null, slot: { name: 's', active: false, retainedBytes: 50 * 1024 * 1024, walStatus: 'reserved' } } }, t)).toEqual([
       'not running; its slot s on 15/app1 retains 50 MB of WAL',
     ]);
+  });
+});
+
+describe('a replica laid down again', () => {
+  const id = { version: '15', name: 'app1_replica' };
+  const dir = '/var/lib/postgresql/15/app1_replica';
+  const run = async (state: string, signal: boolean) => {
+    const { ctx, fs, runner } = fakeContext();
+    fs.dirs.add(dir);
+    if (signal) fs.files.set(`${dir}/standby.signal`, '');
+    fs.files.set(`${ctx.paths.clustersDir}/app1_replica.json`, JSON.stringify(replica));
+    runner.register(/pg_controldata/, { stdout: `Database cluster state:               ${state}\n` });
+    await (replaceStandbyDataStep(id, dir, { uid: 101, gid: 104 }).run as (c: typeof ctx) => Promise<void>)(ctx);
+    return { fs, rec: JSON.parse(fs.files.get(`${ctx.paths.clustersDir}/app1_replica.json`)!) };
+  };
+  it("a standby's data directory took no writes: it is removed", async () => {
+    const { fs, rec } = await run('shut down in recovery', true);
+    expect(fs.writes.filter((w) => w.startsWith('rm ') || w.startsWith('rename '))).toEqual([`rm ${dir}`]);
+    expect(rec.preserved).toEqual([]);
+  });
+  it('one promoted by hand may hold what users wrote: it is moved aside as preserved, never removed', async () => {
+    const { fs, rec } = await run('shut down', false);
+    expect(fs.writes.filter((w) => w.startsWith('rm '))).toEqual([]);
+    expect(rec.preserved.map((p: { reason: string }) => p.reason)).toEqual(['replica-promoted-by-hand']);
+    expect(fs.dirs.has(dir)).toBe(true);
   });
 });
