@@ -29,11 +29,14 @@ export interface PrimaryFacts {
   systemId: string | undefined;
 }
 
+/** Nothing known of a primary (none to follow). */
+export const noPrimary = (): PrimaryFacts => ({ named: undefined, record: undefined, cluster: undefined, copied: {}, tls: false, caExists: false, slots: [], systemId: undefined });
+
 export async function gatherPrimary(ctx: Context, runner: Runner, app: string, records: ManagedCluster[], clusters: HostCluster[]): Promise<PrimaryFacts> {
   const named = records.find((r) => r.name === app);
   const record = named && named.role !== 'replica' ? currentPrimary(records, app) : undefined;
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
-  const f: PrimaryFacts = { named, record, cluster, copied: {}, tls: false, caExists: false, slots: [], systemId: undefined };
+  const f: PrimaryFacts = { ...noPrimary(), named, record, cluster };
   if (!record || !cluster) return f;
   f.tls = (await readClusterTls(ctx, record, ctx.clock.now())).enabled;
   f.caExists = await ctx.fs.exists(caCertPath(ctx.config['tls-dir']));

@@ -17,7 +17,7 @@ import { nameArg, nameSchema } from '../../names.js';
 import { flag } from '../../plan/cli-spec.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
-import { startClusterStep, stopClusterStep } from '../../restore/steps.js';
+import { startClusterStep, stopClusterStep, waitPromotedStep } from '../../restore/steps.js';
 import { parseControlData } from '../../pg/controldata.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
@@ -116,23 +116,9 @@ function afterPromoteSteps(d: PromoteJournal, name: string, env: Pick<PlanEnv, '
   const confFile = `${pg.confDirOf(id)}/conf.d/${REPLICA_CONF_NAME}`;
   const first = backupAndMark(scope, name, `a full backup after the failover`, retentionOf(env.config), t);
   return [
-    {
-      id: 'wait-promoted',
-      title: `wait until ${pg.clusterLabel(id)} has left recovery, then a checkpoint (pg_control on the new timeline)`,
-      effect: 'write',
-      run: async (ctx) => {
-        for (let i = 0; ; i++) {
-          const r = await ctx.runner.run(pg.psqlValue(t, 'select pg_is_in_recovery()'), { check: false });
-          if (r.stdout.trim() === 'f') {
-            // pg_control takes the new timeline at the next checkpoint; pgBackRest's backup refuses until then ([058]).
-            await ctx.runner.run({ ...pg.psqlValue(t, 'checkpoint'), effect: 'write' });
-            return;
-          }
-          if (i > 3000) throw new Error(`${pg.clusterLabel(id)} is still in recovery after 300 s`);
-          await new Promise((ok) => setTimeout(ok, 100));
-        }
-      },
-    },
+    waitPromotedStep({ id, port: d.port, dataDir: d.dataDir, logFile: undefined }, env.config['recovery-timeout']),
+    // pg_control takes the new timeline at the next checkpoint; pgBackRest's backup refuses until then ([058]).
+    { id: 'checkpoint', title: `checkpoint ${pg.clusterLabel(id)} (pg_control on the new timeline)`, effect: 'write', run: { ...pg.psqlValue(t, 'checkpoint'), effect: 'write' } },
     {
       id: 'remove-standby-settings',
       title: `take the standby settings out of ${confFile}`,

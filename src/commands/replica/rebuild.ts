@@ -25,7 +25,7 @@ import { autostartStep, setStartAtBoot } from '../../steps/autostart.js';
 import { closeToUsersStep, handedOver, handOverStep } from '../../steps/hand-over.js';
 import { configureStandbyStep, linkSchema, replaceStandbyDataStep, primarySideSteps, standbySignalStep, unlinkSteps, verifyStandbyStep, waitStreamingStep } from '../../steps/replication.js';
 import { gatherParent, noParent, parentGuards, type ParentFacts } from '../../restore/parent.js';
-import { gatherPrimary, primaryGuards, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
+import { gatherPrimary, noPrimary, primaryGuards, replicaLink, slotIsFree, standbySpec, type PrimaryFacts } from './link.js';
 import { REPLICA_CONF_NAME, slotName } from '../../pg/replication.js';
 
 export const replicaRebuildOptionsSchema = runFlagsSchema.extend({ name: nameSchema });
@@ -61,7 +61,7 @@ async function gatherRebuild(ctx: Context, o: ReplicaRebuildOptions): Promise<Re
   const record = managed.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
   const now = currentPrimary(managed, record ? followsOf(record) : o.name);
-  const primary = now && now.name !== o.name ? await gatherPrimary(ctx, ctx.runner, now.name, managed, clusters) : { named: undefined, record: undefined, cluster: undefined, copied: {}, tls: false, caExists: false, slots: [], systemId: undefined };
+  const primary = now && now.name !== o.name ? await gatherPrimary(ctx, ctx.runner, now.name, managed, clusters) : noPrimary();
   const source = primary.record ? await gatherParent(ctx, ctx.runner, primary.record.name, managed, clusters) : noParent();
   const locks = await Promise.all([o.name, ...(primary.record ? [primary.record.name] : [])].map(async (n) => ({ name: n, ...(await lockFacts(ctx, n)) })));
   return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, primary, source, postgres, locks };

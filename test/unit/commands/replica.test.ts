@@ -141,7 +141,7 @@ describe('replica promote', () => {
 
   it('the stanza file points at the replica before the promotion; a checkpoint, check and full backup after; the old primary fenced first', () => {
     const plan = assemblePlan(replicaPromoteCommand, facts(), o(), env);
-    expect(plan.steps.map((s) => s.id)).toEqual(['fence-old-primary', 'point-stanza-file', 'promote', 'wait-promoted', 'remove-standby-settings', 'drop-stale-replication-role', 'check-archiving', 'backup-full', 'record-primary', 'mark-backup']);
+    expect(plan.steps.map((s) => s.id)).toEqual(['fence-old-primary', 'point-stanza-file', 'promote', 'wait-promoted', 'checkpoint', 'remove-standby-settings', 'drop-stale-replication-role', 'check-archiving', 'backup-full', 'record-primary', 'mark-backup']);
     expect(plan).toMatchObject({ destructive: true, locks: ['app1_replica', 'app1'] });
   });
 
