@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG, PGMAM, REPO, STANZA_DIR, STATE, TEST_ROOT, clusters, freePort, isOtherFilesName, listEntry, pgmam, removeTestCluster, sh, sql, uniqueName } from './helpers.js';
+import { clusters, CONFIG, freePort, isOtherFilesName, listEntry, PGMAM, pgmamOk, removeTestCluster, REPO, sh, sql, STANZA_DIR, STATE, TEST_ROOT, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const branch = `${app}_dev`;
@@ -17,10 +17,10 @@ const FULL = `${TEST_ROOT}/full`;
 const NO_PGBR = `${TEST_ROOT}/no-pgbackrest-bin`;
 
 beforeAll(async () => {
-  expect((await pgmam(['initcluster', app, '--yes', '-q'])).code).toBe(0);
+  await pgmamOk(['initcluster', app, '--yes', '-q']);
   appPort = (await listEntry(app)).port;
   await sql(appPort, 'create table t as select 1 a');
-  expect((await pgmam(['branch', 'create', app, '--name', 'dev', '--yes', '-q'])).code).toBe(0);
+  await pgmamOk(['branch', 'create', app, '--name', 'dev', '--yes', '-q']);
   expect((await sh('pg_createcluster', ['15', plain, '--port', String(await freePort())])).code).toBe(0);
   listenPort = await freePort();
   server = createServer().listen(listenPort, '127.0.0.1');

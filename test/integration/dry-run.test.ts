@@ -3,7 +3,7 @@
 // psql runs read-only, so a command that wrote under --dry-run would fail here (exit 1), not pass.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, STANZA_DIR, STATE, clusters, isOtherFilesName, listEntry, pgmam, removeTestCluster, sql, targetBetween, uniqueName } from './helpers.js';
+import { clusters, isOtherFilesName, listEntry, pgmam, pgmamOk, removeTestCluster, REPO, sql, STANZA_DIR, STATE, targetBetween, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const branch = `${app}_dev`;
@@ -11,10 +11,10 @@ let port = 0;
 let target = '';
 
 beforeAll(async () => {
-  expect((await pgmam(['initcluster', app, '--yes', '-q'])).code).toBe(0);
+  await pgmamOk(['initcluster', app, '--yes', '-q']);
   port = (await listEntry(app)).port;
   target = await targetBetween(port, 'create table t as select 1 a', 'insert into t values (2)');
-  expect((await pgmam(['branch', 'create', app, '--name', 'dev', '--yes', '-q'])).code).toBe(0);
+  await pgmamOk(['branch', 'create', app, '--name', 'dev', '--yes', '-q']);
 }, 300_000);
 
 afterAll(async () => {

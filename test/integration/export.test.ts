@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, TEST_ROOT, initTestCluster, listEntry, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
+import { initTestCluster, listEntry, pgmam, pgmamOk, removeTestCluster, REPO, sh, sql, TEST_ROOT, traces, uniqueName } from './helpers.js';
 
 const app = uniqueName();
 const to = `${TEST_ROOT}/exports`;
@@ -35,7 +35,7 @@ describe('pgmam export', () => {
     const meta = JSON.parse(readFileSync(`${dir}/meta.json`, 'utf8'));
     expect(meta).toMatchObject({ format: 'dump', cluster: `15/${app}`, pgVersion: '15' });
     expect(meta.databases.map((d: { name: string }) => d.name)).toEqual(['postgres', 'second']);
-    expect((await pgmam(['export', '--verify', dir])).code).toBe(0);
+    await pgmamOk(['export', '--verify', dir]);
   });
 
   it('a base backup export verifies (pg_verifybackup on an extracted copy); one flipped byte: exit 4 naming the file', async () => {
@@ -43,7 +43,7 @@ describe('pgmam export', () => {
     expect(r.code, r.stderr).toBe(0);
     const dir = `${to}/${app}/${exportsOf().at(-1)}`;
     expect(readdirSync(dir)).toEqual(expect.arrayContaining(['backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz', 'SHA256SUMS', 'meta.json']));
-    expect((await pgmam(['export', '--verify', dir])).code).toBe(0);
+    await pgmamOk(['export', '--verify', dir]);
     const file = `${dir}/base.tar.gz`;
     const bytes = readFileSync(file);
     bytes[1000] = bytes[1000]! ^ 0xff;
@@ -89,7 +89,7 @@ describe('pgmam export', () => {
     expect((await listEntry(copy))).toMatchObject({ managed: true, status: 'online', stanza: copy, lastBackup: expect.objectContaining({ type: 'full' }) });
     expect((await sh('pgbackrest', [`--stanza=${copy}`, 'check'], { user: 'postgres' })).code).toBe(0);
 
-    expect((await pgmam(['initcluster', only, '--from-export', dump, '--only-db', 'second'])).code).toBe(0);
+    await pgmamOk(['initcluster', only, '--from-export', dump, '--only-db', 'second']);
     const onlyPort = (await listEntry(only)).port;
     expect(await sql(onlyPort, "select string_agg(datname, ',' order by datname) from pg_database where not datistemplate")).toBe('postgres,second');
     expect(await sql(onlyPort, "select count(*) from pg_class where relname = 't'")).toBe('0');

@@ -53,6 +53,13 @@ export async function pgmam(args: string[], opts: { env?: Record<string, string>
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** A pgmam run that must succeed: a failure carries its stderr, so a rare one in CI can be read. */
+export async function pgmamOk(args: string[], opts: Parameters<typeof pgmam>[1] = {}): Promise<Run> {
+  const r = await pgmam(args, opts);
+  if (r.code !== 0) throw new Error(`pgmam ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
+  return r;
+}
+
 /** Every name this file made up: other files' clusters come and go beside them. */
 const MINE = new Set<string>();
 export const uniqueName = () => {

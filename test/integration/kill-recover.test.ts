@@ -5,7 +5,7 @@
 // The origin is never touched: every row its user committed stays there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, made, matrix, stepsOf, userWrite } from './kill.js';
-import { TEST_ROOT, listEntry, pgmam, sql, switchWalAndWait, uniqueName } from './helpers.js';
+import { listEntry, pgmam, pgmamOk, sql, switchWalAndWait, TEST_ROOT, uniqueName } from './helpers.js';
 import { startRgw, stopRgw, type Rgw } from './rgw.js';
 
 let rgw: Rgw;
@@ -51,7 +51,7 @@ describe('kill matrix: recover', () => {
       expect(await sql(port, "select count(*) from t where k like 'during-%'")).toBe(String(n));
       expect((await listEntry(app)).interrupted).toBeNull();
       matrix.push(`recover --as × ${step} → origin's user write committed; re-run ${step === 'hand-over' ? 'finished the hand-over' : 'removed the half-made copy and recovered again (the write is in the copy)'}; 0 rows lost`);
-      expect((await pgmam(['drop', copy, '--purge-backups', '--yes', '-q'])).code).toBe(0);
+      await pgmamOk(['drop', copy, '--purge-backups', '--yes', '-q']);
     }
   });
 });

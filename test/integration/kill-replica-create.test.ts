@@ -5,7 +5,7 @@
 // role on the primary.
 import { describe, expect, it } from 'vitest';
 import { addUser, cleanUpAfterAll, expectInterruptedAt, killBefore, made, matrix, stepsOf, userConnects, userWrite } from './kill.js';
-import { listEntry, pgmam, sql, uniqueName } from './helpers.js';
+import { listEntry, pgmam, pgmamOk, sql, uniqueName } from './helpers.js';
 
 cleanUpAfterAll();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,7 +16,7 @@ describe('kill matrix: replica create', () => {
     const replica = `${app}_replica`;
     made.push(app);
     made.unshift(replica);
-    expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+    await pgmamOk(['initcluster', app, '--yes']);
     const port = (await listEntry(app)).port;
     await sql(port, 'create table t (k text primary key)');
     await addUser(port);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { addUser, cleanUpAfterAll, expectInterruptedAt, killBefore, made, matrix, stepsOf, userWrite } from './kill.js';
-import { listEntry, pgbackrestInfo, pgmam, sh, sql, uniqueName } from './helpers.js';
+import { listEntry, pgbackrestInfo, pgmam, pgmamOk, sh, sql, uniqueName } from './helpers.js';
 
 cleanUpAfterAll();
 
@@ -18,11 +18,11 @@ describe('kill matrix: replica promote', () => {
       const replica = `${app}_replica`;
       made.push(app);
       made.unshift(replica);
-      expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+      await pgmamOk(['initcluster', app, '--yes']);
       const port = (await listEntry(app)).port;
       await sql(port, "create table t (k text primary key); insert into t values ('before')");
       await addUser(port);
-      expect((await pgmam(['replica', 'create', app, '--yes'])).code).toBe(0);
+      await pgmamOk(['replica', 'create', app, '--yes']);
       const rport = (await listEntry(replica)).port;
       const args = ['replica', 'promote', replica, '--fence'];
       steps ??= await stepsOf(args);

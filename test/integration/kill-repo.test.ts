@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, appWithTarget, cleanUpAfterAll, expectHealthy, expectInterruptedAt, killBefore, matrix, stepsOf, userWrite } from './kill.js';
-import { STATE, pgmam, sh, sql } from './helpers.js';
+import { pgmam, pgmamOk, sh, sql, STATE } from './helpers.js';
 import { startRgw, stopRgw, type Rgw } from './rgw.js';
 
 cleanUpAfterAll();
@@ -34,14 +34,14 @@ describe('kill matrix: repositories', () => {
       const again = await pgmam([...addArgs('killed', '/kill-add'), '--yes']);
       expect(again.code, again.stderr).toBe(0);
       expect(repoFiles()).toEqual(['killed.ca.crt', 'killed.json', 'killed.secrets']);
-      expect((await pgmam(['repo', 'remove', 'killed', '--yes'])).code).toBe(0);
+      await pgmamOk(['repo', 'remove', 'killed', '--yes']);
       expect(repoFiles()).toEqual([]);
       matrix.push(`repo add × ${step} → not listed; re-run rolled back what it had written and added it whole`);
     }
   });
 
   it('repo attach: killed before each step, the user keeps writing, a re-run converges; no row lost', { timeout: 600_000 }, async () => {
-    expect((await pgmam([...addArgs('offsite', '/kill-attach'), '--yes'])).code).toBe(0);
+    await pgmamOk([...addArgs('offsite', '/kill-attach'), '--yes']);
     const { app, port } = await appWithTarget();
     await addUser(port);
     const steps = await stepsOf(['repo', 'attach', 'offsite', app]);
@@ -59,7 +59,7 @@ describe('kill matrix: repositories', () => {
       await expectHealthy(app);
       expect(await sql(port, `select count(*) from t where k = 'during-${step}'`)).toBe('1');
       // Back to the start for the next step: detached (its backups stay in the bucket).
-      expect((await pgmam(['repo', 'detach', 'offsite', app, '--yes'])).code).toBe(0);
+      await pgmamOk(['repo', 'detach', 'offsite', app, '--yes']);
       expect(readFileSync(stanzaFile, 'utf8')).not.toMatch(/^repo2-/m);
       matrix.push(`repo attach × ${step} → user write meanwhile committed; re-run took it out of the stanza file, attached again (full in it, check passes); 0 rows lost`);
     }

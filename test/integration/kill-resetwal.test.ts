@@ -2,7 +2,7 @@
 import { readdirSync, unlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cleanUpAfterAll, made, matrix, stepsOf, killBefore, expectInterruptedAt, expectHealthy, preservedDirs } from './kill.js';
-import { listEntry, pgmam, sh, sql, uniqueName } from './helpers.js';
+import { listEntry, pgmam, pgmamOk, sh, sql, uniqueName } from './helpers.js';
 
 cleanUpAfterAll();
 
@@ -10,7 +10,7 @@ describe('kill matrix: resetwal', () => {
   it('resetwal: killed before each step, the rows kept; a re-run finishes (or redoes the copy) and the cluster runs', { timeout: 900_000 }, async () => {
     const app = uniqueName();
     made.push(app);
-    expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+    await pgmamOk(['initcluster', app, '--yes']);
     const port = (await listEntry(app)).port;
     const dataDir = `/var/lib/postgresql/15/${app}`;
     await sql(port, 'create table t as select g from generate_series(1, 100) g');

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, chmodSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanUpAfterAll, killBefore, matrix, stepsOf } from './kill.js';
-import { STATE, TEST_ROOT, freePort, pgmam, sh } from './helpers.js';
+import { freePort, pgmam, pgmamOk, sh, STATE, TEST_ROOT } from './helpers.js';
 
 cleanUpAfterAll();
 const KEYS = `${TEST_ROOT}/serve-keys`;
@@ -61,7 +61,7 @@ describe('kill matrix: repo serve', () => {
   it('serve --stop: killed before each step, a re-run finishes: no server, nothing of it left', { timeout: 300_000 }, async () => {
     const steps = await stepsOf(['repo', 'serve', '--stop']);
     for (const step of steps) {
-      if (!existsSync(`${STATE}/serve/serve.json`)) expect((await pgmam([...serveArgs(), '--yes'])).code).toBe(0);
+      if (!existsSync(`${STATE}/serve/serve.json`)) await pgmamOk([...serveArgs(), '--yes']);
       await killBefore(['repo', 'serve', '--stop'], '_serve', step);
       const again = await pgmam(['repo', 'serve', '--stop', '--yes']);
       // The interrupted stop is finished by the re-run's settling; nothing is left to stop after it.

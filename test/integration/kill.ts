@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, expect } from 'vitest';
-import { CONFIG, PGMAM, REPO, STATE, listEntry, queryDataDirCopy, targetBetween, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, uniqueName, type ListEntry } from './helpers.js';
+import { CONFIG, listEntry, pgbackrestInfo, PGMAM, pgmam, pgmamOk, queryDataDirCopy, removeTestCluster, REPO, sh, sql, STATE, targetBetween, type ListEntry, uniqueName } from './helpers.js';
 
 export const made: string[] = [];
 export const matrix: string[] = [];
@@ -64,7 +64,7 @@ export async function expectHealthy(name: string): Promise<ListEntry> {
 export async function appWithTarget(): Promise<{ app: string; port: number; target: string }> {
   const app = uniqueName();
   made.push(app);
-  expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(0);
+  await pgmamOk(['initcluster', app, '--yes']);
   const port = (await listEntry(app)).port;
   const target = await targetBetween(port, "create table t as select 'before' k", "insert into t values ('after')");
   return { app, port, target };
@@ -105,7 +105,7 @@ export async function parentState(parent: string, port: number) {
 export async function branchCreateMatrix(part: number): Promise<void> {
   const parent = uniqueName();
   made.push(parent);
-  expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
+  await pgmamOk(['initcluster', parent, '--yes']);
   const pport = (await listEntry(parent)).port;
   await sql(pport, 'create table t (k text primary key)');
   await sql(pport, "insert into t values ('p1'), ('p2')");
@@ -138,13 +138,13 @@ export async function branchCreateMatrix(part: number): Promise<void> {
 export async function branchSyncMatrix(part: number): Promise<void> {
   const parent = uniqueName();
   made.push(parent);
-  expect((await pgmam(['initcluster', parent, '--yes'])).code).toBe(0);
+  await pgmamOk(['initcluster', parent, '--yes']);
   const pport = (await listEntry(parent)).port;
   await sql(pport, 'create table t (k text primary key)');
   await addUser(pport);
   const branch = `${parent}_dev`;
   made.unshift(branch);
-  expect((await pgmam(['branch', 'create', parent, '--name', 'dev', '--yes'])).code).toBe(0);
+  await pgmamOk(['branch', 'create', parent, '--name', 'dev', '--yes']);
   const bport = (await listEntry(branch)).port;
   const args = ['branch', 'sync', branch];
   const steps = (await stepsOf(args)).filter((_, i) => i % 2 === part);

@@ -1,7 +1,7 @@
 // check, adopt, prune and autostart on real clusters.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_ROOT, clusters, targetBetween, freePort, listEntry, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
+import { clusters, freePort, listEntry, pgbackrestInfo, pgmam, pgmamOk, removeTestCluster, sh, sql, targetBetween, TEST_ROOT, traces, uniqueName } from './helpers.js';
 
 const made: string[] = [];
 afterAll(async () => {
@@ -85,7 +85,7 @@ describe('pgmam check', () => {
     const app = uniqueName();
     const plain = uniqueName();
     made.push(app, plain);
-    expect((await pgmam(['initcluster', app, '--yes', '-q'])).code).toBe(0);
+    await pgmamOk(['initcluster', app, '--yes', '-q']);
     const port = (await listEntry(app)).port;
     expect(startConf(app)).toBe('auto');
     expect((await sh('pg_createcluster', ['15', plain, '--port', String(await freePort())])).code).toBe(0);
@@ -131,7 +131,7 @@ describe('pgmam prune', () => {
   it('lists on --dry-run, keeps younger ones, removes older ones with --yes; refuses without --yes', async () => {
     const app = uniqueName();
     made.push(app);
-    expect((await pgmam(['initcluster', app, '--yes', '-q'])).code).toBe(0);
+    await pgmamOk(['initcluster', app, '--yes', '-q']);
     const port = (await listEntry(app)).port;
     const target = await targetBetween(port, 'create table t (a int)', 'insert into t values (1)');
     const p = await pgmam(['pitr', app, '--to', target, '--yes', '-q']);
@@ -162,7 +162,7 @@ describe('pgmam prune', () => {
   it('branch create --no-autostart leaves the branch out of boot', async () => {
     const app = uniqueName();
     made.push(app);
-    expect((await pgmam(['initcluster', app, '--yes', '-q'])).code).toBe(0);
+    await pgmamOk(['initcluster', app, '--yes', '-q']);
     made.unshift(`${app}_dev`);
     const b = await pgmam(['branch', 'create', app, '--name', 'dev', '--no-autostart', '--yes', '-q']);
     expect(b.code, b.stderr).toBe(0);

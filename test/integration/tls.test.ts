@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_ROOT, freePort, listEntry, pgmam, removeTestCluster, sh, sql, testConfigLines, uniqueName } from './helpers.js';
+import { freePort, listEntry, pgmam, pgmamOk, removeTestCluster, sh, sql, TEST_ROOT, testConfigLines, uniqueName } from './helpers.js';
 
 const CA = `${TEST_ROOT}/tls/ca.crt`;
 const app = { name: uniqueName(), port: 0 };
@@ -89,7 +89,7 @@ describe('TLS by default', () => {
 
   it("check exports the certificate's expiry; tls-warn-days longer than its life makes the app unhealthy", async () => {
     const prom = `${TEST_ROOT}/tls.prom`;
-    expect((await pgmam(['check', app.name, '--prometheus', prom])).code).toBe(0);
+    await pgmamOk(['check', app.name, '--prometheus', prom]);
     const line = readFileSync(prom, 'utf8').split('\n').find((l) => l.startsWith(`pgmam_tls_expiry_seconds{cluster="15/${app.name}"}`));
     expect(Number(line?.split(' ')[1])).toBeGreaterThan(Date.now() / 1000 + 9 * 365 * 86400);
     const warn = `${TEST_ROOT}/tls-warn.conf`;
