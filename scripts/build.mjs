@@ -1,18 +1,65 @@
-// Bundles src/main.ts into one ESM file, dist/pgmam.mjs (commander needs `require`: see build-notes.md).
+// Builds two forms of pgmam from src/main.ts:
+// - dist/pgmam.mjs, one ESM bundle that bin/pgmam loads in a clone (commander needs `require`: see
+//   research/build-notes.md);
+// - dist/pgmam, a standalone executable (Node's single executable application): a CommonJS bundle
+//   with its V8 code cache, injected into a stripped copy of the node binary that runs this script.
+// `--no-standalone` skips the second (a quick rebuild while developing).
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-await build({
+const common = {
   entryPoints: ['src/main.ts'],
-  outfile: 'dist/pgmam.mjs',
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node20',
-  sourcemap: 'linked',
   legalComments: 'none',
   define: { PGMAM_VERSION: JSON.stringify(version) },
-  banner: { js: "import { createRequire as __pgmamCreateRequire } from 'node:module'; const require = __pgmamCreateRequire(import.meta.url);" },
   logLevel: 'warning',
+};
+
+await build({
+  ...common,
+  outfile: 'dist/pgmam.mjs',
+  format: 'esm',
+  sourcemap: 'linked',
+  banner: { js: "import { createRequire as __pgmamCreateRequire } from 'node:module'; const require = __pgmamCreateRequire(import.meta.url);" },
 });
+
+if (!process.argv.includes('--no-standalone')) await standalone();
+
+async function standalone() {
+  const work = 'dist/sea';
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  // A single executable's entry is CommonJS and may require only built-in modules: everything is
+  // bundled; import.meta.url (main.ts's own location) becomes the executable's path.
+  await build({
+    ...common,
+    define: { ...common.define, 'import.meta.url': '__pgmamSelfUrl' },
+    outfile: `${work}/pgmam.cjs`,
+    format: 'cjs',
+    banner: { js: "const __pgmamSelfUrl = require('node:url').pathToFileURL(__filename).href;" },
+  });
+  writeFileSync(`${work}/sea-config.json`, JSON.stringify({ main: `${work}/pgmam.cjs`, output: `${work}/pgmam.blob`, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  run(process.execPath, ['--experimental-sea-config', `${work}/sea-config.json`]);
+
+  const exe = `${work}/pgmam`;
+  copyFileSync(process.execPath, exe);
+  chmodSync(exe, 0o755);
+  // node ships with its debug symbols (about 10 MB here): a user's executable needs none of them.
+  run('strip', ['--strip-all', exe]);
+  const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
+  run(process.execPath, [postject, exe, 'NODE_SEA_BLOB', `${work}/pgmam.blob`, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+  // The stripped, injected file must still start: a broken dist/pgmam is never left in place.
+  const said = run(exe, ['--version']).trim();
+  if (said !== version) throw new Error(`${exe} --version printed "${said}", not ${version}`);
+  renameSync(exe, 'dist/pgmam');
+  rmSync(work, { recursive: true, force: true });
+}
+
+function run(cmd, args) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}

@@ -11,6 +11,18 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** What each exit code tells a script (the man pages list them). */
+export const EXIT_MEANINGS: { readonly [K in ExitCodeValue]: string } = {
+  0: 'done (also --dry-run)',
+  1: 'internal error (a bug)',
+  2: 'usage: a bad flag, name, port, time or age, or a destructive command without a terminal and without --yes; nothing ran',
+  3: 'the configuration file is invalid (every bad key listed); nothing ran',
+  4: 'refused by a guard (not root, a tool missing, a name or port taken, locked, interrupted by another command, not enough disk); nothing changed',
+  5: 'cancelled at the prompt; nothing changed',
+  6: 'a step failed after changes began: the message names the step, what was done and what was undone',
+  7: 'some targets failed, others succeeded (backup --all, export --all); check: some managed cluster is unhealthy',
+};
+
 export interface GuardFailure {
   id: string;
   reason: string;

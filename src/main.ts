@@ -1,6 +1,7 @@
 // The only file that touches `process`: argv, environment, terminal, exit code.
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
@@ -100,11 +101,28 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
   };
 }
 
+/**
+ * The executable cron, systemd and the legacy links should run: the standalone file itself (its links
+ * resolve to it), or bin/pgmam beside the bundle of a clone. The name it was invoked as picks a legacy
+ * translation: a link's own name (argv0 for the standalone file, whose argv[1] is its resolved path).
+ */
+function self(): { path: string; invokedAs: string } {
+  if (isStandalone()) return { path: process.execPath, invokedAs: basename(process.argv0) };
+  return { path: fileURLToPath(new URL('../bin/pgmam', import.meta.url)), invokedAs: basename(process.argv[1] ?? 'pgmam') };
+}
+
+function isStandalone(): boolean {
+  try {
+    return createRequire(import.meta.url)('node:sea').isSea() === true;
+  } catch {
+    return false; // node:sea is missing before Node 20.12: not a standalone executable either
+  }
+}
+
 async function main(): Promise<number> {
-  const invokedAs = basename(process.argv[1] ?? 'pgmam');
+  const { path: selfPath, invokedAs } = self();
   try {
     const args = isLegacyName(invokedAs) ? translateLegacy(invokedAs, process.argv.slice(2)) : process.argv.slice(2);
-    const selfPath = fileURLToPath(new URL('../bin/pgmam', import.meta.url));
     const program = buildProgram(makeContext, { version, selfPath, write, writeErr });
     if (args.length === 0) {
       program.outputHelp();
@@ -129,4 +147,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-process.exitCode = await main();
+// No top-level await: the standalone executable's entry is CommonJS.
+void main().then((code) => {
+  process.exitCode = code;
+});

@@ -24,6 +24,9 @@ const SECONDS: Record<string, number> = {
   fleet: 175,
   'tls-repo': 90,
   tls: 80,
+  replica: 200,
+  deb: 240,
+  standalone: 90,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,
@@ -38,6 +41,9 @@ const SECONDS: Record<string, number> = {
   'kill-recover': 330,
   'kill-takeover': 200,
   'kill-serve': 40,
+  'kill-replica-create': 504,
+  'kill-replica-promote': 622,
+  'kill-tls': 76,
 };
 
 const weight = (s: TestSpecification) => {

@@ -5,6 +5,14 @@ import { LEGACY_NAMES, type LegacyName } from '../names.js';
 
 export { LEGACY_NAMES, type LegacyName };
 
+/** Each legacy name's own flags, as its man page shows them, and the pgmam command it becomes. */
+export const LEGACY_USAGE: { readonly [N in LegacyName]: { synopsis: string; becomes: string } } = {
+  initcluster: { synopsis: 'initcluster -a APP [-p PORT]', becomes: 'pgmam initcluster APP [--port PORT]' },
+  pitr: { synopsis: 'pitr -a APP -t TIME', becomes: 'pgmam pitr APP --to TIME' },
+  pgbranch: { synopsis: 'pgbranch -c -a APP [-n NAME] | pgbranch -b BRANCH sync', becomes: 'pgmam branch create APP [--name NAME] | pgmam branch sync BRANCH' },
+  pgbackup: { synopsis: 'pgbackup [-path DIR]', becomes: 'pgmam backup --all [--export-to DIR]' },
+};
+
 export const isLegacyName = (n: string): n is LegacyName => (LEGACY_NAMES as readonly string[]).includes(n);
 
 /** Takes `-x VALUE` out of args; returns the value (or undefined). */

@@ -34,6 +34,9 @@ function globals(cmd: Command): GlobalOptions {
 
 const describe = (c: CliCommand) => (c.kind === 'module' ? { ...c.module.spec, cli: c.module.spec.cli! } : c.batch);
 
+/** Each command's examples, by its name ('branch create'): the man pages show them. */
+export const commandExamples = (): Map<string, string[]> => new Map(COMMANDS.map((c) => [describe(c).name, describe(c).examples]));
+
 function wire(cmd: Command, cli: CliSpec, examples: string[]): void {
   for (const a of cli.args ?? []) cmd.argument(a.syntax, a.help ?? '');
   for (const f of cli.flags ?? []) {

@@ -9,7 +9,8 @@ export function setup(): void {
   // Ceph's daemons and tools: the real S3 server of the off-host tests (rgw.sh).
   for (const tool of ['pg_createcluster', 'pgbackrest', 'runuser', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph-authtool', 'monmaptool', 'uuidgen', 'openssl', 'curl'])
     if (execaSync('sh', ['-c', `command -v ${tool}`], { reject: false }).exitCode !== 0) throw new Error(`${tool} is not installed: the integration tests need it`);
-  if (!existsSync(`${PGMAM.replace('bin/pgmam', 'dist/pgmam.mjs')}`)) throw new Error('dist/pgmam.mjs is missing: run npm run build first');
+  if (PGMAM.endsWith('/bin/pgmam') && !existsSync(PGMAM.replace(/bin\/pgmam$/, 'dist/pgmam.mjs'))) throw new Error('dist/pgmam.mjs is missing: run npm run build first');
+  if (!existsSync(PGMAM)) throw new Error(`${PGMAM} (PGMAM_BIN) is missing: run npm run build first`);
   const stale = testNamesOnHost();
   if (stale.length) throw new Error(`test clusters left by an earlier run: ${stale.join(', ')} (remove them first)`);
   rmSync(TEST_BASE, { recursive: true, force: true });

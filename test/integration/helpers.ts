@@ -1,4 +1,4 @@
-// Helpers for integration tests: drive the built bin/pgmam against real clusters, and clean up
+// Helpers for integration tests: drive the built bin/pgmam (or PGMAM_BIN) against real clusters, and clean up
 // only what the tests made (names start with t_, ports 26000-26999 (below the ephemeral range: S3 traffic on loopback takes local ports from 32768 up), everything else under TEST_BASE).
 // Test files run in parallel: each file gets its own TEST_ROOT (repository, state directory, config,
 // log) and each worker its own port range, so files share nothing but the host's tools.
@@ -8,7 +8,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rm
 import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const PGMAM = `${ROOT}/bin/pgmam`;
+/** The executable under test: bin/pgmam of this clone, or another one (PGMAM_BIN=dist/pgmam, /usr/sbin/pgmam). */
+export const PGMAM = process.env['PGMAM_BIN'] ? resolve(process.env['PGMAM_BIN']) : `${ROOT}/bin/pgmam`;
 export const TEST_BASE = '/var/lib/pgmam-test';
 /** This file's own directory (helpers is evaluated once per test file). */
 export const FILE_TAG = randomBytes(3).toString('hex');

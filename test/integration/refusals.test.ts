@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { REPO, STANZA_DIR, ownClusters, freePort, pgmam, removeTestCluster, sh, traces, uniqueName } from './helpers.js';
+import { PGMAM, REPO, STANZA_DIR, ownClusters, freePort, pgmam, removeTestCluster, sh, traces, uniqueName } from './helpers.js';
 
 let existing: string; // a real cluster the refusals collide with (made with pg_createcluster, never started)
 let existingPort: number;
@@ -44,7 +44,7 @@ describe('malformed input: exit 2 whatever the host', () => {
   });
   it('legacy form with a bad port', async () => {
     const dir = mkdtempSync('/tmp/pgmam-legacy-');
-    symlinkSync(process.cwd() + '/bin/pgmam', `${dir}/initcluster`);
+    symlinkSync(PGMAM, `${dir}/initcluster`);
     const name = uniqueName();
     await expectNoChange(2, ['-a', name, '-p', '80'], { bin: `${dir}/initcluster` }, name);
     rmSync(dir, { recursive: true });
