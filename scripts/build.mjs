@@ -44,15 +44,16 @@ async function standalone() {
     banner: { js: "const __pgmamSelfUrl = require('node:url').pathToFileURL(__filename).href;" },
   });
   writeFileSync(`${work}/sea-config.json`, JSON.stringify({ main: `${work}/pgmam.cjs`, output: `${work}/pgmam.blob`, disableExperimentalSEAWarning: true, useCodeCache: true }));
-  run(process.execPath, ['--experimental-sea-config', `${work}/sea-config.json`]);
+  run(process.execPath, ['--experimental-sea-config', `${work}/sea-config.json`], { quiet: true });
 
   const exe = `${work}/pgmam`;
   copyFileSync(process.execPath, exe);
   chmodSync(exe, 0o755);
   // node ships with its debug symbols (about 10 MB here): a user's executable needs none of them.
-  run('strip', ['--strip-all', exe]);
+  // strip warns about each of node's many notes ("Can't find string offset"): shown only if it fails.
+  run('strip', ['--strip-all', exe], { quiet: true });
   const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
-  run(process.execPath, [postject, exe, 'NODE_SEA_BLOB', `${work}/pgmam.blob`, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2']);
+  run(process.execPath, [postject, exe, 'NODE_SEA_BLOB', `${work}/pgmam.blob`, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { quiet: true });
   // The stripped, injected file must still start: a broken dist/pgmam is never left in place.
   const said = run(exe, ['--version']).trim();
   if (said !== version) throw new Error(`${exe} --version printed "${said}", not ${version}`);
@@ -60,6 +61,11 @@ async function standalone() {
   rmSync(work, { recursive: true, force: true });
 }
 
-function run(cmd, args) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+function run(cmd, args, { quiet = false } = {}) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', quiet ? 'pipe' : 'inherit'] });
+  } catch (e) {
+    if (quiet && e.stderr) process.stderr.write(e.stderr);
+    throw e;
+  }
 }
