@@ -6,6 +6,6 @@ import { renderDefaultConfig } from '../src/config/help.js';
 
 const [out, version, date] = process.argv.slice(2) as [string, string, string];
 mkdirSync(`${out}/man8`, { recursive: true });
-for (const p of manPages(version, date)) writeFileSync(`${out}/man8/${p.name}.8`, p.text);
-writeFileSync(`${out}/pgmam.bash-completion`, bashCompletion(version));
+for (const p of await manPages(version, date)) writeFileSync(`${out}/man8/${p.name}.8`, p.text);
+writeFileSync(`${out}/pgmam.bash-completion`, await bashCompletion(version));
 writeFileSync(`${out}/pgmam.conf`, renderDefaultConfig());

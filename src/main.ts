@@ -5,13 +5,10 @@ import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
-import { configSource, parseConfig } from './config/load.js';
-import { pathsFrom, type Context } from './context.js';
+import type { Context } from './context.js';
 import { ExitCode, PgmamError } from './errors.js';
-import { nodeFs } from './host-fs.js';
-import { createLogger } from './log.js';
 import { ChildGroups } from './runner/children.js';
-import { ExecaRunner } from './runner/execa-runner.js';
+import { commandsFor } from './cli/commands.js';
 import { isLegacyName, translateLegacy } from './cli/legacy.js';
 import { buildProgram, type GlobalOptions } from './cli/program.js';
 
@@ -50,6 +47,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 async function makeContext(g: GlobalOptions, command: string): Promise<Context> {
+  // Loaded here, not at start-up: `pgmam --version` and a usage error need none of them.
+  const [{ configSource, parseConfig }, { pathsFrom }, { nodeFs }, { createLogger }, { ExecaRunner }] = await Promise.all([
+    import('./config/load.js'),
+    import('./context.js'),
+    import('./host-fs.js'),
+    import('./log.js'),
+    import('./runner/execa-runner.js'),
+  ]);
   const source = configSource(g.config, process.env['PGMAM_CONFIG']);
   let text: string | undefined;
   try {
@@ -123,7 +128,9 @@ async function main(): Promise<number> {
   const { path: selfPath, invokedAs } = self();
   try {
     const args = isLegacyName(invokedAs) ? translateLegacy(invokedAs, process.argv.slice(2)) : process.argv.slice(2);
-    const program = buildProgram(makeContext, { version, selfPath, write, writeErr });
+    // Only the command this line runs is loaded (every one for help or a misspelt command).
+    const commands = await Promise.all(commandsFor(args).map((c) => c.load()));
+    const program = buildProgram(makeContext, { version, selfPath, write, writeErr, commands });
     if (args.length === 0) {
       program.outputHelp();
       return ExitCode.usage;

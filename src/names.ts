@@ -6,9 +6,7 @@ export const NAME_PATTERN = /^[a-z][a-z0-9_]{0,47}$/;
 /** A name in a command's options schema (the CLI has already given a usage error for a bad one). */
 export const nameSchema = z.string().regex(NAME_PATTERN);
 
-/** The legacy tools pgmam stands in for, as symlinks to the same binary. */
-export const LEGACY_NAMES = ['initcluster', 'pitr', 'pgbranch', 'pgbackup'] as const;
-export type LegacyName = (typeof LEGACY_NAMES)[number];
+export { LEGACY_NAMES, type LegacyName } from './legacy-names.js';
 
 export function parseName(value: string | undefined, what = 'name'): string {
   const v = value ?? '';

@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_FILE } from '../config/schema.js';
 import { EXIT_MEANINGS } from '../errors.js';
 import { LEGACY_NAMES } from '../names.js';
 import { LEGACY_USAGE } from './legacy.js';
+import { loadAllCommands, type CliCommand } from './commands.js';
 import { buildProgram, commandExamples } from './program.js';
 
 export interface ManPage {
@@ -14,12 +15,13 @@ export interface ManPage {
   text: string;
 }
 
-/** The program as the command line has it; nothing runs (no context is ever made). */
-export function docsProgram(version: string): Command {
+/** The program as the command line has it, every command loaded; nothing runs (no context is ever made). */
+export async function docsProgram(version: string): Promise<{ program: Command; commands: CliCommand[] }> {
   const none = async () => {
     throw new Error('documentation only');
   };
-  return buildProgram(none, { version, selfPath: '/usr/sbin/pgmam', write: () => {}, writeErr: () => {} });
+  const commands = await loadAllCommands();
+  return { program: buildProgram(none, { version, selfPath: '/usr/sbin/pgmam', write: () => {}, writeErr: () => {}, commands }), commands };
 }
 
 /** Every command that runs something, with its path from the program ('branch create'). */
@@ -145,17 +147,17 @@ function mainPage(program: Command, version: string, date: string): ManPage {
 }
 
 /** pgmam(8), one page per command, and one per legacy name (a .so of its command's page). */
-export function manPages(version: string, date: string): ManPage[] {
-  const program = docsProgram(version);
-  const examples = commandExamples();
+export async function manPages(version: string, date: string): Promise<ManPage[]> {
+  const { program, commands } = await docsProgram(version);
+  const examples = commandExamples(commands);
   const pages = [mainPage(program, version, date), ...leaves(program).map(({ path, cmd }) => commandPage(program, path, cmd, examples.get(path) ?? [], version, date))];
   const legacyTarget = (n: (typeof LEGACY_NAMES)[number]) => manName(LEGACY_USAGE[n].becomes.split(' | ')[0]!.split(' ').slice(1).filter((w) => /^[a-z]+$/.test(w)).join(' '));
   return [...pages, ...LEGACY_NAMES.map((n) => ({ name: n, text: `.so man8/${legacyTarget(n)}.8\n` }))];
 }
 
 /** Bash completion of pgmam: commands, subcommands, flags, flag choices, and cluster names for arguments. */
-export function bashCompletion(version: string): string {
-  const program = docsProgram(version);
+export async function bashCompletion(version: string): Promise<string> {
+  const { program } = await docsProgram(version);
   const globals = program.options.flatMap((o) => [o.short, o.long].filter((x): x is string => Boolean(x)));
   const groups = program.commands.filter((c) => c.commands.length);
   const caseLines: string[] = [];

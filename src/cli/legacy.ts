@@ -1,7 +1,7 @@
 // One-way translation of the legacy tools' argv into pgmam argv, before the program parses it; the
 // program never knows legacy flags exist.
 import { UsageError } from '../errors.js';
-import { LEGACY_NAMES, type LegacyName } from '../names.js';
+import { LEGACY_NAMES, type LegacyName } from '../legacy-names.js';
 
 export { LEGACY_NAMES, type LegacyName };
 

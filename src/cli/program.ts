@@ -2,10 +2,10 @@
 // arguments and flags from its spec, parsed into options by its own zod schema. No domain logic.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context } from '../context.js';
-import { argKey, type CliSpec } from '../plan/cli-spec.js';
-import { runCommand, type CommandModule, type RunFlags } from '../plan/command.js';
+import type { CliArg, CliSpec } from '../plan/cli-spec.js';
+import type { CommandModule, RunFlags } from '../plan/command.js';
 import type { LogLevel } from '../log.js';
-import { COMMANDS, type CliCommand } from './commands.js';
+import type { CliCommand } from './commands.js';
 import type { CliBatch } from '../plan/cli-spec.js';
 
 export interface GlobalOptions {
@@ -21,7 +21,11 @@ export interface Dispatch {
   command<O extends RunFlags, F, J>(ctx: Context, m: CommandModule<O, F, J>, o: O): Promise<unknown>;
   batch<O>(ctx: Context, b: CliBatch<O>, o: O & RunFlags): Promise<unknown>;
 }
-export const realDispatch: Dispatch = { command: runCommand, batch: (ctx, b, o) => b.run(ctx, o) };
+// The runner is loaded once a command runs: help, --version and usage errors need none of it.
+export const realDispatch: Dispatch = { command: async (ctx, m, o) => (await import('../plan/command.js')).runCommand(ctx, m, o), batch: (ctx, b, o) => b.run(ctx, o) };
+
+/** The key a positional argument's value has in the raw input (default: the name in its syntax). */
+export const argKey = (a: CliArg) => a.key ?? a.syntax.replace(/[<>[\].]/g, '');
 
 /** Builds the Context once the global options (config file, log level) are known. */
 export type ContextFactory = (g: GlobalOptions, command: string) => Promise<Context>;
@@ -35,7 +39,10 @@ function globals(cmd: Command): GlobalOptions {
 const describe = (c: CliCommand) => (c.kind === 'module' ? { ...c.module.spec, cli: c.module.spec.cli! } : c.batch);
 
 /** Each command's examples, by its name ('branch create'): the man pages show them. */
-export const commandExamples = (): Map<string, string[]> => new Map(COMMANDS.map((c) => [describe(c).name, describe(c).examples]));
+export const commandExamples = (commands: readonly CliCommand[]): Map<string, string[]> => new Map(commands.map((c) => [describe(c).name, describe(c).examples]));
+
+/** A loaded command's name, as its spec gives it. */
+export const commandName = (c: CliCommand) => describe(c).name;
 
 function wire(cmd: Command, cli: CliSpec, examples: string[]): void {
   for (const a of cli.args ?? []) cmd.argument(a.syntax, a.help ?? '');
@@ -49,7 +56,18 @@ function wire(cmd: Command, cli: CliSpec, examples: string[]): void {
   cmd.addHelpText('after', `\nExample:\n  ${examples.join('\n  ')}\n`);
 }
 
-export function buildProgram(makeContext: ContextFactory, meta: { version: string; selfPath: string; write: (s: string) => void; writeErr: (s: string) => void; dispatch?: Dispatch }): Command {
+const GROUPS: ReadonlyArray<[string, string]> = [
+  ['branch', "independent clusters restored from a parent's backups"],
+  ['tls', "TLS: pgmam's CA and each cluster's own server certificate"],
+  ['repo', 'repositories: the local one, and S3 ones or repository hosts (pgBackRest TLS servers) beside it'],
+  ['replica', 'streaming replicas of an app on this host, and failover to one'],
+];
+
+/** The program over the commands given (commands.ts loads only those a command line needs). */
+export function buildProgram(
+  makeContext: ContextFactory,
+  meta: { version: string; selfPath: string; write: (s: string) => void; writeErr: (s: string) => void; dispatch?: Dispatch; commands: readonly CliCommand[] },
+): Command {
   const dispatch = meta.dispatch ?? realDispatch;
   const program = new Command('pgmam')
     .description('Many PostgreSQL applications on one Debian host: one app = one cluster, each with its own pgBackRest stanza.')
@@ -66,13 +84,10 @@ export function buildProgram(makeContext: ContextFactory, meta: { version: strin
     .configureOutput({ writeOut: meta.write, writeErr: meta.writeErr, outputError: (s, w) => w(s.startsWith('error:') ? `pgmam: ${s.slice(7)}` : s) })
     .exitOverride();
 
-  const groups = new Map<string, Command>([
-    ['branch', program.command('branch').description("independent clusters restored from a parent's backups")],
-    ['tls', program.command('tls').description("TLS: pgmam's CA and each cluster's own server certificate")],
-    ['repo', program.command('repo').description('repositories: the local one, and S3 ones or repository hosts (pgBackRest TLS servers) beside it')],
-    ['replica', program.command('replica').description('streaming replicas of an app on this host, and failover to one')],
-  ]);
-  for (const c of COMMANDS) {
+  // The groups first (help lists them so), each only when a command of it is loaded.
+  const names = meta.commands.map(commandName);
+  const groups = new Map(GROUPS.filter(([g]) => names.some((n) => n.startsWith(`${g} `))).map(([g, help]) => [g, program.command(g).description(help)]));
+  for (const c of meta.commands) {
     const d = describe(c);
     const [first, sub] = d.name.split(' ') as [string, string | undefined];
     const cmd = (sub ? groups.get(first)! : program).command(sub ?? first).description(d.summary);

@@ -45,8 +45,6 @@ export interface CliBatch<O> {
   run(ctx: Context, o: O & RunFlags): Promise<void>;
 }
 
-export const argKey = (a: CliArg) => a.key ?? a.syntax.replace(/[<>[\].]/g, '');
-
 /** A boolean flag: absent is false. */
 export const flag = z
   .boolean()

@@ -3,7 +3,8 @@
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { translateLegacy, type LegacyName } from '../../../src/cli/legacy.js';
-import { buildProgram, type Dispatch } from '../../../src/cli/program.js';
+import { COMMAND_LOADERS, commandsFor, loadAllCommands } from '../../../src/cli/commands.js';
+import { buildProgram, commandName, type Dispatch } from '../../../src/cli/program.js';
 import { PgmamError } from '../../../src/errors.js';
 import { fakeContext } from '../fakes.js';
 
@@ -19,9 +20,12 @@ async function parse(argv: string[], legacy?: LegacyName): Promise<Call | { exit
     },
     batch: async (_ctx, b, o) => void calls.push({ command: b.name, options: { ...(o as object) } }),
   };
-  const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/opt/pgmam/bin/pgmam', write: () => undefined, writeErr: () => undefined, dispatch });
   try {
-    await program.parseAsync(legacy ? translateLegacy(legacy, argv) : argv, { from: 'user' });
+    // As main.ts does: only the commands the line names are loaded.
+    const args = legacy ? translateLegacy(legacy, argv) : argv;
+    const commands = await Promise.all(commandsFor(args).map((c) => c.load()));
+    const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/opt/pgmam/bin/pgmam', write: () => undefined, writeErr: () => undefined, dispatch, commands });
+    await program.parseAsync(args, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return { exitCode: e.exitCode === 0 ? 0 : 2 };
     if (e instanceof PgmamError) return { exitCode: e.exitCode };
@@ -151,9 +155,30 @@ describe('help', () => {
     '%s %s --help shows an example',
     async (...names: string[]) => {
       let text = '';
-      const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/x', write: (s) => void (text += s), writeErr: () => undefined });
-      await expect(program.parseAsync([...names, '--help'], { from: 'user' })).rejects.toMatchObject({ exitCode: 0 });
+      const args = [...names, '--help'];
+      const commands = await Promise.all(commandsFor(args).map((c) => c.load()));
+      const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/x', write: (s) => void (text += s), writeErr: () => undefined, commands });
+      await expect(program.parseAsync(args, { from: 'user' })).rejects.toMatchObject({ exitCode: 0 });
       expect(text).toMatch(new RegExp(`Example:\\n  pgmam ${names.join(' ')}`));
     },
   );
+});
+
+describe('loading only what a command line needs', () => {
+  it("each loader's name is its command's spec name", async () => {
+    expect((await loadAllCommands()).map(commandName)).toEqual(COMMAND_LOADERS.map((l) => l.name));
+  });
+  it.each([
+    [['--version'], []],
+    [['list', '--json'], ['list']],
+    [['--config', '/x', '-q', 'branch', 'create', 'app1'], ['branch create']],
+    [['pitr', 'app1', '--to', 'x'], ['pitr']],
+    [['tls', '--help'], ['tls show', 'tls renew', 'tls enable']],
+    [['branch', 'nosuch'], ['branch create', 'branch sync', 'branch list', 'branch drop']],
+  ])('%j loads %j', (args, names) => {
+    expect(commandsFor(args).map((l) => l.name)).toEqual(names);
+  });
+  it.each([[[]], [['--help']], [['restore', 'app1']]])('%j loads every command (help lists them)', (args) => {
+    expect(commandsFor(args)).toBe(COMMAND_LOADERS);
+  });
 });

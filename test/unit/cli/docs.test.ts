@@ -1,7 +1,7 @@
 // The package's generated files: the commented default configuration, man pages and bash completion.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { bashCompletion, docsProgram, leaves, manPages } from '../../../src/cli/docs.js';
 import { configKeys, renderDefaultConfig } from '../../../src/config/help.js';
 import { configSource, parseConfig } from '../../../src/config/load.js';
@@ -22,8 +22,12 @@ describe('the default configuration file', () => {
 });
 
 describe('man pages', () => {
-  const pages = manPages('1.2.3', '2026-12-02');
-  const program = docsProgram('1.2.3');
+  let pages: Awaited<ReturnType<typeof manPages>>;
+  let program: Awaited<ReturnType<typeof docsProgram>>['program'];
+  beforeAll(async () => {
+    pages = await manPages('1.2.3', '2026-12-02');
+    program = (await docsProgram('1.2.3')).program;
+  });
   it('pgmam(8), one per command, one per legacy name', () => {
     const names = pages.map((p) => p.name);
     expect(names).toContain('pgmam');
@@ -49,7 +53,10 @@ describe('man pages', () => {
 });
 
 describe('bash completion', () => {
-  const text = bashCompletion('1.2.3');
+  let text: string;
+  beforeAll(async () => {
+    text = await bashCompletion('1.2.3');
+  });
   const complete = (words: string[]) =>
     execFileSync('bash', ['-c', `${text}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _pgmam; echo "\${COMPREPLY[*]}"`], { encoding: 'utf8' }).trim();
   it('pgmam br → branch; branch c → create; a flag; a flag choice', () => {
