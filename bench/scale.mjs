@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// Benchmark (by hand, not in CI): a host with many apps. Creates N managed clusters (default 30) with
+// pgmam initcluster, each then set to shared_buffers = 16MB and max_connections = 20 (pg_conftool +
+// restart: a small app), and measures, medians of R rounds:
+//   - pgmam list --json against the raw pair it replaces (pg_lsclusters --json + one pgbackrest info
+//     --output=json), alternately;
+//   - pgmam check (and per app);
+//   - pgmam backup --all with nothing changed (every cluster skipped), and with one cluster changed;
+//   - the memory of an idle cluster: the PSS of its postmaster and children (smaps_rollup).
+// Ports 27200-27299, names s_app<i>, everything else under /var/lib/pgmam-bench-scale.
+// Usage (root): node bench/scale.mjs [apps=30] [rounds=5] [pgmam executable, default bin/pgmam]
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const N = Number(process.argv[2] ?? 30);
+const rounds = Number(process.argv[3] ?? 5);
+const PGMAM = resolve(process.argv[4] ?? resolve(import.meta.dirname, '../bin/pgmam'));
+const ROOT = '/var/lib/pgmam-bench-scale';
+const CONF = `${ROOT}/pgmam.conf`;
+const NAMES = Array.from({ length: N }, (_, i) => `s_app${i}`);
+const env = { ...process.env, PGMAM_CONFIG: CONF };
+
+const run = (cmd, args, ok = [0]) => {
+  try {
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp', env, maxBuffer: 64 << 20 }).toString().trim();
+  } catch (e) {
+    if (ok.includes(e.status)) return e.stdout.toString().trim();
+    throw new Error(`${cmd} ${args.join(' ')} exited ${e.status}: ${e.stderr}`);
+  }
+};
+const asPg = (cmd, args) => run('runuser', ['-u', 'postgres', '--', cmd, ...args]);
+const time = (fn) => { const t = performance.now(); fn(); return (performance.now() - t) / 1000; };
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+function cleanup() {
+  for (const n of NAMES) {
+    if (existsSync(`/etc/pgbackrest/conf.d/${n}.conf`)) {
+      try { asPg('pgbackrest', [`--stanza=${n}`, 'stop']); } catch {}
+      try { asPg('pgbackrest', [`--stanza=${n}`, 'stanza-delete', '--force']); } catch {}
+    }
+    try { run('pg_dropcluster', ['--stop', '15', n]); } catch {}
+    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, `/etc/pgbackrest/conf.d/${n}.conf`, `/var/spool/pgbackrest/archive/${n}`, `/tmp/pgbackrest/${n}.stop`]) rmSync(p, { recursive: true, force: true });
+  }
+  rmSync(ROOT, { recursive: true, force: true });
+}
+
+/** PSS (kB) of a cluster's postmaster and its children. */
+function clusterPss(dataDir) {
+  const pm = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+  let kb = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+      if (Number(pid) !== pm && ppid !== pm) continue;
+      kb += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))[1]);
+    } catch {} // a process that ended meanwhile
+  }
+  return kb;
+}
+
+cleanup();
+mkdirSync(ROOT, { recursive: true });
+writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27200\nport-max = 27299\ntls-dir = ${ROOT}/tls\n`);
+try {
+  const tCreate = time(() => {
+    for (const n of NAMES) {
+      run(PGMAM, ['initcluster', n, '-q']);
+      run('pg_conftool', ['15', n, 'set', 'shared_buffers', '16MB']);
+      run('pg_conftool', ['15', n, 'set', 'max_connections', '20']);
+      run('pg_ctlcluster', ['15', n, 'restart']);
+    }
+  });
+  const entries = JSON.parse(run(PGMAM, ['list', '--json'])).filter((e) => NAMES.includes(e.name));
+  console.log(`${entries.length} clusters ready in ${tCreate.toFixed(0)} s (shared_buffers 16MB, max_connections 20)`);
+
+  const rawT = [], listT = [], checkT = [], idleT = [], oneT = [];
+  for (let i = 0; i < rounds; i++) {
+    rawT.push(time(() => { run('pg_lsclusters', ['--json']); asPg('pgbackrest', ['--output=json', 'info']); }));
+    listT.push(time(() => run(PGMAM, ['list', '--json'])));
+    checkT.push(time(() => run(PGMAM, ['check', '-q'], [0, 7])));
+    idleT.push(time(() => run(PGMAM, ['backup', '--all', '-q'], [0, 7])));
+    const e = entries[i % entries.length];
+    asPg('psql', ['-X', '-q', '-h', '/var/run/postgresql', '-p', String(e.port), '-c', `create table if not exists bench_t (i int); insert into bench_t values (${i})`]);
+    oneT.push(time(() => run(PGMAM, ['backup', '--all', '-q'], [0, 7])));
+  }
+  const mem = entries.map((e) => clusterPss(e.dataDir)).sort((a, b) => a - b);
+  const mr = median(rawT), ml = median(listT), mc = median(checkT), mi = median(idleT), mo = median(oneT);
+  console.log(`| measure (${N} apps, median of ${rounds}) | seconds | per app |`);
+  console.log('| --- | --- | --- |');
+  console.log(`| raw pg_lsclusters --json + pgbackrest info | ${mr.toFixed(3)} | ${(mr / N).toFixed(4)} |`);
+  console.log(`| pgmam list --json | ${ml.toFixed(3)} | ${(ml / N).toFixed(4)} | ratio ${(ml / mr).toFixed(2)}x (goal <= 1.5x)`);
+  console.log(`| pgmam check | ${mc.toFixed(3)} | ${(mc / N).toFixed(4)} |`);
+  console.log(`| pgmam backup --all, nothing changed | ${mi.toFixed(3)} | ${(mi / N).toFixed(4)} | (goal <= 0.2 s per app)`);
+  console.log(`| pgmam backup --all, one app changed | ${mo.toFixed(3)} | ${(mo / N).toFixed(4)} |`);
+  console.log(`idle cluster PSS: median ${(median(mem) / 1024).toFixed(1)} MB, min ${(mem[0] / 1024).toFixed(1)}, max ${(mem.at(-1) / 1024).toFixed(1)}`);
+} finally {
+  cleanup();
+}
