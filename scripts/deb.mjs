@@ -65,8 +65,8 @@ for (const f of walk(root)) chmodSync(f, f.endsWith('/usr/sbin/pgmam') ? 0o755 :
 for (const d of walkDirs(root)) chmodSync(d, 0o755);
 
 writeFileSync(`${root}/DEBIAN/conffiles`, '/etc/pgmam/pgmam.conf\n');
-writeFileSync(`${root}/DEBIAN/postrm`, postrm(), { mode: 0o755 });
-writeFileSync(`${root}/DEBIAN/prerm`, prerm(), { mode: 0o755 });
+writeFileSync(`${root}/DEBIAN/postrm`, postrm());
+writeFileSync(`${root}/DEBIAN/prerm`, prerm());
 chmodSync(`${root}/DEBIAN/postrm`, 0o755);
 chmodSync(`${root}/DEBIAN/prerm`, 0o755);
 writeFileSync(`${root}/DEBIAN/md5sums`, walk(root).filter((f) => !f.includes('/DEBIAN/') && !f.includes('/etc/')).map((f) => `${createHash('md5').update(readFileSync(f)).digest('hex')}  ${relative(root, f)}\n`).join(''));

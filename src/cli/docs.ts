@@ -66,7 +66,7 @@ const manName = (path: string) => `pgmam-${path.replace(/ /g, '-')}`;
 
 function commandPage(program: Command, path: string, cmd: Command, examples: string[], version: string, date: string): ManPage {
   const name = manName(path);
-  const legacy = LEGACY_NAMES.filter((n) => LEGACY_USAGE[n].becomes.split(' | ').some((b) => b.startsWith(`pgmam ${path} `) || b === `pgmam ${path}`));
+  const legacy = LEGACY_NAMES.filter((n) => LEGACY_USAGE[n].command === path);
   const lines = [
     ...header(name, version, date),
     '.SH NAME',
@@ -151,8 +151,7 @@ export async function manPages(version: string, date: string): Promise<ManPage[]
   const { program, commands } = await docsProgram(version);
   const examples = commandExamples(commands);
   const pages = [mainPage(program, version, date), ...leaves(program).map(({ path, cmd }) => commandPage(program, path, cmd, examples.get(path) ?? [], version, date))];
-  const legacyTarget = (n: (typeof LEGACY_NAMES)[number]) => manName(LEGACY_USAGE[n].becomes.split(' | ')[0]!.split(' ').slice(1).filter((w) => /^[a-z]+$/.test(w)).join(' '));
-  return [...pages, ...LEGACY_NAMES.map((n) => ({ name: n, text: `.so man8/${legacyTarget(n)}.8\n` }))];
+  return [...pages, ...LEGACY_NAMES.map((n) => ({ name: n, text: `.so man8/${manName(LEGACY_USAGE[n].command)}.8\n` }))];
 }
 
 /** Bash completion of pgmam: commands, subcommands, flags, flag choices, and cluster names for arguments. */

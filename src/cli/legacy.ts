@@ -5,12 +5,12 @@ import { LEGACY_NAMES, type LegacyName } from '../legacy-names.js';
 
 export { LEGACY_NAMES, type LegacyName };
 
-/** Each legacy name's own flags, as its man page shows them, and the pgmam command it becomes. */
-export const LEGACY_USAGE: { readonly [N in LegacyName]: { synopsis: string; becomes: string } } = {
-  initcluster: { synopsis: 'initcluster -a APP [-p PORT]', becomes: 'pgmam initcluster APP [--port PORT]' },
-  pitr: { synopsis: 'pitr -a APP -t TIME', becomes: 'pgmam pitr APP --to TIME' },
-  pgbranch: { synopsis: 'pgbranch -c -a APP [-n NAME] | pgbranch -b BRANCH sync', becomes: 'pgmam branch create APP [--name NAME] | pgmam branch sync BRANCH' },
-  pgbackup: { synopsis: 'pgbackup [-path DIR]', becomes: 'pgmam backup --all [--export-to DIR]' },
+/** Each legacy name's own flags, as its man page shows them, the pgmam line it becomes, and the command whose page documents it. */
+export const LEGACY_USAGE: { readonly [N in LegacyName]: { synopsis: string; becomes: string; command: string } } = {
+  initcluster: { synopsis: 'initcluster -a APP [-p PORT]', becomes: 'pgmam initcluster APP [--port PORT]', command: 'initcluster' },
+  pitr: { synopsis: 'pitr -a APP -t TIME', becomes: 'pgmam pitr APP --to TIME', command: 'pitr' },
+  pgbranch: { synopsis: 'pgbranch -c -a APP [-n NAME] | pgbranch -b BRANCH sync', becomes: 'pgmam branch create APP [--name NAME] | pgmam branch sync BRANCH', command: 'branch create' },
+  pgbackup: { synopsis: 'pgbackup [-path DIR]', becomes: 'pgmam backup --all [--export-to DIR]', command: 'backup' },
 };
 
 export const isLegacyName = (n: string): n is LegacyName => (LEGACY_NAMES as readonly string[]).includes(n);
