@@ -9,6 +9,7 @@
 //   - the memory of an idle cluster: the PSS of its postmaster and children (smaps_rollup).
 // Ports 27200-27299, names s_app<i>, everything else under /var/lib/pgmam-bench-scale.
 // Usage (root): node bench/scale.mjs [apps=30] [rounds=5] [pgmam executable, default bin/pgmam]
+// KEEP=1 leaves the clusters behind; a later run with KEEP=1 measures them again without creating them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -59,12 +60,17 @@ function clusterPss(dataDir) {
   return kb;
 }
 
-cleanup();
-mkdirSync(ROOT, { recursive: true });
-writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27200\nport-max = 27299\ntls-dir = ${ROOT}/tls\n`);
+const keep = process.env.KEEP === '1';
+const reuse = keep && existsSync(CONF);
+if (!reuse) {
+  cleanup();
+  mkdirSync(ROOT, { recursive: true });
+  writeFileSync(CONF, `repo-path = ${ROOT}/repo\nstate-dir = ${ROOT}/state\nlog-file = ${ROOT}/pgmam.log\nport-min = 27200\nport-max = 27299\ntls-dir = ${ROOT}/tls\n`);
+}
 try {
   const tCreate = time(() => {
     for (const n of NAMES) {
+      if (existsSync(`/etc/postgresql/15/${n}`)) continue;
       run(PGMAM, ['initcluster', n, '-q']);
       run('pg_conftool', ['15', n, 'set', 'shared_buffers', '16MB']);
       run('pg_conftool', ['15', n, 'set', 'max_connections', '20']);
@@ -95,5 +101,5 @@ try {
   console.log(`| pgmam backup --all, one app changed | ${mo.toFixed(3)} | ${(mo / N).toFixed(4)} |`);
   console.log(`idle cluster PSS: median ${(median(mem) / 1024).toFixed(1)} MB, min ${(mem[0] / 1024).toFixed(1)}, max ${(mem.at(-1) / 1024).toFixed(1)}`);
 } finally {
-  cleanup();
+  if (!keep) cleanup();
 }

@@ -10,6 +10,13 @@ export interface Io {
   err(text: string): void;
   /** stdin and stdout are terminals: prompts are possible. */
   readonly interactive: boolean;
+  /** One live line on the terminal; absent when output is not a terminal, under --json or -q. */
+  readonly progress?: ProgressLine;
+}
+
+export interface ProgressLine {
+  show(line: string): void;
+  clear(): void;
 }
 
 export interface Prompter {

@@ -64,6 +64,8 @@ export interface HostFs {
   isExecutable(file: string): Promise<boolean>;
   /** Every regular file below `dir`, as paths relative to it ([] when it does not exist). */
   walk(dir: string): Promise<string[]>;
+  /** Bytes of the regular files below `dir`, links not followed (0 when it does not exist); files vanishing meanwhile are skipped. */
+  treeBytes(dir: string): Promise<number>;
   /** Copy one file (parents created with `owner`), keeping its mode; then fsync. */
   copyFile(from: string, to: string, owner?: Owner): Promise<void>;
   /** Copy many files (paths relative to both directories), keeping mode and time; the caller verifies them. */
@@ -241,6 +243,25 @@ export const nodeFs: HostFs = {
     await visit('');
     return out.sort();
   },
+  async treeBytes(dir) {
+    let total = 0;
+    const visit = async (d: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fsp.readdir(d, { withFileTypes: true });
+      } catch (e) {
+        if (isMissing(e)) return;
+        throw e;
+      }
+      for (const e of entries) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) await visit(p);
+        else if (e.isFile()) total += (await fsp.lstat(p).catch(() => undefined))?.size ?? 0;
+      }
+    };
+    await visit(dir);
+    return total;
+  },
   async copyFile(from, to, owner) {
     // Missing parents get the copy's owner too (an export repository belongs to postgres).
     const missing: string[] = [];
@@ -319,6 +340,7 @@ export function readOnlyFs(inner: HostFs): HostFs {
     readlink: (f) => inner.readlink(f),
     isExecutable: (f) => inner.isExecutable(f),
     walk: (d) => inner.walk(d),
+    treeBytes: (d) => inner.treeBytes(d),
     sha256: (f) => inner.sha256(f),
     writeFileAtomic: (f) => refuse(`write ${f}`)(),
     createExclusive: (f) => refuse(`create ${f}`)(),

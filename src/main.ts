@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
-import type { Context } from './context.js';
+import type { Context, ProgressLine } from './context.js';
 import { ExitCode, PgmamError } from './errors.js';
 import { ChildGroups } from './runner/children.js';
 import { commandsFor } from './cli/commands.js';
@@ -15,8 +15,28 @@ import { buildProgram, type GlobalOptions } from './cli/program.js';
 declare const PGMAM_VERSION: string;
 const version = typeof PGMAM_VERSION === 'string' ? PGMAM_VERSION : '0.0.0-dev';
 
-const write = (s: string) => void process.stdout.write(s);
-const writeErr = (s: string) => void process.stderr.write(s);
+// A live progress line is wiped before any other output, so the two never mix; the next tick redraws it.
+let progressShown = false;
+const clearProgress = () => {
+  if (progressShown) process.stderr.write('\r\x1b[K');
+  progressShown = false;
+};
+const progressLine: ProgressLine = {
+  show(line) {
+    const width = Math.max(20, (process.stderr.columns || 80) - 1);
+    process.stderr.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
+    progressShown = true;
+  },
+  clear: clearProgress,
+};
+const write = (s: string) => {
+  clearProgress();
+  process.stdout.write(s);
+};
+const writeErr = (s: string) => {
+  clearProgress();
+  process.stderr.write(s);
+};
 
 function signalExists(target: number): boolean {
   try {
@@ -68,13 +88,15 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
   const { log, fileProblem } = createLogger({ file: uid === 0 ? paths.logFile : undefined, stderrLevel: g.logLevel, writeErr, command });
   if (fileProblem) log.warn(fileProblem);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  // Only for a person watching: never into a pipe or a file, under --json, or when asked to be quiet.
+  const progress = process.stdout.isTTY && process.stderr.isTTY && !g.json && (g.logLevel === 'info' || g.logLevel === 'debug') ? progressLine : undefined;
   return {
     runner: new ExecaRunner(log, uid, process.env, children),
     children,
     fs: nodeFs,
     clock: { now: () => new Date() },
     log,
-    io: { out: write, err: writeErr, interactive },
+    io: { out: write, err: writeErr, interactive, ...(progress ? { progress } : {}) },
     prompter: {
       async confirm(message) {
         const { confirm } = await import('@inquirer/prompts');

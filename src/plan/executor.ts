@@ -6,6 +6,7 @@ import { lockDeps, acquireLock, LockHeldError, readLock, recordLockGroups } from
 import { pausedPath, removeJournal, writeJournal, type Journal } from '../state/journal.js';
 import { renderArgv } from '../runner/types.js';
 import { renderPlan } from './render.js';
+import { figuresText, startMeter, type ProgressFigures } from './progress.js';
 import { isCmd, type Action, type Plan, type Step, type StepOutcome } from './types.js';
 
 export interface ExecuteFlags {
@@ -108,10 +109,18 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
       }
       if (journal && ctx.host.pauseBefore === step.id) await pauseForever(ctx, journal, step.id);
       log({ event: 'step-begin', step: step.id }, `${n} ${step.title}`);
+      let figures: ProgressFigures | undefined;
       try {
         const signal = ctx.host.interrupted();
         if (signal) throw new Error(`interrupted by ${signal}`);
-        const out = await runAction(ctx, step.run);
+        const meter = step.progress && startMeter(ctx, step.progress);
+        let out;
+        try {
+          out = await runAction(ctx, step.run);
+        } finally {
+          meter?.stop();
+        }
+        figures = await meter?.finish();
         if (journal && out?.journal) {
           journal.data = { ...journal.data, ...out.journal };
           await writeJournal(ctx.fs, ctx.paths.stateDir, journal);
@@ -126,7 +135,10 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
         throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, report.lines);
       }
       done.push(step);
-      log({ event: 'step-end', step: step.id, durationMs: Math.round(performance.now() - t0) }, `${n} ${step.id} done (${secs(performance.now() - t0)})`);
+      log(
+        { event: 'step-end', step: step.id, durationMs: Math.round(performance.now() - t0), ...(figures ? { progress: figures } : {}) },
+        `${n} ${step.id} done (${secs(performance.now() - t0)}${figures ? `, ${figuresText(figures)}` : ''})`,
+      );
     }
     if (journal) await removeJournal(ctx.fs, ctx.paths.stateDir, journal.name);
     log({ event: 'end', command: plan.command, target: plan.target, durationMs: Math.round(performance.now() - began) }, `end ${plan.command} ${plan.target} (${secs(performance.now() - began)})`);

@@ -33,6 +33,20 @@ export interface Step {
   undo?: { title: string; run: Action; show?: string[] };
   /** When this step fails, undo nothing: what was made stays, as the step's failure message says. */
   keepOnFailure?: boolean;
+  /** A long step's measure: a live line on a terminal while it runs, its figures in the log at its end. */
+  progress?: Progress;
+}
+
+/** How far a long step has got, read from what the host shows (a directory's size, a lock file, an LSN). */
+export interface Progress {
+  /** What the line names, e.g. 'restore 15/app1'. */
+  what: string;
+  /** Bytes when done; undefined when not known beforehand. */
+  total: number | undefined;
+  /** 'share': done and total are 1/10000ths of the work (a tool that reports only a share done). Default 'bytes'. */
+  unit?: 'bytes' | 'share';
+  /** Bytes done now (with the total, where only the tool knows it), read-only and cheap; undefined while it cannot tell yet. */
+  done(ctx: Context): Promise<number | { done: number; total: number } | undefined>;
 }
 
 export interface Plan {

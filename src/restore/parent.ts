@@ -6,7 +6,7 @@ import type { HostCluster } from '../pg/clusters.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { fail, pass, type Guard } from '../plan/types.js';
 import { backupWalArchived, emptySource, gatherSource, repoIsAttached, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type RestoreWant, type SourceFacts } from './source.js';
-import type { RestoreSource } from './sequence.js';
+import { expectOf, type RestoreExpect, type RestoreSource } from './sequence.js';
 import type { LiveCluster } from './steps.js';
 import type { TargetTime } from './target.js';
 import type { Cmd, Runner } from '../runner/types.js';
@@ -65,7 +65,7 @@ export function parentGuards(p: ParentFacts, label: string, at: TargetTime | und
 }
 
 /** The restore of the parent's backup into the branch's data directory, archiving off. */
-export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): { restore: Cmd; what: string } {
+export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): { restore: Cmd; what: string; expect: RestoreExpect } {
   const set = selectSet(p, at).set;
   const scope = stanzaScope(p.record?.stanza ?? '?', stanzaDir);
   const restore = pgbr.restore(scope, {
@@ -78,7 +78,7 @@ export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: Tar
     repo: p.repo.index,
   });
   const from = p.repo.index === 1 ? 'the local repository' : `repository ${p.repo.name} (repo${p.repo.index})`;
-  return { restore, what: `restore the parent's backup ${set?.label ?? '?'} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off, from ${from}: ${p.repo.why}` };
+  return { restore, expect: expectOf(set, p.stanza), what: `restore the parent's backup ${set?.label ?? '?'} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off, from ${from}: ${p.repo.why}` };
 }
 
 /** The parent as a source of the restore sequence: its history, a WAL switch when it runs, the restore. */

@@ -6,6 +6,9 @@ import { closeToUsersStep, handOverStep } from '../steps/hand-over.js';
 import type { Cmd } from '../runner/types.js';
 import type { Step } from '../plan/types.js';
 import type { PgbrScope } from '../pgbackrest/commands.js';
+import type { BackupInfo, StanzaInfo } from '../pgbackrest/info.js';
+import * as pg from '../pg/commands.js';
+import { dirGrowth, replaySpan } from '../steps/measures.js';
 import type { Preserved } from '../state/store.js';
 import { archiveHistorySteps, type SourceFacts } from './source.js';
 import {
@@ -38,9 +41,19 @@ export type RestoreSource =
       live: LiveCluster | undefined;
       restore: Cmd;
       what: string;
+      /** What a terminal's progress line measures against: the backup's size, the WAL its recovery replays. */
+      expect?: RestoreExpect;
     }
   /** A data directory an earlier restore preserved, put back and recovered along its own timeline. */
   | { kind: 'preserved'; preserved: Preserved; recoverySettings: string[]; why: string; createdAt: string };
+
+export interface RestoreExpect {
+  bytes: number | undefined;
+  replay: { from: number; to: number | undefined } | undefined;
+}
+
+/** What restoring `set` of `stanza` will lay down and replay. */
+export const expectOf = (set: BackupInfo | undefined, stanza: StanzaInfo | undefined): RestoreExpect => ({ bytes: set?.info?.size, replay: replaySpan(set, stanza) });
 
 export type RestoreInto =
   /** An existing cluster's data directory: stopped if running, moved aside as `preserved`. */
@@ -97,7 +110,7 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   }
   if (source.kind === 'stanza') {
     steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
-    steps.push(...(s.beforeRestore ?? []), restoreStep(source.restore, source.what));
+    steps.push(...(s.beforeRestore ?? []), restoreStep(source.restore, source.what, dirGrowth(`restore into ${pg.clusterLabel(live.id)}`, live.dataDir, source.expect?.bytes)));
   } else {
     if (into.kind !== 'replace') throw new Error('internal: a preserved data directory is put back only in place of the current one');
     steps.push(...(s.beforeRestore ?? []), putBackDataDirStep(into.name, source.preserved, live.dataDir, s.clustersDir));
@@ -105,7 +118,7 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   }
   steps.push(...(s.afterRestore ?? []));
   if (s.isolation) steps.push(verifyIsolationStep(live, s.isolation));
-  steps.push(startClusterStep(live, s.systemd, s.recoveryTimeout), waitPromotedStep(live, s.recoveryTimeout), verifyRecoveredStep(live, s.target, recovered));
+  steps.push(startClusterStep(live, s.systemd, s.recoveryTimeout), waitPromotedStep(live, s.recoveryTimeout, source.kind === 'stanza' ? source.expect?.replay : undefined), verifyRecoveredStep(live, s.target, recovered));
   if (s.parentArchive) steps.push(verifySourceArchiveStep(s.parentArchive.dir, s.parentArchive.before, recovered));
   return { steps, recovered, handOver: handOverStep(live.id, s.stateDir, s.systemd) };
 }

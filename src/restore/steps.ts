@@ -3,7 +3,8 @@
 // stanza into an emptied path, start, wait for promotion, verify.
 import type { Context } from '../context.js';
 import * as pg from '../pg/commands.js';
-import type { Step } from '../plan/types.js';
+import type { Progress, Step } from '../plan/types.js';
+import { lsnBytes } from '../pg/replication.js';
 import type { Cmd } from '../runner/types.js';
 import { updateManaged, type Preserved } from '../state/store.js';
 import { parsePgTimestamp } from './target.js';
@@ -106,8 +107,9 @@ export function createDataDirStep(dataDir: string, owner: { uid: number; gid: nu
   };
 }
 
-export function restoreStep(cmd: Cmd, what: string): Step {
-  return { id: 'restore-backup', title: what, effect: 'write', run: cmd };
+/** `progress`: the data directory filling up against the backup's size, on a terminal. */
+export function restoreStep(cmd: Cmd, what: string, progress?: Progress): Step {
+  return { id: 'restore-backup', title: what, effect: 'write', run: cmd, ...(progress ? { progress } : {}) };
 }
 
 export function startClusterStep(c: LiveCluster, systemd: boolean, timeoutSec: number): Step {
@@ -116,8 +118,12 @@ export function startClusterStep(c: LiveCluster, systemd: boolean, timeoutSec: n
   return { id: 'start-cluster', title: `start ${pg.clusterLabel(c.id)}`, effect: 'write', run: start };
 }
 
-/** Wait, bounded, until recovery has ended and the cluster is promoted. */
-export function waitPromotedStep(c: LiveCluster, timeoutSec: number): Step {
+/**
+ * Wait, bounded, until recovery has ended and the cluster is promoted. `replay` (WAL bytes from the
+ * backup's start to the archive's end) gives a terminal the replayed share, read by the same poll.
+ */
+export function waitPromotedStep(c: LiveCluster, timeoutSec: number, replay?: { from: number; to: number | undefined }): Step {
+  let replayed: number | undefined;
   return {
     id: 'wait-promoted',
     title: `wait until ${pg.clusterLabel(c.id)} has finished recovery and is promoted (at most ${timeoutSec} s)`,
@@ -125,8 +131,10 @@ export function waitPromotedStep(c: LiveCluster, timeoutSec: number): Step {
     run: async (ctx) => {
       const deadline = Date.now() + timeoutSec * 1000;
       for (;;) {
-        const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, 'select pg_is_in_recovery()'), { check: false });
-        if (r.exitCode === 0 && r.stdout.trim() === 'f') return;
+        const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, "select pg_is_in_recovery()::text || '|' || coalesce(pg_last_wal_replay_lsn()::text, '')"), { check: false });
+        const [inRecovery, lsn] = r.stdout.trim().split('|');
+        if (replay && lsn) replayed = Math.max(0, lsnBytes(lsn) - replay.from);
+        if (r.exitCode === 0 && inRecovery === 'false') return;
         if (r.exitCode !== 0 && !(await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)))
           throw new Error(`PostgreSQL stopped during recovery${await logTail(ctx, c.logFile)}`);
         stopIfInterrupted(ctx);
@@ -135,6 +143,7 @@ export function waitPromotedStep(c: LiveCluster, timeoutSec: number): Step {
       }
     },
     show: ['  poll select pg_is_in_recovery() until it is false'],
+    ...(replay ? { progress: { what: `recovery of ${pg.clusterLabel(c.id)} (WAL replayed)`, total: replay.to === undefined ? undefined : Math.max(0, replay.to - replay.from), done: async () => replayed } } : {}),
   };
 }
 

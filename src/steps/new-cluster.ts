@@ -28,6 +28,7 @@ import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
 import { backupAndMark, checkArchivingStep, readNextXid } from './stanza.js';
+import { backupShare } from './measures.js';
 import { shownRepoLines, stanzaRepoLines } from './stanza-file.js';
 import { MAX_REPO_INDEX, readRepos, type RepoRecord } from '../state/repos.js';
 import { describeStanzaIn, readStanzaInRepo } from '../host/repo-stanza.js';
@@ -452,6 +453,7 @@ export const backupIntoStep = (scope: pgbr.PgbrScope, name: string, why: string,
     id: `backup-full-repo${a.index}`,
     title: `take ${why} of ${name} into repository ${a.repo.name} (repo${a.index})`,
     effect: 'write',
+    progress: backupShare(`full backup of ${name} into repository ${a.repo.name}`, scope.stanza ?? name),
     run: async (ctx) => {
       const nextXid = await readNextXid(ctx.runner, at.version, at.port);
       const out = await ctx.runner.run({ ...cmd, argv: [cmd.argv[0]!, '--log-level-console=info', ...cmd.argv.slice(1)] });

@@ -7,6 +7,7 @@ import type { Context } from '../context.js';
 import * as pg from '../pg/commands.js';
 import { parseInfo } from '../pgbackrest/info.js';
 import { readRecord, updateManaged } from '../state/store.js';
+import { backupShare } from './measures.js';
 
 /** The transaction position read right before a backup began, for the mark that follows it. */
 export interface PendingMark {
@@ -53,6 +54,7 @@ export const backupFullStep = (scope: pgbr.PgbrScope, name: string, why: string,
   title: `take ${why} of ${name}`,
   effect: 'write',
   run: pgbr.backup(scope, 'full', retention),
+  progress: backupShare(`full backup of ${name}`, scope.stanza ?? name),
 });
 
 /**

@@ -69,6 +69,10 @@ export class MemoryFs implements HostFs {
     const pre = d.endsWith('/') ? d : `${d}/`;
     return [...this.files.keys()].filter((f) => f.startsWith(pre)).map((f) => f.slice(pre.length)).sort();
   }
+  async treeBytes(d: string) {
+    const pre = d.endsWith('/') ? d : `${d}/`;
+    return [...this.files].filter(([f, v]) => f.startsWith(pre) && !v.startsWith('-> ')).reduce((a, [, v]) => a + v.length, 0);
+  }
   async copyFile(a: string, b: string) {
     this.writes.push(`copy ${a} ${b}`);
     this.files.set(b, this.files.get(a) ?? '');

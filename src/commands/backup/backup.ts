@@ -22,6 +22,7 @@ import { mirrorRepos, type ExportSummary } from './export-repos.js';
 import { repoScope, stanzaScope } from '../../pgbackrest/commands.js';
 import { markBackup, readNextXid } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
+import { backupShare } from '../../steps/measures.js';
 import { gatherOutage, hasOpenGap, noOutage, outageSteps, type OutageFacts } from '../../steps/repo-outage.js';
 import { foreignTimeline, type Takeover } from '../../host/takeover.js';
 
@@ -255,6 +256,7 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
       id: local ? `backup-${d.type}` : `backup-${d.type}-repo${tier.index}`,
       title: `${d.type} backup of ${label}${local ? '' : ` into repository ${tier.name}`} (${d.why})`,
       effect: 'write',
+      progress: backupShare(`${d.type} backup of ${label}${local ? '' : ` into repository ${tier.name}`}`, t.record.stanza),
       run: async (c) => {
         const t0 = performance.now();
         const before = backupsIn(t.stanza, tier.index).map((b) => b.label);

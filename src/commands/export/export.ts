@@ -15,6 +15,7 @@ import type { Journal } from '../../state/journal.js';
 import type { ManagedCluster } from '../../state/store.js';
 import { managedClusters, postgresOwner, readClusters } from '../../host/facts.js';
 import { verifyExport, type ExportFormat } from '../../export/manifest.js';
+import { baseBackupStreamed, fileGrowth } from '../../steps/measures.js';
 
 export type { ExportFormat };
 
@@ -126,6 +127,7 @@ export function exportGuards(f: ExportFacts, o: ExportTargetOptions, env: Pick<P
 export function planExport(f: ExportFacts, o: ExportTargetOptions, env: PlanEnv): PlanBody {
   const rec = f.record;
   const t = { version: rec?.version ?? '?', port: f.cluster?.port ?? 0 };
+  const label = rec?.cluster ?? o.name;
   const dir = f.dir;
   const owner = f.owner ?? { uid: 0, gid: 0 };
   const tier = tierOf(f.now);
@@ -147,9 +149,10 @@ export function planExport(f: ExportFacts, o: ExportTargetOptions, env: PlanEnv)
     ...(o.format === 'dump'
       ? [
           { id: 'dump-globals', title: 'dump roles and tablespaces (pg_dumpall --globals-only)', effect: 'write' as const, run: pg.dumpGlobals(t, `${dir}/globals.sql`) },
-          ...f.databases.map((d): Step => ({ id: 'dump-database', title: `dump database ${d.name} (pg_dump -Fc)`, effect: 'write', run: pg.dumpDatabase(t, d.name, `${dir}/${d.name}.dump`) })),
+          // A compressed dump has no size to reach: the line shows what is written and how fast.
+          ...f.databases.map((d): Step => ({ id: 'dump-database', title: `dump database ${d.name} (pg_dump -Fc)`, effect: 'write', run: pg.dumpDatabase(t, d.name, `${dir}/${d.name}.dump`), progress: fileGrowth(`dump ${d.name} of ${label}`, `${dir}/${d.name}.dump`, undefined) })),
         ]
-      : [{ id: 'base-backup', title: 'take a base backup (pg_basebackup -Ft -z, WAL streamed)', effect: 'write' as const, run: pg.baseBackup(t, dir) }]),
+      : [{ id: 'base-backup', title: 'take a base backup (pg_basebackup -Ft -z, WAL streamed)', effect: 'write' as const, run: pg.baseBackup(t, dir), progress: baseBackupStreamed(`base backup of ${label}`, t) }]),
     {
       id: 'write-manifest',
       title: 'write meta.json and SHA256SUMS',

@@ -18,7 +18,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type R
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { repoLines, repoOptions } from '../../pgbackrest/repo-options.js';
-import { restoreSequence } from '../../restore/sequence.js';
+import { expectOf, restoreSequence } from '../../restore/sequence.js';
 import { backupWalArchived, emptySource, hasBackupGuard, selectSet, targetGuards, timelineHistoryAvailable } from '../../restore/source.js';
 import { archiveNewHistoryStep, enableArchivingStep, recordTimelineStep, type LiveCluster } from '../../restore/steps.js';
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
@@ -199,6 +199,7 @@ export function planRecover(f: RecoverFacts, o: RecoverOptions, env: PlanEnv): P
       scope: { stanza: o.app, configIncludePath: dir },
       live: undefined,
       restore,
+      expect: expectOf(set, s.facts.stanza),
       what: `restore backup ${set.label} of stanza ${o.app} from repository ${repo.name} into ${n.dataDir}${o.to ? ` and replay to ${o.to.text}` : ' and replay its whole archive'} (timeline ${tli}), archiving off`,
     },
     into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, ...n.enableTls, n.writeStanzaFile, writeSourceConfigStep(dir, o.app, repo, { dataDir: n.dataDir, port }, owner)] },

@@ -15,6 +15,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type R
 import { required, type Guard, type Step } from '../../plan/types.js';
 import { selectSet } from '../../restore/source.js';
 import { emptyDataDirStep, restoreStep, startClusterStep, type LiveCluster } from '../../restore/steps.js';
+import { dirGrowth } from '../../steps/measures.js';
 import { nameArg, nameSchema, NAME_PATTERN, parseName, portArg } from '../../names.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
@@ -98,7 +99,7 @@ function planReplicaCreate(f: ReplicaCreateFacts, o: ReplicaCreateOptions, env: 
     ...n.enableTls,
     configureStandbyStep(id, spec, owner),
     emptyDataDirStep(n.dataDir, owner),
-    o.source === 'repo' ? restoreStandbyStep(f.source, primary, n.dataDir, env) : baseBackupStep(primary, link, spec, n.dataDir),
+    o.source === 'repo' ? restoreStandbyStep(f.source, primary, n.dataDir, env) : baseBackupStep(primary, link, spec, n.dataDir, selectSet(f.source, undefined).set?.info?.size),
     standbySignalStep(n.dataDir, owner),
     verifyStandbyStep(live, spec),
     startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
@@ -143,16 +144,18 @@ function archiveIntoAppStep(id: pg.ClusterId, stanza: string, env: PlanEnv, owne
 function restoreStandbyStep(source: ParentFacts, primary: { stanza: string; cluster: string }, dataDir: string, env: PlanEnv): Step {
   const set = selectSet(source, undefined).set;
   const cmd = pgbr.restore(stanzaScope(primary.stanza, env.paths.stanzaDir), { set: set?.label ?? '?', type: 'standby', pg1Path: dataDir, repo: source.repo.index });
-  return restoreStep(cmd, `restore ${primary.cluster}'s backup ${set?.label ?? '?'} into ${dataDir} as a standby, from ${source.repo.index === 1 ? 'the local repository' : `repository ${source.repo.name}`} (no load on the primary)`);
+  return restoreStep(cmd, `restore ${primary.cluster}'s backup ${set?.label ?? '?'} into ${dataDir} as a standby, from ${source.repo.index === 1 ? 'the local repository' : `repository ${source.repo.name}`} (no load on the primary)`, dirGrowth(`restore into ${dataDir}`, dataDir, set?.info?.size));
 }
 
-function baseBackupStep(primary: { version: string; cluster: string }, link: { slot: string }, spec: Parameters<typeof primaryConninfo>[0], dataDir: string): Step {
+/** `bytes`: the size of the app's newest backup, what the copy will come near. */
+function baseBackupStep(primary: { version: string; cluster: string }, link: { slot: string }, spec: Parameters<typeof primaryConninfo>[0], dataDir: string, bytes: number | undefined): Step {
   const cmd = baseBackupFromPrimary(primary.version, primaryConninfo(spec), dataDir, link.slot);
   return {
     id: 'base-backup',
     title: `copy ${primary.cluster} into ${dataDir} with pg_basebackup over TLS, creating the slot ${link.slot}`,
     effect: 'write',
     run: cmd,
+    progress: dirGrowth(`copy into ${dataDir}`, dataDir, bytes),
   };
 }
 

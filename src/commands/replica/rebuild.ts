@@ -17,6 +17,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type R
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { selectSet } from '../../restore/source.js';
 import { createDataDirStep, preserveDataDirStep, restoreStep, stamp, startClusterStep, stopClusterStep, type LiveCluster } from '../../restore/steps.js';
+import { dirGrowth } from '../../steps/measures.js';
 import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -112,7 +113,7 @@ function planRebuild(f: ReplicaRebuildFacts, o: ReplicaRebuildOptions, env: Plan
       : replaceStandbyDataStep(id, dataDir, owner),
     ...(preserved ? [createDataDirStep(dataDir, owner)] : []),
     { ...configureStandbyStep(id, spec, owner), undo: { title: 'take the standby settings out again', run: (ctx) => ctx.fs.writeFileAtomic(`${pg.confDirOf(id)}/conf.d/${REPLICA_CONF_NAME}`, '# Written by pgmam: no standby settings (replica rebuild was undone).\n', { mode: 0o644, owner }) } },
-    restoreStep(restore, `restore ${primary.cluster}'s backup ${set?.label ?? '?'} into ${dataDir} as a standby`),
+    restoreStep(restore, `restore ${primary.cluster}'s backup ${set?.label ?? '?'} into ${dataDir} as a standby`, dirGrowth(`restore into ${dataDir}`, dataDir, set?.info?.size)),
     standbySignalStep(dataDir, owner),
     verifyStandbyStep(live, spec),
     // start.conf `disabled` (the fence) refuses even pg_ctlcluster start.
