@@ -41,6 +41,8 @@ async function standalone() {
     define: { ...common.define, 'import.meta.url': '__pgmamSelfUrl' },
     outfile: `${work}/pgmam.cjs`,
     format: 'cjs',
+    minifyWhitespace: true,
+    minifySyntax: true,
     banner: { js: "const __pgmamSelfUrl = require('node:url').pathToFileURL(__filename).href;" },
   });
   writeFileSync(`${work}/sea-config.json`, JSON.stringify({ main: `${work}/pgmam.cjs`, output: `${work}/pgmam.blob`, disableExperimentalSEAWarning: true, useCodeCache: true }));

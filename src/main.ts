@@ -4,13 +4,12 @@ import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommanderError } from 'commander';
 import type { Context, ProgressLine } from './context.js';
 import { ExitCode, PgmamError } from './errors.js';
 import { ChildGroups } from './runner/children.js';
 import { commandsFor } from './cli/commands.js';
 import { isLegacyName, translateLegacy } from './cli/legacy.js';
-import { buildProgram, type GlobalOptions } from './cli/program.js';
+import type { GlobalOptions } from './cli/program.js';
 
 declare const PGMAM_VERSION: string;
 const version = typeof PGMAM_VERSION === 'string' ? PGMAM_VERSION : '0.0.0-dev';
@@ -150,8 +149,14 @@ async function main(): Promise<number> {
   const { path: selfPath, invokedAs } = self();
   try {
     const args = isLegacyName(invokedAs) ? translateLegacy(invokedAs, process.argv.slice(2)) : process.argv.slice(2);
+    // The version alone needs no command line parser: it answers before commander (and the child
+    // process module it loads) is read, as commander would (`pgmam --version`, `-V`).
+    if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+      write(`${version}\n`);
+      return ExitCode.ok;
+    }
     // Only the command this line runs is loaded (every one for help or a misspelt command).
-    const commands = await Promise.all(commandsFor(args).map((c) => c.load()));
+    const [commands, { buildProgram }] = await Promise.all([Promise.all(commandsFor(args).map((c) => c.load())), import('./cli/program.js')]);
     const program = buildProgram(makeContext, { version, selfPath, write, writeErr, commands });
     if (args.length === 0) {
       program.outputHelp();
@@ -160,7 +165,7 @@ async function main(): Promise<number> {
     await program.parseAsync(args, { from: 'user' });
     return ExitCode.ok;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    if (isCommanderError(e)) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     if (e instanceof PgmamError) {
       for (const line of e.lines) writeErr(`${line}\n`);
       return e.exitCode;
@@ -169,6 +174,9 @@ async function main(): Promise<number> {
     return ExitCode.internal;
   }
 }
+
+/** commander's own exit (help, a usage error), told apart without loading commander for it. */
+const isCommanderError = (e: unknown): e is { exitCode: number } => e instanceof Error && String((e as Error & { code?: unknown }).code).startsWith('commander.');
 
 // `pgmam list | head` closes stdout early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -91,7 +91,11 @@ export async function readRepoView(runner: Context['runner'], stanzaDir: string,
 export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   const runner = new ReadOnlyRunner(ctx.runner);
   const problems: string[] = [];
-  const [clusters, managed, journals] = await Promise.all([readClusters(runner), managedClusters(ctx), readJournals(ctx.fs, ctx.paths.stateDir)]);
+  // pg_lsclusters (a Perl script that reads every cluster's configuration) is the slowest read: it runs
+  // while pgmam's records and the repositories are read.
+  const clustersRead = readClusters(runner);
+  clustersRead.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  const [managed, journals] = await Promise.all([managedClusters(ctx), readJournals(ctx.fs, ctx.paths.stateDir)]);
   const stopped = journals.filter((j) => !ownerAlive(ctx.host, j));
   // Journals of host-wide operations (the schedule) are not clusters: named here, not listed as rows.
   const interrupted = stopped.filter((j) => !j.name.startsWith('_'));
@@ -127,6 +131,7 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
     // A suspended repository is not in the stanza file: nothing to read there until backup puts it back.
     await Promise.all(managed.records.filter((r) => r.repos.length).map(async (rec) => repoViews.set(rec.stanza, await Promise.all(rec.repos.filter((a) => !a.suspended).map((a) => readRepoView(runner, ctx.paths.stanzaDir, rec.stanza, a))))));
   }
+  const clusters = await clustersRead;
   return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, problems };
 }
 
