@@ -68,6 +68,20 @@ export interface Context {
   paths: Paths;
   host: HostInfo;
   version: string;
+  /**
+   * A batch's host-wide reads (the clusters, pgmam's records, a repository's info), made once and
+   * shared by its targets' first gathers; absent elsewhere. A plan with steps is gathered again,
+   * fresh, under its lock, so a shared read never decides a change.
+   */
+  readCache?: Map<string, Promise<unknown>>;
+}
+
+/** `read` once per batch (see readCache), else every time. */
+export function sharedRead<T>(ctx: Pick<Context, 'readCache'>, key: string, read: () => Promise<T>): Promise<T> {
+  if (!ctx.readCache) return read();
+  let p = ctx.readCache.get(key) as Promise<T> | undefined;
+  if (!p) ctx.readCache.set(key, (p = read()));
+  return p;
 }
 
 export function pathsFrom(config: Config): Paths {

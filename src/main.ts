@@ -10,6 +10,8 @@ import { ChildGroups } from './runner/children.js';
 import { commandsFor } from './cli/commands.js';
 import { isLegacyName, translateLegacy } from './cli/legacy.js';
 import type { GlobalOptions } from './cli/program.js';
+import { lsClusters } from './pg/commands.js';
+import { prefetchKey, type Prefetched } from './runner/prefetch.js';
 
 declare const PGMAM_VERSION: string;
 const version = typeof PGMAM_VERSION === 'string' ? PGMAM_VERSION : '0.0.0-dev';
@@ -65,14 +67,18 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
+/** Reads begun before the context exists (see runner/prefetch.ts). */
+const early: Prefetched = new Map();
+
 async function makeContext(g: GlobalOptions, command: string): Promise<Context> {
   // Loaded here, not at start-up: `pgmam --version` and a usage error need none of them.
-  const [{ configSource, parseConfig }, { pathsFrom }, { nodeFs }, { createLogger }, { ExecaRunner }] = await Promise.all([
+  const [{ configSource, parseConfig }, { pathsFrom }, { nodeFs }, { createLogger }, { ExecaRunner }, { PrefetchRunner }] = await Promise.all([
     import('./config/load.js'),
     import('./context.js'),
     import('./host-fs.js'),
     import('./log.js'),
     import('./runner/execa-runner.js'),
+    import('./runner/prefetch.js'),
   ]);
   const source = configSource(g.config, process.env['PGMAM_CONFIG']);
   let text: string | undefined;
@@ -90,7 +96,7 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
   // Only for a person watching: never into a pipe or a file, under --json, or when asked to be quiet.
   const progress = process.stdout.isTTY && process.stderr.isTTY && !g.json && (g.logLevel === 'info' || g.logLevel === 'debug') ? progressLine : undefined;
   return {
-    runner: new ExecaRunner(log, uid, process.env, children),
+    runner: new PrefetchRunner(new ExecaRunner(log, uid, process.env, children), early, log),
     children,
     fs: nodeFs,
     clock: { now: () => new Date() },
@@ -156,7 +162,14 @@ async function main(): Promise<number> {
       return ExitCode.ok;
     }
     // Only the command this line runs is loaded (every one for help or a misspelt command).
-    const [commands, { buildProgram }] = await Promise.all([Promise.all(commandsFor(args).map((c) => c.load())), import('./cli/program.js')]);
+    const loaders = commandsFor(args);
+    // list and check wait on pg_lsclusters first: it runs while their modules load.
+    if (loaders.length === 1 && loaders[0]!.readsClustersFirst && !args.some((a) => a === '--help' || a === '-h')) {
+      const { startEarly } = await import('./runner/execa-runner.js');
+      early.set(prefetchKey(lsClusters().argv), startEarly(lsClusters(), process.env, children));
+    }
+    await import('./zod-setup.js');
+    const [commands, { buildProgram }] = await Promise.all([Promise.all(loaders.map((c) => c.load())), import('./cli/program.js')]);
     const program = buildProgram(makeContext, { version, selfPath, write, writeErr, commands });
     if (args.length === 0) {
       program.outputHelp();

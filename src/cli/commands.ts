@@ -11,9 +11,11 @@ export type CliCommand = { kind: 'module'; module: CommandModule<any, any, any> 
 export interface CommandLoader {
   name: string;
   load(): Promise<CliCommand>;
+  /** Read-only commands whose first read is `pg_lsclusters --json`: main may start it while they load. */
+  readsClustersFirst?: boolean;
 }
 
-const m = (name: string, load: () => Promise<CommandModule<any, any, any>>): CommandLoader => ({ name, load: async () => ({ kind: 'module', module: await load() }) });
+const m = (name: string, load: () => Promise<CommandModule<any, any, any>>, more: Pick<CommandLoader, 'readsClustersFirst'> = {}): CommandLoader => ({ name, load: async () => ({ kind: 'module', module: await load() }), ...more });
 const b = (name: string, load: () => Promise<CliBatch<any>>): CommandLoader => ({ name, load: async () => ({ kind: 'batch', batch: await load() }) });
 
 export const COMMAND_LOADERS: CommandLoader[] = [
@@ -28,9 +30,9 @@ export const COMMAND_LOADERS: CommandLoader[] = [
   m('branch sync', () => import('../commands/branch/sync.js').then((x) => x.branchSyncCommand)),
   m('branch list', () => import('../commands/branch/list.js').then((x) => x.branchListCommand)),
   m('branch drop', () => import('../commands/drop/drop.js').then((x) => x.branchDropCommand)),
-  m('list', () => import('../commands/list/list.js').then((x) => x.listCommand)),
+  m('list', () => import('../commands/list/list.js').then((x) => x.listCommand), { readsClustersFirst: true }),
   m('install-links', () => import('../commands/install-links/install-links.js').then((x) => x.installLinksCommand)),
-  m('check', () => import('../commands/check/check.js').then((x) => x.checkCommand)),
+  m('check', () => import('../commands/check/check.js').then((x) => x.checkCommand), { readsClustersFirst: true }),
   m('adopt', () => import('../commands/adopt/adopt.js').then((x) => x.adoptCommand)),
   m('prune', () => import('../commands/prune/prune.js').then((x) => x.pruneCommand)),
   b('repo add', () => import('../commands/repo/add-cli.js').then((x) => x.repoAddCli)),

@@ -1,12 +1,7 @@
 // Loads and validates the INI configuration; every problem is reported at once (exit 3).
 import { parse } from 'ini';
-import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, DEFAULT_CONFIG_FILE, type Config } from './schema.js';
-
-// Every schema is parsed a few times per run: zod's compiled fast path (new Function per object
-// schema) costs more to build than it saves here (list of 20 clusters: measured in bench/scale.mjs).
-z.config({ jitless: true });
 
 export interface ConfigSource {
   /** From --config, else PGMAM_CONFIG, else the default file. */

@@ -95,6 +95,17 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   // while pgmam's records and the repositories are read.
   const clustersRead = readClusters(runner);
   clustersRead.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  const canReadRepo = ctx.host.uid === 0;
+  // One `info` per repository, covering all its stanzas — not one call per cluster. The configured
+  // repository (where records normally point) is listed while the records are read.
+  const infoRuns = new Map<string, ReturnType<typeof runner.run>>();
+  const infoOf = (repoPath: string) => {
+    let r = infoRuns.get(repoPath);
+    if (!r) infoRuns.set(repoPath, (r = runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false })));
+    return r;
+  };
+  // (Only when set: otherwise it comes from pgbackrest.conf, read later.)
+  if (canReadRepo && ctx.config['repo-path']) infoOf(ctx.config['repo-path']).catch(() => undefined);
   const [managed, journals] = await Promise.all([managedClusters(ctx), readJournals(ctx.fs, ctx.paths.stateDir)]);
   const stopped = journals.filter((j) => !ownerAlive(ctx.host, j));
   // Journals of host-wide operations (the schedule) are not clusters: named here, not listed as rows.
@@ -106,14 +117,10 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   const archivedAt = new Map<string, Date>();
   const repoViews = new Map<string, RepoView[]>();
   const repos = [...new Set(managed.records.map((r) => r.repoPath))];
-  const canReadRepo = ctx.host.uid === 0;
   if (repos.length && !canReadRepo) problems.push('backup information not shown: reading the pgBackRest repository needs root (run with sudo)');
   if (repos.length && canReadRepo) {
     stanzas = new Map();
-    // One `info` per repository, covering all its stanzas — not one call per cluster.
-    const results = await Promise.all(
-      repos.map(async (repoPath) => ({ repoPath, r: await runner.run(pgbr.info(repoScope(repoPath, ctx.paths.stanzaDir)), { check: false }) })),
-    );
+    const results = await Promise.all(repos.map(async (repoPath) => ({ repoPath, r: await infoOf(repoPath) })));
     for (const { repoPath, r } of results) {
       if (r.exitCode !== 0) {
         problems.push(`pgbackrest info failed for repository ${repoPath}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);

@@ -157,8 +157,9 @@ export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: Com
   await confirmPlan(ctx, first.plan, o);
   const waitSeconds = m.spec.waitsForLock ? ctx.config['lock-wait'] : 0;
   const result = await withLocks(ctx, first.plan, async () => {
-    // The host may have changed while the user read the plan: gather and check again, holding the lock.
-    const again = await prepare(ctx, m, o);
+    // The host may have changed while the user read the plan: gather and check again, holding the lock
+    // (fresh: nothing a batch read earlier).
+    const again = await prepare({ ...ctx, readCache: undefined }, m, o);
     const was = first.plan.steps.map((s) => s.id).join(' ');
     if (again.plan.steps.map((s) => s.id).join(' ') !== was)
       throw new RefusedError(again.plan.command, [{ id: 'plan-is-unchanged', reason: `${again.plan.target} changed while the plan was being confirmed: its steps are no longer the ones shown`, hint: 'run the command again to see the new plan' }]);
@@ -272,6 +273,8 @@ export async function runBatch<O extends RunFlags, F, J>(
   opts: { concurrency?: number; report?: (outcomes: Array<BatchOutcome<O, F>>) => Promise<void> } = {},
 ): Promise<Array<BatchOutcome<O, F>>> {
   const outcomes: Array<BatchOutcome<O, F>> = new Array(runs.length);
+  // The targets' first gathers share the host-wide reads (pg_lsclusters, records, a repository's info).
+  const shared: Context = { ...ctx, readCache: new Map() };
   let next = 0;
   const worker = async () => {
     while (next < runs.length) {
@@ -279,7 +282,7 @@ export async function runBatch<O extends RunFlags, F, J>(
       const o = runs[i]!;
       const target = m.spec.target?.(o) ?? m.spec.name;
       try {
-        outcomes[i] = { target, options: o, result: 'done', run: await runCommand(ctx, m, o), refusedBy: [], lines: [] };
+        outcomes[i] = { target, options: o, result: 'done', run: await runCommand(shared, m, o), refusedBy: [], lines: [] };
       } catch (e) {
         if (!(e instanceof PgmamError)) throw e;
         outcomes[i] = { target, options: o, result: e instanceof RefusedError ? 'refused' : 'failed', refusedBy: e instanceof RefusedError ? e.failures.map((f) => f.id) : [], lines: e.lines };

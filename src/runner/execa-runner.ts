@@ -25,7 +25,21 @@ export class ExecaRunner implements Runner {
   }
 
   private async once(cmd: Cmd, opts: RunOptions): Promise<RunResult> {
-    const argv = effectiveArgv(cmd, this.uid);
+    const result = await execute(cmd, this.uid, this.baseEnv, this.children);
+    this.log.debug(
+      { event: 'exec', argv: result.argv, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs },
+      `exec ${result.argv[0]} → ${result.exitCode} (${result.durationMs} ms)`,
+    );
+    if (result.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(result);
+    return result;
+  }
+}
+
+/** A read started before the context (and its log) exists: runner/prefetch.ts logs it when it is taken. */
+export const startEarly = (cmd: Cmd, baseEnv: Readonly<Record<string, string | undefined>>, children: ChildGroups): Promise<RunResult> => execute(cmd, 0, baseEnv, children);
+
+async function execute(cmd: Cmd, uid: number, baseEnv: Readonly<Record<string, string | undefined>>, children: ChildGroups | undefined): Promise<RunResult> {
+    const argv = effectiveArgv(cmd, uid);
     const started = performance.now();
     const sub = execa(argv[0]!, argv.slice(1), {
       reject: false,
@@ -34,7 +48,7 @@ export class ExecaRunner implements Runner {
       detached: true,
       // postgres cannot enter root's working directory; /tmp is readable by everyone.
       cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
-      env: { ...this.baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
+      env: { ...baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
       extendEnv: false,
       input: cmd.input,
       stdin: cmd.input === undefined ? 'ignore' : undefined,
@@ -42,9 +56,9 @@ export class ExecaRunner implements Runner {
       stripFinalNewline: true,
     });
     const pgid = sub.pid;
-    if (pgid) await this.children?.add(pgid);
-    const child = await sub.finally(() => pgid && this.children?.remove(pgid));
-    const result: RunResult = {
+    if (pgid) await children?.add(pgid);
+    const child = await sub.finally(() => pgid && children?.remove(pgid));
+    return {
       argv,
       exitCode: child.exitCode ?? (child.failed ? 127 : 0),
       signal: child.signal ?? undefined,
@@ -52,13 +66,6 @@ export class ExecaRunner implements Runner {
       stderr: typeof child.stderr === 'string' ? child.stderr : (child.failed && !child.exitCode ? String(child.message) : ''),
       durationMs: Math.round(performance.now() - started),
     };
-    this.log.debug(
-      { event: 'exec', argv, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs },
-      `exec ${argv[0]} → ${result.exitCode} (${result.durationMs} ms)`,
-    );
-    if (result.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(result);
-    return result;
-  }
 }
 
 /**

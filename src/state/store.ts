@@ -81,14 +81,18 @@ export async function readManaged(fs: HostFs, clustersDir: string): Promise<{ re
   } catch {
     return { records, unreadable: [clustersDir] };
   }
-  for (const f of names) {
+  // Read together (a host with many apps has as many records), parsed in name order.
+  const texts = await Promise.all(names.map((f) => fs.readText(`${clustersDir}/${f}`).catch(() => null)));
+  names.forEach((f, i) => {
+    const text = texts[i];
+    if (text === undefined) return;
     try {
-      const text = await fs.readText(`${clustersDir}/${f}`);
-      if (text !== undefined) records.push(managedSchema.parse(JSON.parse(text)));
+      if (text === null) throw new Error('unreadable');
+      records.push(managedSchema.parse(JSON.parse(text)));
     } catch {
       unreadable.push(`${clustersDir}/${f}`);
     }
-  }
+  });
   return { records, unreadable };
 }
 

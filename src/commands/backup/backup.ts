@@ -6,7 +6,7 @@ import { UsageError, StepFailedError } from '../../errors.js';
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
 import { nameSchema, namesArg, optionalNameArg } from '../../names.js';
-import type { Context } from '../../context.js';
+import { sharedRead, type Context } from '../../context.js';
 import { replicaIsRefused } from '../../guards/replica.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { batchTargets, runBatch, runFlagsSchema, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
@@ -170,7 +170,7 @@ export interface BackupFacts {
 
 export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promise<BackupFacts> {
   const runner = ctx.runner;
-  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(runner)]);
+  const [managed, clusters] = await Promise.all([sharedRead(ctx, 'managed', () => managedClusters(ctx)), sharedRead(ctx, 'clusters', () => readClusters(runner))]);
   const record = managed.records.find((r) => r.name === o.name);
   const f: BackupFacts = { uid: ctx.host.uid, now: ctx.clock.now(), target: undefined, decision: undefined, tiers: [], done: {}, outage: noOutage(), hostTaken: [] };
   if (!record || ctx.host.uid !== 0) return f;
@@ -189,7 +189,10 @@ export async function gatherBackup(ctx: Context, o: BackupTargetOptions): Promis
   // The backups of the repositories this run goes into, in one listing (each carries its repo-key):
   // a listing of an S3 repository costs requests, so only the one --repo names.
   const only = tiers.length === 1 ? tiers[0]!.index : record.repos.length ? 'all' : 1;
-  const info = await runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir), only), { check: false });
+  // An app with the local repository alone: one listing of that repository serves a whole batch.
+  const info = await (only === 1 && !record.repos.length
+    ? sharedRead(ctx, `info ${record.repoPath}`, () => runner.run(pgbr.info(repoScope(record.repoPath, ctx.paths.stanzaDir)), { check: false }))
+    : runner.run(pgbr.info(stanzaScope(record.stanza, ctx.paths.stanzaDir), only), { check: false }));
   const stanza = info.exitCode === 0 ? parseInfo(info.stdout).find((x) => x.name === record.stanza) : undefined;
   const nextXid = cluster?.running ? await readNextXid(runner, record.version, cluster.port) : undefined;
   const journal = await readJournal(ctx.fs, ctx.paths.stateDir, record.name);
