@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 import type { Context, ProgressLine } from './context.js';
 import { ExitCode, PgmamError } from './errors.js';
 import { ChildGroups } from './runner/children.js';
-import { commandsFor } from './cli/commands.js';
+import { commandsFor, configFlag } from './cli/commands.js';
 import { isLegacyName, translateLegacy } from './cli/legacy.js';
 import type { GlobalOptions } from './cli/program.js';
 import { lsClusters } from './pg/commands.js';
-import { prefetchKey, type Prefetched } from './runner/prefetch.js';
+import type { Prefetched } from './runner/prefetch.js';
 
 declare const PGMAM_VERSION: string;
 const version = typeof PGMAM_VERSION === 'string' ? PGMAM_VERSION : '0.0.0-dev';
@@ -70,24 +70,51 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 /** Reads begun before the context exists (see runner/prefetch.ts). */
 const early: Prefetched = new Map();
 
-async function makeContext(g: GlobalOptions, command: string): Promise<Context> {
-  // Loaded here, not at start-up: `pgmam --version` and a usage error need none of them.
-  const [{ configSource, parseConfig }, { pathsFrom }, { nodeFs }, { createLogger }, { ExecaRunner }, { PrefetchRunner }] = await Promise.all([
-    import('./config/load.js'),
-    import('./context.js'),
-    import('./host-fs.js'),
-    import('./log.js'),
-    import('./runner/execa-runner.js'),
-    import('./runner/prefetch.js'),
-  ]);
-  const source = configSource(g.config, process.env['PGMAM_CONFIG']);
+/** The configuration, read once per run (the early reads of list and check need it before commander parses). */
+const configs = new Map<string, ReturnType<typeof readConfig>>();
+const loadConfig = (flag: string | undefined) => {
+  let c = configs.get(flag ?? '');
+  if (!c) configs.set(flag ?? '', (c = readConfig(flag)));
+  return c;
+};
+async function readConfig(flag: string | undefined) {
+  const { configSource, parseConfig } = await import('./config/load.js');
+  const source = configSource(flag, process.env['PGMAM_CONFIG']);
   let text: string | undefined;
   try {
     text = existsSync(source.path) ? readFileSync(source.path, 'utf8') : undefined;
   } catch (e) {
     throw new PgmamError(`cannot read ${source.path}: ${(e as Error).message}`, ExitCode.config);
   }
-  const config = parseConfig(source, text);
+  return { source, config: parseConfig(source, text) };
+}
+
+/**
+ * list and check wait on pg_lsclusters and, as root, on one `pgbackrest info` of the configured
+ * repository: both begin while the command's modules load. A configuration that does not parse
+ * starts nothing here (the command reports it).
+ */
+async function startEarlyReads(args: readonly string[]): Promise<void> {
+  const [{ startEarly }, { prefetchKey }] = await Promise.all([import('./runner/execa-runner.js'), import('./runner/prefetch.js')]);
+  const start = (cmd: Parameters<typeof startEarly>[0]) => early.set(prefetchKey(cmd), startEarly(cmd, process.env, children));
+  start(lsClusters());
+  if ((process.getuid?.() ?? 0) !== 0) return;
+  const { config } = await loadConfig(configFlag(args)).catch(() => ({ config: undefined }));
+  if (!config?.['repo-path']) return;
+  const { info, repoScope } = await import('./pgbackrest/commands.js');
+  start(info(repoScope(config['repo-path'], config['stanza-dir'])));
+}
+
+async function makeContext(g: GlobalOptions, command: string): Promise<Context> {
+  // Loaded here, not at start-up: `pgmam --version` and a usage error need none of them.
+  const [{ source, config }, { pathsFrom }, { nodeFs }, { createLogger }, { ExecaRunner }, { PrefetchRunner }] = await Promise.all([
+    loadConfig(g.config),
+    import('./context.js'),
+    import('./host-fs.js'),
+    import('./log.js'),
+    import('./runner/execa-runner.js'),
+    import('./runner/prefetch.js'),
+  ]);
   const paths = pathsFrom(config);
   const uid = process.getuid?.() ?? 0;
   const { log, fileProblem } = createLogger({ file: uid === 0 ? paths.logFile : undefined, stderrLevel: g.logLevel, writeErr, command });
@@ -164,10 +191,7 @@ async function main(): Promise<number> {
     // Only the command this line runs is loaded (every one for help or a misspelt command).
     const loaders = commandsFor(args);
     // list and check wait on pg_lsclusters first: it runs while their modules load.
-    if (loaders.length === 1 && loaders[0]!.readsClustersFirst && !args.some((a) => a === '--help' || a === '-h')) {
-      const { startEarly } = await import('./runner/execa-runner.js');
-      early.set(prefetchKey(lsClusters().argv), startEarly(lsClusters(), process.env, children));
-    }
+    if (loaders.length === 1 && loaders[0]!.readsClustersFirst && !args.some((a) => a === '--help' || a === '-h')) await startEarlyReads(args);
     await import('./zod-setup.js');
     const [commands, { buildProgram }] = await Promise.all([Promise.all(loaders.map((c) => c.load())), import('./cli/program.js')]);
     const program = buildProgram(makeContext, { version, selfPath, write, writeErr, commands });

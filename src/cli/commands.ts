@@ -58,6 +58,17 @@ export const loadAllCommands = () => Promise.all(COMMAND_LOADERS.map((l) => l.lo
 /** The global options that take a value: the word after them is not a command's name. */
 const VALUED_GLOBALS = ['--config', '--log-level'];
 
+/** The --config a command line names, read before commander parses it (the early reads of list and check). */
+export function configFlag(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    if (a === '--config') return args[i + 1];
+    if (a.startsWith('--config=')) return a.slice('--config='.length);
+  }
+  return undefined;
+}
+
 /**
  * The commands a command line needs: the one its first words name ('branch create'), or a group's
  * ('branch --help'); none for `pgmam --version`; every one when the words name none (help, a

@@ -1,13 +1,14 @@
 // Reads started before the runner existed: `list` and `check` begin with pg_lsclusters (a Perl script
-// that reads every cluster's configuration, the slowest read they make), so main starts it while the
-// command's modules load. The first identical run takes that result; every later one runs anew.
+// that reads every cluster's configuration, the slowest read they make) and one `pgbackrest info` of
+// the configured repository, so main starts them while the command's modules load. The first
+// identical run takes that result; every later one runs anew.
 import type { Logger } from 'pino';
 import { CommandFailedError, renderArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
 
-/** A read begun early, by its argv. Only a plain read of root's own (no user, input or environment) qualifies. */
+/** A read begun early, by its command (user and argv). Only a read without input, environment or directory of its own qualifies. */
 export type Prefetched = Map<string, Promise<RunResult>>;
 
-export const prefetchKey = (argv: readonly string[]) => renderArgv(argv);
+export const prefetchKey = (cmd: Pick<Cmd, 'argv' | 'asUser'>) => `${cmd.asUser ?? ''}|${renderArgv(cmd.argv)}`;
 
 export class PrefetchRunner implements Runner {
   constructor(
@@ -17,8 +18,8 @@ export class PrefetchRunner implements Runner {
   ) {}
 
   async run(cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
-    const key = prefetchKey(cmd.argv);
-    const pending = cmd.effect === 'read' && !cmd.asUser && !cmd.input && !cmd.env && !cmd.cwd ? this.early.get(key) : undefined;
+    const key = prefetchKey(cmd);
+    const pending = cmd.effect === 'read' && !cmd.input && !cmd.env && !cmd.cwd ? this.early.get(key) : undefined;
     if (!pending) return this.inner.run(cmd, opts);
     this.early.delete(key);
     const r = await pending;

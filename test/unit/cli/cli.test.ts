@@ -3,7 +3,7 @@
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { translateLegacy, type LegacyName } from '../../../src/cli/legacy.js';
-import { COMMAND_LOADERS, commandsFor, loadAllCommands } from '../../../src/cli/commands.js';
+import { COMMAND_LOADERS, commandsFor, configFlag, loadAllCommands } from '../../../src/cli/commands.js';
 import { buildProgram, commandName, type Dispatch } from '../../../src/cli/program.js';
 import { PgmamError } from '../../../src/errors.js';
 import { fakeContext } from '../fakes.js';
@@ -181,4 +181,13 @@ describe('loading only what a command line needs', () => {
   it.each([[[]], [['--help']], [['restore', 'app1']]])('%j loads every command (help lists them)', (args) => {
     expect(commandsFor(args)).toBe(COMMAND_LOADERS);
   });
+});
+
+describe('the --config a command line names, before commander parses it', () => {
+  it.each([
+    [['list', '--json'], undefined],
+    [['--config', '/etc/a.conf', 'list'], '/etc/a.conf'],
+    [['check', '--config=/etc/b.conf'], '/etc/b.conf'],
+    [['list', '--', '--config', '/x'], undefined],
+  ])('%j → %s', (args, expected) => expect(configFlag(args)).toBe(expected));
 });

@@ -6,7 +6,7 @@ import { RecordingRunner } from '../../../src/runner/wrappers.js';
 import { CommandFailedError, type RunResult } from '../../../src/runner/types.js';
 
 const ls = { argv: ['pg_lsclusters', '--json'], effect: 'read' as const };
-const early = (r: Partial<RunResult>): Prefetched => new Map([[prefetchKey(ls.argv), Promise.resolve({ argv: ls.argv, exitCode: 0, stdout: '[]', stderr: '', durationMs: 5, ...r })]]);
+const early = (r: Partial<RunResult>): Prefetched => new Map([[prefetchKey(ls), Promise.resolve({ argv: ls.argv, exitCode: 0, stdout: '[]', stderr: '', durationMs: 5, ...r })]]);
 
 describe('PrefetchRunner', () => {
   it('the first identical read takes the early result; the next runs again', async () => {
@@ -24,7 +24,7 @@ describe('PrefetchRunner', () => {
     expect((await runner().run(ls, { check: false })).exitCode).toBe(1);
   });
 
-  it('a read as another user, with input or environment never takes an early result', async () => {
+  it('a read as another user, or with an environment, never takes an early result', async () => {
     const inner = new RecordingRunner().register('pg_lsclusters --json', { stdout: 'fresh' });
     const runner = new PrefetchRunner(inner, early({}), pino({ level: 'silent' }));
     expect((await runner.run({ ...ls, env: { X: '1' } })).stdout).toBe('fresh');
