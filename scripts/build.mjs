@@ -18,7 +18,7 @@ const leanBundle = {
   name: 'lean-bundle',
   setup(b) {
     b.onResolve({ filter: /^@inquirer\/editor$/ }, () => ({ path: 'inquirer-editor', namespace: 'lean' }));
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (a) => (/zod[\\/]v4[\\/]classic$/.test(a.resolveDir) ? { path: 'zod-locales', namespace: 'lean' } : undefined));
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (a) => (/zod[\\/]v4[\\/](classic|core)$/.test(a.resolveDir) ? { path: 'zod-locales', namespace: 'lean' } : undefined));
     b.onLoad({ filter: /^inquirer-editor$/, namespace: 'lean' }, () => ({ contents: "export default function editor() { throw new Error('pgmam has no editor prompt'); }", loader: 'js' }));
     const en = createRequire(import.meta.url).resolve('zod/v4/locales/en.js');
     b.onLoad({ filter: /^zod-locales$/, namespace: 'lean' }, () => ({ contents: "export { default as en } from './en.js';", resolveDir: dirname(en), loader: 'js' }));
