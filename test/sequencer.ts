@@ -27,6 +27,7 @@ const SECONDS: Record<string, number> = {
   replica: 200,
   deb: 240,
   standalone: 90,
+  progress: 120,
   // kill tier
   'kill-branch-create-1': 625,
   'kill-branch-create-2': 626,

@@ -45,10 +45,10 @@ describe('TLS by default', () => {
 
   it('TCP without TLS is refused by pg_hba.conf: a client, and a replication connection', async () => {
     const client = await psql(`host=127.0.0.1 port=${app.port} sslmode=disable`, 'select 1');
-    expect(client.code).toBe(2);
+    expect(client.code, client.stderr).toBe(2);
     expect(client.stderr).toContain('pg_hba.conf rejects connection');
     const replication = await psql(`host=127.0.0.1 port=${app.port} sslmode=disable replication=true`, 'IDENTIFY_SYSTEM');
-    expect(replication.code).toBe(2);
+    expect(replication.code, replication.stderr).toBe(2);
     expect(replication.stderr).toContain('pg_hba.conf rejects replication connection');
   });
 
