@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { median, removeBenchClusters, time } from './lib.mjs';
 
 const N = Number(process.argv[2] ?? 30);
 const rounds = Number(process.argv[3] ?? 5);
@@ -32,18 +33,9 @@ const run = (cmd, args, ok = [0]) => {
   }
 };
 const asPg = (cmd, args) => run('runuser', ['-u', 'postgres', '--', cmd, ...args]);
-const time = (fn) => { const t = performance.now(); fn(); return (performance.now() - t) / 1000; };
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 function cleanup() {
-  for (const n of NAMES) {
-    if (existsSync(`/etc/pgbackrest/conf.d/${n}.conf`)) {
-      try { asPg('pgbackrest', [`--stanza=${n}`, 'stop']); } catch {}
-      try { asPg('pgbackrest', [`--stanza=${n}`, 'stanza-delete', '--force']); } catch {}
-    }
-    try { run('pg_dropcluster', ['--stop', '15', n]); } catch {}
-    for (const p of [`/etc/postgresql/15/${n}`, `/var/lib/postgresql/15/${n}`, `/etc/pgbackrest/conf.d/${n}.conf`, `/var/spool/pgbackrest/archive/${n}`, `/tmp/pgbackrest/${n}.stop`]) rmSync(p, { recursive: true, force: true });
-  }
+  removeBenchClusters(NAMES);
   rmSync(ROOT, { recursive: true, force: true });
 }
 

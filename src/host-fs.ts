@@ -64,8 +64,11 @@ export interface HostFs {
   isExecutable(file: string): Promise<boolean>;
   /** Every regular file below `dir`, as paths relative to it ([] when it does not exist). */
   walk(dir: string): Promise<string[]>;
-  /** Bytes of the regular files below `dir`, links not followed (0 when it does not exist); files vanishing meanwhile are skipped. */
-  treeBytes(dir: string): Promise<number>;
+  /**
+   * Bytes under `dir` as `du -sb` counts them (every entry's own size, links not followed), without a
+   * child process; undefined when it does not exist. Entries vanishing meanwhile (a running cluster) are skipped.
+   */
+  treeBytes(dir: string): Promise<number | undefined>;
   /** Copy one file (parents created with `owner`), keeping its mode; then fsync. */
   copyFile(from: string, to: string, owner?: Owner): Promise<void>;
   /** Copy many files (paths relative to both directories), keeping mode and time; the caller verifies them. */
@@ -244,22 +247,26 @@ export const nodeFs: HostFs = {
     return out.sort();
   },
   async treeBytes(dir) {
-    let total = 0;
+    const top = await fsp.lstat(dir).catch((e) => {
+      if (isMissing(e)) return undefined;
+      throw e;
+    });
+    if (!top) return undefined;
+    let total = top.size;
     const visit = async (d: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await fsp.readdir(d, { withFileTypes: true });
-      } catch (e) {
-        if (isMissing(e)) return;
+      const entries = await fsp.readdir(d).catch((e) => {
+        if (isMissing(e)) return [];
         throw e;
-      }
-      for (const e of entries) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) await visit(p);
-        else if (e.isFile()) total += (await fsp.lstat(p).catch(() => undefined))?.size ?? 0;
+      });
+      for (const name of entries) {
+        const p = path.join(d, name);
+        const st = await fsp.lstat(p).catch(() => undefined);
+        if (!st) continue;
+        total += st.size;
+        if (st.isDirectory()) await visit(p);
       }
     };
-    await visit(dir);
+    if (top.isDirectory()) await visit(dir);
     return total;
   },
   async copyFile(from, to, owner) {

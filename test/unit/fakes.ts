@@ -71,7 +71,8 @@ export class MemoryFs implements HostFs {
   }
   async treeBytes(d: string) {
     const pre = d.endsWith('/') ? d : `${d}/`;
-    return [...this.files].filter(([f, v]) => f.startsWith(pre) && !v.startsWith('-> ')).reduce((a, [, v]) => a + v.length, 0);
+    const below = [...this.files].filter(([f]) => f.startsWith(pre));
+    return below.length ? below.reduce((a, [, v]) => a + v.length, 0) : undefined;
   }
   async copyFile(a: string, b: string) {
     this.writes.push(`copy ${a} ${b}`);

@@ -59,7 +59,7 @@ export async function gatherAdopt(ctx: Context, o: AdoptOptions): Promise<AdoptF
   const settings = cluster && root ? { archiveMode: await setting('archive_mode'), archiveCommand: await setting('archive_command'), walLevel: await setting('wal_level') } : undefined;
   const auto = (await ctx.fs.readText(`${dataDir}/postgresql.auto.conf`).catch(() => undefined)) ?? '';
   const conf = (await ctx.fs.readText(`${confDir}/postgresql.conf`).catch(() => undefined)) ?? '';
-  const du = cluster && root ? await runner.run({ argv: ['du', '-sb', dataDir], effect: 'read' }, { check: false }) : undefined;
+  const dataBytes = cluster && root ? await ctx.fs.treeBytes(dataDir).catch(() => undefined) : undefined;
   return {
     ...fresh,
     // The cluster itself carries the name: only other holders of it count.
@@ -72,7 +72,7 @@ export async function gatherAdopt(ctx: Context, o: AdoptOptions): Promise<AdoptF
     settings,
     pinnedInAutoConf: auto.split('\n').filter((l) => /^\s*(archive_mode|archive_command|archive_library)\s*=/.test(l)).map((l) => l.trim()),
     includesConfD: /^\s*include_dir\s*=\s*'conf\.d'/m.test(conf),
-    dataBytes: du?.exitCode === 0 ? Number(du.stdout.split(/\s/)[0]) : undefined,
+    dataBytes,
     interrupted: journal ? describeJournal(journal) : undefined,
     postgres,
   };

@@ -235,8 +235,7 @@ async function oldestReady(ctx: Context, dir: string, now: number): Promise<numb
 }
 
 async function dirBytes(ctx: Context, dir: string): Promise<number | null> {
-  const r = await ctx.runner.run({ argv: ['du', '-sb', dir], effect: 'read' }, { check: false });
-  return r.exitCode === 0 ? Number(r.stdout.split(/\s/)[0]) : null;
+  return (await ctx.fs.treeBytes(dir).catch(() => undefined)) ?? null;
 }
 
 export interface CheckFacts extends ListFacts {
