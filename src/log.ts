@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { redactText, SECRET_KEYS } from './redact.js';
+import { redactFields, redactText } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
@@ -40,11 +40,10 @@ export function createLogger(opts: { file: string | undefined; stderrLevel: LogL
       level: 'debug',
       base: { pid: process.pid, command: opts.command },
       timestamp: pino.stdTimeFunctions.isoTime,
-      // Secrets never reach a log line, whatever object carries them.
-      redact: { paths: SECRET_KEYS.flatMap((k) => (/^\w+$/.test(k) ? [k, `*.${k}`] : [`["${k}"]`, `*["${k}"]`])), censor: '[redacted]' },
       hooks: {
+        // Secrets never reach a log line, whatever object carries them.
         logMethod(args, method) {
-          return method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>);
+          return method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a !== null && typeof a === 'object' && !(a instanceof Error) ? redactFields(a as Record<string, unknown>) : a)) as Parameters<typeof method>);
         },
       },
     },

@@ -95,10 +95,11 @@ async function readConfig(flag: string | undefined) {
  * starts nothing here (the command reports it).
  */
 async function startEarlyReads(args: readonly string[]): Promise<void> {
-  const [{ startEarly }, { prefetchKey }] = await Promise.all([import('./runner/execa-runner.js'), import('./runner/prefetch.js')]);
-  const start = (cmd: Parameters<typeof startEarly>[0]) => early.set(prefetchKey(cmd), startEarly(cmd, process.env, children));
+  const [{ startEarlyRead }, { prefetchKey }] = await Promise.all([import('./runner/early-read.js'), import('./runner/prefetch.js')]);
+  const uid = process.getuid?.() ?? 0;
+  const start = (cmd: Parameters<typeof startEarlyRead>[0]) => early.set(prefetchKey(cmd), startEarlyRead(cmd, uid, process.env, children));
   start(lsClusters());
-  if ((process.getuid?.() ?? 0) !== 0) return;
+  if (uid !== 0) return;
   const { config } = await loadConfig(configFlag(args)).catch(() => ({ config: undefined }));
   if (!config?.['repo-path']) return;
   const { info, repoScope } = await import('./pgbackrest/commands.js');

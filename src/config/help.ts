@@ -1,7 +1,7 @@
 // What each configuration key means: one line of text per key (the type makes every key have one).
 // The commented default file the Debian package ships (/etc/pgmam/pgmam.conf) and its man page are
 // made from it.
-import { configSchema, defaultConfig, type Config } from './schema.js';
+import { configKeySpecs, defaultConfig, type Config } from './schema.js';
 
 export const CONFIG_HELP: { readonly [K in keyof Config]: string } = {
   'pg-version': 'PostgreSQL major for new clusters; empty: the newest installed that pgBackRest supports.',
@@ -56,7 +56,7 @@ function shown(key: keyof Config): string {
 }
 
 /** A key that takes "90m" is a duration (whole-number keys refuse it). */
-const isDuration = (key: keyof Config) => configSchema.shape[key].safeParse('90m').success;
+const isDuration = (key: keyof Config) => 'duration' in configKeySpecs[key];
 
 function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
@@ -70,7 +70,7 @@ function wrap(text: string, width: number): string[] {
   return line ? [...lines, line] : lines;
 }
 
-export const configKeys = () => Object.keys(configSchema.shape) as Array<keyof Config>;
+export const configKeys = () => Object.keys(configKeySpecs) as Array<keyof Config>;
 
 /** The configuration file with every key commented out at its default: uncomment a line to change it. */
 export function renderDefaultConfig(): string {

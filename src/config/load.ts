@@ -1,7 +1,7 @@
 // Loads and validates the INI configuration; every problem is reported at once (exit 3).
 import { parse } from 'ini';
 import { ConfigError } from '../errors.js';
-import { configSchema, DEFAULT_CONFIG_FILE, type Config } from './schema.js';
+import { DEFAULT_CONFIG_FILE, validateConfig, type Config } from './schema.js';
 
 export interface ConfigSource {
   /** From --config, else PGMAM_CONFIG, else the default file. */
@@ -20,7 +20,7 @@ export function configSource(flag: string | undefined, env: string | undefined):
 export function parseConfig(source: ConfigSource, text: string | undefined): Config {
   if (text === undefined) {
     if (source.explicit) throw new ConfigError(source.path, ['file not found']);
-    return configSchema.parse({});
+    return validateConfig({}).config;
   }
   const raw = parse(text) as Record<string, unknown>;
   const problems: string[] = [];
@@ -29,18 +29,8 @@ export function parseConfig(source: ConfigSource, text: string | undefined): Con
     if (value !== null && typeof value === 'object') problems.push(`[${key}]: unknown section (keys go at the top of the file)`);
     else flat[key] = value;
   }
-  const result = configSchema.safeParse(flat);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      if (issue.code === 'unrecognized_keys') for (const k of issue.keys) problems.push(`${k}: unknown key`);
-      else problems.push(`${issue.path.join('.') || '(file)'}: ${issue.message}${valueOf(flat, issue.path)}`);
-    }
-  }
+  const result = validateConfig(flat);
+  problems.push(...result.problems.map((p) => `${p.key ?? '(file)'}: ${p.message}`));
   if (problems.length) throw new ConfigError(source.path, problems);
-  return result.data!;
-}
-
-function valueOf(flat: Record<string, unknown>, path: PropertyKey[]): string {
-  const k = path[0];
-  return typeof k === 'string' && k in flat ? ` (got "${String(flat[k])}")` : '';
+  return result.config;
 }

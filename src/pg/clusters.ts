@@ -12,7 +12,8 @@ const entry = z.object({
   socketdir: z.string().optional(),
   start: z.string().optional(),
   recovery: z.union([z.number(), z.boolean()]).optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
+  // Every setting of the cluster: only archive_command is read (checking each key cost list a tenth of its time).
+  config: z.unknown().optional(),
 });
 
 export interface HostCluster {
@@ -44,7 +45,12 @@ export function parseLsClusters(json: string): HostCluster[] {
       socketDir: r.socketdir ?? '/var/run/postgresql',
       startConf: r.start,
       inRecovery: r.recovery === undefined ? undefined : Boolean(r.recovery),
-      archiveCommand: typeof r.config?.['archive_command'] === 'string' ? (r.config['archive_command'] as string) : undefined,
+      archiveCommand: archiveCommandOf(r.config),
     }))
     .sort((a, b) => a.version.localeCompare(b.version) || a.name.localeCompare(b.name));
+}
+
+function archiveCommandOf(config: unknown): string | undefined {
+  const v = config !== null && typeof config === 'object' ? (config as Record<string, unknown>)['archive_command'] : undefined;
+  return typeof v === 'string' ? v : undefined;
 }

@@ -1,5 +1,5 @@
 // The one place that starts processes: execa with argv arrays, no shell; every call logged.
-import { execa } from 'execa';
+// execa is loaded at the first run: list and check, whose reads began at start-up, never need it.
 import type { Logger } from 'pino';
 import type { ChildGroups } from './children.js';
 import { CommandFailedError, effectiveArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
@@ -35,11 +35,9 @@ export class ExecaRunner implements Runner {
   }
 }
 
-/** A read started before the context (and its log) exists: runner/prefetch.ts logs it when it is taken. */
-export const startEarly = (cmd: Cmd, baseEnv: Readonly<Record<string, string | undefined>>, children: ChildGroups): Promise<RunResult> => execute(cmd, 0, baseEnv, children);
-
 async function execute(cmd: Cmd, uid: number, baseEnv: Readonly<Record<string, string | undefined>>, children: ChildGroups | undefined): Promise<RunResult> {
     const argv = effectiveArgv(cmd, uid);
+    const { execa } = await import('execa');
     const started = performance.now();
     const sub = execa(argv[0]!, argv.slice(1), {
       reject: false,
@@ -73,6 +71,7 @@ async function execute(cmd: Cmd, uid: number, baseEnv: Readonly<Record<string, s
  * another user owns without following links that user could plant. Argv only; throws on failure.
  */
 export async function runAsOwner(user: string, argv: string[], input?: string, cwd = '/tmp'): Promise<void> {
+  const { execa } = await import('execa');
   const r = await execa('runuser', ['-u', user, '--', ...argv], { input, stdin: input === undefined ? 'ignore' : undefined, reject: false, shell: false, cwd, env: { LC_ALL: 'C.UTF-8', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false });
   if (r.exitCode !== 0) throw new Error(`runuser -u ${user} -- ${argv.join(' ')} failed: ${String(r.stderr).trim()}`);
 }
