@@ -51,6 +51,8 @@ export interface HostFs {
   stat(file: string): Promise<FileStat | undefined>;
   /** Free bytes on the filesystem that holds `file` (or its nearest existing ancestor). */
   freeBytes(file: string): Promise<number>;
+  /** The filesystem that holds `file` (or its nearest existing ancestor): its device and kind (xfs, btrfs, ext4, … or the magic number in hex). */
+  filesystem(file: string): Promise<{ device: number; type: string }>;
   /** Write to a temporary name, fsync, rename: readers never see a half-written file. */
   writeFileAtomic(file: string, data: string, opts: { mode: number; owner?: Owner }): Promise<void>;
   /** Create exclusively; false when the file already exists. */
@@ -88,6 +90,9 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** statfs(2) magic numbers of the filesystems pgmam tells apart (reflink: xfs, btrfs). */
+const FS_TYPES: Record<number, string> = { 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x794c7630: 'overlay', 0x2fc12fc1: 'zfs' };
+
 export const nodeFs: HostFs = {
   async readText(file) {
     try {
@@ -121,6 +126,18 @@ export const nodeFs: HostFs = {
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw e;
+    }
+  },
+  async filesystem(file) {
+    let p = path.resolve(file);
+    for (;;) {
+      try {
+        const [st, fs] = await Promise.all([fsp.stat(p), fsp.statfs(p)]);
+        return { device: st.dev, type: FS_TYPES[fs.type] ?? `0x${fs.type.toString(16)}` };
+      } catch (e) {
+        if (!isMissing(e) || p === '/') throw e;
+        p = path.dirname(p);
+      }
     }
   },
   async freeBytes(file) {
@@ -344,6 +361,7 @@ export function readOnlyFs(inner: HostFs): HostFs {
     readdir: (d) => inner.readdir(d),
     stat: (f) => inner.stat(f),
     freeBytes: (f) => inner.freeBytes(f),
+    filesystem: (f) => inner.filesystem(f),
     readlink: (f) => inner.readlink(f),
     isExecutable: (f) => inner.isExecutable(f),
     walk: (d) => inner.walk(d),

@@ -58,6 +58,28 @@ export function psqlStatements(t: PsqlTarget, statements: string[], effect: Cmd[
   };
 }
 
+/** A session the runner holds open (Runner.hold): statements arrive on stdin, one script at a time; the first error ends it. */
+export function psqlHeld(t: PsqlTarget): Cmd {
+  return {
+    argv: [pgBin(t.version, 'psql'), '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', SOCKET_DIR, '-p', String(t.port), '-d', t.db ?? 'postgres'],
+    asUser: 'postgres',
+    effect: 'write',
+  };
+}
+
+/** Copy `entries` (paths) into `toDir` sharing their blocks (reflink; fails where the filesystem cannot), as postgres: the data directories are its own. */
+export const reflinkCopy = (entries: string[], toDir: string): Cmd => ({
+  argv: ['cp', '-a', '--reflink=always', '-t', toDir, '--', ...entries],
+  asUser: 'postgres',
+  effect: 'write',
+});
+
+/** The mount point of the filesystem holding `file` (util-linux findmnt). */
+export const mountPointOf = (file: string): Cmd => ({ argv: ['findmnt', '-n', '-o', 'TARGET', '-T', file], effect: 'read' });
+
+/** An XFS filesystem's geometry (xfsprogs): `reflink=1` when it shares blocks. */
+export const xfsInfo = (mountPoint: string): Cmd => ({ argv: ['xfs_info', mountPoint], effect: 'read' });
+
 /** A script sent on stdin (so secrets never reach argv or ps), stopping at the first error. */
 export function psqlScript(t: PsqlTarget, script: string): Cmd {
   return {

@@ -115,6 +115,8 @@ export interface RestoreOptions {
   archiveModeOff?: boolean;
   /** The repository whose info the set was chosen from (default the local one, repo1). */
   repo?: number;
+  /** Only this user database (and the system ones): the others are restored as zeroed files, to be dropped. */
+  dbInclude?: string;
 }
 
 export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
@@ -127,6 +129,7 @@ export function restore(s: PgbrScope, o: RestoreOptions): Cmd {
   if (o.target) args.push(`--target=${o.target}`);
   if (o.targetTimeline !== undefined) args.push(`--target-timeline=${o.targetTimeline}`);
   if (o.archiveModeOff) args.push('--archive-mode=off');
+  if (o.dbInclude) args.push(`--db-include=${o.dbInclude}`);
   // The set was chosen from this repository's own info.
   args.push(`--repo=${o.repo ?? 1}`, 'restore');
   return pgbr(s, args, 'write');

@@ -4,8 +4,10 @@
 import type { Context } from '../context.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { fail, pass, type Guard } from '../plan/types.js';
-import { backupWalArchived, emptySource, gatherSource, repoIsAttached, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type RestoreWant, type SourceFacts } from './source.js';
+import { fail, pass, required, type Guard } from '../plan/types.js';
+import * as pg from '../pg/commands.js';
+import { cowCopyStep, cowRecoverySettings } from './cow.js';
+import { archiveHistorySteps, backupWalArchived, emptySource, gatherSource, repoIsAttached, hasBackupGuard, selectSet, stanzaIsClustersOwn, targetGuards, timelineHistoryAvailable, type RestoreWant, type SourceFacts } from './source.js';
 import { expectOf, type RestoreExpect, type RestoreSource } from './sequence.js';
 import type { LiveCluster } from './steps.js';
 import type { TargetTime } from './target.js';
@@ -65,7 +67,7 @@ export function parentGuards(p: ParentFacts, label: string, at: TargetTime | und
 }
 
 /** The restore of the parent's backup into the branch's data directory, archiving off. */
-export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): { restore: Cmd; what: string; expect: RestoreExpect } {
+export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string, onlyDb?: string): { restore: Cmd; what: string; expect: RestoreExpect } {
   const set = selectSet(p, at).set;
   const scope = stanzaScope(p.record?.stanza ?? '?', stanzaDir);
   const restore = pgbr.restore(scope, {
@@ -76,15 +78,16 @@ export function restoreFromParent(p: ParentFacts, branchDataDir: string, at: Tar
     pg1Path: branchDataDir,
     archiveModeOff: true,
     repo: p.repo.index,
+    dbInclude: onlyDb,
   });
   const from = p.repo.index === 1 ? 'the local repository' : `repository ${p.repo.name} (repo${p.repo.index})`;
-  return { restore, expect: expectOf(set, p.stanza), what: `restore the parent's backup ${set?.label ?? '?'} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off, from ${from}: ${p.repo.why}` };
+  const only = onlyDb ? ` (only the database ${onlyDb} and the system ones; the others are laid down as zeroed files)` : '';
+  return { restore, expect: expectOf(set, p.stanza), what: `restore the parent's backup ${set?.label ?? '?'}${only} into ${branchDataDir}${at ? ` and replay to ${at.text}` : ' and replay its whole archive'}, archiving off, from ${from}: ${p.repo.why}` };
 }
 
 /** The parent as a source of the restore sequence: its history, a WAL switch when it runs, the restore. */
-export function parentSource(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string): RestoreSource {
-  const version = p.record?.version ?? '?';
-  const live: LiveCluster | undefined = p.cluster?.running ? { id: { version, name: p.record!.name }, port: p.cluster.port, dataDir: p.cluster.dataDir!, logFile: p.cluster.logFile } : undefined;
+export function parentSource(p: ParentFacts, branchDataDir: string, at: TargetTime | undefined, stanzaDir: string, onlyDb?: string): RestoreSource {
+  const live = parentLive(p);
   return {
     kind: 'stanza',
     facts: p,
@@ -92,7 +95,25 @@ export function parentSource(p: ParentFacts, branchDataDir: string, at: TargetTi
     scope: stanzaScope(p.record?.stanza ?? '?', stanzaDir),
     // Makes the parent's newest commits restorable; changes no data of the parent.
     live,
-    ...restoreFromParent(p, branchDataDir, at, stanzaDir),
+    ...restoreFromParent(p, branchDataDir, at, stanzaDir, onlyDb),
+  };
+}
+
+/** The running parent as the restore sequence's cluster shape. */
+const parentLive = (p: ParentFacts): LiveCluster | undefined =>
+  p.cluster?.running ? { id: { version: p.record?.version ?? '?', name: p.record!.name }, port: p.cluster.port, dataDir: p.cluster.dataDir!, logFile: p.cluster.logFile } : undefined;
+
+/** The running parent copied by reflink into the branch's data directory, then recovered from its archive to the end (restore/cow.ts). */
+export function parentCowSource(p: ParentFacts, branchDataDir: string, o: { stanzaDir: string; owner: { uid: number; gid: number }; branch: string; archiveWaitTimeout: number; now: Date }): RestoreSource {
+  const live = required(parentLive(p), 'a running parent');
+  const scope = stanzaScope(p.record?.stanza ?? '?', o.stanzaDir);
+  return {
+    kind: 'cow',
+    history: archiveHistorySteps(p, live.dataDir, scope),
+    copy: cowCopyStep({ source: live, dataDir: branchDataDir, owner: o.owner, label: `pgmam ${o.branch}`, archiveWaitTimeout: o.archiveWaitTimeout }),
+    recoverySettings: cowRecoverySettings(p.record?.stanza ?? '?', branchDataDir, scope.configIncludePath, p.currentTimeline ?? 1),
+    why: `recover the copy of ${pg.clusterLabel(live.id)} from its archive to the end, archiving off`,
+    createdAt: o.now.toISOString(),
   };
 }
 

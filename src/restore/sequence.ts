@@ -45,7 +45,9 @@ export type RestoreSource =
       expect?: RestoreExpect;
     }
   /** A data directory an earlier restore preserved, put back and recovered along its own timeline. */
-  | { kind: 'preserved'; preserved: Preserved; recoverySettings: string[]; why: string; createdAt: string };
+  | { kind: 'preserved'; preserved: Preserved; recoverySettings: string[]; why: string; createdAt: string }
+  /** A running cluster copied by reflink inside a backup (restore/cow.ts), then recovered from its archive. */
+  | { kind: 'cow'; history: Step[]; copy: Step; recoverySettings: string[]; why: string; createdAt: string };
 
 export interface RestoreExpect {
   bytes: number | undefined;
@@ -100,6 +102,8 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
     steps.push(...archiveHistorySteps(source.facts, source.dataDir, source.scope));
     if (source.live) steps.push(switchWalStep(source.live, s.archiveWaitTimeout));
   }
+  // (A copy-on-write copy needs no WAL switch first: its backup ends with one.)
+  if (source.kind === 'cow') steps.push(...source.history);
   if (into.kind === 'replace') {
     if (into.running) steps.push(stopClusterStep(live, s.systemd));
     // The restore starts closed to users (rule 1): until hand-over only pgmam's own steps connect.
@@ -111,6 +115,9 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   if (source.kind === 'stanza') {
     steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
     steps.push(...(s.beforeRestore ?? []), restoreStep(source.restore, source.what, dirGrowth(`restore into ${pg.clusterLabel(live.id)}`, live.dataDir, source.expect?.bytes)));
+  } else if (source.kind === 'cow') {
+    steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
+    steps.push(...(s.beforeRestore ?? []), source.copy, requestRecoveryStep(live.dataDir, source.recoverySettings, source.why, s.owner, source.createdAt));
   } else {
     if (into.kind !== 'replace') throw new Error('internal: a preserved data directory is put back only in place of the current one');
     steps.push(...(s.beforeRestore ?? []), putBackDataDirStep(into.name, source.preserved, live.dataDir, s.clustersDir));

@@ -38,20 +38,23 @@ export function switchWalStep(c: LiveCluster, timeoutSec: number): Step {
     effect: 'write',
     run: async (ctx) => {
       const out = (await ctx.runner.run(pg.psqlStatements({ version: c.id.version, port: c.port }, sql, 'write'))).stdout.trim().split('\n');
-      const segment = out.at(-1)!.trim();
-      const deadline = Date.now() + timeoutSec * 1000;
-      for (;;) {
-        const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, 'select coalesce(last_archived_wal, \'\') || \'|\' || failed_count || \'|\' || coalesce(last_failed_wal, \'\') from pg_stat_archiver'));
-        const [archived = '', failed = '0', failedWal = ''] = r.stdout.trim().split('|');
-        if (archived && /^[0-9A-F]{24}$/.test(archived) && (timelineOfWal(archived) > timelineOfWal(segment) || (timelineOfWal(archived) === timelineOfWal(segment) && archived >= segment))) return;
-        stopIfInterrupted(ctx);
-        if (Date.now() > deadline)
-          throw new Error(`WAL segment ${segment} was not archived within ${timeoutSec} s (last archived: ${archived || 'none'}, failures: ${failed}${failedWal ? `, last failed ${failedWal}` : ''})`);
-        await sleep(100);
-      }
+      await waitArchived(ctx, c, out.at(-1)!.trim(), timeoutSec);
     },
     show: [`$ psql -p ${c.port} -c "${sql[0]}" -c "${sql[1]}"`, '  then poll pg_stat_archiver.last_archived_wal until it reaches that segment'],
   };
+}
+
+/** Poll pg_stat_archiver (every 50 ms) until `segment` or a later one is archived; bounded. */
+export async function waitArchived(ctx: Context, c: Pick<LiveCluster, 'id' | 'port'>, segment: string, timeoutSec: number): Promise<void> {
+  const deadline = Date.now() + timeoutSec * 1000;
+  for (;;) {
+    const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, "select coalesce(last_archived_wal, '') || '|' || failed_count || '|' || coalesce(last_failed_wal, '') from pg_stat_archiver"));
+    const [archived = '', failed = '0', failedWal = ''] = r.stdout.trim().split('|');
+    if (archived && /^[0-9A-F]{24}$/.test(archived) && (timelineOfWal(archived) > timelineOfWal(segment) || (timelineOfWal(archived) === timelineOfWal(segment) && archived >= segment))) return;
+    stopIfInterrupted(ctx);
+    if (Date.now() > deadline) throw new Error(`WAL segment ${segment} was not archived within ${timeoutSec} s (last archived: ${archived || 'none'}, failures: ${failed}${failedWal ? `, last failed ${failedWal}` : ''})`);
+    await sleep(50);
+  }
 }
 
 export function stopClusterStep(c: LiveCluster, systemd: boolean): Step {

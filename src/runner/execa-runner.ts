@@ -2,7 +2,7 @@
 // execa is loaded at the first run: list and check, whose reads began at start-up, never need it.
 import type { Logger } from 'pino';
 import type { ChildGroups } from './children.js';
-import { CommandFailedError, effectiveArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
+import { CommandFailedError, effectiveArgv, heldMarker, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
 
 export class ExecaRunner implements Runner {
   constructor(
@@ -24,6 +24,64 @@ export class ExecaRunner implements Runner {
     return this.once(cmd, opts);
   }
 
+  async hold(cmd: Cmd): Promise<HeldSession> {
+    const argv = effectiveArgv(cmd, this.uid);
+    const { execa } = await import('execa');
+    const started = performance.now();
+    const sub = execa(argv[0]!, argv.slice(1), {
+      reject: false,
+      shell: false,
+      detached: true,
+      cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
+      env: { ...this.baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
+      extendEnv: false,
+      stdin: 'pipe',
+      buffer: false,
+    });
+    const pgid = sub.pid;
+    if (pgid) await this.children?.add(pgid);
+    let out = '';
+    let err = '';
+    let waiting: { marker: string; resolve: (s: string) => void } | undefined;
+    sub.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const at = waiting ? out.indexOf(`${waiting.marker}\n`) : -1;
+      if (waiting && at >= 0) {
+        const w = waiting;
+        waiting = undefined;
+        const text = out.slice(0, at);
+        out = out.slice(at + w.marker.length + 1);
+        w.resolve(text.replace(/\n$/, ''));
+      }
+    });
+    sub.stderr!.setEncoding('utf8').on('data', (d: string) => void (err += d));
+    const ended = sub.then(
+      (c) => ({ argv, exitCode: c.exitCode ?? 127, signal: c.signal ?? undefined, stdout: out, stderr: err, durationMs: Math.round(performance.now() - started) }) as RunResult,
+      () => ({ argv, exitCode: 127, stdout: out, stderr: err, durationMs: Math.round(performance.now() - started) }) as RunResult,
+    );
+    void ended.then((r) => {
+      if (pgid) this.children?.remove(pgid);
+      this.log.debug({ event: 'exec', argv: r.argv, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, held: true }, `exec ${r.argv[0]} (held session) → ${r.exitCode} (${r.durationMs} ms)`);
+    });
+    let n = 0;
+    return {
+      query: (sql) =>
+        new Promise<string>((resolve, reject) => {
+          const marker = heldMarker(++n);
+          waiting = { marker, resolve };
+          // The session's end before the marker: the statement failed (ON_ERROR_STOP) or psql died.
+          void ended.then((r) => waiting?.marker === marker && reject(new CommandFailedError({ ...r, exitCode: r.exitCode || 1 })));
+          // Ended by a semicolon, or psql would keep it in its buffer past the \echo.
+          const script = sql.trimEnd().replace(/;?$/, ';');
+          sub.stdin!.write(`${script}\n\\echo ${marker}\n`);
+        }),
+      close: async () => {
+        sub.stdin!.end();
+        return ended;
+      },
+    };
+  }
+
   private async once(cmd: Cmd, opts: RunOptions): Promise<RunResult> {
     const result = await execute(cmd, this.uid, this.baseEnv, this.children);
     this.log.debug(
@@ -34,6 +92,7 @@ export class ExecaRunner implements Runner {
     return result;
   }
 }
+
 
 async function execute(cmd: Cmd, uid: number, baseEnv: Readonly<Record<string, string | undefined>>, children: ChildGroups | undefined): Promise<RunResult> {
     const argv = effectiveArgv(cmd, uid);

@@ -3,7 +3,7 @@
 // the configured repository, so main starts them while the command's modules load. The first
 // identical run takes that result; every later one runs anew.
 import type { Logger } from 'pino';
-import { CommandFailedError, renderArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
+import { CommandFailedError, renderArgv, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
 
 /** A read begun early, by its command (user and argv). Only a read without input, environment or directory of its own qualifies. */
 export type Prefetched = Map<string, Promise<RunResult>>;
@@ -16,6 +16,10 @@ export class PrefetchRunner implements Runner {
     private readonly early: Prefetched,
     private readonly log: Logger,
   ) {}
+
+  hold(cmd: Cmd): Promise<HeldSession> {
+    return this.inner.hold(cmd);
+  }
 
   async run(cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
     const key = prefetchKey(cmd);

@@ -33,7 +33,24 @@ export interface RunOptions {
 
 export interface Runner {
   run(cmd: Cmd, opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Start `cmd` (psql reading its script from stdin) and keep it running between the statements
+   * sent to it: what must happen in one database session across other work, such as a
+   * non-exclusive pg_backup_start … pg_backup_stop around a copy (PostgreSQL aborts the backup
+   * when its session ends — also when pgmam dies, since psql then reads end of input).
+   */
+  hold(cmd: Cmd): Promise<HeldSession>;
 }
+
+export interface HeldSession {
+  /** Send SQL (psql's unaligned, tuples-only output) and resolve with what it printed; a failed statement ends the session and rejects with CommandFailedError. */
+  query(sql: string): Promise<string>;
+  /** End the session (end of input) and wait until the process has exited. */
+  close(): Promise<RunResult>;
+}
+
+/** The marker a held psql session echoes after each script: what came before it is that script's output. */
+export const heldMarker = (n: number) => `__pgmam_held_${n}__`;
 
 const TAIL_LINES = 12;
 

@@ -1,6 +1,6 @@
 // Runners that wrap another: read-only (fact gathering and --dry-run may not write) and recording
 // (unit tests).
-import { CommandFailedError, renderArgv, type Cmd, type Runner, type RunOptions, type RunResult } from './types.js';
+import { CommandFailedError, renderArgv, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
 
 export class WriteDuringReadOnlyError extends Error {
   constructor(what: string) {
@@ -20,9 +20,15 @@ export class ReadOnlyRunner implements Runner {
   constructor(private readonly inner: Runner) {}
   async run(cmd: Cmd, opts?: RunOptions): Promise<RunResult> {
     if (cmd.effect !== 'read') throw new WriteDuringReadOnlyError(renderArgv(cmd.argv));
-    return this.inner.run(isPsql(cmd) ? { ...cmd, env: { ...cmd.env, PGOPTIONS: READ_ONLY_PGOPTIONS } } : cmd, opts);
+    return this.inner.run(readOnly(cmd), opts);
+  }
+  async hold(cmd: Cmd): Promise<HeldSession> {
+    if (cmd.effect !== 'read') throw new WriteDuringReadOnlyError(renderArgv(cmd.argv));
+    return this.inner.hold(readOnly(cmd));
   }
 }
+
+const readOnly = (cmd: Cmd): Cmd => (isPsql(cmd) ? { ...cmd, env: { ...cmd.env, PGOPTIONS: READ_ONLY_PGOPTIONS } } : cmd);
 
 export interface StubbedCall {
   /** Matches when the command's argv, joined by spaces, equals this string or matches this RegExp. */
@@ -63,6 +69,14 @@ export class RecordingRunner implements Runner {
     };
     if (result.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(result);
     return result;
+  }
+
+  /** A held session's statements are recorded (and matched) as its argv followed by `<<< SQL`. */
+  async hold(cmd: Cmd): Promise<HeldSession> {
+    return {
+      query: async (sql) => (await this.run({ ...cmd, argv: [...cmd.argv, '<<<', sql.trim()] })).stdout,
+      close: async () => ({ argv: [...cmd.argv], exitCode: 0, stdout: '', stderr: '', durationMs: 0 }),
+    };
   }
 
   writes(): Cmd[] {

@@ -32,6 +32,11 @@ export class MemoryFs implements HostFs {
   async freeBytes() {
     return this.free;
   }
+  /** Every path on one filesystem of this kind (tests set it). */
+  fsType = 'ext4';
+  async filesystem() {
+    return { device: 1, type: this.fsType };
+  }
   async writeFileAtomic(f: string, data: string) {
     this.writes.push(`write ${f}`);
     this.files.set(f, data);

@@ -21,7 +21,9 @@ import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal, finishHandOver } from '../../steps/new-cluster.js';
 import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
-import { gatherParent, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
+import { gatherParent, parentCowSource, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
+import { chooseCopy, cowGuards, gatherReflink, type ReflinkFacts } from '../../restore/cow.js';
+import { databasesOf, DB_NAME, dropOtherDatabasesStep, onlyDbExists } from '../../restore/only-db.js';
 
 export const branchCreateOptionsSchema = runFlagsSchema
   .extend({
@@ -35,6 +37,10 @@ export const branchCreateOptionsSchema = runFlagsSchema
     conf: z.string().optional(),
     /** Restore from this repository of the parent ('local' or an attached one); default: the one that covers the target. */
     repo: z.string().optional(),
+    /** true: a copy-on-write copy of the running parent (--cow); false: restored from its backups (--no-cow); default: copy-on-write where it can be. */
+    cow: z.boolean().optional(),
+    /** Only this database of the parent (and the system ones); the others are dropped after promotion. */
+    onlyDb: z.string().optional(),
   })
   .refine((o) => NAME_PATTERN.test(`${o.parent}_${o.label}`), { message: 'the branch name <parent>_<label> must match ^[a-z][a-z0-9_]{0,47}$' });
 export type BranchCreateOptions = z.infer<typeof branchCreateOptionsSchema>;
@@ -47,6 +53,10 @@ export interface BranchCreateFacts extends NewClusterFacts {
   tools: Record<string, string | undefined>;
   postgres: { uid: number; gid: number } | undefined;
   extras: BranchExtras;
+  /** Whether the parent's and the branch's directories share blocks; undefined where no copy-on-write copy is considered. */
+  reflink: ReflinkFacts | undefined;
+  /** --only-db: the parent's databases now (online), to check the name. */
+  parentDatabases: string[] | undefined;
 }
 
 const branchName = (o: Pick<BranchCreateOptions, 'parent' | 'label'>) => `${o.parent}_${o.label}`;
@@ -76,7 +86,10 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
     // Beside the parent's, wherever that is: a branch lives on the parent's filesystem.
     dataDir: parent.cluster?.dataDir ? parent.cluster.dataDir.replace(/[^/]+$/, name) : undefined,
   });
-  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), name, parent, tools, postgres, extras };
+  const parentDir = parent.cluster?.dataDir;
+  const reflink = parentDir && ctx.host.uid === 0 && o.cow !== false && !restoreOnly(o) ? await gatherReflink(ctx, runner, parentDir, fresh.dataDir) : undefined;
+  const parentDatabases = o.onlyDb && parent.cluster?.running ? await databasesOf(runner, { version: parent.cluster.version, port: parent.cluster.port }) : undefined;
+  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), name, parent, tools, postgres, extras, reflink, parentDatabases };
 }
 
 export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
@@ -88,8 +101,16 @@ export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions,
     ...parentGuards(f.parent, parentLabel, o.at, f.now),
     ...newClusterGuards(f, f.name, o.port !== undefined, env.config, set?.info?.size ?? 0),
     ...extrasGuards(f.extras),
+    ...(o.cow === true && f.parent.cluster ? cowGuards(f.reflink, parentLabel, f.parent.cluster.running) : []),
+    ...(o.onlyDb ? [onlyDbExists(o.onlyDb, f.parentDatabases, parentLabel)] : []),
   ];
 }
+
+/** What only a restore from the backups can do: a time target, one database, a chosen repository. */
+const restoreOnly = (o: Pick<BranchCreateOptions, 'at' | 'onlyDb' | 'repo'>) => (o.at ? '--at takes a past state' : o.onlyDb ? '--only-db restores one database' : o.repo ? `--repo ${o.repo} names a repository to restore from` : undefined);
+
+/** The copy's way: by reflink of the running parent, or restored from its backups. */
+export const branchCopy = (f: BranchCreateFacts, o: BranchCreateOptions) => chooseCopy(o.cow, f.reflink, Boolean(f.parent.cluster?.running), restoreOnly(o));
 
 export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, env: PlanEnv): PlanBody {
   const p = f.parent;
@@ -99,8 +120,11 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   const owner = f.postgres ?? { uid: 0, gid: 0 };
   const n = newClusterSteps({ id, port, dataDir: f.dataDir, repo: f.repo, attach: f.attach, owner, config: env.config, paths: env.paths, systemd: env.host.systemd, hostName: env.host.name, fqdn: f.fqdn, role: 'branch' });
   const live: LiveCluster = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${version}-${f.name}.log` };
+  const copy = branchCopy(f, o);
   const seq = restoreSequence({
-    source: parentSource(p, n.dataDir, o.at, env.paths.stanzaDir),
+    source: copy.cow
+      ? parentCowSource(p, n.dataDir, { stanzaDir: env.paths.stanzaDir, owner, branch: f.name, archiveWaitTimeout: env.config['archive-wait-timeout'], now: f.now })
+      : parentSource(p, n.dataDir, o.at, env.paths.stanzaDir, o.onlyDb),
     into: { kind: 'new', make: [...n.createRepo, n.createCluster, n.closeToUsers, n.configureArchiving, ...n.enableTls, ...confStep(n.confDir, f.extras, owner), n.writeStanzaFile] },
     live,
     target: { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text },
@@ -116,6 +140,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
   const first = n.backupAndMark('the first full backup');
   const steps: Step[] = [
     ...seq.steps,
+    ...(o.onlyDb ? [dropOtherDatabasesStep(live, o.onlyDb)] : []),
     n.recordManaged({ role: 'branch', parent: o.parent, createdAt: f.now.toISOString() }),
     ...postSqlStep(live, f.extras, env.host.systemd),
     n.createStanza,
@@ -131,10 +156,14 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     target: pg.clusterLabel(id),
     steps,
     journal: {
-      rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), ...(o.repo ? ['--repo', o.repo] : []), '--yes']),
+      rerun: renderArgv(['pgmam', 'branch', 'create', o.parent, '--name', o.label, ...(o.port !== undefined ? ['--port', String(o.port)] : []), ...(o.at ? ['--at', o.at.text] : []), ...(o.autostart === false ? ['--no-autostart'] : []), ...(o.repo ? ['--repo', o.repo] : []), ...(o.cow === true ? ['--cow'] : o.cow === false ? ['--no-cow'] : []), ...(o.onlyDb ? ['--only-db', o.onlyDb] : []), '--yes']),
       data: { ...n.journal, sourceSystemId: p.control?.systemId },
     },
-    notes: [`the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`],
+    notes: [
+      `the parent ${o.parent} is not stopped or changed; the branch gets its own stanza ${f.name}`,
+      `the copy: ${copy.why}`,
+      ...(o.onlyDb ? [`only the database ${o.onlyDb} is restored: every other user database of the parent is dropped from the branch after promotion (pgBackRest lays them down as zeroed files, unusable)`] : []),
+    ],
   };
 }
 
@@ -164,6 +193,9 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
         { flags: '--conf <file>', help: "settings for the branch's configuration (not port, archive_*, data_directory, restore_command)" },
         { flags: '--no-autostart', help: 'do not start the branch at boot (start.conf manual)' },
         { flags: '--repo <name>', help: "restore from this repository of the parent ('local' or an attached one; default: the local one when it covers the target, else one that does)" },
+        { flags: '--cow', help: "copy the running parent's data directory by reflink (blocks shared; XFS with reflink=1 or btrfs), then recover it from the parent's archive; refused where it cannot be. Default: so wherever it can be" },
+        { flags: '--no-cow', help: "restore from the parent's backups even where a copy-on-write copy could be made" },
+        { flags: '--only-db <db>', help: 'only this database of the parent (and the system ones): the others are dropped after promotion' },
       ],
       input: z
         .object({
@@ -175,8 +207,14 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
           conf: z.string().optional(),
           autostart: z.boolean().default(true),
           repo: optionalNameArg('repository name'),
+          cow: z.boolean().optional(),
+          onlyDb: z.string().regex(DB_NAME, 'database name: letters, digits, _ and $ (at most 63), starting with a letter or _').optional(),
         })
         .transform(({ name, ...r }) => {
+          // A copy taken now cannot be of an earlier state, nor leave databases out, nor come from a repository.
+          if (r.cow === true && r.at) throw new UsageError('--cow copies the running parent now: it cannot recover to an earlier --at (leave out --cow to restore from the backups)');
+          if (r.cow === true && r.onlyDb) throw new UsageError('--cow copies the whole data directory: --only-db needs a restore from the backups (leave out --cow)');
+          if (r.cow === true && r.repo) throw new UsageError('--cow copies the running parent: --repo chooses a repository to restore from (leave out one of them)');
           if (r.parent !== undefined) parseName(`${r.parent}_${name}`, 'branch name'); // the whole name must fit the pattern too
           return { ...r, label: name };
         }),
@@ -191,7 +229,7 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
       },
     },
     options: branchCreateOptionsSchema,
-    examples: ['pgmam branch create app1 --name dev', 'pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"', 'legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)'],
+    examples: ['pgmam branch create app1 --name dev', 'pgmam branch create app1 --name big --cow', 'pgmam branch create app1 --name orders --only-db shop --at "2026-01-19 10:40:00+00"', 'pgmam branch create app1 --name before_migration --at "2026-01-19 10:40:00+00"', 'legacy: pgbranch -c -a app1 -n dev   (pgbranch -c alone asks on a terminal)'],
     target: branchName,
     destructive: false,
     journal: newClusterJournalSchema,

@@ -27,7 +27,8 @@ import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '
 import { backupAndMark, checkArchivingStep, deleteStanzaEverywhere } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
-import { gatherParent, noParent, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
+import { gatherParent, noParent, parentCowSource, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
+import { chooseCopy, cowGuards, gatherReflink, type ReflinkFacts } from '../../restore/cow.js';
 
 export const branchSyncOptionsSchema = runFlagsSchema.extend({
   name: nameSchema,
@@ -35,6 +36,8 @@ export const branchSyncOptionsSchema = runFlagsSchema.extend({
   conf: z.string().optional(),
   /** Restore from this repository of the parent ('local' or an attached one); default: the one that covers the end of its archive. */
   repo: z.string().optional(),
+  /** As branch create's: true --cow, false --no-cow, default copy-on-write where it can be. */
+  cow: z.boolean().optional(),
 });
 export type BranchSyncOptions = z.infer<typeof branchSyncOptionsSchema>;
 
@@ -49,6 +52,8 @@ export interface BranchSyncFacts {
   extras: BranchExtras;
   /** The branch's replicas: stopped first, laid down again from its new full backup. */
   replicas: ReplicaView[];
+  /** Whether the parent's and the branch's directories share blocks; undefined where no copy-on-write copy is considered. */
+  reflink: ReflinkFacts | undefined;
 }
 
 export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Promise<BranchSyncFacts> {
@@ -58,7 +63,9 @@ export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Prom
   const cluster = record && clusters.find((c) => c.name === o.name && c.version === record.version);
   const parent = record?.role === 'branch' && record.parent ? await gatherParent(ctx, runner, record.parent, managed.records, clusters, { repo: o.repo }) : noParent();
   const replicas = record && cluster ? replicaViews(managed.records, clusters, record, cluster.port) : [];
-  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras, replicas };
+  const parentDir = parent.cluster?.dataDir;
+  const reflink = parentDir && cluster?.dataDir && ctx.host.uid === 0 && o.cow !== false && !o.repo ? await gatherReflink(ctx, runner, parentDir, cluster.dataDir) : undefined;
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras, replicas, reflink };
 }
 
 export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guard[] {
@@ -81,6 +88,7 @@ export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guar
   ];
   if (f.record?.role === 'branch' && f.cluster) guards.push(...parentGuards(f.parent, `${f.record.version}/${f.record.parent}`, undefined, f.now));
   guards.push(...extrasGuards(f.extras));
+  if (o.cow === true && f.parent.cluster) guards.push(...cowGuards(f.reflink, `${f.record?.version}/${f.record?.parent}`, f.parent.cluster.running));
   return guards;
 }
 
@@ -96,8 +104,11 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
   const preserved: Preserved = { path: `${dataDir}.pre-sync-${stamp(f.now)}`, reason: 'sync', createdAt: f.now.toISOString() };
   const clustersDir = env.paths.clustersDir;
   const running = Boolean(f.cluster?.running);
+  const copy = chooseCopy(o.cow, f.reflink, Boolean(p.cluster?.running), o.repo ? `--repo ${o.repo} names a repository to restore from` : undefined);
   const seq = restoreSequence({
-    source: parentSource(p, dataDir, undefined, env.paths.stanzaDir),
+    source: copy.cow
+      ? parentCowSource(p, dataDir, { stanzaDir: env.paths.stanzaDir, owner, branch: o.name, archiveWaitTimeout: env.config['archive-wait-timeout'], now: f.now })
+      : parentSource(p, dataDir, undefined, env.paths.stanzaDir),
     into: { kind: 'replace', name: o.name, running, preserved },
     live,
     target: { previousTimeline: p.currentTimeline ?? 0 },
@@ -119,7 +130,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     target: pg.clusterLabel(id),
     steps,
     journal: {
-      rerun: `pgmam branch sync ${o.name}${o.repo ? ` --repo ${o.repo}` : ''} --yes`,
+      rerun: `pgmam branch sync ${o.name}${o.repo ? ` --repo ${o.repo}` : ''}${o.cow === true ? ' --cow' : o.cow === false ? ' --no-cow' : ''} --yes`,
       // The parent's timeline: a restore on a higher one has promoted and may hold the branch users' writes.
       data: { version, dataDir, preserved, online: running, previousTimeline: p.currentTimeline ?? 0, target: null, systemId: p.control?.systemId, replicas: f.replicas } satisfies RestoreJournal,
     },
@@ -127,6 +138,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
       ...(f.replicas.length ? [`its replicas ${f.replicas.map((r) => r.name).join(', ')} are stopped first and laid down again from its new full backup`] : []),
       `the branch's data directory will be preserved at ${preserved.path}; its stanza ${o.name} and its backups are reset`,
       `the parent ${rec?.parent ?? '?'} is not stopped or changed`,
+      `the copy: ${copy.why}`,
     ],
     failureHint: (i) =>
       i < preserveAt
@@ -170,11 +182,15 @@ export const branchSyncCommand: CommandModule<BranchSyncOptions, BranchSyncFacts
         { flags: '--post-sql <dir>', help: 'run the *.sql files of DIR, in name order, before handing the branch over' },
         { flags: '--conf <file>', help: "settings for the branch's configuration" },
         { flags: '--repo <name>', help: "restore from this repository of the parent ('local' or an attached one; default: the local one when it covers the end of its archive, else one that does)" },
+        { flags: '--cow', help: "copy the running parent's data directory by reflink (XFS with reflink=1 or btrfs), then recover it from the parent's archive; refused where it cannot be. Default: so wherever it can be" },
+        { flags: '--no-cow', help: "restore from the parent's backups even where a copy-on-write copy could be made" },
       ],
-      input: z.object({ name: nameArg('branch name'), postSql: z.string().optional(), conf: z.string().optional(), repo: optionalNameArg('repository name') }),
+      input: z
+        .object({ name: nameArg('branch name'), postSql: z.string().optional(), conf: z.string().optional(), repo: optionalNameArg('repository name'), cow: z.boolean().optional() })
+        .refine((o) => !(o.cow === true && o.repo), { message: '--cow copies the running parent: --repo chooses a repository to restore from (leave out one of them)' }),
     },
     options: branchSyncOptionsSchema,
-    examples: ['pgmam branch sync app1_dev --yes', 'legacy: pgbranch -b app1_dev sync -y'],
+    examples: ['pgmam branch sync app1_dev --yes', 'pgmam branch sync app1_dev --cow --yes', 'legacy: pgbranch -b app1_dev sync -y'],
     target: (o) => o.name,
     destructive: true,
     journal: restoreJournalSchema,

@@ -34,7 +34,7 @@ const parent = (over: Partial<ParentFacts> = {}): ParentFacts => ({
   ...over,
 });
 const createFacts = (over: Partial<BranchCreateFacts> = {}): BranchCreateFacts => ({
-  uid: 0, now: new Date('2026-11-22T06:00:00Z'), name: 'app1_dev', parent: parent(), tools: {}, postgres: { uid: 101, gid: 104 }, extras: {},
+  uid: 0, now: new Date('2026-11-22T06:00:00Z'), name: 'app1_dev', parent: parent(), tools: {}, postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, parentDatabases: undefined,
   ...aNewCluster('app1_dev', { port: 5434, disk: [] }),
   ...over,
 });
@@ -43,6 +43,51 @@ const ctx = planEnv();
 const planBranchCreate = (f: BranchCreateFacts, o: BranchCreateOptions, e: typeof ctx) => assemblePlan(branchCreateCommand, f, o, e);
 const planBranchSync = (f: BranchSyncFacts, o: BranchSyncOptions, e: typeof ctx) => assemblePlan(branchSyncCommand, f, o, e);
 const failedIds = (guards: ReturnType<typeof branchCreateGuards>) => guards.filter((g) => !g.check().ok).map((g) => g.id);
+
+describe('branch create: copy-on-write and one database', () => {
+  const xfs = { ok: true as const, how: 'XFS with reflink=1 at /srv' };
+  it('copies the running parent by reflink inside a held backup session, then recovers it from the parent archive: no restore, no WAL switch first', () => {
+    const plan = planBranchCreate(createFacts({ reflink: xfs }), createOpts(), ctx);
+    const ids = plan.steps.map((s) => s.id);
+    expect(ids).toContain('cow-copy');
+    expect(ids).not.toContain('restore-backup');
+    expect(ids).not.toContain('switch-wal');
+    expect(ids.indexOf('empty-datadir')).toBeLessThan(ids.indexOf('cow-copy'));
+    expect(ids.indexOf('cow-copy')).toBe(ids.indexOf('request-recovery') - 1);
+    expect(ids.indexOf('request-recovery')).toBeLessThan(ids.indexOf('verify-isolation'));
+    const text = renderPlan(plan, 0);
+    expect(text).toContain("restore_command = 'pgbackrest --stanza=app1 --pg1-path=/var/lib/postgresql/15/app1_dev archive-get %f \"%p\"'");
+    expect(text).toContain("recovery_target_timeline = '1'");
+    expect(text).toContain("archive_mode = 'off'");
+    expect(text).toContain('copy-on-write (reflink): XFS with reflink=1 at /srv');
+  });
+  it('restores from the backups where blocks cannot be shared, and the plan says why', () => {
+    const plan = planBranchCreate(createFacts({ reflink: { ok: false, reason: '/var/lib/postgresql/15/app1 is on ext4, which cannot share blocks' } }), createOpts(), ctx);
+    expect(plan.steps.map((s) => s.id)).toContain('restore-backup');
+    expect(renderPlan(plan, 0)).toContain('restored from the backups: /var/lib/postgresql/15/app1 is on ext4, which cannot share blocks');
+  });
+  it('--no-cow restores even where a copy could share blocks; a down parent is restored too', () => {
+    expect(planBranchCreate(createFacts({ reflink: xfs }), createOpts({ cow: false }), ctx).steps.map((s) => s.id)).toContain('restore-backup');
+    const down = createFacts({ reflink: xfs, parent: parent({ cluster: { ...cluster('app1', 5433), running: false } }) });
+    expect(planBranchCreate(down, createOpts(), ctx).steps.map((s) => s.id)).toContain('restore-backup');
+  });
+  it('--cow is refused without a filesystem that shares blocks, and with the parent down', () => {
+    expect(failedIds(branchCreateGuards(createFacts({ reflink: { ok: false, reason: 'ext4' } }), createOpts({ cow: true }), ctx))).toEqual(['filesystem-shares-blocks']);
+    const down = createFacts({ reflink: xfs, parent: parent({ cluster: { ...cluster('app1', 5433), running: false } }) });
+    expect(failedIds(branchCreateGuards(down, createOpts({ cow: true }), ctx))).toContain('parent-is-running');
+    expect(failedIds(branchCreateGuards(createFacts({ reflink: xfs }), createOpts({ cow: true }), ctx))).toEqual([]);
+  });
+  it('--only-db restores one database with --db-include and drops the others once promoted', () => {
+    const plan = planBranchCreate(createFacts({ reflink: xfs, parentDatabases: ['shop', 'crm'] }), createOpts({ onlyDb: 'shop' }), ctx);
+    const ids = plan.steps.map((s) => s.id);
+    const text = renderPlan(plan, 0);
+    expect(text).toContain('--db-include=shop');
+    expect(ids.indexOf('drop-other-databases')).toBe(ids.indexOf('verify-parent-archive') + 1);
+    expect(text).toContain('every other user database of the parent is dropped');
+    expect(failedIds(branchCreateGuards(createFacts({ parentDatabases: ['crm'] }), createOpts({ onlyDb: 'shop' }), ctx))).toEqual(['only-db-exists']);
+    expect(failedIds(branchCreateGuards(createFacts({ parentDatabases: ['crm'] }), createOpts({ onlyDb: 'postgres' }), ctx))).toEqual(['only-db-exists']);
+  });
+});
 
 describe('branch create', () => {
   it('restores from the parent stanza into the branch with archiving off, and checks isolation before the first start', () => {
@@ -85,7 +130,7 @@ describe('branch create', () => {
 describe('branch sync', () => {
   const syncFacts = (over: Partial<BranchSyncFacts> = {}): BranchSyncFacts => ({
     uid: 0, replicas: [], now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
-    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, ...over,
+    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, ...over,
   });
   const o = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
   it('refuses anything that is not a branch: no reversed sync', () => {
@@ -100,6 +145,14 @@ describe('branch sync', () => {
       'verify-recovery', 'verify-parent-archive', 'hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'align-retention', 'backup-full', 'mark-backup', 'record-sync',
     ]);
     expect(renderPlan(plan, 0)).toContain('its stanza app1_dev and its backups are reset');
+  });
+  it('--cow (or a filesystem that shares blocks) copies the running parent into the preserved-and-emptied directory instead of restoring', () => {
+    const plan = planBranchSync(syncFacts({ reflink: { ok: true, how: 'btrfs' } }), o, ctx);
+    expect(plan.steps.map((s) => s.id)).toEqual([
+      'stop-cluster', 'close-to-users', 'preserve-datadir', 'create-datadir', 'cow-copy', 'request-recovery', 'verify-isolation', 'start-cluster', 'wait-promoted',
+      'verify-recovery', 'verify-parent-archive', 'hand-over', 'reset-branch-stanza', 'enable-archiving', 'check-archiving', 'align-retention', 'backup-full', 'mark-backup', 'record-sync',
+    ]);
+    expect(failedIds(branchSyncGuards(syncFacts({ reflink: { ok: false, reason: 'ext4' } }), { ...o, cow: true }))).toEqual(['filesystem-shares-blocks']);
   });
   it("the reset clears the branch's archive-push status files between stanza-delete and stanza-create (the new timeline repeats the last sync's segment names)", async () => {
     const reset = planBranchSync(syncFacts(), o, ctx).steps.find((s) => s.id === 'reset-branch-stanza')!;
@@ -200,7 +253,7 @@ describe('branch create and sync killed at each step: one outcome per step', () 
   const syncOpts = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
   const syncFacts = (): BranchSyncFacts => ({
     uid: 0, replicas: [], now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
-    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {},
+    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined,
   });
   const sync = planBranchSync(syncFacts(), syncOpts, ctx);
   const handOverAt = sync.steps.findIndex((s) => s.id === 'hand-over');
