@@ -43,6 +43,9 @@ export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retentio
 /** One repository's backups and archive (default the local one, repo1): what every restore reads. */
 export const info = (s: PgbrScope, repo: number | 'all' = 1, ioTimeoutSec?: number) =>
   pgbr(s, [...(repo === 'all' ? [] : [`--repo=${repo}`]), ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'info'], 'read');
+
+/** One backup set's info, which (unlike the stanza's) lists the databases it holds (database-ref). */
+export const infoOfSet = (s: PgbrScope, label: string, repo = 1) => pgbr(s, [`--repo=${repo}`, `--set=${label}`, '--output=json', 'info'], 'read');
 /**
  * Push one WAL or history file by absolute path (pgBackRest checks the cwd only for relative paths), now:
  * asynchronous archiving would wait for PostgreSQL to have queued it (.ready), which pgmam's own pushes never are.

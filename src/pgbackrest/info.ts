@@ -35,6 +35,15 @@ export function parseInfo(json: string): StanzaInfo[] {
   return z.array(stanzaSchema).parse(JSON.parse(safe || '[]'));
 }
 
+/** The databases a backup set holds (`info --set`: database-ref); undefined when the output does not say. */
+export function parseSetDatabases(json: string): string[] | undefined {
+  const parsed = z
+    .array(z.object({ backup: z.array(z.object({ 'database-ref': z.array(z.object({ name: z.string() })).optional() }).passthrough()) }).passthrough())
+    .safeParse(JSON.parse(json.replace(/"system-id"\s*:\s*(\d+)/g, '"system-id":"$1"') || '[]'));
+  const ref = parsed.success ? parsed.data[0]?.backup.at(-1)?.['database-ref'] : undefined;
+  return ref?.map((d) => d.name);
+}
+
 export function lastBackup(s: StanzaInfo): BackupInfo | undefined {
   return s.backup.filter((b) => !b.error).at(-1);
 }

@@ -4,6 +4,9 @@
 import * as pg from '../pg/commands.js';
 import { fail, pass, type Guard, type Step } from '../plan/types.js';
 import type { Runner } from '../runner/types.js';
+import * as pgbr from '../pgbackrest/commands.js';
+import type { PgbrScope } from '../pgbackrest/commands.js';
+import { parseSetDatabases } from '../pgbackrest/info.js';
 import type { LiveCluster } from './steps.js';
 
 /** A database name pgmam accepts on its command line (PostgreSQL allows more; this keeps argv and messages plain). */
@@ -20,15 +23,24 @@ export async function databasesOf(runner: Runner, t: pg.PsqlTarget): Promise<str
   return r.exitCode === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
 }
 
-/** The named database exists in the parent now (when the parent is down, pgBackRest's own check at restore time is what remains). */
-export function onlyDbExists(db: string, databases: string[] | undefined, parentLabel: string): Guard {
+/** The databases of the backup set a restore lays down (pgbackrest info --set), undefined when unreadable. */
+export async function databasesOfSet(runner: Runner, scope: PgbrScope, label: string, repo: number): Promise<string[] | undefined> {
+  const r = await runner.run(pgbr.infoOfSet(scope, label, repo), { check: false });
+  return r.exitCode === 0 ? parseSetDatabases(r.stdout)?.filter((d) => !SYSTEM_DATABASES.includes(d)) : undefined;
+}
+
+/** The named database is in the backup set the restore lays down (one made after it is only in the WAL: pgBackRest cannot include it). */
+export function onlyDbExists(db: string, set: { label: string; databases: string[] | undefined } | undefined, parentLabel: string): Guard {
   return {
     id: 'only-db-exists',
     check: () =>
       SYSTEM_DATABASES.includes(db)
         ? fail(`--only-db ${db}: a system database is always restored; name a user database of ${parentLabel}`)
-        : databases && !databases.includes(db)
-          ? fail(`--only-db ${db}: ${parentLabel} has no such database`, databases.length ? `its databases: ${databases.join(', ')}` : `${parentLabel} has no user database`)
+        : set?.databases && !set.databases.includes(db)
+          ? fail(
+              `--only-db ${db}: the backup ${set.label} of ${parentLabel} has no database ${db}`,
+              `its databases: ${set.databases.join(', ') || 'none but the system ones'}; a database made after the backup needs a newer one first: pgmam backup ${parentLabel.split('/').pop()}`,
+            )
           : pass,
   };
 }

@@ -23,7 +23,8 @@ import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newCluster
 import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
 import { gatherParent, parentCowSource, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
 import { chooseCopy, cowGuards, gatherReflink, type ReflinkFacts } from '../../restore/cow.js';
-import { databasesOf, DB_NAME, dropOtherDatabasesStep, onlyDbExists } from '../../restore/only-db.js';
+import { databasesOfSet, DB_NAME, dropOtherDatabasesStep, onlyDbExists } from '../../restore/only-db.js';
+import { stanzaScope } from '../../pgbackrest/commands.js';
 
 export const branchCreateOptionsSchema = runFlagsSchema
   .extend({
@@ -55,8 +56,8 @@ export interface BranchCreateFacts extends NewClusterFacts {
   extras: BranchExtras;
   /** Whether the parent's and the branch's directories share blocks; undefined where no copy-on-write copy is considered. */
   reflink: ReflinkFacts | undefined;
-  /** --only-db: the parent's databases now (online), to check the name. */
-  parentDatabases: string[] | undefined;
+  /** --only-db: the user databases of the backup set the restore lays down. */
+  setDatabases: { label: string; databases: string[] | undefined } | undefined;
 }
 
 const branchName = (o: Pick<BranchCreateOptions, 'parent' | 'label'>) => `${o.parent}_${o.label}`;
@@ -88,8 +89,9 @@ export async function gatherBranchCreate(ctx: Context, o: BranchCreateOptions): 
   });
   const parentDir = parent.cluster?.dataDir;
   const reflink = parentDir && ctx.host.uid === 0 && o.cow !== false && !restoreOnly(o) ? await gatherReflink(ctx, runner, parentDir, fresh.dataDir) : undefined;
-  const parentDatabases = o.onlyDb && parent.cluster?.running ? await databasesOf(runner, { version: parent.cluster.version, port: parent.cluster.port }) : undefined;
-  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), name, parent, tools, postgres, extras, reflink, parentDatabases };
+  const set = o.onlyDb && parent.record && ctx.host.uid === 0 ? selectSet(parent, o.at).set : undefined;
+  const setDatabases = set && parent.record ? { label: set.label, databases: await databasesOfSet(runner, stanzaScope(parent.record.stanza, ctx.paths.stanzaDir), set.label, parent.repo.index) } : undefined;
+  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), name, parent, tools, postgres, extras, reflink, setDatabases };
 }
 
 export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions, env: Pick<PlanEnv, 'config'>): Guard[] {
@@ -102,7 +104,7 @@ export function branchCreateGuards(f: BranchCreateFacts, o: BranchCreateOptions,
     ...newClusterGuards(f, f.name, o.port !== undefined, env.config, set?.info?.size ?? 0),
     ...extrasGuards(f.extras),
     ...(o.cow === true && f.parent.cluster ? cowGuards(f.reflink, parentLabel, f.parent.cluster.running) : []),
-    ...(o.onlyDb ? [onlyDbExists(o.onlyDb, f.parentDatabases, parentLabel)] : []),
+    ...(o.onlyDb ? [onlyDbExists(o.onlyDb, f.setDatabases, parentLabel)] : []),
   ];
 }
 

@@ -34,7 +34,7 @@ const parent = (over: Partial<ParentFacts> = {}): ParentFacts => ({
   ...over,
 });
 const createFacts = (over: Partial<BranchCreateFacts> = {}): BranchCreateFacts => ({
-  uid: 0, now: new Date('2026-11-22T06:00:00Z'), name: 'app1_dev', parent: parent(), tools: {}, postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, parentDatabases: undefined,
+  uid: 0, now: new Date('2026-11-22T06:00:00Z'), name: 'app1_dev', parent: parent(), tools: {}, postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, setDatabases: undefined,
   ...aNewCluster('app1_dev', { port: 5434, disk: [] }),
   ...over,
 });
@@ -78,14 +78,16 @@ describe('branch create: copy-on-write and one database', () => {
     expect(failedIds(branchCreateGuards(createFacts({ reflink: xfs }), createOpts({ cow: true }), ctx))).toEqual([]);
   });
   it('--only-db restores one database with --db-include and drops the others once promoted', () => {
-    const plan = planBranchCreate(createFacts({ reflink: xfs, parentDatabases: ['shop', 'crm'] }), createOpts({ onlyDb: 'shop' }), ctx);
+    const plan = planBranchCreate(createFacts({ reflink: xfs, setDatabases: { label: 'F1', databases: ['shop', 'crm'] } }), createOpts({ onlyDb: 'shop' }), ctx);
     const ids = plan.steps.map((s) => s.id);
     const text = renderPlan(plan, 0);
     expect(text).toContain('--db-include=shop');
     expect(ids.indexOf('drop-other-databases')).toBe(ids.indexOf('verify-parent-archive') + 1);
     expect(text).toContain('every other user database of the parent is dropped');
-    expect(failedIds(branchCreateGuards(createFacts({ parentDatabases: ['crm'] }), createOpts({ onlyDb: 'shop' }), ctx))).toEqual(['only-db-exists']);
-    expect(failedIds(branchCreateGuards(createFacts({ parentDatabases: ['crm'] }), createOpts({ onlyDb: 'postgres' }), ctx))).toEqual(['only-db-exists']);
+    const crmOnly = { label: 'F1', databases: ['crm'] };
+    expect(failedIds(branchCreateGuards(createFacts({ setDatabases: crmOnly }), createOpts({ onlyDb: 'shop' }), ctx))).toEqual(['only-db-exists']);
+    expect(failedIds(branchCreateGuards(createFacts({ setDatabases: crmOnly }), createOpts({ onlyDb: 'postgres' }), ctx))).toEqual(['only-db-exists']);
+    expect(branchCreateGuards(createFacts({ setDatabases: crmOnly }), createOpts({ onlyDb: 'shop' }), ctx).find((g) => g.id === 'only-db-exists')!.check()).toMatchObject({ reason: '--only-db shop: the backup F1 of 15/app1 has no database shop' });
   });
 });
 
