@@ -123,6 +123,8 @@ function control(shlibs, size) {
     `Installed-Size: ${size}`,
     `Depends: postgresql-common, pgbackrest, ${shlibs}`,
     'Recommends: postgresql',
+    // xfs_info tells whether an XFS filesystem shares blocks (branch create --cow).
+    'Suggests: xfsprogs',
     'Section: admin',
     'Priority: optional',
     `Description: ${description.replace(/:.*$/, '').replace(/\.$/, '')}`.slice(0, 93),

@@ -49,10 +49,12 @@ export async function waitArchived(ctx: Context, c: Pick<LiveCluster, 'id' | 'po
   const deadline = Date.now() + timeoutSec * 1000;
   for (;;) {
     const r = await ctx.runner.run(pg.psqlValue({ version: c.id.version, port: c.port }, "select coalesce(last_archived_wal, '') || '|' || failed_count || '|' || coalesce(last_failed_wal, '') from pg_stat_archiver"));
-    const [archived = '', failed = '0', failedWal = ''] = r.stdout.trim().split('|');
-    if (archived && /^[0-9A-F]{24}$/.test(archived) && (timelineOfWal(archived) > timelineOfWal(segment) || (timelineOfWal(archived) === timelineOfWal(segment) && archived >= segment))) return;
+    const [last = '', failed = '0', failedWal = ''] = r.stdout.trim().split('|');
+    // A backup's history file (<segment>.<offset>.backup) is archived after the segment it names.
+    const archived = /^([0-9A-F]{24})(\.[0-9A-F]{8}\.backup)?$/.exec(last)?.[1];
+    if (archived && (timelineOfWal(archived) > timelineOfWal(segment) || (timelineOfWal(archived) === timelineOfWal(segment) && archived >= segment))) return;
     stopIfInterrupted(ctx);
-    if (Date.now() > deadline) throw new Error(`WAL segment ${segment} was not archived within ${timeoutSec} s (last archived: ${archived || 'none'}, failures: ${failed}${failedWal ? `, last failed ${failedWal}` : ''})`);
+    if (Date.now() > deadline) throw new Error(`WAL segment ${segment} was not archived within ${timeoutSec} s (last archived: ${last || 'none'}, failures: ${failed}${failedWal ? `, last failed ${failedWal}` : ''})`);
     await sleep(50);
   }
 }

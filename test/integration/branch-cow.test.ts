@@ -1,9 +1,9 @@
 // Copy-on-write branches on a real XFS filesystem made with reflink=1 (a file, loop-mounted), and
 // one-database branches: the parent keeps running and writing, and is never touched.
 import { execa } from 'execa';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, TEST_ROOT, freePort, initTestCluster, listEntry, ownClusters, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, testConfigLines, traces, uniqueName } from './helpers.js';
+import { REPO, TEST_ROOT, freePort, initTestCluster, listEntry, mountXfs, ownClusters, unmountXfs, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, testConfigLines, traces, uniqueName } from './helpers.js';
 
 const IMAGE = `${TEST_ROOT}/xfs.img`;
 const MOUNT = `${TEST_ROOT}/xfs`;
@@ -35,11 +35,7 @@ const pgbenchConsistent = (p: number) =>
   sql(p, 'select (select sum(abalance) from pgbench_accounts) = (select coalesce(sum(delta), 0) from pgbench_history) and (select sum(tbalance) from pgbench_tellers) = (select sum(bbalance) from pgbench_branches) and (select sum(bbalance) from pgbench_branches) = (select coalesce(sum(delta), 0) from pgbench_history)');
 
 beforeAll(async () => {
-  mkdirSync(MOUNT, { recursive: true });
-  for (const [cmd, args] of [['truncate', ['-s', '3G', IMAGE]], ['mkfs.xfs', ['-q', '-m', 'reflink=1', IMAGE]], ['mount', ['-o', 'loop', IMAGE, MOUNT]]] as const) {
-    const r = await sh(cmd, [...args]);
-    if (r.code !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  }
+  await mountXfs(IMAGE, MOUNT);
   writeFileSync(XFS_CONFIG, [...testConfigLines(), `data-root = ${MOUNT}/%v/%c`].join('\n') + '\n');
   const init = await onXfs(['initcluster', parent, '-q']);
   if (init.code !== 0) throw new Error(`initcluster ${parent} failed: ${init.stderr}`);
@@ -56,9 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const n of [cow, one, parent, other]) await removeTestCluster(n);
-  await sh('umount', [MOUNT]);
-  rmSync(IMAGE, { force: true });
-  rmSync(MOUNT, { recursive: true, force: true });
+  await unmountXfs(IMAGE, MOUNT);
 }, 120_000);
 
 describe('branch create --cow', () => {

@@ -261,3 +261,18 @@ export async function switchWalAndWait(port: number, ms = 60_000): Promise<void>
     if ((await sql(port, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= seg) return;
   throw new Error(`segment ${seg} was not archived within ${ms / 1000} s`);
 }
+
+/** An XFS filesystem made with reflink=1 in a file, loop-mounted at `mount` (copy-on-write branches need one). */
+export async function mountXfs(image: string, mount: string, size = '3G'): Promise<void> {
+  mkdirSync(mount, { recursive: true });
+  for (const [cmd, args] of [['truncate', ['-s', size, image]], ['mkfs.xfs', ['-q', '-m', 'reflink=1', image]], ['mount', ['-o', 'loop', image, mount]]] as const) {
+    const r = await sh(cmd, [...args]);
+    if (r.code !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+  }
+}
+
+export async function unmountXfs(image: string, mount: string): Promise<void> {
+  await sh('umount', [mount]);
+  rmSync(image, { force: true });
+  rmSync(mount, { recursive: true, force: true });
+}

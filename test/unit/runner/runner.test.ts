@@ -30,6 +30,22 @@ describe('ExecaRunner', () => {
     await expect(runner.run({ argv: ['sh', '-c', 'exit 50'], effect: 'write', retry: { exitCode: 50, attempts: 3, delayMs: 10 } })).rejects.toThrow(/exit code 50/);
     rmSync(dir, { recursive: true, force: true });
   });
+  it('hold: a session kept between scripts, each answered up to its marker; a failed statement rejects; close waits for the end', async () => {
+    // A stand-in for psql reading stdin: prints each statement (without its semicolon), runs \\echo, exits 3 on "fail;".
+    const fake = "let buf = ''; process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); if (l.startsWith('\\\\echo ')) console.log(l.slice(6)); else if (l === 'fail;') { console.error('ERROR: boom'); process.exit(3); } else console.log(l.replace(/;$/, '')); } });";
+    const s = await runner.hold({ argv: ['node', '-e', fake], effect: 'write' });
+    expect(await s.query('select 1')).toBe('select 1');
+    expect(await s.query('select 2;\nselect 3;')).toBe('select 2\nselect 3');
+    const ended = await s.close();
+    expect(ended.exitCode).toBe(0);
+    const f = await runner.hold({ argv: ['node', '-e', fake], effect: 'write' });
+    const err = await f.query('fail').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect((err as CommandFailedError).result).toMatchObject({ exitCode: 3, stderr: 'ERROR: boom\n' });
+  });
+  it('hold under the read-only runner: a writing session is refused before it starts', async () => {
+    await expect(new ReadOnlyRunner(runner).hold({ argv: ['node', '-e', ''], effect: 'write' })).rejects.toThrow(/a write was attempted/);
+  });
   it('a failure carries argv, exit code and the stderr tail', async () => {
     const err = await runner
       .run({ argv: ['sh', '-c', 'for i in $(seq 1 30); do echo line$i >&2; done; exit 3'], effect: 'read' })
