@@ -56,7 +56,7 @@ describe('branch create: copy-on-write and one database', () => {
     expect(ids.indexOf('cow-copy')).toBe(ids.indexOf('request-recovery') - 1);
     expect(ids.indexOf('request-recovery')).toBeLessThan(ids.indexOf('verify-isolation'));
     const text = renderPlan(plan, 0);
-    expect(text).toContain("restore_command = 'pgbackrest --stanza=app1 --pg1-path=/var/lib/postgresql/15/app1_dev archive-get %f \"%p\"'");
+    expect(text).toContain("restore_command = 'pgbackrest --stanza=app1 --pg1-path=/var/lib/postgresql/15/app1_dev --no-archive-async archive-get %f \"%p\"'");
     expect(text).toContain("recovery_target_timeline = '1'");
     expect(text).toContain("archive_mode = 'off'");
     expect(text).toContain('copy-on-write (reflink): XFS with reflink=1 at /srv');
