@@ -116,6 +116,8 @@ describe('kill matrix: branch create --cow', () => {
     child.kill('SIGKILL');
     await child;
     process.kill(Number(readFileSync(`${wrap}/pid`, 'utf8')), 'SIGKILL');
+    // The run counts as interrupted once its children are gone too (psql ends at the end of its input).
+    for (let i = 0; i < 100 && !(await listEntry(branch).then((e) => e.interrupted, () => null)); i++) await sleep(100);
     await expectInterruptedAt(branch, 'branch create', 'cow-copy');
     const key = 'k_during_copy';
     await rerunConverges('during the copy', before, key);
