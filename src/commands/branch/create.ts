@@ -1,5 +1,6 @@
-// `pgmam branch create <parent> [--name LABEL] [--at T]`: a new cluster <parent>_<label> restored from
-// the parent's backups, with its own port, stanza and first full backup. The parent is not touched.
+// `pgmam branch create <parent> [--name LABEL] [--at T] [--cow|--no-cow] [--only-db DB]`: a new cluster
+// <parent>_<label> restored from the parent's backups, or copied by reflink while the parent runs
+// (restore/cow.ts), with its own port, stanza and first full backup. The parent is not touched.
 import { replicaIsRefused } from '../../guards/replica.js';
 import { handedOver } from '../../steps/hand-over.js';
 import { z } from 'zod';
