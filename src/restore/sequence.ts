@@ -112,11 +112,11 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   } else {
     steps.push(...into.make);
   }
+  // A restore or a copy lands in an empty data directory.
+  if (source.kind !== 'preserved') steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
   if (source.kind === 'stanza') {
-    steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
     steps.push(...(s.beforeRestore ?? []), restoreStep(source.restore, source.what, dirGrowth(`restore into ${pg.clusterLabel(live.id)}`, live.dataDir, source.expect?.bytes)));
   } else if (source.kind === 'cow') {
-    steps.push(into.kind === 'replace' ? createDataDirStep(live.dataDir, s.owner) : emptyDataDirStep(live.dataDir, s.owner));
     steps.push(...(s.beforeRestore ?? []), source.copy, requestRecoveryStep(live.dataDir, source.recoverySettings, source.why, s.owner, source.createdAt));
   } else {
     if (into.kind !== 'replace') throw new Error('internal: a preserved data directory is put back only in place of the current one');

@@ -28,16 +28,7 @@ export class ExecaRunner implements Runner {
     const argv = effectiveArgv(cmd, this.uid);
     const { execa } = await import('execa');
     const started = performance.now();
-    const sub = execa(argv[0]!, argv.slice(1), {
-      reject: false,
-      shell: false,
-      detached: true,
-      cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
-      env: { ...this.baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
-      extendEnv: false,
-      stdin: 'pipe',
-      buffer: false,
-    });
+    const sub = execa(argv[0]!, argv.slice(1), { ...childOptions(cmd, this.baseEnv), stdin: 'pipe', buffer: false });
     const pgid = sub.pid;
     if (pgid) await this.children?.add(pgid);
     let out = '';
@@ -94,19 +85,24 @@ export class ExecaRunner implements Runner {
 }
 
 
+/** What every child of the runner gets, run to its end or held. */
+const childOptions = (cmd: Cmd, baseEnv: Readonly<Record<string, string | undefined>>) => ({
+  reject: false,
+  shell: false,
+  // A group of its own (setsid): a stale-lock check sees whether it outlives a killed pgmam.
+  detached: true,
+  // postgres cannot enter root's working directory; /tmp is readable by everyone.
+  cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
+  env: { ...baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
+  extendEnv: false,
+});
+
 async function execute(cmd: Cmd, uid: number, baseEnv: Readonly<Record<string, string | undefined>>, children: ChildGroups | undefined): Promise<RunResult> {
     const argv = effectiveArgv(cmd, uid);
     const { execa } = await import('execa');
     const started = performance.now();
     const sub = execa(argv[0]!, argv.slice(1), {
-      reject: false,
-      shell: false,
-      // A group of its own (setsid): a stale-lock check sees whether it outlives a killed pgmam.
-      detached: true,
-      // postgres cannot enter root's working directory; /tmp is readable by everyone.
-      cwd: cmd.cwd ?? (cmd.asUser ? '/tmp' : undefined),
-      env: { ...baseEnv, ...cmd.env, LC_ALL: 'C.UTF-8' },
-      extendEnv: false,
+      ...childOptions(cmd, baseEnv),
       input: cmd.input,
       stdin: cmd.input === undefined ? 'ignore' : undefined,
       timeout: cmd.timeoutMs,
