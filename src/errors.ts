@@ -83,7 +83,12 @@ export class CancelledError extends PgmamError {
 
 /** A step failed after changes began. */
 export class StepFailedError extends PgmamError {
-  constructor(message: string, lines: string[]) {
+  constructor(
+    message: string,
+    lines: string[],
+    /** The step that failed, and the first line of why (for a batch's report). */
+    readonly failure?: { step: string; reason: string },
+  ) {
     super(message, ExitCode.stepFailed, lines);
   }
 }

@@ -101,9 +101,18 @@ async function startEarlyReads(args: readonly string[]): Promise<void> {
   start(lsClusters());
   if (uid !== 0) return;
   const { config } = await loadConfig(configFlag(args)).catch(() => ({ config: undefined }));
-  if (!config?.['repo-path']) return;
-  const { info, repoScope } = await import('./pgbackrest/commands.js');
-  start(info(repoScope(config['repo-path'], config['stanza-dir'])));
+  if (!config) return;
+  const [{ info, repoScope }, { FALLBACK_REPO_PATH, MAIN_CONFIG_FILES, parseMainConfig }] = await Promise.all([import('./pgbackrest/commands.js'), import('./pgbackrest/config.js')]);
+  // Unset, the repository is pgBackRest's own repo1-path (as repoPathFrom reads it), else its default.
+  const readable = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const repoPath = config['repo-path'] || parseMainConfig(MAIN_CONFIG_FILES.map((f) => [f, readable(f)])).globalRepoPath || FALLBACK_REPO_PATH;
+  start(info(repoScope(repoPath, config['stanza-dir'])));
 }
 
 async function makeContext(g: GlobalOptions, command: string): Promise<Context> {

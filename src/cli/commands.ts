@@ -33,6 +33,7 @@ export const COMMAND_LOADERS: CommandLoader[] = [
   m('list', () => import('../commands/list/list.js').then((x) => x.listCommand), { readsClustersFirst: true }),
   m('install-links', () => import('../commands/install-links/install-links.js').then((x) => x.installLinksCommand)),
   m('check', () => import('../commands/check/check.js').then((x) => x.checkCommand), { readsClustersFirst: true }),
+  b('drill', () => import('../commands/drill/drill.js').then((x) => x.drillBatch)),
   m('adopt', () => import('../commands/adopt/adopt.js').then((x) => x.adoptCommand)),
   m('prune', () => import('../commands/prune/prune.js').then((x) => x.pruneCommand)),
   b('repo add', () => import('../commands/repo/add-cli.js').then((x) => x.repoAddCli)),

@@ -42,6 +42,9 @@ export const CONFIG_HELP: { readonly [K in keyof Config]: string } = {
   'tls-required': 'pg_hba.conf refuses every TCP connection without TLS; no: only replication connections (refused without TLS always).',
   'tls-warn-days': 'check: a server certificate expiring within this many days makes its cluster unhealthy.',
   schedule: 'When schedule install runs pgmam backup --all (cron syntax; systemd timers get OnCalendar from it when it is hourly or daily).',
+  'drill-schedule': 'When schedule install runs pgmam drill --all (cron syntax; default weekly, Sunday 04:30); empty: no scheduled drills.',
+  'drill-max-age': 'check: an app whose last successful restore drill is older is unhealthy (an app younger than this with no drill yet is not).',
+  'drill-probe-dir': "Per-app SQL probes of pgmam drill: <app>.sql, run with psql (\\connect DB works) on the restored copy; its output must not be empty.",
 };
 
 const DAY = 86400;

@@ -101,6 +101,9 @@ export const configKeySpecs = {
   'tls-required': oneOf(['yes', 'no'], 'yes'),
   'tls-warn-days': int(1, 3650, 30),
   schedule: matching(/^(\S+\s+){4}\S+$/, 'must be a cron time spec with five fields, e.g. "0 * * * *"', '0 * * * *'),
+  'drill-schedule': matching(/^$|^(\S+\s+){4}\S+$/, 'must be a cron time spec with five fields, e.g. "30 4 * * 0", or empty', '30 4 * * 0'),
+  'drill-max-age': duration(8 * 86400),
+  'drill-probe-dir': absPath('/etc/pgmam/drill-probe'),
 } satisfies Record<string, Key<unknown>>;
 
 export type ConfigKey = keyof typeof configKeySpecs;

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { RefusedError } from '../errors.js';
 import type { HostFs } from '../host-fs.js';
 import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
-import { lsClusters, PG_LIB, pgBin } from '../pg/commands.js';
+import { lsClusters, PG_LIB, pgBin, SOCKET_DIR } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
 import { DNS_NAME } from '../config/schema.js';
 import { CREATECLUSTER_CONF, parseDataDirectory, POSTGRESQL_COMMON_DATA_ROOT } from '../pg/data-root.js';
@@ -72,6 +72,19 @@ export async function readMainConfig(fs: HostFs): Promise<MainConfig> {
 /** pgmam's repo-path setting, else repo1-path from pgBackRest's own config, else pgBackRest's default. */
 export function repoPathFrom(configured: string, main: MainConfig): string {
   return configured || main.globalRepoPath || FALLBACK_REPO_PATH;
+}
+
+/**
+ * The port a new cluster gets: the one asked for, else the first in port-min..port-max that no
+ * cluster's configuration names and nothing listens on (TCP, or a Unix socket of that number);
+ * with what holds it, for the guard.
+ */
+export async function choosePort(ctx: Pick<Context, 'fs' | 'config'>, clusters: HostCluster[], listening: Set<number>, asked: number | undefined): Promise<{ port: number | undefined; portConfiguredBy: string[]; portListening: boolean }> {
+  const configuredBy = (p: number) => clusters.filter((c) => c.port === p).map((c) => `${c.version}/${c.name}`);
+  const isListening = async (p: number) => listening.has(p) || (await ctx.fs.exists(`${SOCKET_DIR}/.s.PGSQL.${p}`));
+  let port = asked;
+  for (let p = ctx.config['port-min']; port === undefined && p <= ctx.config['port-max']; p++) if (!configuredBy(p).length && !(await isListening(p))) port = p;
+  return { port, portConfiguredBy: port === undefined ? [] : configuredBy(port), portListening: port === undefined ? false : await isListening(port) };
 }
 
 export async function listeningPorts(fs: HostFs): Promise<Set<number>> {

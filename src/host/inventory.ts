@@ -35,6 +35,8 @@ export interface ListEntry {
   successor: string | null;
   /** Brought here by recover from a shared repository: a copy or a takeover of another host's app. */
   origin: { stanza: string; repo: string; host: string | null; mode: 'copy' | 'takeover' } | null;
+  /** The last restore drill (pgmam drill): when, whether it passed, its RTO and RPO in seconds. */
+  lastDrill: { at: string; ok: boolean; rtoSeconds: number | null; rpoSeconds: number | null } | null;
   /** A pgmam operation on this cluster that was killed or failed half-way, and the command that finishes or undoes it. */
   interrupted: { command: string; step: string; status: 'running' | 'failed'; since: string; rerun: string; error: string | null } | null;
 }
@@ -194,6 +196,7 @@ function entry(version: string, name: string, c: HostCluster | undefined, m: Man
     successor: m?.successor ?? null,
     fenced: m?.fenced ? { at: m.fenced.at, host: m.fenced.host, repo: m.fenced.repo, timeline: m.fenced.timeline } : null,
     origin: m?.origin ? { stanza: m.origin.stanza, repo: m.origin.repo, host: m.origin.host, mode: m.origin.mode } : null,
+    lastDrill: m?.drill ? { at: m.drill.last.at, ok: m.drill.last.ok, rtoSeconds: m.drill.last.rtoSeconds, rpoSeconds: m.drill.last.rpoSeconds } : null,
     interrupted: interruptedOf(f.interrupted.find((j) => j.name === name)),
   };
 }

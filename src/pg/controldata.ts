@@ -3,7 +3,23 @@ export interface ControlData {
   systemId: string | undefined;
   state: string | undefined;
   timeline: number | undefined;
+  /** "Latest checkpoint location" (an LSN such as 0/3000060). */
+  checkpointLsn?: string | undefined;
+  /** "Bytes per WAL segment" (16 MB unless initdb chose otherwise). */
+  walSegmentBytes?: number | undefined;
+  /** The settings a recovery of this cluster's WAL needs at least (PostgreSQL refuses to replay with less). */
+  recoveryMinimums?: Partial<Record<RecoveryMinimum, number>>;
 }
+
+/** pg_controldata's name of each setting a server replaying the WAL must not set lower. */
+const RECOVERY_MINIMUMS = {
+  max_connections: 'max_connections setting',
+  max_worker_processes: 'max_worker_processes setting',
+  max_wal_senders: 'max_wal_senders setting',
+  max_prepared_transactions: 'max_prepared_xacts setting',
+  max_locks_per_transaction: 'max_locks_per_xact setting',
+} as const;
+export type RecoveryMinimum = keyof typeof RECOVERY_MINIMUMS;
 
 export function parseControlData(text: string): ControlData {
   // "Key:   value" lines, split at the first colon (keys hold apostrophes, never colons).
@@ -15,7 +31,13 @@ export function parseControlData(text: string): ControlData {
   );
   const get = (key: string) => fields.get(key);
   const tli = get("Latest checkpoint's TimeLineID");
-  return { systemId: get('Database system identifier'), state: get('Database cluster state'), timeline: tli === undefined ? undefined : Number(tli) };
+  const seg = get('Bytes per WAL segment');
+  const recoveryMinimums: Partial<Record<RecoveryMinimum, number>> = {};
+  for (const [setting, key] of Object.entries(RECOVERY_MINIMUMS) as Array<[RecoveryMinimum, string]>) {
+    const v = get(key);
+    if (v !== undefined && /^\d+$/.test(v)) recoveryMinimums[setting] = Number(v);
+  }
+  return { systemId: get('Database system identifier'), state: get('Database cluster state'), timeline: tli === undefined ? undefined : Number(tli), checkpointLsn: get('Latest checkpoint location'), walSegmentBytes: seg === undefined ? undefined : Number(seg), recoveryMinimums };
 }
 
 /** `First log segment after reset:` from `pg_resetwal -n`. */

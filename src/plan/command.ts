@@ -5,12 +5,15 @@ import { journalMismatch } from '../host/journal-identity.js';
 import type { CliSpec } from './cli-spec.js';
 import { z } from 'zod';
 import type { Context } from '../context.js';
-import { ExitCode, PgmamError, RefusedError } from '../errors.js';
+import { ExitCode, PgmamError, RefusedError, StepFailedError } from '../errors.js';
 import { runsAsRoot } from '../guards/host.js';
 import { readOnlyFs } from '../host-fs.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { describeJournal, ownerAlive, readJournal, removeJournal, stepName, type Journal } from '../state/journal.js';
 import { checkGuards, confirmPlan, executeSteps, withLocks, type ExecuteFlags } from './executor.js';
+
+/** `fn` holding these clusters' locks (waiting up to `waitSeconds` for another pgmam's): for a batch's own bookkeeping after its runs. */
+export const withLocksOf = <T>(ctx: Context, command: string, locks: string[], fn: () => Promise<T>, waitSeconds = 0) => withLocks(ctx, { command, locks }, fn, waitSeconds);
 import { renderPlan } from './render.js';
 import { fail, type Guard, type Plan, type Step } from './types.js';
 import { managedClusters } from '../host/facts.js';
@@ -258,6 +261,8 @@ export interface BatchOutcome<O, F> {
   refusedBy: string[];
   /** The lines the run printed about why (refusals, the failed step). */
   lines: readonly string[];
+  /** A failed run: the step, and the first line of why. */
+  failure?: { step: string; reason: string };
 }
 
 /**
@@ -270,7 +275,12 @@ export async function runBatch<O extends RunFlags, F, J>(
   ctx: Context,
   m: CommandModule<O, F, J>,
   runs: O[],
-  opts: { concurrency?: number; report?: (outcomes: Array<BatchOutcome<O, F>>) => Promise<void> } = {},
+  opts: {
+    concurrency?: number;
+    report?: (outcomes: Array<BatchOutcome<O, F>>) => Promise<void>;
+    /** A failed run is a finding, not a refusal (drill): exit 7 even when no target succeeded. */
+    failedIsFinding?: boolean;
+  } = {},
 ): Promise<Array<BatchOutcome<O, F>>> {
   const outcomes: Array<BatchOutcome<O, F>> = new Array(runs.length);
   // The targets' first gathers share the host-wide reads (pg_lsclusters, records, a repository's info).
@@ -285,7 +295,7 @@ export async function runBatch<O extends RunFlags, F, J>(
         outcomes[i] = { target, options: o, result: 'done', run: await runCommand(shared, m, o), refusedBy: [], lines: [] };
       } catch (e) {
         if (!(e instanceof PgmamError)) throw e;
-        outcomes[i] = { target, options: o, result: e instanceof RefusedError ? 'refused' : 'failed', refusedBy: e instanceof RefusedError ? e.failures.map((f) => f.id) : [], lines: e.lines };
+        outcomes[i] = { target, options: o, result: e instanceof RefusedError ? 'refused' : 'failed', refusedBy: e instanceof RefusedError ? e.failures.map((f) => f.id) : [], lines: e.lines, ...(e instanceof StepFailedError && e.failure ? { failure: e.failure } : {}) };
       }
     }
   };
@@ -295,7 +305,7 @@ export async function runBatch<O extends RunFlags, F, J>(
   const bad = outcomes.filter((x) => x.result !== 'done');
   // With a report, each target's reason is in it (stdout); stderr gets one line.
   const why = opts.report ? [] : bad.flatMap((b) => b.lines);
-  if (bad.length && bad.length === outcomes.length) throw new PgmamError(`${m.spec.name}: no target succeeded`, ExitCode.refused, [...why, `pgmam: ${m.spec.name}: none of ${outcomes.length} succeeded`]);
+  if (bad.length && bad.length === outcomes.length && !(opts.failedIsFinding && bad.some((b) => b.result === 'failed'))) throw new PgmamError(`${m.spec.name}: no target succeeded`, ExitCode.refused, [...why, `pgmam: ${m.spec.name}: none of ${outcomes.length} succeeded`]);
   if (bad.length) throw new PgmamError(`${m.spec.name}: some targets failed`, ExitCode.partial, [...why, `pgmam: ${m.spec.name}: ${bad.length} of ${outcomes.length} failed (${bad.map((b) => b.target).join(', ')})`]);
   return outcomes;
 }

@@ -132,7 +132,7 @@ export async function executeSteps(ctx: Context, plan: Plan, flags: ExecuteFlags
           if (report.clean) await removeJournal(ctx.fs, ctx.paths.stateDir, journal.name);
           else await writeJournal(ctx.fs, ctx.paths.stateDir, { ...journal, status: 'failed', error: String(e instanceof Error ? e.message : e).split('\n')[0] ?? null });
         }
-        throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, report.lines);
+        throw new StepFailedError(`${plan.command} ${plan.target} failed at step ${step.id}`, report.lines, { step: step.id, reason: String(e instanceof Error ? e.message : e).split('\n')[0] ?? '' });
       }
       done.push(step);
       log(

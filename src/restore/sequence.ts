@@ -70,7 +70,7 @@ export interface RestoreSequenceSpec {
   live: LiveCluster;
   target: { previousTimeline: number; targetUs?: number; targetText?: string };
   /** A copy of another cluster's data: before its first start, archiving must be off and its settings its own. */
-  isolation?: { archiveCommand: string };
+  isolation?: { archiveCommand?: string };
   /** The source's archive directory and its entries before: nothing of the copy's timeline may appear. */
   parentArchive?: { dir: string; before: string[] };
   /** Steps right before the data is laid down (a branch's extra configuration). */

@@ -24,6 +24,26 @@ export const attachmentSchema = z.object({
 });
 export type Attachment = z.infer<typeof attachmentSchema>;
 
+/** One restore drill's outcome: RTO (restore, recovery and start) and RPO (how far the restored state lagged the app at the drill's start). */
+export const drillResultSchema = z.object({
+  at: z.string(),
+  ok: z.boolean(),
+  rtoSeconds: z.number().nullable(),
+  rpoSeconds: z.number().nullable(),
+  rpoBytes: z.number().nullable(),
+  /** Commits the restore lacked of those the app had at the drill's start (null: not known). */
+  lostTransactions: z.number().nullable().default(null),
+  /** The last transaction the restore replayed (its commit time), null when it replayed none. */
+  lastReplayedAt: z.string().nullable(),
+  backup: z.string().nullable(),
+  /** The repository restored from (null: a failed drill's default). */
+  repo: z.string().nullable(),
+  /** A failed drill: the step, and the first line of why. */
+  failedStep: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type DrillResult = z.infer<typeof drillResultSchema>;
+
 export const managedSchema = z.object({
   format: z.literal(1),
   cluster: z.string(),
@@ -66,6 +86,8 @@ export const managedSchema = z.object({
   replication: z.object({ slot: z.string(), role: z.string(), passFile: z.string() }).nullable().default(null),
   /** Set on an app's old primary by `replica promote`: the cluster that took the app over; `<app>` resolves through it. */
   successor: z.string().nullable().default(null),
+  /** Restore drills (pgmam drill): the last one, and the last that succeeded (check's drill-max-age counts from it). */
+  drill: z.object({ last: drillResultSchema, lastOk: drillResultSchema.nullable() }).nullable().default(null),
 });
 export type ManagedCluster = z.infer<typeof managedSchema>;
 export type Preserved = z.infer<typeof preservedSchema>;

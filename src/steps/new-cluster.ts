@@ -21,7 +21,7 @@ import type { Runner } from '../runner/types.js';
 import type { LockHolder } from '../state/lock.js';
 import type { Journal } from '../state/journal.js';
 import { attachment, readRecord, recordPath, updateManaged, writeManaged, type ManagedCluster } from '../state/store.js';
-import { dataRootTemplate, hostFqdn, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
+import { choosePort, dataRootTemplate, hostFqdn, listeningPorts, lockFacts, repoPathFrom } from '../host/facts.js';
 import { clusterTlsDir, issueCertificateStep, tlsRulesStep, type TlsSpec } from './tls.js';
 import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
@@ -96,10 +96,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   const rec = q.managed.find((r) => r.name === q.name);
   if (rec) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists${rec.dropped ? ` (of a dropped cluster whose preserved data directories are kept: pgmam prune ${q.name} --older-than 0 frees the name)` : ''}`);
 
-  const configuredBy = (p: number) => q.clusters.filter((c) => c.port === p).map((c) => `${c.version}/${c.name}`);
-  const isListening = async (p: number) => listening.has(p) || (await ctx.fs.exists(`${pg.SOCKET_DIR}/.s.PGSQL.${p}`));
-  let port = q.port;
-  for (let p = config['port-min']; port === undefined && p <= config['port-max']; p++) if (!configuredBy(p).length && !(await isListening(p))) port = p;
+  const chosen = await choosePort(ctx, q.clusters, listening, q.port);
 
   const repoExists = await ctx.fs.exists(repoPath).catch(() => true);
   const writableByPostgres =
@@ -120,9 +117,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   return {
     dataDir,
     nameTakenBy: [...new Set(taken)],
-    port,
-    portConfiguredBy: port === undefined ? [] : configuredBy(port),
-    portListening: port === undefined ? false : await isListening(port),
+    ...chosen,
     repo: { path: repoPath, exists: repoExists, writableByPostgres },
     disk,
     lock,
@@ -256,6 +251,7 @@ export function newClusterSteps(s: NewClusterSpec) {
       fenced: null,
       replication: null,
       successor: null,
+      drill: null,
     };
     return {
       id: 'record-managed',

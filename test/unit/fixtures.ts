@@ -24,7 +24,7 @@ export const aCluster = (name = 'app1', over: Partial<HostCluster> = {}): HostCl
 /** pgmam's record of a managed app (or branch). */
 export const aRecord = (name = 'app1', over: Partial<ManagedCluster> = {}): ManagedCluster => ({
   format: 1, cluster: `15/${name}`, name, version: '15', role: 'app', parent: null, stanza: name, stanzaFile: `/etc/pgbackrest/conf.d/${name}.conf`,
-  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null, repoMarks: {}, dropped: null, repos: [], origin: null, fenced: null, replication: null, successor: null,
+  repoPath: '/var/lib/pgbackrest', createdAt: '2026-11-22T05:00:00.000Z', syncedAt: null, preserved: [], timelines: [], backupMark: null, repoMarks: {}, dropped: null, repos: [], origin: null, fenced: null, replication: null, successor: null, drill: null,
   ...over,
 });
 

@@ -85,9 +85,16 @@ describe('/proc/net/tcp', () => {
 });
 
 describe('pg_controldata', () => {
-  it('reads the system identifier, state and timeline of a recorded cluster', async () => {
+  it('reads the system identifier, state, timeline, last checkpoint and replay minimums of a recorded cluster', async () => {
     const { parseControlData } = await import('../../src/pg/controldata.js');
-    expect(parseControlData(fixture('pg_controldata.txt'))).toEqual({ systemId: '7710859106177468397', state: 'in production', timeline: 1 });
+    expect(parseControlData(fixture('pg_controldata.txt'))).toEqual({
+      systemId: '7710859106177468397',
+      state: 'in production',
+      timeline: 1,
+      checkpointLsn: '0/2000060',
+      walSegmentBytes: 16777216,
+      recoveryMinimums: { max_connections: 100, max_worker_processes: 8, max_wal_senders: 10, max_prepared_transactions: 0, max_locks_per_transaction: 64 },
+    });
   });
 });
 

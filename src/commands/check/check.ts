@@ -46,6 +46,10 @@ export interface ClusterHealth {
   tls: { notAfter: string; expiresInSeconds: number; serial: string } | null;
   /** A replica: whether it streams, how far its replay is behind its primary, and what its slot keeps there. */
   replica: ReplicaHealth | null;
+  /** The last restore drill (pgmam drill), and when the last one passed; null: never drilled (or not an app). */
+  lastDrill: { at: string; ok: boolean; rtoSeconds: number | null; rpoSeconds: number | null; failedStep: string | null; error: string | null; lastOkAt: string | null } | null;
+  /** When pgmam made or adopted the app (its record): an app younger than drill-max-age needs no drill yet. */
+  createdAt: string | null;
 }
 
 export interface ReplicaHealth {
@@ -76,6 +80,8 @@ export interface Thresholds {
   minFreeBytes: number;
   /** tls-warn-days, in seconds. */
   tlsWarnSeconds?: number;
+  /** drill-max-age, in seconds, and the time check runs (epoch ms): apps only. */
+  drill?: { maxAgeSeconds: number; nowMs: number };
 }
 
 /** Turns gathered measurements into problems: pure, so the rules are unit-tested. */
@@ -103,6 +109,7 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   for (const [fs, free] of Object.entries(h.freeBytes)) if (free !== null && free < t.minFreeBytes) p.push(`${fs} filesystem has ${Math.round(free / 1024 / 1024)} MB free (min-free-mb ${Math.round(t.minFreeBytes / 1024 / 1024)})`);
   if (h.interrupted) p.push(`${h.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${h.interrupted.command} at ${h.interrupted.step} (run: ${h.interrupted.rerun})`);
   if (h.archive?.localFailing) p.push(`archiving into the local repository fails: ${h.archive.localFailing}`);
+  p.push(...judgeDrill(h, t));
   for (const r of h.repos) {
     if (r.suspended) {
       p.push(`repository ${r.name} is suspended since ${r.suspended.at}: it failed (${r.suspended.reason}) while ${r.suspended.waitingMb} MB of WAL waited for it; its archive misses WAL from ${r.suspended.since} on. Archiving goes on into the local repository; backup puts it back, with a full, once it answers`);
@@ -120,6 +127,21 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
     else if (r.lastBackup.ageSeconds > t.backupMaxAgeSeconds) p.push(`last backup in repository ${r.name} (${r.lastBackup.label}) is ${Math.round(r.lastBackup.ageSeconds / 3600)} h old (backup-max-age ${Math.round(t.backupMaxAgeSeconds / 3600)} h)`);
     if (r.walBehindSeconds !== null && r.walBehindSeconds > t.readyMaxAgeSeconds) p.push(`WAL is not reaching repository ${r.name}: its newest archived WAL is ${Math.round(r.walBehindSeconds)} s behind the local repository's`);
   }
+  return p;
+}
+
+/** An app (not a branch or replica) proves its backups by a passing restore drill at least every drill-max-age. */
+export function judgeDrill(h: Pick<ClusterHealth, 'name' | 'lastDrill' | 'createdAt'>, t: Thresholds): string[] {
+  if (!t.drill || h.createdAt === null) return [];
+  const d = h.lastDrill;
+  const age = (iso: string) => (t.drill!.nowMs - Date.parse(iso)) / 1000;
+  const days = (sec: number) => `${Math.floor(sec / 86400)} d`;
+  const max = `drill-max-age ${days(t.drill.maxAgeSeconds)}`;
+  const p: string[] = [];
+  if (d && !d.ok) p.push(`the last restore drill (${d.at}) failed at ${d.failedStep ?? '?'}: ${d.error ?? '?'} (pgmam drill ${h.name} again once that is fixed)`);
+  const since = d?.lastOkAt ?? null;
+  if (since === null ? age(h.createdAt) > t.drill.maxAgeSeconds : age(since) > t.drill.maxAgeSeconds)
+    p.push(since === null ? `no restore drill has passed since it was created ${days(age(h.createdAt))} ago (${max}): pgmam drill ${h.name}` : `the last passing restore drill is ${days(age(since))} old (${since}; ${max}): pgmam drill ${h.name}`);
   return p;
 }
 
@@ -223,6 +245,8 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     takenOver: null,
     tls,
     replica: null,
+    lastDrill: null,
+    createdAt: null,
   };
 }
 
@@ -298,7 +322,7 @@ export function checkClusterGuards(f: CheckFacts, o: CheckOptions): Guard[] {
 export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBody {
   const chosen = o.names.length ? f.entries.filter((e) => o.names.includes(e.name) || o.names.includes(e.cluster)) : f.entries;
   const now = f.now.getTime();
-  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024, tlsWarnSeconds: env.config['tls-warn-days'] * 86400 };
+  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024, tlsWarnSeconds: env.config['tls-warn-days'] * 86400, drill: { maxAgeSeconds: env.config['drill-max-age'], nowMs: now } };
   const repoOf = new Map(f.managed.map((m) => [m.name, m.repoPath]));
   // Fenced first: measuring then sees the cluster stopped. A fenced cluster someone started again is stopped again.
   const fences = env.config['fence-on-takeover'] === 'yes'
@@ -329,6 +353,12 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
             const m = await measure(c, { ...e, status: taken ? 'down' : e.status }, repoOf.get(e.name), now, [...views.map((v) => repoHealth(v, e.stanza ? f.archivedAt.get(e.stanza) : undefined, now)), ...suspended]);
             m.takenOver = taken ? { repo: taken.repo, timeline: taken.timeline, own: taken.own, host: taken.host, fenced } : null;
             const rec = f.managed.find((x) => x.name === e.name);
+            // Drills are of apps (drill --all): a branch or replica is not held to drill-max-age.
+            if (rec?.role === 'app') {
+              const last = rec.drill?.last;
+              m.lastDrill = last ? { at: last.at, ok: last.ok, rtoSeconds: last.rtoSeconds, rpoSeconds: last.rpoSeconds, failedStep: last.failedStep, error: last.error, lastOkAt: rec.drill?.lastOk?.at ?? null } : null;
+              m.createdAt = rec.createdAt;
+            }
             if (rec?.role === 'replica') m.replica = await measureReplica(c, e, rec, f.entries.find((x) => x.name === rec.parent && x.managed));
             const successor = f.managed.find((x) => x.name === e.name)?.successor;
             const problems = successor && m.replica === null
@@ -400,6 +430,8 @@ const unmanaged = (e: ListEntry): ClusterHealth => ({
   takenOver: null,
   tls: null,
   replica: null,
+  lastDrill: null,
+  createdAt: null,
 });
 
 function renderText(results: ClusterHealth[]): string {
@@ -450,6 +482,12 @@ export function renderPrometheus(results: ClusterHealth[], now: number): string 
   metric('pgmam_replica_replay_lag_bytes', "WAL the replica's replay is behind its primary", replicas.map((r) => [rl(r), r.replica!.replayLagBytes]));
   metric('pgmam_replica_replay_lag_seconds', "how long the replica's replay is behind its primary", replicas.map((r) => [rl(r), r.replica!.replayLagSeconds]));
   metric('pgmam_replica_slot_retained_bytes', "WAL the replica's slot keeps on its primary", replicas.map((r) => [rl(r), r.replica!.slot?.retainedBytes]));
+  const drilled = managed.filter((r) => r.lastDrill);
+  metric('pgmam_drill_ok', '1 when the last restore drill of the app passed', drilled.map((r) => [c(r), b(r.lastDrill!.ok)]));
+  metric('pgmam_drill_last_timestamp_seconds', 'when the last restore drill ran (unix seconds)', drilled.map((r) => [c(r), Math.round(Date.parse(r.lastDrill!.at) / 1000)]));
+  metric('pgmam_drill_last_success_timestamp_seconds', 'when the last passing restore drill ran (unix seconds)', drilled.map((r) => [c(r), r.lastDrill!.lastOkAt ? Math.round(Date.parse(r.lastDrill!.lastOkAt) / 1000) : null]));
+  metric('pgmam_drill_rto_seconds', 'restore, recovery and start of the last passing drill', drilled.map((r) => [c(r), r.lastDrill!.ok ? r.lastDrill!.rtoSeconds : null]));
+  metric('pgmam_drill_rpo_seconds', 'how far the last passing drill lagged the app at its start', drilled.map((r) => [c(r), r.lastDrill!.ok ? r.lastDrill!.rpoSeconds : null]));
   metric('pgmam_interrupted', '1 when a pgmam operation on the cluster was interrupted', managed.map((r) => [c(r), r.interrupted ? 1 : 0]));
   out.push('# HELP pgmam_check_timestamp_seconds when pgmam check ran', '# TYPE pgmam_check_timestamp_seconds gauge', `pgmam_check_timestamp_seconds ${Math.round(now / 1000)}`);
   return `${out.join('\n')}\n`;

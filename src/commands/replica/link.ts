@@ -130,6 +130,7 @@ export function recordReplicaStep(id: pg.ClusterId, primary: ManagedCluster, l: 
     fenced: null,
     replication: { slot: l.slot, role: l.role, passFile: l.passFile },
     successor: keep?.successor ?? null,
+    drill: keep?.drill ?? null,
   };
   return {
     id: 'record-replica',

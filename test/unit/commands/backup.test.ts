@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { planEnv, aCluster, aRecord, aStanza } from '../fixtures.js';
 import { backupTargetCommand, decide, type BackupFacts, type BackupTargetOptions, type RepoTier, type Target } from '../../../src/commands/backup/backup.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
-import { cronToCalendar, renderCron, renderUnits } from '../../../src/commands/schedule/schedule.js';
+import { cronToCalendar, renderCron, renderDrillUnits, renderUnits } from '../../../src/commands/schedule/schedule.js';
 import { parseConfig } from '../../../src/config/load.js';
 import type { BackupInfo } from '../../../src/pgbackrest/info.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
@@ -86,6 +86,17 @@ describe('schedule', () => {
     expect(cronToCalendar('15 3 * * *')).toBe('*-*-* 03:15:00');
     expect(cronToCalendar('*/5 * * * 1')).toBeUndefined();
     expect(renderUnits('*-*-* *:00:00', '/p', '/c').timer).toContain('OnCalendar=*-*-* *:00:00');
+  });
+  it('weekly specs (the drills) become a day of the week; an hourly one on one day is refused', () => {
+    expect(cronToCalendar('30 4 * * 0')).toBe('Sun *-*-* 04:30:00');
+    expect(cronToCalendar('5 23 * * 6')).toBe('Sat *-*-* 23:05:00');
+    expect(cronToCalendar('0 * * * 1')).toBeUndefined();
+    expect(cronToCalendar('0 4 1 * *')).toBeUndefined();
+  });
+  it('drill-schedule adds a quiet drill --all line to the cron file; empty, none', () => {
+    expect(renderCron('0 * * * *', '/p', '/c', '/var/log/pgmam', '30 4 * * 0')).toContain('30 4 * * 0 root /p drill --all -q --config /c >> /var/log/pgmam/cron.log 2>&1\n');
+    expect(renderCron('0 * * * *', '/p', undefined, '/var/log/pgmam', '')).not.toContain('drill');
+    expect(renderDrillUnits('Sun *-*-* 04:30:00', '/p', undefined)).toEqual({ service: expect.stringContaining('ExecStart=/p drill --all -q\n'), timer: expect.stringContaining('OnCalendar=Sun *-*-* 04:30:00') });
   });
 });
 

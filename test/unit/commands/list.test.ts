@@ -10,7 +10,7 @@ const fixture = (f: string) => readFileSync(new URL(`../../../fixtures/${f}`, im
 
 const rec: ManagedCluster = {
   format: 1, cluster: '15/fxrec', name: 'fxrec', version: '15', role: 'app', parent: null, stanza: 'fxrec',
-  stanzaFile: '/etc/pgbackrest/conf.d/fxrec.conf', repoPath: '/r', createdAt: '2026-11-22T05:11:30.000Z', syncedAt: null, origin: null, fenced: null, replication: null, successor: null,
+  stanzaFile: '/etc/pgbackrest/conf.d/fxrec.conf', repoPath: '/r', createdAt: '2026-11-22T05:11:30.000Z', syncedAt: null, origin: null, fenced: null, replication: null, successor: null, drill: null,
   timelines: [],
   repos: [],
   backupMark: null,

@@ -92,7 +92,7 @@ describe('install-links', () => {
 describe('check', () => {
   const entry = (name: string, managed: boolean) => ({
     cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
-    parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, repos: [], preserved: [], interrupted: null, fenced: null, successor: null, origin: null,
+    parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, repos: [], preserved: [], interrupted: null, fenced: null, successor: null, origin: null, lastDrill: null,
   });
   const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], stanzas: undefined, archivedAt: new Map(), repoViews: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], takeovers: new Map(), results: [] });
   const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
@@ -119,8 +119,29 @@ describe('schedule', () => {
     expect(ids(false, 'show')).toEqual([]);
   });
 
-  it('systemd: the service and timer, then daemon-reload and enable --now', () => {
-    expect(ids(true, 'install')).toEqual(['write /etc/systemd/system/pgmam-backup.service', 'write /etc/systemd/system/pgmam-backup.timer', 'systemctl daemon-reload', 'systemctl enable --now pgmam-backup.timer']);
+  it('systemd: the services and timers (backups; weekly drills), then daemon-reload and enable --now', () => {
+    expect(ids(true, 'install')).toEqual([
+      'write /etc/systemd/system/pgmam-backup.service',
+      'write /etc/systemd/system/pgmam-backup.timer',
+      'write /etc/systemd/system/pgmam-drill.service',
+      'write /etc/systemd/system/pgmam-drill.timer',
+      'systemctl daemon-reload',
+      'systemctl enable --now pgmam-backup.timer',
+      'systemctl enable --now pgmam-drill.timer',
+    ]);
+  });
+
+  it('systemd without drill-schedule: an earlier drill timer is taken away', () => {
+    const noDrills = { ...env, config: { ...env.config, 'drill-schedule': '' } };
+    expect(assemblePlan(scheduleCommand, f(true), o('install'), noDrills).steps.map((s) => s.title)).toEqual([
+      'write /etc/systemd/system/pgmam-backup.service',
+      'write /etc/systemd/system/pgmam-backup.timer',
+      'systemctl disable --now pgmam-drill.timer',
+      'remove /etc/systemd/system/pgmam-drill.service',
+      'remove /etc/systemd/system/pgmam-drill.timer',
+      'systemctl daemon-reload',
+      'systemctl enable --now pgmam-backup.timer',
+    ]);
   });
 
   it('install and remove need root; show does not', () => {

@@ -189,7 +189,7 @@ describe('drop and replicas', () => {
 describe('check of a replica', () => {
   const base = {
     cluster: '15/app1_replica', name: 'app1_replica', managed: true, running: true, acceptsConnections: true, archive: null, lastBackup: null, recoveryWindow: null,
-    preserved: [], freeBytes: { data: 10e9, repo: null }, interrupted: null, repos: [], takenOver: null, tls: null,
+    preserved: [], freeBytes: { data: 10e9, repo: null }, interrupted: null, repos: [], takenOver: null, tls: null, lastDrill: null, createdAt: null,
   };
   const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 1e6 };
   it('is healthy streaming, whatever its (the app\'s) backups', () => {

@@ -107,7 +107,7 @@ describe('check rules', () => {
     cluster: '15/app1', name: 'app1', managed: true, running: true, acceptsConnections: true,
     archive: { checkOk: true, failedCount: 0, lastFailedWal: null, oldestReadySeconds: 0, waitingMb: 0, localFailing: null },
     lastBackup: { type: 'full', label: 'L', stoppedAt: '2026-11-22T09:00:00Z', ageSeconds: 3600 },
-    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [], takenOver: null, tls: null, replica: null,
+    recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [], takenOver: null, tls: null, replica: null, lastDrill: null, createdAt: null,
   };
   const s3 = { name: 'offsite', index: 2, suspended: null, failing: null, reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
   const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
@@ -135,6 +135,32 @@ describe('check rules', () => {
     const found = judge({ ...healthy, ...over }, t);
     expect(found).toHaveLength(problems.length);
     problems.forEach((p, i) => expect(found[i]).toMatch(p));
+  });
+
+  describe('restore drills (drill-max-age 8 d)', () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const td = { ...t, drill: { maxAgeSeconds: 8 * 86400, nowMs: now } };
+    const drill = (at: string, ok: boolean, lastOkAt: string | null) => ({ at, ok, rtoSeconds: ok ? 4.2 : null, rpoSeconds: ok ? 0 : null, failedStep: ok ? null : 'restore-backup', error: ok ? null : 'checksum mismatch', lastOkAt });
+    it.each([
+      ['an app younger than drill-max-age, never drilled: healthy', { createdAt: '2026-11-28T00:00:00Z', lastDrill: null }, []],
+      ['an app older than drill-max-age, never drilled', { createdAt: '2026-11-01T00:00:00Z', lastDrill: null }, [/no restore drill has passed since it was created 30 d ago \(drill-max-age 8 d\): pgmam drill app1/]],
+      ['a passing drill within drill-max-age: healthy', { createdAt: '2026-11-01T00:00:00Z', lastDrill: drill('2026-11-28T00:00:00Z', true, '2026-11-28T00:00:00Z') }, []],
+      ['the last passing drill older than drill-max-age', { createdAt: '2026-10-01T00:00:00Z', lastDrill: drill('2026-11-20T00:00:00Z', true, '2026-11-20T00:00:00Z') }, [/the last passing restore drill is 11 d old/]],
+      ['the last drill failed (one passed before, within drill-max-age)', { createdAt: '2026-11-01T00:00:00Z', lastDrill: drill('2026-11-30T00:00:00Z', false, '2026-11-29T00:00:00Z') }, [/the last restore drill \(2026-11-30T00:00:00Z\) failed at restore-backup: checksum mismatch/]],
+      ['not an app (a branch or replica: no createdAt given)', { createdAt: null, lastDrill: null }, []],
+    ])('%s', (_what, over, problems) => {
+      const found = judge({ ...healthy, ...over }, td);
+      expect(found).toHaveLength(problems.length);
+      problems.forEach((p, i) => expect(found[i]).toMatch(p));
+    });
+
+    it('exports pgmam_drill_* for drilled apps', () => {
+      const text = renderPrometheus([{ ...healthy, healthy: true, problems: [], createdAt: 'x', lastDrill: drill('2026-11-30T00:00:00Z', true, '2026-11-30T00:00:00Z') }], now);
+      expect(text).toContain('pgmam_drill_ok{cluster="15/app1"} 1');
+      expect(text).toContain('pgmam_drill_rto_seconds{cluster="15/app1"} 4.2');
+      expect(text).toContain('pgmam_drill_rpo_seconds{cluster="15/app1"} 0');
+      expect(text).toContain(`pgmam_drill_last_success_timestamp_seconds{cluster="15/app1"} ${Date.parse('2026-11-30T00:00:00Z') / 1000}`);
+    });
   });
 
   it('renders textfile metrics for managed clusters only', () => {
