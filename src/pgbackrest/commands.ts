@@ -44,6 +44,9 @@ export const backup = (s: PgbrScope, type: 'full' | 'diff' | 'incr', r: Retentio
 export const info = (s: PgbrScope, repo: number | 'all' = 1, ioTimeoutSec?: number) =>
   pgbr(s, [...(repo === 'all' ? [] : [`--repo=${repo}`]), ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'info'], 'read');
 
+/** Checks one backup set's files against their checksums (and the WAL it needs), naming each damaged file at info level. */
+export const verify = (s: PgbrScope, label: string, repo = 1): Cmd => ({ ...pgbr(s, [`--repo=${repo}`, `--set=${label}`, '--log-level-console=info', '--log-level-file=off', 'verify'], 'read'), timeoutMs: 3_600_000 });
+
 /** One backup set's info, which (unlike the stanza's) lists the databases it holds (database-ref). */
 export const infoOfSet = (s: PgbrScope, label: string, repo = 1) => pgbr(s, [`--repo=${repo}`, `--set=${label}`, '--output=json', 'info'], 'read');
 /**

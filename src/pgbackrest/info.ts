@@ -67,3 +67,10 @@ export function parseRepoLs(json: string): Map<string, number> {
   const o = z.record(z.string(), z.object({ type: z.string(), time: z.number().optional() })).parse(JSON.parse(json || '{}'));
   return new Map(Object.entries(o).flatMap(([k, v]) => (v.time === undefined ? [] : [[k, v.time] as [string, number]])));
 }
+
+/** What `pgbackrest verify` found wrong, one line per file: "invalid checksum '20261202-134120F/pg_data/base/5/1255.lz4'". */
+export function parseVerifyProblems(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/INFO: ((?:[a-z ]*(?:invalid|missing)[a-z ]*)'[^'\n]+')/g)) out.push(m[1]!.trim());
+  return [...new Set(out)];
+}

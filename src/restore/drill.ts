@@ -11,6 +11,7 @@ import { savedHbaPath } from '../steps/hand-over.js';
 import { updateManaged, type DrillResult } from '../state/store.js';
 import type { LiveCluster, RecoveredState } from './steps.js';
 import { historyFileName, parseHistory } from './timeline.js';
+import { parseVerifyProblems } from '../pgbackrest/info.js';
 
 /** The scratch cluster's name: the app's with `_drill`, shortened (with a hash of the whole) to fit the name pattern. */
 export function scratchName(app: string): string {
@@ -176,6 +177,31 @@ export function timed(step: Step, note: { began?: (ms: number) => void; ended?: 
       return out;
     },
     show: step.show ?? (typeof run === 'function' ? [] : [`$ ${renderArgv(run.argv)}`]),
+  };
+}
+
+/**
+ * The restore, and when it fails, `pgbackrest verify` of the same set: pgBackRest's restore error says
+ * what broke (an lz4 checksum, say), verify names the damaged file in the repository.
+ */
+export function diagnosedRestore(step: Step, verify: Cmd): Step {
+  const run = step.run;
+  return {
+    ...step,
+    run: async (ctx) => {
+      try {
+        if (typeof run === 'function') await run(ctx);
+        else await ctx.runner.run(run);
+      } catch (e) {
+        const said = String(e instanceof Error ? e.message : e);
+        const v = await ctx.runner.run(verify, { check: false });
+        const damaged = parseVerifyProblems(`${v.stdout}\n${v.stderr}`);
+        const error = said.split('\n').find((l) => /ERROR: \[\d+\]/.test(l))?.trim();
+        const head = damaged.length ? `the backup is damaged: ${damaged.join('; ')} (pgbackrest verify)` : (error ?? said.split('\n')[0]);
+        throw new Error(`${head}${damaged.length && error ? `; the restore said: ${error}` : ''}\n${said}`);
+      }
+    },
+    show: [...(step.show ?? (typeof run === 'function' ? [] : [`$ ${renderArgv(run.argv)}`])), `  if it fails: $ ${renderArgv(verify.argv)}  (names the damaged files)`],
   };
 }
 

@@ -257,14 +257,14 @@ export function enableArchivingStep(c: LiveCluster, systemd: boolean, owner: { u
 export function verifySourceArchiveStep(archiveDir: string, before: string[], copy: RecoveredState): Step {
   return {
     id: 'verify-parent-archive',
-    title: `verify the parent's archive received nothing from the branch (${archiveDir})`,
+    title: `verify the source's archive received nothing of the copy's timeline (${archiveDir})`,
     effect: 'read',
     run: async (ctx) => {
       const hex = copy.timeline.toString(16).toUpperCase().padStart(8, '0');
       const added = (await ctx.fs.readdir(archiveDir)).filter((e) => !before.includes(e) && e.startsWith(hex));
-      if (added.length) throw new Error(`the parent's archive gained ${added.join(', ')} of the branch's timeline ${copy.timeline}`);
+      if (added.length) throw new Error(`the source's archive ${archiveDir} gained ${added.join(', ')} of the copy's timeline ${copy.timeline}`);
     },
-    show: [`  no new ${'<branch timeline>'}.history or segment directory of the branch's timeline in ${archiveDir}`],
+    show: [`  no new <copy's timeline>.history or segment directory of the copy's timeline in ${archiveDir}`],
   };
 }
 

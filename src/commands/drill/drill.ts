@@ -15,8 +15,10 @@ import { flag, type CliBatch } from '../../plan/cli-spec.js';
 import { batchTargets, runBatch, runFlagsSchema, withLocksOf, type BatchOutcome, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { nameSchema, namesArg, optionalNameArg } from '../../names.js';
-import { gatherParent, noParent, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
-import { restoreSequence } from '../../restore/sequence.js';
+import { gatherParent, noParent, parentGuards, restoreFromParent, type ParentFacts } from '../../restore/parent.js';
+import { restoreSequence, type RestoreSource } from '../../restore/sequence.js';
+import * as pgbr from '../../pgbackrest/commands.js';
+import { stanzaScope } from '../../pgbackrest/commands.js';
 import { selectSet } from '../../restore/source.js';
 import { archiveMax } from '../../pgbackrest/info.js';
 import type { LiveCluster } from '../../restore/steps.js';
@@ -24,6 +26,7 @@ import {
   amcheckStep,
   configureScratchStep,
   createScratchStep,
+  diagnosedRestore,
   dropScratchStep,
   newMeasures,
   noteAppPositionStep,
@@ -123,8 +126,17 @@ export function planDrill(f: DrillFacts, o: DrillTargetOptions, env: PlanEnv): P
   const live: LiveCluster = { id, port, dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${id.name}.log` };
   const m = f.measures;
   const set = selectSet(f.app, undefined).set;
-  // A source without a live cluster: no WAL switch, nothing written to the app.
-  const source = { ...parentSource(f.app, dataDir, undefined, env.paths.stanzaDir), live: undefined };
+  const from = f.app.repo.index === 1 ? 'the local repository' : `repository ${f.app.repo.name}`;
+  const source: RestoreSource = {
+    kind: 'stanza',
+    facts: f.app,
+    dataDir: cluster.dataDir ?? '',
+    scope: stanzaScope(rec.stanza, env.paths.stanzaDir),
+    ...restoreFromParent(f.app, dataDir, undefined, env.paths.stanzaDir),
+    what: `restore ${rec.cluster}'s newest backup ${set?.label ?? '?'} into ${dataDir} and replay its whole archive, archiving off, from ${from}: ${f.app.repo.why}`,
+    // No live cluster: no WAL switch, nothing written to the app.
+    live: undefined,
+  };
   const seq = restoreSequence({
     source,
     into: {
@@ -147,7 +159,13 @@ export function planDrill(f: DrillFacts, o: DrillTargetOptions, env: PlanEnv): P
   const repo = f.app.repo.name;
   const steps: Step[] = [
     noteAppPositionStep({ id: { version: rec.version, name: rec.name }, port: cluster.port, dataDir: cluster.dataDir ?? '', running: cluster.running, archivedWal: f.app.stanza ? archiveMax(f.app.stanza)?.wal : undefined, segmentBytes: f.app.control?.walSegmentBytes ?? 16 * 1024 * 1024 }, m),
-    ...seq.steps.map((s) => (s.id === 'restore-backup' ? timed(s, { began: (ms) => (m.restoreBeganMs = ms) }) : s.id === 'wait-promoted' ? timed(s, { ended: (ms) => (m.promotedMs = ms) }) : s)),
+    ...seq.steps.map((s) =>
+      s.id === 'restore-backup'
+        ? timed(diagnosedRestore(s, pgbr.verify(stanzaScope(rec.stanza, env.paths.stanzaDir), set?.label ?? '?', f.app.repo.index)), { began: (ms) => (m.restoreBeganMs = ms) })
+        : s.id === 'wait-promoted'
+          ? timed(s, { ended: (ms) => (m.promotedMs = ms) })
+          : s,
+    ),
     amcheckStep(live, m),
     ...(f.probe ? [probeStep(live, f.probe, m)] : []),
     recordDrillStep(rec.name, live, m, seq.recovered, { at, backup: set?.label ?? null, repo }),
