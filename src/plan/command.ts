@@ -148,7 +148,8 @@ export async function runCommand<O extends RunFlags, F, J>(ctx0: Context, m: Com
   const ctx = o.dryRun ? readOnlyContext(ctx0) : ctx0;
   const settled = await settle(ctx, m, o);
   if (settled === 'dry-run') return undefined;
-  if (settled?.finished) return void ctx.io.out(settled.finished);
+  // Under --json stdout holds only the result: the note goes to stderr.
+  if (settled?.finished) return void ((o as { json?: boolean }).json ? ctx.io.err : ctx.io.out)(settled.finished);
 
   const first = await prepare(ctx, m, o);
   // A command without steps only reads: its report is its result, --dry-run or not.

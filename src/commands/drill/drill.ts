@@ -39,7 +39,7 @@ import {
 } from '../../restore/drill.js';
 import type { Journal } from '../../state/journal.js';
 import { closeToUsersStep } from '../../steps/hand-over.js';
-import { updateManaged, type DrillResult, type ManagedCluster } from '../../state/store.js';
+import { readRecord, updateManaged, type DrillResult, type ManagedCluster } from '../../state/store.js';
 import { renderArgv } from '../../runner/types.js';
 import { UsageError } from '../../errors.js';
 
@@ -247,7 +247,8 @@ export async function runDrill(ctx: Context, o: DrillOptions): Promise<void> {
 async function outcomeOf(ctx: Context, b: BatchOutcome<DrillTargetOptions, DrillFacts>, managed: ManagedCluster[], at: string): Promise<DrillOutcome> {
   const app = b.options.app;
   const cluster = managed.find((r) => r.name === app)?.cluster ?? app;
-  if (b.result === 'done') return { cluster, app, result: 'passed', drill: b.run?.facts.measures.result ?? null, reason: null };
+  // A re-run that only finished a killed drill (its result recorded before the kill) reports that result.
+  if (b.result === 'done') return { cluster, app, result: 'passed', drill: b.run?.facts.measures.result ?? (await readRecord(ctx.fs, ctx.paths.clustersDir, app).catch(() => undefined))?.drill?.last ?? null, reason: null };
   if (b.result === 'refused') return { cluster, app, result: 'refused', drill: null, reason: b.lines.filter((l) => !l.startsWith('  hint')).map((l) => l.replace(/^pgmam: [^:]*refused: /, '')).join('; ') || 'refused' };
   const failure = b.failure ?? { step: '?', reason: b.lines.join(' ') };
   const r: DrillResult = { at, ok: false, rtoSeconds: null, rpoSeconds: null, rpoBytes: null, lostTransactions: null, lastReplayedAt: null, backup: null, repo: b.options.repo ?? null, failedStep: failure.step, error: failure.reason };
