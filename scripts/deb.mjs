@@ -161,9 +161,9 @@ function postrm() {
     // clusters, stanzas, backups, /var/lib/pgmam, /etc/pgmam/tls or the log.
     'if [ "$1" = purge ]; then',
     '  rm -f /etc/cron.d/pgmam',
-    '  if [ -e /etc/systemd/system/pgmam-backup.timer ]; then',
-    '    if [ -d /run/systemd/system ]; then systemctl disable --now pgmam-backup.timer >/dev/null 2>&1 || true; fi',
-    '    rm -f /etc/systemd/system/pgmam-backup.timer /etc/systemd/system/pgmam-backup.service',
+    '  if [ -e /etc/systemd/system/pgmam-backup.timer ] || [ -e /etc/systemd/system/pgmam-drill.timer ]; then',
+    '    if [ -d /run/systemd/system ]; then systemctl disable --now pgmam-backup.timer pgmam-drill.timer >/dev/null 2>&1 || true; fi',
+    '    rm -f /etc/systemd/system/pgmam-backup.timer /etc/systemd/system/pgmam-backup.service /etc/systemd/system/pgmam-drill.timer /etc/systemd/system/pgmam-drill.service',
     '    if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || true; fi',
     '  fi',
     'fi',

@@ -62,6 +62,9 @@ psql_ -c "insert into orders (item) values ('streamed to the replica')"
 sleep 1
 echo "on the replica: $(runuser -u postgres -- psql -X -At -h /var/run/postgresql -p "$RPORT" -d demo -c "select item from orders where item = 'streamed to the replica' limit 1")"
 
+echo "--- pgmam drill (the newest backup and its archive restored into a scratch cluster, checked, RTO and RPO recorded, the scratch dropped)"
+$PGMAM drill "$APP"
+
 echo "--- pgmam list"
 $PGMAM list
 

@@ -153,13 +153,15 @@ describe('pgmam backup', () => {
 describe('pgmam schedule', () => {
   // The host's facts choose: systemd timers where systemd runs (PID 1), a cron file otherwise.
   const systemd = existsSync('/run/systemd/system');
-  it.runIf(!systemd)('without systemd: install writes a cron file that cron accepts; show prints it; remove removes it', async () => {
+  it.runIf(!systemd)('without systemd: install writes a cron file (backups, weekly drills) that cron accepts; show prints it; remove removes it', async () => {
     const file = '/etc/cron.d/pgmam';
     if (existsSync(file)) throw new Error(`${file} exists on this host already: not touching it`);
     try {
       expect((await run(['schedule', 'install'])).code).toBe(0);
       const text = readFileSync(file, 'utf8');
       expect(text).toContain(`0 * * * * root ${PGMAM} backup --all --config ${CONF}`);
+      // And the weekly restore drills (drill-schedule's default).
+      expect(text).toContain(`30 4 * * 0 root ${PGMAM} drill --all -q --config ${CONF}`);
       // crontab -n checks the syntax of a user crontab: the same lines without the user field.
       const userTab = `${TEST_ROOT}/crontab-check`;
       writeFileSync(userTab, text.split('\n').map((l) => (/^[\d*]/.test(l) ? l.replace(/^((?:\S+\s+){5})root\s+/, '$1') : l)).join('\n'));
@@ -182,9 +184,13 @@ describe('pgmam schedule', () => {
       expect(readFileSync(timer, 'utf8')).toContain('OnCalendar=*-*-* *:00:00');
       expect((await sh('systemd-analyze', ['verify', timer])).code).toBe(0);
       expect((await sh('systemctl', ['is-enabled', 'pgmam-backup.timer'])).stdout.trim()).toBe('enabled');
+      expect(readFileSync('/etc/systemd/system/pgmam-drill.timer', 'utf8')).toContain('OnCalendar=Sun *-*-* 04:30:00');
+      expect((await sh('systemd-analyze', ['verify', '/etc/systemd/system/pgmam-drill.timer'])).code).toBe(0);
+      expect((await sh('systemctl', ['is-enabled', 'pgmam-drill.timer'])).stdout.trim()).toBe('enabled');
     } finally {
       expect((await run(['schedule', 'remove'])).code).toBe(0);
     }
     expect(existsSync(timer)).toBe(false);
+    expect(existsSync('/etc/systemd/system/pgmam-drill.timer')).toBe(false);
   });
 });
