@@ -56,8 +56,9 @@ export function parseWaldumpCommits(text: string): Array<{ lsn: string; atMs: nu
   return out;
 }
 
-export const waldumpCommits = (version: string, pgWal: string, from: string, to: string): Cmd => ({
-  argv: [pg.pgBin(version, 'pg_waldump'), `--path=${pgWal}`, `--start=${from}`, `--end=${to}`, '--rmgr=Transaction'],
+/** On the app's current timeline: pg_waldump assumes timeline 1 otherwise (and finds no file after a pitr). */
+export const waldumpCommits = (version: string, pgWal: string, timeline: number, from: string, to: string): Cmd => ({
+  argv: [pg.pgBin(version, 'pg_waldump'), `--path=${pgWal}`, `--timeline=${timeline}`, `--start=${from}`, `--end=${to}`, '--rmgr=Transaction'],
   asUser: 'postgres',
   env: { TZ: 'UTC' },
   effect: 'read',
@@ -70,7 +71,7 @@ export const waldumpCommits = (version: string, pgWal: string, from: string, to:
  * restore would lose now: the commits in its WAL after the archive's newest segment (`archivedWal`),
  * read from its pg_wal with pg_waldump.
  */
-export function noteAppPositionStep(app: { id: pg.ClusterId; port: number; dataDir: string; running: boolean; archivedWal: string | undefined; segmentBytes: number }, m: DrillMeasures): Step {
+export function noteAppPositionStep(app: { id: pg.ClusterId; port: number; dataDir: string; running: boolean; timeline: number; archivedWal: string | undefined; segmentBytes: number }, m: DrillMeasures): Step {
   const sql = "select pg_current_wal_lsn()::text || '|' || (extract(epoch from clock_timestamp()) * 1000)::bigint::text";
   return {
     id: 'note-app-position',
@@ -90,14 +91,14 @@ export function noteAppPositionStep(app: { id: pg.ClusterId; port: number; dataD
       if (!app.archivedWal || !m.startLsn) return;
       const from = segmentEndLsn(app.archivedWal, app.segmentBytes);
       if (lsnBytes(from) >= lsnBytes(m.startLsn)) return void (m.atRisk = []);
-      const r = await ctx.runner.run(waldumpCommits(app.id.version, `${app.dataDir}/pg_wal`, from, m.startLsn), { check: false });
+      const r = await ctx.runner.run(waldumpCommits(app.id.version, `${app.dataDir}/pg_wal`, app.timeline, from, m.startLsn), { check: false });
       // "could not find a valid record": nothing after `from` but the position itself.
       if (r.exitCode === 0 || /could not find a valid record after/.test(r.stderr)) m.atRisk = parseWaldumpCommits(r.stdout);
       else ctx.log.warn({ event: 'waldump-failed', stderr: r.stderr.trim().split('\n').at(-1) }, `pg_waldump could not read ${app.dataDir}/pg_wal: the RPO in seconds will be an upper bound`);
     },
     show: [
       app.running ? `  $ psql -p ${app.port} -c "select pg_current_wal_lsn(), clock_timestamp()"  (reads only)` : `  $ pg_controldata ${app.dataDir}  (its latest checkpoint location)`,
-      `  $ pg_waldump --path=${app.dataDir}/pg_wal --start=<after ${app.archivedWal ?? 'the archive'}> --end=<that position> --rmgr=Transaction  (the commits not archived yet)`,
+      `  $ pg_waldump --path=${app.dataDir}/pg_wal --timeline=${app.timeline} --start=<after ${app.archivedWal ?? 'the archive'}> --end=<that position> --rmgr=Transaction  (the commits not archived yet)`,
     ],
   };
 }

@@ -158,7 +158,7 @@ export function planDrill(f: DrillFacts, o: DrillTargetOptions, env: PlanEnv): P
   const at = f.now.toISOString();
   const repo = f.app.repo.name;
   const steps: Step[] = [
-    noteAppPositionStep({ id: { version: rec.version, name: rec.name }, port: cluster.port, dataDir: cluster.dataDir ?? '', running: cluster.running, archivedWal: f.app.stanza ? archiveMax(f.app.stanza)?.wal : undefined, segmentBytes: f.app.control?.walSegmentBytes ?? 16 * 1024 * 1024 }, m),
+    noteAppPositionStep({ id: { version: rec.version, name: rec.name }, port: cluster.port, dataDir: cluster.dataDir ?? '', running: cluster.running, timeline: f.app.currentTimeline ?? 1, archivedWal: f.app.stanza ? archiveMax(f.app.stanza)?.wal : undefined, segmentBytes: f.app.control?.walSegmentBytes ?? 16 * 1024 * 1024 }, m),
     ...seq.steps.map((s) =>
       s.id === 'restore-backup'
         ? timed(diagnosedRestore(s, pgbr.verify(stanzaScope(rec.stanza, env.paths.stanzaDir), set?.label ?? '?', f.app.repo.index)), { began: (ms) => (m.restoreBeganMs = ms) })

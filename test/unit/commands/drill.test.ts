@@ -74,6 +74,11 @@ describe('drill: the plan', () => {
     expect(text).toContain('pgbackrest --stanza=app1 --repo=1 --set=F1 --log-level-console=info --log-level-file=off verify');
   });
 
+  it('reads the app\'s unarchived commits on its current timeline (after a pitr, not 1)', () => {
+    expect(renderPlan(plan(), 0)).toContain('pg_waldump --path=/var/lib/postgresql/15/app1/pg_wal --timeline=1 --start=<after 000000010000000000000009>');
+    expect(renderPlan(plan(facts({ app: app({ currentTimeline: 3 }) })), 0)).toContain('--timeline=3');
+  });
+
   it('never stops, switches or restores into the app: its only commands read it', () => {
     const p = plan();
     const argvs = p.steps.flatMap((s) => [s.run, s.undo?.run]).flatMap((r) => (r && typeof r !== 'function' ? [[...r.argv]] : []));
