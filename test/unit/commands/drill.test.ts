@@ -76,7 +76,8 @@ describe('drill: the plan', () => {
 
   it('reads the app\'s unarchived commits on its current timeline (after a pitr, not 1)', () => {
     expect(renderPlan(plan(), 0)).toContain('pg_waldump --path=/var/lib/postgresql/15/app1/pg_wal --timeline=1 --start=<after 000000010000000000000009>');
-    expect(renderPlan(plan(facts({ app: app({ currentTimeline: 3 }) })), 0)).toContain('--timeline=3');
+    const note = drillTargetCommand.plan(facts({ app: app({ currentTimeline: 3 }) }), o, env).steps[0]!;
+    expect(note.show?.join('\n')).toContain('--timeline=3');
   });
 
   it('never stops, switches or restores into the app: its only commands read it', () => {
