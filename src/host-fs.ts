@@ -45,6 +45,8 @@ export interface Owner {
 export interface HostFs {
   /** undefined when the file does not exist. */
   readText(file: string): Promise<string | undefined>;
+  /** The bytes from `offset` to the end (a log followed as it grows), and where the end is; undefined when the file does not exist. */
+  readFrom(file: string, offset: number): Promise<{ text: string; end: number } | undefined>;
   exists(file: string): Promise<boolean>;
   /** [] when the directory does not exist. */
   readdir(dir: string): Promise<string[]>;
@@ -100,6 +102,25 @@ export const nodeFs: HostFs = {
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw e;
+    }
+  },
+  async readFrom(file, offset) {
+    let h: fsp.FileHandle;
+    try {
+      h = await fsp.open(file, 'r');
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+    try {
+      const size = (await h.stat()).size;
+      // A file rotated or truncated meanwhile: read it from its start.
+      const from = offset > size ? 0 : offset;
+      const buf = Buffer.alloc(size - from);
+      if (buf.length) await h.read(buf, 0, buf.length, from);
+      return { text: buf.toString('utf8'), end: size };
+    } finally {
+      await h.close();
     }
   },
   async exists(file) {
@@ -357,6 +378,7 @@ export function readOnlyFs(inner: HostFs): HostFs {
   };
   return {
     readText: (f) => inner.readText(f),
+    readFrom: (f, o) => inner.readFrom(f, o),
     exists: (f) => inner.exists(f),
     readdir: (d) => inner.readdir(d),
     stat: (f) => inner.stat(f),

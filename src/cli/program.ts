@@ -63,6 +63,33 @@ const GROUPS: ReadonlyArray<[string, string]> = [
   ['replica', 'streaming replicas of an app on this host, and failover to one'],
 ];
 
+/** Commands that only read (no target to change): the only ones an unknown command's error may suggest. */
+const readOnlyNames = (commands: readonly CliCommand[]) => commands.filter((c) => c.kind === 'module' && !c.module.spec.target).map(commandName);
+
+/** Edit distance of two short words, a swap of neighbours counting one (optimal string alignment). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** An unknown command's error, with the nearest read-only command when one is close (never one that changes anything). */
+export function withSafeSuggestion(message: string, commands: readonly CliCommand[]): string {
+  const m = /unknown command '([^']+)'/.exec(message);
+  if (!m) return message;
+  const typed = m[1]!;
+  const near = readOnlyNames(commands)
+    .map((n) => n.split(' ').at(-1)!)
+    .map((n) => ({ n, d: distance(typed, n) }))
+    .filter((x) => x.d <= Math.max(1, Math.floor(typed.length / 3)))
+    .sort((a, b) => a.d - b.d)[0];
+  return `${message.trimEnd()}${near ? ` (did you mean ${near.n}? it only reads)` : ''}; see pgmam --help\n`;
+}
+
 /** The program over the commands given (commands.ts loads only those a command line needs). */
 export function buildProgram(
   makeContext: ContextFactory,
@@ -80,13 +107,15 @@ export function buildProgram(
     .option('-q, --quiet', 'only warnings and errors on stderr')
     .option('-v, --verbose', 'also every command pgmam runs, on stderr')
     .showHelpAfterError(false)
+    // commander's own "Did you mean drop?" for `pgmam stop`: never a command that changes anything.
+    .showSuggestionAfterError(false)
     .configureHelp({ showGlobalOptions: true })
-    .configureOutput({ writeOut: meta.write, writeErr: meta.writeErr, outputError: (s, w) => w(s.startsWith('error:') ? `pgmam: ${s.slice(7)}` : s) })
+    .configureOutput({ writeOut: meta.write, writeErr: meta.writeErr, outputError: (s, w) => w(withSafeSuggestion(s.startsWith('error:') ? `pgmam: ${s.slice(7)}` : s, meta.commands)) })
     .exitOverride();
 
   // The groups first (help lists them so), each only when a command of it is loaded.
   const names = meta.commands.map(commandName);
-  const groups = new Map(GROUPS.filter(([g]) => names.some((n) => n.startsWith(`${g} `))).map(([g, help]) => [g, program.command(g).description(help)]));
+  const groups = new Map(GROUPS.filter(([g]) => names.some((n) => n.startsWith(`${g} `))).map(([g, help]) => [g, program.command(g).description(help).showSuggestionAfterError(false)]));
   for (const c of meta.commands) {
     const d = describe(c);
     const [first, sub] = d.name.split(' ') as [string, string | undefined];

@@ -38,6 +38,7 @@ export const CONFIG_HELP: { readonly [K in keyof Config]: string } = {
   'backup-parallel': 'Clusters backed up at once by backup --all.',
   'lock-wait': 'Seconds backup waits for a cluster locked by another pgmam command before skipping it.',
   'tls-dir': "pgmam's CA (ca.crt, ca.key root 0600) and each cluster's server certificate (clusters/<version>-<name>/).",
+  'secrets-dir': "Passwords pgmam generates (initcluster --owner without --password-file): <app>-<role>.pw, root's alone (0600).",
   'tls-names': "More DNS names every server certificate carries (comma-separated), beside the host's name and FQDN, localhost and the loopback addresses.",
   'tls-required': 'pg_hba.conf refuses every TCP connection without TLS; no: only replication connections (refused without TLS always).',
   'tls-warn-days': 'check: a server certificate expiring within this many days makes its cluster unhealthy.',

@@ -90,6 +90,7 @@ export const configKeySpecs = {
   'backup-parallel': int(1, 64, 2),
   'lock-wait': int(0, 86400, 60),
   'tls-dir': absPath('/etc/pgmam/tls'),
+  'secrets-dir': absPath('/etc/pgmam/secrets'),
   'tls-names': {
     default: [] as string[],
     parse(v: string): string[] {

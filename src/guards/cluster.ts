@@ -51,3 +51,9 @@ export const clusterIsNotLocked = (name: string, holder: LockHolder | undefined,
       ? fail(`${name} is locked by ${holderText(holder)}`, 'wait for it to finish')
       : pass,
 });
+
+/** The app names a managed cluster the host has. */
+export const clusterIsManaged = (name: string, record: { cluster: string } | undefined, cluster: object | undefined): Guard => ({
+  id: 'cluster-is-managed',
+  check: () => (!record ? fail(`${name} is not managed by pgmam`, 'see pgmam list') : !cluster ? fail(`${record.cluster} is managed by pgmam but the host has no such cluster`, 'see pgmam list') : pass),
+});

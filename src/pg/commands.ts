@@ -58,6 +58,12 @@ export function psqlStatements(t: PsqlTarget, statements: string[], effect: Cmd[
   };
 }
 
+/** Client sessions connected now (this query's own not counted): what a stop or restart cuts. */
+export const SESSIONS_SQL = "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()";
+
+/** A running cluster's state in one line: start time, sessions, recovery, archiver (fields split by |). */
+export const STATUS_SQL = `select pg_postmaster_start_time()::text || '|' || (${SESSIONS_SQL}) || '|' || pg_is_in_recovery()::text || '|' || coalesce(last_archived_wal, '') || '|' || coalesce(to_char(last_archived_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') || '|' || failed_count || '|' || coalesce((last_failed_time > coalesce(last_archived_time, '-infinity'))::text, 'false') from pg_stat_archiver`;
+
 /** A session the runner holds open (Runner.hold): statements arrive on stdin, one script at a time; the first error ends it. */
 export function psqlHeld(t: PsqlTarget): Cmd {
   return {

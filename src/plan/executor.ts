@@ -37,8 +37,8 @@ export async function confirmPlan(ctx: Context, plan: Plan, flags: Pick<ExecuteF
     if (!ctx.io.interactive) throw new UsageError(`${plan.command} ${plan.target} changes existing data: confirm on a terminal or pass --yes`);
     ctx.io.err(renderPlan(plan, ctx.host.uid));
     const agreed = plan.typeToConfirm
-      ? await ctx.prompter.typeToConfirm(`This changes ${plan.target} for good.`, plan.typeToConfirm)
-      : await ctx.prompter.confirm(`Run these ${plan.steps.length} steps on ${plan.target}?`);
+      ? await ctx.prompter.typeToConfirm(`${plan.downtime ? `Downtime: ${plan.downtime}. ` : ''}This changes ${plan.target} for good.`, plan.typeToConfirm)
+      : await ctx.prompter.confirm(`${plan.downtime ? `Downtime: ${plan.downtime}. ` : ''}Run these ${plan.steps.length} steps on ${plan.target}?`);
     if (!agreed) throw new CancelledError();
   }
   if (ctx.host.interrupted()) throw new CancelledError();

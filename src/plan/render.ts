@@ -8,7 +8,7 @@ function actionLines(a: Action, show: string[] | undefined, uid: number): string
 }
 
 export function renderPlan(plan: Plan, uid: number): string {
-  const out: string[] = [`plan: pgmam ${plan.command} ${plan.target}`];
+  const out: string[] = [...(plan.downtime ? [`downtime: ${plan.downtime}`] : []), `plan: pgmam ${plan.command} ${plan.target}`];
   out.push(`guards: ${plan.guards.length} checked, all passed (${plan.guards.map((g) => g.id).join(', ')})`);
   plan.steps.forEach((s, i) => {
     out.push(`${i + 1}. ${s.id}: ${s.title}`);

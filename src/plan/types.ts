@@ -63,6 +63,8 @@ export interface Plan {
   steps: Step[];
   /** Lines printed with the plan (what the result will be). */
   notes?: string[];
+  /** What users lose while it runs, said first in the plan and again in the prompt: "downtime: 15/x stops …". */
+  downtime?: string;
   /**
    * The journal of this run (under <state-dir>/journal/<first lock>.json): the command line that
    * finishes or rolls it back when run again, and what that re-run needs to know. false: no journal

@@ -18,6 +18,10 @@ export class MemoryFs implements HostFs {
   async readText(f: string) {
     return this.files.get(f);
   }
+  async readFrom(f: string, offset: number) {
+    const t = this.files.get(f);
+    return t === undefined ? undefined : { text: t.slice(offset > t.length ? 0 : offset), end: t.length };
+  }
   async exists(f: string) {
     return this.files.has(f) || this.dirs.has(f);
   }

@@ -96,6 +96,24 @@ describe('argv → module and options', () => {
   });
 });
 
+describe('an unknown command', () => {
+  async function errorOf(argv: string[]): Promise<string> {
+    const err: string[] = [];
+    const commands = await Promise.all(commandsFor(argv).map((c) => c.load()));
+    const program = buildProgram(async () => fakeContext().ctx, { version: 't', selfPath: '/p', write: () => undefined, writeErr: (s) => void err.push(s), commands });
+    await expect(program.parseAsync(argv, { from: 'user' })).rejects.toBeInstanceOf(CommanderError);
+    return err.join('');
+  }
+  it('never suggests a command that changes anything (stop is not drop)', async () => {
+    expect(await errorOf(['stp'])).toBe("pgmam: unknown command 'stp'; see pgmam --help\n");
+    expect(await errorOf(['dorp'])).not.toMatch(/drop/);
+  });
+  it('suggests a near command that only reads', async () => {
+    expect(await errorOf(['lst'])).toBe("pgmam: unknown command 'lst' (did you mean list? it only reads); see pgmam --help\n");
+    expect(await errorOf(['branch', 'lsit'])).toMatch(/did you mean list\?/);
+  });
+});
+
 describe('usage errors (exit 2) before anything runs', () => {
   it.each([
     [['initcluster', 'App1']],
@@ -121,7 +139,8 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['adopt', 'main']],
     [['prune', 'app1', '--older-than', 'a week']],
     [['install-links', '--prefix', 'bin']],
-    [['stop', 'app1']],
+    [['halt', 'app1']],
+    [['stop', 'App1']],
     [['list', '--nope']],
     [['resetwal', 'app1', '--keep-on-error']],
     [['backup', '--all', '--keep-on-error']],
