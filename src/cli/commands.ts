@@ -41,6 +41,7 @@ export const COMMAND_LOADERS: CommandLoader[] = [
   m('restart', () => import('../commands/control/control.js').then((x) => x.restartCommand)),
   m('conninfo', () => import('../commands/conninfo/conninfo.js').then((x) => x.conninfoCommand)),
   m('logs', () => import('../commands/logs/logs.js').then((x) => x.logsCommand)),
+  m('set-port', () => import('../commands/set-port/set-port.js').then((x) => x.setPortCommand)),
   m('adopt', () => import('../commands/adopt/adopt.js').then((x) => x.adoptCommand)),
   m('prune', () => import('../commands/prune/prune.js').then((x) => x.pruneCommand)),
   b('repo add', () => import('../commands/repo/add-cli.js').then((x) => x.repoAddCli)),

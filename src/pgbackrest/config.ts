@@ -144,3 +144,8 @@ export function withArchiveLines(text: string, stanza: string, ioTimeout: number
   const result = out.join('\n');
   return result.endsWith('\n') ? result : `${result}\n`;
 }
+
+/** pg1-path and pg1-port of a stanza file changed to `to`'s (pg1-socket-path the Debian socket directory); everything else kept. */
+export function pointStanzaFile(text: string, to: { dataDir: string; port: number }, socketDir = '/var/run/postgresql'): string {
+  return text.replace(/^pg1-path=.*$/m, `pg1-path=${to.dataDir}`).replace(/^pg1-port=.*$/m, `pg1-port=${to.port}`).replace(/^pg1-socket-path=.*$/m, `pg1-socket-path=${socketDir}`);
+}

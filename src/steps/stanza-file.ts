@@ -3,7 +3,7 @@
 // one source of truth), its secrets read only when the file is written, never shown.
 import type { Context } from '../context.js';
 import type { Retention } from '../config/schema.js';
-import { localRepoLines, parseStanzaFile, withArchiveLines, withRepoLines } from '../pgbackrest/config.js';
+import { localRepoLines, parseStanzaFile, pointStanzaFile, withArchiveLines, withRepoLines } from '../pgbackrest/config.js';
 import { repoLines, repoOptions } from '../pgbackrest/repo-options.js';
 import type { Step } from '../plan/types.js';
 import { readRecord } from '../state/store.js';
@@ -57,4 +57,18 @@ export const alignStanzaFileStep = (stanzaFile: string, name: string, retention:
     await ctx.fs.writeFileAtomic(stanzaFile, aligned, { mode: 0o640, owner: { uid: 0, gid: st?.gid ?? 0 } });
   },
   show: [`set the repoN lines of ${stanzaFile} to the configured retention and the repositories pgmam's record of ${name} names, its archiving to asynchronous and its backups' annotations (host, app, role), where it says otherwise`],
+});
+
+/** The stanza file's pg1-path and pg1-port set to `to` (a promoted replica, a new port), owner and mode kept. */
+export const pointStanzaFileStep = (stanzaFile: string, to: { dataDir: string; port: number }, title: string): Step => ({
+  id: 'point-stanza-file',
+  title,
+  effect: 'write',
+  run: async (ctx) => {
+    const text = await ctx.fs.readText(stanzaFile);
+    if (text === undefined) throw new Error(`${stanzaFile} is missing`);
+    const st = await ctx.fs.stat(stanzaFile);
+    await ctx.fs.writeFileAtomic(stanzaFile, pointStanzaFile(text, to), { mode: 0o640, owner: st ? { uid: st.uid, gid: st.gid } : undefined });
+  },
+  show: [`in ${stanzaFile}: pg1-path=${to.dataDir}, pg1-port=${to.port}`],
 });

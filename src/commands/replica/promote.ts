@@ -3,6 +3,7 @@
 // archive; the replica is promoted and continues the app's archive on a new timeline (same system
 // identifier: pgBackRest's standard failover); then `pgbackrest check`, a full backup, and pgmam's
 // records say the replica is the app's primary.
+import { pointStanzaFileStep } from '../../steps/stanza-file.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
@@ -103,11 +104,6 @@ function promoteGuards(f: ReplicaPromoteFacts, o: ReplicaPromoteOptions): Guard[
   ];
 }
 
-/** pg1-path and pg1-port of the app's stanza file changed to `to`'s; everything else kept. */
-export function pointStanzaFile(text: string, to: { dataDir: string; port: number }): string {
-  return text.replace(/^pg1-path=.*$/m, `pg1-path=${to.dataDir}`).replace(/^pg1-port=.*$/m, `pg1-port=${to.port}`).replace(/^pg1-socket-path=.*$/m, `pg1-socket-path=${pg.SOCKET_DIR}`);
-}
-
 /** From the promotion on: the standby settings out, the stale replication role dropped, archiving checked, a full backup, the records. */
 function afterPromoteSteps(d: PromoteJournal, name: string, env: Pick<PlanEnv, 'config' | 'paths' | 'host'>): Step[] {
   const id = { version: d.version, name };
@@ -194,18 +190,7 @@ function planPromote(f: ReplicaPromoteFacts, o: ReplicaPromoteOptions, env: Plan
       },
       show: [...startAtBootShown(pid, 'disabled', env.host.systemd), `record ${p.name}: fenced, successor ${r.name}`],
     },
-    {
-      id: 'point-stanza-file',
-      title: `point the app's stanza file ${stanzaFile} at ${r.cluster} (pg1-path ${d.dataDir}, pg1-port ${d.port}) before it can archive`,
-      effect: 'write',
-      run: async (ctx) => {
-        const text = await ctx.fs.readText(stanzaFile);
-        if (text === undefined) throw new Error(`${stanzaFile} is missing`);
-        const st = await ctx.fs.stat(stanzaFile);
-        await ctx.fs.writeFileAtomic(stanzaFile, pointStanzaFile(text, d), { mode: 0o640, owner: st ? { uid: st.uid, gid: st.gid } : undefined });
-      },
-      show: [`in ${stanzaFile}: pg1-path=${d.dataDir}, pg1-port=${d.port}`],
-    },
+    pointStanzaFileStep(stanzaFile, d, `point the app's stanza file ${stanzaFile} at ${r.cluster} (pg1-path ${d.dataDir}, pg1-port ${d.port}) before it can archive`),
     { id: 'promote', title: `promote ${r.cluster} (a new timeline; it archives into stanza ${r.stanza} from now on)`, effect: 'write', run: promote({ version: r.version, port: c.port }) },
     ...afterPromoteSteps(d, r.name, env),
   ];

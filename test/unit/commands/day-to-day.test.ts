@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { conninfoOf, type ConninfoFacts } from '../../../src/commands/conninfo/conninfo.js';
 import { controlGuards, recoverControl, renderStatus, startCommand, stopCommand, restartCommand, type ControlFacts, type ControlOptions } from '../../../src/commands/control/control.js';
 import { pgmamLines } from '../../../src/commands/logs/logs.js';
+import { recoverSetPort, setPortCommand, setPortGuards, type SetPortFacts, type SetPortOptions } from '../../../src/commands/set-port/set-port.js';
 import { assemblePlan, runCommand } from '../../../src/plan/command.js';
 import { renderPlan } from '../../../src/plan/render.js';
 import type { Journal } from '../../../src/state/journal.js';
@@ -109,5 +110,36 @@ describe('logs --pgmam', () => {
       JSON.stringify({ level: 50, time: Date.parse('2026-12-01T04:38:35Z'), command: 'pitr', msg: 'step failed', target: '15/app1' }),
     ].join('\n');
     expect(pgmamLines(text, 'app1')).toEqual(['2026-12-01 04:38:32Z INFO  [backup] begin backup 15/app1', '2026-12-01 04:38:35Z ERROR [pitr] step failed']);
+  });
+});
+
+describe('set-port', () => {
+  const sf = (over: Partial<SetPortFacts> = {}): SetPortFacts => ({ uid: 0, record: aRecord('app1'), cluster: aCluster('app1'), portConfiguredBy: [], portListening: false, sessions: 2, replicas: [], lock: { holder: undefined, alive: false }, ...over });
+  const so: SetPortOptions = { name: 'app1', port: 5544, json: false, dryRun: false, yes: false, keepOnError: false };
+  const failed = (f: SetPortFacts, o = so) => setPortGuards(f, o, env).filter((g) => !g.check().ok).map((g) => g.id);
+  it('the port and the stanza file together (as postgres for its configuration), then a restart on the new port and an archiving check', () => {
+    const p = assemblePlan(setPortCommand, sf(), so, env);
+    expect(p.steps.map((s) => s.id)).toEqual(['set-port', 'point-stanza-file', 'stop-cluster', 'start-cluster', 'verify-accepting', 'check-archiving']);
+    const text = renderPlan(p, 0);
+    expect(text).toContain('$ runuser -u postgres -- pg_conftool 15 app1 set port 5544');
+    expect(text).toContain('in /etc/pgbackrest/conf.d/app1.conf: pg1-path=/var/lib/postgresql/15/app1, pg1-port=5544');
+    expect(text.split('\n')[0]).toBe('downtime: 15/app1 restarts on port 5544 (a few seconds); 2 sessions are connected and will be cut; clients must use port 5544 from then on');
+    expect(p.destructive).toBe(true);
+  });
+  it('a stopped cluster: only the two files', () => {
+    expect(assemblePlan(setPortCommand, sf({ cluster: aCluster('app1', { running: false }), sessions: undefined }), so, env).steps.map((s) => s.id)).toEqual(['set-port', 'point-stanza-file']);
+  });
+  it.each([
+    ['the port it has', sf(), { ...so, port: 5433 }, ['port-differs']],
+    ['a port another cluster has', sf({ portConfiguredBy: ['15/other'] }), so, ['port-is-free']],
+    ['a port something listens on', sf({ portListening: true }), so, ['port-is-free']],
+    ['an app with replicas', sf({ replicas: ['15/app1_replica'] }), so, ['cluster-has-no-replicas']],
+    ['an unmanaged name', sf({ record: undefined, cluster: undefined }), so, ['cluster-is-managed']],
+  ])('refuses %s', (_w, f, o, ids) => expect(failed(f, o)).toEqual(ids));
+  it('an interrupted set-port is finished, never left half-way', async () => {
+    const { ctx } = fakeContext();
+    const r = await recoverSetPort(ctx, { name: 'app1', target: '15/app1' } as Journal, { port: 5544, from: 5433, version: '15', stanza: 'app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', dataDir: '/var/lib/postgresql/15/app1', running: true });
+    expect(r.way).toBe('finished');
+    expect(r.steps.map((s) => s.id)).toEqual(['set-port', 'point-stanza-file', 'stop-cluster', 'start-cluster', 'verify-accepting', 'check-archiving']);
   });
 });

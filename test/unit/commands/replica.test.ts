@@ -1,8 +1,9 @@
 // Replicas: the names, settings, pg_hba.conf rules and parsers of pg/replication, and the guards and
 // plans of replica create, promote, drop and of pitr on an app with replicas, over gathered facts.
+import { pointStanzaFile } from '../../../src/pgbackrest/config.js';
 import { describe, expect, it } from 'vitest';
 import { replicaCreateCommand, type ReplicaCreateFacts, type ReplicaCreateOptions } from '../../../src/commands/replica/create.js';
-import { pointStanzaFile, replicaPromoteCommand, type ReplicaPromoteFacts, type ReplicaPromoteOptions } from '../../../src/commands/replica/promote.js';
+import { replicaPromoteCommand, type ReplicaPromoteFacts, type ReplicaPromoteOptions } from '../../../src/commands/replica/promote.js';
 import { descendants, replicaDropCommand, dropCommand, type DropFacts, type DropOptions } from '../../../src/commands/drop/drop.js';
 import { judge } from '../../../src/commands/check/check.js';
 import type { PrimaryFacts } from '../../../src/commands/replica/link.js';
