@@ -1,0 +1,128 @@
+// Per-app operations on a real app: show, status, conninfo (URIs psql connects with), logs, start,
+// stop and restart (stop asks on a terminal when a session is connected, and is refused without one
+// and without --yes), set-port (the stanza file follows; backups keep working), and an unknown
+// command that never suggests a destructive one.
+import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG, freePort, listEntry, pgmam, pgmamOk, PGMAM, removeTestCluster, ROOT, sh, sql, STANZA_DIR, uniqueName } from './helpers.js';
+
+let app = '';
+let port = 0;
+
+beforeAll(async () => {
+  app = uniqueName();
+  await pgmamOk(['initcluster', app, '--yes', '-q']);
+  port = (await listEntry(app)).port;
+  await sql(port, 'create table t (k text)');
+}, 120_000);
+
+afterAll(async () => {
+  await removeTestCluster(app);
+}, 120_000);
+
+/** A session held open on the app (as an application would), until killed. */
+function heldSession(): ResultPromise {
+  return execa('runuser', ['-u', 'postgres', '--', 'psql', '-X', '-h', '/var/run/postgresql', '-p', String(port), '-c', 'select pg_sleep(120)'], { reject: false });
+}
+const sessionsOn = async () => Number(await sql(port, "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"));
+async function waitSessions(n: number): Promise<void> {
+  for (let i = 0; i < 100 && (await sessionsOn()) < n; i++) await new Promise((ok) => setTimeout(ok, 100));
+  expect(await sessionsOn()).toBeGreaterThanOrEqual(n);
+}
+
+describe('read-only: show, status, conninfo, logs', () => {
+  it('status: one line, and --json with pid and sessions', async () => {
+    const r = await pgmamOk(['status', app]);
+    expect(r.stdout).toMatch(new RegExp(`^15/${app}: online, port ${port}, pid \\d+, up \\d+ (s|min); \\d+ session\\(s\\); primary; .*starts at boot\\n$`));
+    const j = JSON.parse((await pgmamOk(['status', app, '--json'])).stdout) as { status: string; pid: number; sessions: number };
+    expect(j).toMatchObject({ status: 'online', pid: expect.any(Number), sessions: expect.any(Number) });
+  });
+
+  it('show --json: where it is, what it holds, how it is backed up', async () => {
+    const d = JSON.parse((await pgmamOk(['show', app, '--json'])).stdout) as { port: number; dataDir: string; logFile: string; databases: Array<{ name: string; bytes: number }>; stanza: string; repos: Array<{ name: string; lastBackup: { type: string } }>; lastDrill: null; startAtBoot: string };
+    expect(d).toMatchObject({ port, dataDir: `/var/lib/postgresql/15/${app}`, logFile: `/var/log/postgresql/postgresql-15-${app}.log`, stanza: app, lastDrill: null, startAtBoot: 'auto' });
+    expect(d.databases.find((x) => x.name === 'postgres')?.bytes).toBeGreaterThan(1_000_000);
+    expect(d.repos[0]).toMatchObject({ name: 'local', lastBackup: { type: 'full' } });
+    expect((await pgmamOk(['show', app])).stdout).toMatch(/^databases +postgres \d/m);
+  });
+
+  it('conninfo: the local URI psql connects with as postgres; with a role, TCP with TLS verified against pgmam\'s CA', async () => {
+    const local = (await pgmamOk(['conninfo', app])).stdout.trim();
+    expect((await sh('psql', ['-X', '-At', '-c', 'select 1', local], { user: 'postgres' })).stdout.trim()).toBe('1');
+    await sql(port, "create role ci_user login password 'ci-secret'");
+    const tcp = (await pgmamOk(['conninfo', app, '--role', 'ci_user'])).stdout.trim();
+    expect(tcp).toMatch(new RegExp(`^postgresql://ci_user@localhost:${port}/postgres\\?sslmode=verify-full&sslrootcert=`));
+    const r = await sh('psql', ['-X', '-At', '-c', 'select ssl from pg_stat_ssl where pid = pg_backend_pid()', tcp], { env: { PGPASSWORD: 'ci-secret', PATH: process.env['PATH'] ?? '' } });
+    expect(r.stdout.trim(), r.stderr).toBe('t');
+  });
+
+  it('logs: the last lines of the server log; --pgmam: pgmam\'s own lines about the app', async () => {
+    const server = readFileSync(`/var/log/postgresql/postgresql-15-${app}.log`, 'utf8').trimEnd().split('\n');
+    expect((await pgmamOk(['logs', app, '-n', '3'])).stdout).toBe(`${server.slice(-3).join('\n')}\n`);
+    const own = (await pgmamOk(['logs', app, '--pgmam', '-n', '1000'])).stdout;
+    expect(own).toMatch(new RegExp(`\\[initcluster\\] begin initcluster 15/${app}`));
+  });
+
+  it('an unknown command never suggests one that changes anything', async () => {
+    const r = await pgmam(['stp', app]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("pgmam: unknown command 'stp'; see pgmam --help\n");
+  });
+});
+
+describe('stop, start, restart', () => {
+  it('stop with a session connected and no terminal, without --yes: exit 2, still running, the session alive', async () => {
+    const s = heldSession();
+    await waitSessions(1);
+    expect((await pgmam(['stop', app])).code).toBe(2);
+    expect((await listEntry(app)).status).toBe('online');
+    expect(await sessionsOn()).toBeGreaterThanOrEqual(1);
+    s.kill();
+    await s;
+  });
+
+  it('stop on a terminal with a session connected: the prompt says the downtime; declined, nothing changes (exit 5)', async () => {
+    const s = heldSession();
+    await waitSessions(1);
+    const r = await execa('python3', [`${ROOT}/test/integration/pty-drive.py`, '60', 'Run these 1 steps', 'n\\r', '--', PGMAM, 'stop', app], { reject: false, env: { PGMAM_CONFIG: CONFIG } });
+    expect(r.exitCode, r.stdout).toBe(5);
+    expect(r.stdout).toContain(`Downtime: 15/${app} stops until pgmam start ${app}; 1 session is connected and will be cut.`);
+    expect((await listEntry(app)).status).toBe('online');
+    s.kill();
+    await s;
+  });
+
+  it('stop --yes cuts the session; start brings it back accepting connections; restart too', async () => {
+    const s = heldSession();
+    await waitSessions(1);
+    await pgmamOk(['stop', app, '--yes']);
+    expect((await listEntry(app)).status).toBe('down');
+    expect((await s).exitCode).not.toBe(0);
+    expect((await pgmamOk(['stop', app])).stdout).toBe(`15/${app} is already stopped: nothing to do\n`);
+    await pgmamOk(['start', app]);
+    expect(await sql(port, 'select 1')).toBe('1');
+    const before = await sql(port, 'select pg_postmaster_start_time()');
+    await pgmamOk(['restart', app, '--yes']);
+    expect(await sql(port, 'select pg_postmaster_start_time()')).not.toBe(before);
+  });
+});
+
+describe('set-port', () => {
+  it('the cluster and its stanza file on the new port together; archiving and backups keep working', { timeout: 120_000 }, async () => {
+    const to = await freePort();
+    await pgmamOk(['set-port', app, String(to), '--yes']);
+    expect((await listEntry(app)).port).toBe(to);
+    expect(readFileSync(`${STANZA_DIR}/${app}.conf`, 'utf8')).toContain(`pg1-port=${to}\n`);
+    port = to;
+    await sql(port, "insert into t values ('after the move')");
+    expect((await sh('pgbackrest', [`--stanza=${app}`, 'check'], { user: 'postgres' })).code).toBe(0);
+    expect((await pgmam(['backup', app, '--type', 'full'])).code).toBe(0);
+  });
+
+  it('refused, nothing changed: the port it has, a port another cluster has', async () => {
+    expect((await pgmam(['set-port', app, String(port), '--yes'])).code).toBe(4);
+    expect((await pgmam(['set-port', app, '80'])).code).toBe(2);
+    expect((await listEntry(app)).port).toBe(port);
+  });
+});
