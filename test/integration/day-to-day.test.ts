@@ -64,6 +64,13 @@ describe('read-only: show, status, conninfo, logs', () => {
     expect(own).toMatch(new RegExp(`\\[initcluster\\] begin initcluster 15/${app}`));
   });
 
+  it('check --prometheus into a directory that does not exist: exit 4 with one clear line, no stack trace', async () => {
+    const r = await pgmam(['check', app, '--prometheus', '/nonexistent/dir/x.prom']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('pgmam: check refused: --prometheus /nonexistent/dir/x.prom: the directory /nonexistent/dir does not exist');
+    expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
+  });
+
   it('an unknown command never suggests one that changes anything', async () => {
     const r = await pgmam(['stp', app]);
     expect(r.code).toBe(2);

@@ -270,9 +270,11 @@ export interface CheckFacts extends ListFacts {
   takeovers: Map<string, Takeover>;
   /** Filled in by the measure-health step, for the report and the metrics file. */
   results: ClusterHealth[];
+  /** --prometheus FILE: whether its directory exists (undefined without the flag). */
+  metricsDirExists: boolean | undefined;
 }
 
-export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
+export async function gatherCheck(ctx: Context, o?: Pick<CheckOptions, 'prometheus'>): Promise<CheckFacts> {
   const facts = await gatherListFacts(ctx);
   const entries = buildList(facts);
   const takeovers = new Map<string, Takeover>();
@@ -286,7 +288,8 @@ export async function gatherCheck(ctx: Context): Promise<CheckFacts> {
         if (t) takeovers.set(rec.name, t);
       }),
     );
-  return { ...facts, uid: ctx.host.uid, now: ctx.clock.now(), entries, takeovers, results: [] };
+  const metricsDirExists = o?.prometheus ? await ctx.fs.exists(o.prometheus.replace(/\/[^/]*$/, '') || '/') : undefined;
+  return { ...facts, uid: ctx.host.uid, now: ctx.clock.now(), entries, takeovers, results: [], metricsDirExists };
 }
 
 /** Stop a cluster another host took over and keep it from starting at boot, and record why: two hosts must never archive into one stanza. */
@@ -315,6 +318,10 @@ export function checkClusterGuards(f: CheckFacts, o: CheckOptions): Guard[] {
   return [
     runsAsRoot(f.uid, 'check clusters (pgbackrest check and the repository need it)'),
     { id: 'clusters-exist', check: () => (unknown.length ? fail(`no such cluster: ${unknown.join(', ')}`, 'see pgmam list') : pass) },
+    {
+      id: 'metrics-directory-exists',
+      check: () => (f.metricsDirExists === false ? fail(`--prometheus ${o.prometheus}: the directory ${o.prometheus!.replace(/\/[^/]*$/, '') || '/'} does not exist`, "create it, or point --prometheus at node_exporter's textfile directory") : pass),
+    },
   ];
 }
 
@@ -406,7 +413,7 @@ export const checkCommand: CommandModule<CheckOptions, CheckFacts> = {
     examples: ['pgmam check                     # exit 7 when any managed cluster is unhealthy', 'pgmam check app1 --json', 'pgmam check --prometheus /var/lib/prometheus/node-exporter/pgmam.prom'],
     destructive: false,
   },
-  gather: (ctx) => gatherCheck(ctx),
+  gather: (ctx, o) => gatherCheck(ctx, o),
   guards: checkClusterGuards,
   plan: planCheck,
   report: reportCheck,
