@@ -41,6 +41,9 @@ describe('pgmam backup', () => {
   it('--all --type incr adds one incr to each; with no writes the next run skips both; after a write only that one', async () => {
     const first = await run(['backup', '--all', '--type', 'incr']);
     expect(first.code, first.stderr).toBe(0);
+    // Each cluster's line: the type taken, why, its label, what expired (without a terminal too).
+    const labelA = (await info(a)).at(-1)!.label;
+    expect(first.stdout).toContain(`15/${a}: incr backup ${labelA} (--type incr); nothing expired\n`);
     expect(await types(a)).toEqual(['full', 'incr']);
     expect(await types(b)).toEqual(['full', 'incr']);
 
@@ -50,6 +53,8 @@ describe('pgmam backup', () => {
     const second = await run(['backup', '--all', '--type', 'incr']);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('2 skipped (no changes)');
+    // An explicit type skipped: why, and how to force it.
+    expect(second.stdout).toContain(`15/${a}: skipped: no changes since ${labelA} (--force takes it anyway)\n`);
     expect(await types(a)).toEqual(['full', 'incr']);
     expect(await types(b)).toEqual(['full', 'incr']);
 

@@ -391,18 +391,23 @@ function printOutcomes(ctx: Context, o: BackupOptions, outcomes: Outcome[], expo
   const bad = outcomes.length - ok - suspended;
   if (o.json) return ctx.io.out(`${JSON.stringify({ outcomes, exported: exported ?? null }, null, 2)}\n`);
   const where = (x: Outcome) => `${x.cluster}${x.repo && x.repo !== LOCAL_REPO ? ` → ${x.repo}` : ''}`;
-  const detail = outcomes.map((x) => (x.result === 'backed-up' ? `${where(x)}: ${x.reattached ? 'back after its suspension: ' : ''}${x.type} backup ${x.label}${x.expired?.length ? `; expired ${x.expired.join(', ')}` : ''}` : `${where(x)}: ${x.result}: ${x.reason}`));
-  const reattached = outcomes.filter((x) => x.reattached).length;
+  // Per cluster and repository: what was taken and why (auto's tier), its label and what expired; a skip says why, and how to force it.
+  const detail = outcomes.map((x) =>
+    x.result === 'backed-up'
+      ? `${where(x)}: ${x.reattached ? 'back after its suspension: ' : ''}${x.type} backup ${x.label} (${x.reason}); ${x.expired?.length ? `expired ${x.expired.join(', ')}` : 'nothing expired'}`
+      : x.result === 'skipped' && x.reason.startsWith('no changes')
+        ? `${where(x)}: skipped: ${x.reason} (--force takes it anyway)`
+        : `${where(x)}: ${x.result}: ${x.reason}`,
+  );
   const summary = `backup: ${outcomes.filter((x) => x.result === 'backed-up').length} backed up, ${outcomes.filter((x) => x.result === 'skipped').length} skipped (no changes), ${bad} failed or locked${suspended ? `, ${suspended} repository suspended` : ''}${exported ? `; exported ${exported.copied} file(s) to ${exported.dir}` : ''}`;
-  // Quiet under cron: one line when all went well; every cluster's line on a terminal or on trouble.
-  ctx.io.out(`${ctx.io.interactive || bad || suspended || reattached ? `${detail.join('\n')}\n` : ''}${summary}\n`);
+  ctx.io.out(`${detail.join('\n')}\n${summary}\n`);
 }
 
 /** `pgmam backup <app>… | --all`: one backupTargetCommand per cluster, as a batch. */
 export const backupBatch: CliBatch<BackupOptions> = {
   name: 'backup',
   summary: 'back up managed clusters with pgBackRest: tiers, skip when unchanged, retention, export',
-  examples: ['pgmam backup --all                       # from cron: auto type, quiet on success', 'pgmam backup app1 --type full', 'pgmam backup app1 --repo offsite --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
+  examples: ['pgmam backup --all                       # from cron: auto type', 'pgmam backup app1 --type full', 'pgmam backup app1 --repo offsite --type full', 'pgmam backup --all --export-to /mnt/offsite', 'legacy: pgbackup -path /mnt/offsite'],
   cli: {
     args: [{ syntax: '[apps...]', key: 'names', help: 'managed clusters (or --all)' }],
     flags: [
