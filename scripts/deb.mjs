@@ -45,6 +45,7 @@ for (const f of readdirSync(`${work}/gen/man8`)) {
 }
 copyFileSync(`${work}/gen/pgmam.bash-completion`, `${dir('usr/share/bash-completion/completions')}/pgmam`);
 copyFileSync(`${work}/gen/pgmam.conf`, `${dir('etc/pgmam')}/pgmam.conf`);
+copyFileSync(`${work}/gen/pgmam.logrotate`, `${dir('etc/logrotate.d')}/pgmam`);
 
 // Tags a Node single executable cannot avoid, each with its reason (lintian prints it beside the tag).
 writeFileSync(`${dir('usr/share/lintian/overrides')}/pgmam`, [
@@ -64,7 +65,7 @@ writeFileSync(`${doc}/changelog.gz`, gzipSync(changelog(), { level: 9 }));
 for (const f of walk(root)) chmodSync(f, f.endsWith('/usr/sbin/pgmam') ? 0o755 : 0o644);
 for (const d of walkDirs(root)) chmodSync(d, 0o755);
 
-writeFileSync(`${root}/DEBIAN/conffiles`, '/etc/pgmam/pgmam.conf\n');
+writeFileSync(`${root}/DEBIAN/conffiles`, '/etc/pgmam/pgmam.conf\n/etc/logrotate.d/pgmam\n');
 writeFileSync(`${root}/DEBIAN/postrm`, postrm());
 writeFileSync(`${root}/DEBIAN/prerm`, prerm());
 chmodSync(`${root}/DEBIAN/postrm`, 0o755);
@@ -122,7 +123,8 @@ function control(shlibs, size) {
     `Maintainer: ${MAINTAINER}`,
     `Installed-Size: ${size}`,
     `Depends: postgresql-common, pgbackrest, ${shlibs}`,
-    'Recommends: postgresql',
+    // logrotate: /etc/logrotate.d/pgmam rotates /var/log/pgmam/*.log.
+    'Recommends: postgresql, logrotate',
     // xfs_info tells whether an XFS filesystem shares blocks (branch create --cow).
     'Suggests: xfsprogs',
     'Section: admin',

@@ -7,14 +7,17 @@ import { redactFields, redactText } from './redact.js';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 const NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
 /** A pino destination that prints `pgmam: <msg>` lines for people. */
 export function readableStream(write: (s: string) => void) {
   return {
     write(line: string) {
       try {
-        const o = JSON.parse(line) as { level: number; msg?: string };
-        const prefix = o.level >= 40 ? `${NAMES[o.level]}: ` : '';
+        const o = JSON.parse(line) as { level: number | string; msg?: string };
+        // The file's lines carry level names (warn); older lines, numbers (40).
+        const n = typeof o.level === 'number' ? o.level : (LEVELS[o.level] ?? 30);
+        const prefix = n >= 40 ? `${NAMES[n]}: ` : '';
         write(`pgmam: ${prefix}${o.msg ?? ''}\n`);
       } catch {
         write(line);
@@ -40,6 +43,8 @@ export function createLogger(opts: { file: string | undefined; stderrLevel: LogL
       level: 'debug',
       base: { pid: process.pid, command: opts.command },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // "level":"warn", not 40: the log is read by people and by tools that know level names.
+      formatters: { level: (label) => ({ level: label }) },
       hooks: {
         // Secrets never reach a log line, whatever object carries them.
         logMethod(args, method) {

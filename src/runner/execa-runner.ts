@@ -2,7 +2,7 @@
 // execa is loaded at the first run: list and check, whose reads began at start-up, never need it.
 import type { Logger } from 'pino';
 import type { ChildGroups } from './children.js';
-import { CommandFailedError, effectiveArgv, heldMarker, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
+import { CommandFailedError, effectiveArgv, heldMarker, shownCommand, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
 
 export class ExecaRunner implements Runner {
   constructor(
@@ -52,7 +52,7 @@ export class ExecaRunner implements Runner {
     );
     void ended.then((r) => {
       if (pgid) this.children?.remove(pgid);
-      this.log.debug({ event: 'exec', argv: r.argv, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, held: true }, `exec ${r.argv[0]} (held session) → ${r.exitCode} (${r.durationMs} ms)`);
+      this.log.debug({ event: 'exec', argv: r.argv, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, held: true }, `exec ${shownCommand(r.argv)} (held session) → ${r.exitCode} (${r.durationMs} ms)`);
     });
     let n = 0;
     return {
@@ -77,7 +77,7 @@ export class ExecaRunner implements Runner {
     const result = await execute(cmd, this.uid, this.baseEnv, this.children);
     this.log.debug(
       { event: 'exec', argv: result.argv, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs },
-      `exec ${result.argv[0]} → ${result.exitCode} (${result.durationMs} ms)`,
+      `exec ${shownCommand(result.argv)} → ${result.exitCode} (${result.durationMs} ms)`,
     );
     if (result.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(result);
     return result;

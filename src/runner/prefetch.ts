@@ -3,7 +3,7 @@
 // the configured repository, so main starts them while the command's modules load. The first
 // identical run takes that result; every later one runs anew.
 import type { Logger } from 'pino';
-import { CommandFailedError, renderArgv, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
+import { CommandFailedError, renderArgv, shownCommand, type Cmd, type HeldSession, type Runner, type RunOptions, type RunResult } from './types.js';
 
 /** A read begun early, by its command (user and argv). Only a read without input, environment or directory of its own qualifies. */
 export type Prefetched = Map<string, Promise<RunResult>>;
@@ -27,7 +27,7 @@ export class PrefetchRunner implements Runner {
     if (!pending) return this.inner.run(cmd, opts);
     this.early.delete(key);
     const r = await pending;
-    this.log.debug({ event: 'exec', argv: r.argv, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, prefetched: true }, `exec ${r.argv[0]} → ${r.exitCode} (${r.durationMs} ms, begun at start-up)`);
+    this.log.debug({ event: 'exec', argv: r.argv, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, prefetched: true }, `exec ${shownCommand(r.argv)} → ${r.exitCode} (${r.durationMs} ms, begun at start-up)`);
     if (r.exitCode !== 0 && opts.check !== false) throw new CommandFailedError(r);
     return r;
   }

@@ -80,3 +80,11 @@ const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 export function renderArgv(argv: readonly string[]): string {
   return argv.map((a) => (a !== '' && SAFE.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
+
+/** The command a log line names: the real program and its arguments, after `runuser -u postgres --` (argv never holds a secret). */
+export function shownCommand(argv: readonly string[]): string {
+  const i = argv[0] === 'runuser' ? argv.indexOf('--') : -1;
+  const real = i >= 0 ? argv.slice(i + 1) : argv;
+  const text = renderArgv([...real]);
+  return `${i >= 0 ? `(as ${argv[2] ?? '?'}) ` : ''}${text.length > 300 ? `${text.slice(0, 297)}...` : text}`;
+}

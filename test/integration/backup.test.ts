@@ -156,6 +156,15 @@ describe('pgmam backup', () => {
 });
 
 describe('pgmam schedule', () => {
+  // This file's log directory is not the package's /var/log/pgmam: a logrotate file of its own.
+  const logDir = TEST_ROOT;
+  const rotateFile = `/etc/logrotate.d/pgmam-${logDir.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '-')}`;
+  /** The rotation of pgmam's logs, which logrotate itself accepts. */
+  const expectLogrotate = async () => {
+    expect(readFileSync(rotateFile, 'utf8')).toContain(`${logDir}/*.log {\n\tweekly\n\trotate 8\n`);
+    const check = await sh('logrotate', ['--debug', rotateFile]);
+    expect(check.code, check.stderr).toBe(0);
+  };
   // The host's facts choose: systemd timers where systemd runs (PID 1), a cron file otherwise.
   const systemd = existsSync('/run/systemd/system');
   it.runIf(!systemd)('without systemd: install writes a cron file (backups, weekly drills) that cron accepts; show prints it; remove removes it', async () => {
@@ -173,10 +182,12 @@ describe('pgmam schedule', () => {
       const check = await sh('crontab', ['-n', userTab]);
       expect(check.code, check.stderr).toBe(0);
       expect((await run(['schedule', 'show'])).stdout).toContain('backup --all');
+      await expectLogrotate();
     } finally {
       expect((await run(['schedule', 'remove'])).code).toBe(0);
     }
     expect(existsSync(file)).toBe(false);
+    expect(existsSync(rotateFile)).toBe(false);
     expect((await run(['schedule', 'show'])).stdout).toContain('no pgmam schedule is installed');
   });
 
@@ -192,10 +203,12 @@ describe('pgmam schedule', () => {
       expect(readFileSync('/etc/systemd/system/pgmam-drill.timer', 'utf8')).toContain('OnCalendar=Sun *-*-* 04:30:00');
       expect((await sh('systemd-analyze', ['verify', '/etc/systemd/system/pgmam-drill.timer'])).code).toBe(0);
       expect((await sh('systemctl', ['is-enabled', 'pgmam-drill.timer'])).stdout.trim()).toBe('enabled');
+      await expectLogrotate();
     } finally {
       expect((await run(['schedule', 'remove'])).code).toBe(0);
     }
     expect(existsSync(timer)).toBe(false);
     expect(existsSync('/etc/systemd/system/pgmam-drill.timer')).toBe(false);
+    expect(existsSync(rotateFile)).toBe(false);
   });
 });

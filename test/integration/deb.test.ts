@@ -51,7 +51,7 @@ describe('the Debian package', () => {
     expect(build.code, build.stderr).toBe(0);
     expect(existsSync(DEB)).toBe(true);
     const contents = (await run('dpkg-deb', ['-c', DEB])).stdout;
-    for (const f of ['./usr/sbin/pgmam', './usr/sbin/initcluster -> pgmam', './usr/share/man/man8/pgmam.8.gz', './usr/share/man/man8/pgmam-branch-create.8.gz', './usr/share/bash-completion/completions/pgmam', './etc/pgmam/pgmam.conf', './usr/share/doc/pgmam/copyright', './usr/share/doc/pgmam/changelog.gz'])
+    for (const f of ['./usr/sbin/pgmam', './usr/sbin/initcluster -> pgmam', './usr/share/man/man8/pgmam.8.gz', './usr/share/man/man8/pgmam-branch-create.8.gz', './usr/share/bash-completion/completions/pgmam', './etc/pgmam/pgmam.conf', './etc/logrotate.d/pgmam', './usr/share/doc/pgmam/copyright', './usr/share/doc/pgmam/changelog.gz'])
       expect(contents).toContain(f);
     const depends = (await run('dpkg-deb', ['-f', DEB, 'Depends'])).stdout;
     expect(depends).toMatch(/^postgresql-common, pgbackrest, .*libc6 \(>= /);

@@ -8,7 +8,7 @@ export function setup(): void {
   if (process.getuid?.() !== 0) throw new Error('integration tests run as root (they create real clusters)');
   // Ceph's daemons and tools: the real S3 server of the off-host tests (rgw.sh); xfsprogs and
   // util-linux/e2fsprogs for the copy-on-write branches on a loop-mounted XFS (branch-cow).
-  for (const tool of ['pg_createcluster', 'pgbackrest', 'runuser', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph-authtool', 'monmaptool', 'uuidgen', 'openssl', 'curl', 'mkfs.xfs', 'xfs_info', 'findmnt', 'filefrag'])
+  for (const tool of ['pg_createcluster', 'pgbackrest', 'runuser', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph-authtool', 'monmaptool', 'uuidgen', 'openssl', 'curl', 'mkfs.xfs', 'xfs_info', 'findmnt', 'filefrag', 'logrotate'])
     if (execaSync('sh', ['-c', `command -v ${tool}`], { reject: false }).exitCode !== 0) throw new Error(`${tool} is not installed: the integration tests need it`);
   if (PGMAM.endsWith('/bin/pgmam') && !existsSync(PGMAM.replace(/bin\/pgmam$/, 'dist/pgmam.mjs'))) throw new Error('dist/pgmam.mjs is missing: run npm run build first');
   if (!existsSync(PGMAM)) throw new Error(`${PGMAM} (PGMAM_BIN) is missing: run npm run build first`);

@@ -9,6 +9,7 @@ import { UsageError } from '../../errors.js';
 import { runsAsRoot } from '../../guards/host.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
+import { logrotateStep, removeLogrotateSteps } from '../../steps/logrotate.js';
 
 export const CRON_FILE = '/etc/cron.d/pgmam';
 export const UNIT_DIR = '/etc/systemd/system';
@@ -110,6 +111,8 @@ export type ScheduleJournal = z.infer<typeof scheduleJournalSchema>;
 
 /** Every step writes, removes or asks systemd for a whole state: each can run again. */
 function scheduleSteps(d: ScheduleJournal, logFile: string): Step[] {
+  // The rotation of the default log directory stays after remove: the package may own that file.
+  const logDir = logFile.replace(/\/[^/]+$/, '');
   if (d.systemd) {
     const units = renderUnits(cronToCalendar(d.schedule) ?? '?', d.pgmam, d.configFile ?? undefined);
     const drill = d.drillSchedule ? renderDrillUnits(cronToCalendar(d.drillSchedule) ?? '?', d.pgmam, d.configFile ?? undefined) : undefined;
@@ -118,11 +121,10 @@ function scheduleSteps(d: ScheduleJournal, logFile: string): Step[] {
       ? [write(`${UNIT_DIR}/${DRILL_SERVICE}`, drill.service), write(`${UNIT_DIR}/${DRILL_TIMER}`, drill.timer)]
       : [systemctl(['disable', '--now', DRILL_TIMER], false), remove(`${UNIT_DIR}/${DRILL_SERVICE}`), remove(`${UNIT_DIR}/${DRILL_TIMER}`)];
     return d.action === 'install'
-      ? [write(`${UNIT_DIR}/${SERVICE}`, units.service), write(`${UNIT_DIR}/${TIMER}`, units.timer), ...drillSteps, systemctl(['daemon-reload']), systemctl(['enable', '--now', TIMER]), ...(drill ? [systemctl(['enable', '--now', DRILL_TIMER])] : [])]
-      : [systemctl(['disable', '--now', TIMER], false), systemctl(['disable', '--now', DRILL_TIMER], false), remove(`${UNIT_DIR}/${SERVICE}`), remove(`${UNIT_DIR}/${TIMER}`), remove(`${UNIT_DIR}/${DRILL_SERVICE}`), remove(`${UNIT_DIR}/${DRILL_TIMER}`), systemctl(['daemon-reload'])];
+      ? [write(`${UNIT_DIR}/${SERVICE}`, units.service), write(`${UNIT_DIR}/${TIMER}`, units.timer), ...drillSteps, systemctl(['daemon-reload']), systemctl(['enable', '--now', TIMER]), ...(drill ? [systemctl(['enable', '--now', DRILL_TIMER])] : []), logrotateStep(logDir)]
+      : [systemctl(['disable', '--now', TIMER], false), systemctl(['disable', '--now', DRILL_TIMER], false), remove(`${UNIT_DIR}/${SERVICE}`), remove(`${UNIT_DIR}/${TIMER}`), remove(`${UNIT_DIR}/${DRILL_SERVICE}`), remove(`${UNIT_DIR}/${DRILL_TIMER}`), systemctl(['daemon-reload']), ...removeLogrotateSteps(logDir)];
   }
-  const logDir = logFile.replace(/\/[^/]+$/, '');
-  return d.action === 'install' ? [write(CRON_FILE, renderCron(d.schedule, d.pgmam, d.configFile ?? undefined, logDir, d.drillSchedule))] : [remove(CRON_FILE)];
+  return d.action === 'install' ? [write(CRON_FILE, renderCron(d.schedule, d.pgmam, d.configFile ?? undefined, logDir, d.drillSchedule)), logrotateStep(logDir)] : [remove(CRON_FILE), ...removeLogrotateSteps(logDir)];
 }
 
 export function planSchedule(f: ScheduleFacts, o: ScheduleOptions, env: PlanEnv): PlanBody {

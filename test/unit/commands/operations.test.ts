@@ -119,7 +119,7 @@ describe('schedule', () => {
   const ids = (systemd: boolean, action: string) => assemblePlan(scheduleCommand, f(systemd), o(action), env).steps.map((s) => s.title);
 
   it('cron: install writes /etc/cron.d/pgmam, remove removes it, show only reads', () => {
-    expect(ids(false, 'install')).toEqual(['write /etc/cron.d/pgmam']);
+    expect(ids(false, 'install')).toEqual(['write /etc/cron.d/pgmam', 'write /etc/logrotate.d/pgmam (rotate /var/log/pgmam/*.log weekly)']);
     expect(ids(false, 'remove')).toEqual(['remove /etc/cron.d/pgmam']);
     expect(ids(false, 'show')).toEqual([]);
   });
@@ -133,6 +133,7 @@ describe('schedule', () => {
       'systemctl daemon-reload',
       'systemctl enable --now pgmam-backup.timer',
       'systemctl enable --now pgmam-drill.timer',
+      'write /etc/logrotate.d/pgmam (rotate /var/log/pgmam/*.log weekly)',
     ]);
   });
 
@@ -146,6 +147,7 @@ describe('schedule', () => {
       'remove /etc/systemd/system/pgmam-drill.timer',
       'systemctl daemon-reload',
       'systemctl enable --now pgmam-backup.timer',
+      'write /etc/logrotate.d/pgmam (rotate /var/log/pgmam/*.log weekly)',
     ]);
   });
 
