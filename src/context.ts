@@ -12,6 +12,8 @@ export interface Io {
   readonly interactive: boolean;
   /** One live line on the terminal; absent when output is not a terminal, under --json or -q. */
   readonly progress?: ProgressLine;
+  /** The width tables must fit: the terminal's, else COLUMNS, else 80. */
+  readonly columns?: number;
 }
 
 export interface ProgressLine {

@@ -71,6 +71,17 @@ describe('read-only: show, status, conninfo, logs', () => {
     expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
   });
 
+  it('list fits 80 columns (COLUMNS=80, every cluster on the host); names filter; -o wide has every column', async () => {
+    const all = await pgmam(['list'], { env: { COLUMNS: '80' } });
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout.split('\n').filter((l) => l.length > 80)).toEqual([]);
+    const one = (await pgmamOk(['list', app])).stdout.trimEnd().split('\n');
+    expect(one).toHaveLength(2);
+    expect(one[1]).toMatch(new RegExp(`^15/${app} +${port} +online +app +full \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ +-$`));
+    expect((await pgmamOk(['list', app, '-o', 'wide'])).stdout.split('\n')[0]).toMatch(/RECOVERY WINDOW +PRESERVED$/);
+    expect((await pgmam(['list', 't_nosuchapp'])).code).toBe(4);
+  });
+
   it('an unknown command never suggests one that changes anything', async () => {
     const r = await pgmam(['stp', app]);
     expect(r.code).toBe(2);

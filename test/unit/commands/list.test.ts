@@ -53,9 +53,19 @@ describe('list', () => {
     expect(entries[0]).toMatchObject({ managed: true, lastBackup: null, recoveryWindow: null });
   });
 
-  it('renders a table', () => {
+  it('renders a table of 80 columns at most by default: the preserved directories counted, the window left to -o wide', () => {
     const t = renderTable(buildList(facts()));
-    expect(t.split('\n')[0]).toMatch(/^CLUSTER\s+PORT\s+STATUS/);
+    expect(t.split('\n')[0]).toMatch(/^CLUSTER\s+PORT\s+STATUS\s+ROLE\s+LAST BACKUP\s+PRES$/);
+    expect(Math.max(...t.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+    expect(t).toMatch(/15\/fxrec +\d+ +\S+ +app +full 2026-11-22 \d\d:\d\d:\d\dZ +1/);
+  });
+  it('a long cluster name is shortened with … to keep the width', () => {
+    const long = buildList(facts()).map((e) => ({ ...e, cluster: `15/${'x'.repeat(70)}` }));
+    expect(Math.max(...renderTable(long, { width: 80 }).split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+  });
+  it('-o wide: every column', () => {
+    const t = renderTable(buildList(facts()), { wide: true });
+    expect(t.split('\n')[0]).toMatch(/^CLUSTER\s+PORT\s+STATUS\s+ROLE\s+PARENT\s+STANZA\s+LAST BACKUP\s+RECOVERY WINDOW\s+PRESERVED$/);
     expect(t).toContain('fxrec.pre-pitr-x (pitr,');
   });
 });
