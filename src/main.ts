@@ -30,8 +30,11 @@ const progressLine: ProgressLine = {
   },
   clear: clearProgress,
 };
+/** Whether a result reached stdout: under --json, an error object is printed only where none did (one JSON document). */
+let wroteResult = false;
 const write = (s: string) => {
   clearProgress();
+  wroteResult = true;
   process.stdout.write(s);
 };
 const writeErr = (s: string) => {
@@ -212,14 +215,33 @@ async function main(): Promise<number> {
     await program.parseAsync(args, { from: 'user' });
     return ExitCode.ok;
   } catch (e) {
-    if (isCommanderError(e)) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    // Under --json an error is also one JSON object on stdout: a script reads it where it reads results.
+    const json = wantsJson(process.argv.slice(2)) && !wroteResult;
+    if (isCommanderError(e)) {
+      const code = e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      if (json && code !== ExitCode.ok) write(`${JSON.stringify({ error: { code, message: (e as unknown as Error).message.replace(/^error: /, '') } })}\n`);
+      return code;
+    }
     if (e instanceof PgmamError) {
       for (const line of e.lines) writeErr(`${line}\n`);
+      if (json) write(`${JSON.stringify({ error: errorObject(e) })}\n`);
       return e.exitCode;
     }
     writeErr(`pgmam: internal error (a bug): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return ExitCode.internal;
   }
+}
+
+/** --json among the options (before a `--`). */
+const wantsJson = (args: readonly string[]) => {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).includes('--json');
+};
+
+/** An error as --json prints it: its exit code, its message and, for a refusal, every failed guard. */
+function errorObject(e: PgmamError): Record<string, unknown> {
+  const failures = (e as PgmamError & { failures?: ReadonlyArray<{ id: string; reason: string; hint?: string }> }).failures;
+  return { code: e.exitCode, message: e.message, ...(failures ? { refusals: failures.map((f) => ({ guard: f.id, reason: f.reason, ...(f.hint ? { hint: f.hint } : {}) })) } : {}) };
 }
 
 /** commander's own exit (help, a usage error), told apart without loading commander for it. */

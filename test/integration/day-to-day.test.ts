@@ -82,6 +82,16 @@ describe('read-only: show, status, conninfo, logs', () => {
     expect((await pgmam(['list', 't_nosuchapp'])).code).toBe(4);
   });
 
+  it('--json errors: one JSON object on stdout (code, message, every refusal) as well as the stderr lines', async () => {
+    const r = await pgmam(['status', 't_nosuchapp', '--json']);
+    expect(r.code).toBe(4);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 4, message: 'status refused: t_nosuchapp is not managed by pgmam', refusals: [{ guard: 'cluster-is-managed', reason: 't_nosuchapp is not managed by pgmam', hint: 'see pgmam list' }] } });
+    expect(r.stderr).toContain('pgmam: status refused: t_nosuchapp is not managed by pgmam');
+    const u = await pgmam(['list', '--nope', '--json']);
+    expect(u.code).toBe(2);
+    expect(JSON.parse(u.stdout)).toMatchObject({ error: { code: 2, message: expect.stringContaining("unknown option '--nope'") } });
+  });
+
   it('an unknown command never suggests one that changes anything', async () => {
     const r = await pgmam(['stp', app]);
     expect(r.code).toBe(2);
