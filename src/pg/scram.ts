@@ -9,3 +9,6 @@ export function scramSha256Verifier(password: string, salt: Buffer = randomBytes
   const serverKey = createHmac('sha256', salted).update('Server Key').digest();
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
+
+/** A new password for a role pgmam creates: 24 characters of base64url from 18 random bytes (144 bits). */
+export const newPassword = () => randomBytes(18).toString('base64url');

@@ -383,6 +383,8 @@ export const newClusterJournalSchema = z.object({
   sourceSystemId: z.string().optional(),
   /** The cluster's own certificate directory under tls-dir (pgmam's, root-owned). */
   certDir: z.string().optional(),
+  /** A password initcluster generated for the owner (secrets-dir): removed with the cluster by a rollback. */
+  secretFile: z.string().optional(),
 });
 export type NewClusterJournal = z.infer<typeof newClusterJournalSchema>;
 

@@ -3,9 +3,9 @@
 // and without --yes), set-port (the stanza file follows; backups keep working), and an unknown
 // command that never suggests a destructive one.
 import { execa, type ResultPromise } from 'execa';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG, freePort, listEntry, pgmam, pgmamOk, PGMAM, removeTestCluster, ROOT, sh, sql, STANZA_DIR, uniqueName } from './helpers.js';
+import { CONFIG, freePort, listEntry, pgmam, pgmamOk, PGMAM, removeTestCluster, ROOT, sh, sql, STANZA_DIR, TEST_ROOT, uniqueName } from './helpers.js';
 
 let app = '';
 let port = 0;
@@ -17,8 +17,9 @@ beforeAll(async () => {
   await sql(port, 'create table t (k text)');
 }, 120_000);
 
+const other: string[] = [];
 afterAll(async () => {
-  await removeTestCluster(app);
+  for (const n of [app, ...other]) await removeTestCluster(n);
 }, 120_000);
 
 /** A session held open on the app (as an application would), until killed. */
@@ -152,5 +153,33 @@ describe('set-port', () => {
     expect((await pgmam(['set-port', app, String(port), '--yes'])).code).toBe(4);
     expect((await pgmam(['set-port', app, '80'])).code).toBe(2);
     expect((await listEntry(app)).port).toBe(port);
+  });
+});
+
+describe('initcluster for apps', () => {
+  it('--owner without --password-file: a password generated into secrets-dir (0600 root); the success line says how to connect, and it works; --listen and --conf apply', { timeout: 120_000 }, async () => {
+    const name = uniqueName();
+    other.push(name);
+    const secrets = `${TEST_ROOT}/secrets`;
+    const conf = `${TEST_ROOT}/${name}.conf`;
+    writeFileSync(conf, "work_mem = '16MB'\n");
+    const cfg = `${TEST_ROOT}/initcluster-secrets.conf`;
+    writeFileSync(cfg, `${readFileSync(CONFIG, 'utf8')}secrets-dir = ${secrets}\n`);
+    const r = await pgmam(['initcluster', name, '--db', 'shop', '--owner', 'shop', '--listen', '*', '--conf', conf, '--yes'], { env: { PGMAM_CONFIG: cfg } });
+    expect(r.code, r.stderr).toBe(0);
+    const file = `${secrets}/${name}-shop.pw`;
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(file).uid).toBe(0);
+    const password = readFileSync(file, 'utf8').trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const p = (await listEntry(name)).port;
+    const uri = /^connect: (\S+)$/m.exec(r.stdout)?.[1];
+    expect(uri).toMatch(new RegExp(`^postgresql://shop@\\S+:${p}/shop\\?sslmode=verify-full&sslrootcert=`));
+    expect(r.stdout).toContain(`the password of shop is in ${file}`);
+    expect(r.stdout + r.stderr).not.toContain(password);
+    // Over localhost (pg_hba.conf's own rules admit it; the certificate names localhost too).
+    const local = uri!.replace(/@[^:/]+:/, '@localhost:');
+    const c = await sh('psql', ['-X', '-At', '-c', "select current_user || ' ' || current_setting('listen_addresses') || ' ' || current_setting('work_mem')", local], { env: { PGPASSWORD: password, PATH: process.env['PATH'] ?? '' } });
+    expect(c.stdout.trim(), c.stderr).toBe('shop * 16MB');
   });
 });

@@ -21,7 +21,7 @@ import { renderArgv } from '../../runner/types.js';
 import type { Journal } from '../../state/journal.js';
 import { autostartStep } from '../../steps/autostart.js';
 import { gatherNewCluster, newClusterGuards, newClusterJournalSchema, newClusterSteps, rollbackNewClusterSteps, type NewClusterFacts, type NewClusterJournal, finishHandOver } from '../../steps/new-cluster.js';
-import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
+import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from '../../steps/extras.js';
 import { gatherParent, parentCowSource, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
 import { chooseCopy, cowGuards, gatherReflink, type ReflinkFacts } from '../../restore/cow.js';
 import { databasesOfSet, DB_NAME, dropOtherDatabasesStep, onlyDbExists } from '../../restore/only-db.js';

@@ -26,7 +26,7 @@ import type { LockHolder } from '../../state/lock.js';
 import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupAndMark, checkArchivingStep, deleteStanzaEverywhere } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
-import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from './parent.js';
+import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from '../../steps/extras.js';
 import { gatherParent, noParent, parentCowSource, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
 import { chooseCopy, cowGuards, gatherReflink, type ReflinkFacts } from '../../restore/cow.js';
 

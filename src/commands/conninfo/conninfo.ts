@@ -11,6 +11,7 @@ import * as pg from '../../pg/commands.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
 import { required } from '../../plan/types.js';
 import { caCertPath } from '../../steps/tls.js';
+import { conninfoOf } from '../../pg/conninfo.js';
 import type { ManagedCluster } from '../../state/store.js';
 import { clusterIsManaged } from '../../guards/cluster.js';
 
@@ -33,17 +34,6 @@ export interface ConninfoFacts {
   passwordFile: string | undefined;
 }
 
-export interface Conninfo {
-  uri: string;
-  host: string;
-  port: number;
-  dbname: string;
-  user: string;
-  sslmode: string | null;
-  sslrootcert: string | null;
-  passwordFile: string | null;
-}
-
 export async function gatherConninfo(ctx: Context, o: ConninfoOptions): Promise<ConninfoFacts> {
   const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
   const record = managed.records.find((r) => r.name === o.name);
@@ -61,26 +51,8 @@ export async function gatherConninfo(ctx: Context, o: ConninfoOptions): Promise<
   return { ...f, tls: tls.enabled, listen: listen.exitCode === 0 ? listen.stdout.trim() : undefined, fqdn, passwordFile: hasPw ? pwFile : undefined };
 }
 
-/** The URI for these facts: pure. */
-export function conninfoOf(f: ConninfoFacts, o: Pick<ConninfoOptions, 'db' | 'role'>): Conninfo {
-  const port = required(f.cluster, 'the cluster').port;
-  const db = o.db ?? 'postgres';
-  if (!o.role) {
-    // The local socket as the postgres OS user (peer authentication): no password, no TCP.
-    const uri = `postgresql:///${encodeURIComponent(db)}?host=${encodeURIComponent(pg.SOCKET_DIR)}&port=${port}&user=postgres`;
-    return { uri, host: pg.SOCKET_DIR, port, dbname: db, user: 'postgres', sslmode: null, sslrootcert: null, passwordFile: null };
-  }
-  const addrs = (f.listen ?? 'localhost').split(',').map((a) => a.trim());
-  const onlyLocal = addrs.every((a) => ['localhost', '127.0.0.1', '::1', ''].includes(a));
-  const host = onlyLocal ? 'localhost' : (f.fqdn ?? f.hostName);
-  const sslmode = f.tls ? 'verify-full' : 'prefer';
-  const params = f.tls ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(f.caFile)}` : '?sslmode=prefer';
-  const uri = `postgresql://${encodeURIComponent(o.role)}@${host}:${port}/${encodeURIComponent(db)}${params}`;
-  return { uri, host, port, dbname: db, user: o.role, sslmode, sslrootcert: f.tls ? f.caFile : null, passwordFile: f.passwordFile ?? null };
-}
-
 async function reportConninfo(ctx: Context, o: ConninfoOptions, f: ConninfoFacts): Promise<void> {
-  const c = conninfoOf(f, o);
+  const c = conninfoOf({ port: required(f.cluster, 'the cluster').port, listen: f.listen, host: f.fqdn ?? f.hostName, tls: f.tls, caFile: f.caFile, passwordFile: f.passwordFile }, o);
   if (o.json) return ctx.io.out(`${JSON.stringify(c, null, 2)}\n`);
   ctx.io.out(`${c.uri}\n`);
   // Said on stderr: stdout stays the URI alone, for scripts.

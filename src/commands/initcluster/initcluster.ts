@@ -10,11 +10,14 @@ import { pgVersionIsSupported, runsAsRoot, toolsAreInstalled } from '../../guard
 import type { HostCluster } from '../../pg/clusters.js';
 import { archiveCommandFor } from '../../pg/archive-conf.js';
 import * as pg from '../../pg/commands.js';
-import { scramSha256Verifier } from '../../pg/scram.js';
+import { newPassword, scramSha256Verifier } from '../../pg/scram.js';
+import { conninfoOf } from '../../pg/conninfo.js';
+import { caCertPath } from '../../steps/tls.js';
+import { confStep, extrasGuards, gatherExtras, type BranchExtras } from '../../steps/extras.js';
 import { newestSupportedPg } from '../../pgbackrest/commands.js';
 import { renderArgv } from '../../runner/types.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
-import { required, type Guard, type Step } from '../../plan/types.js';
+import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import type { Journal } from '../../state/journal.js';
 import { findTools, installedPgVersions, managedClusters, pgbackrestVersion, postgresOwner, readClusters, readMainConfig, type Tool } from '../../host/facts.js';
 import { emptyDataDirStep, enableArchivingStep, requestRecoveryStep, verifyIsolationStep, verifyRecoveredStep, waitPromotedStep } from '../../restore/steps.js';
@@ -31,6 +34,10 @@ export const initOptionsSchema = runFlagsSchema.extend({
   /** Create from a pgmam export (all its databases, or only `onlyDb`). */
   fromExport: z.string().optional(),
   onlyDb: nameSchema.optional(),
+  /** listen_addresses (default PostgreSQL's: localhost). */
+  listen: z.string().optional(),
+  /** More settings (a file of `key = value` lines; not the ones pgmam sets itself). */
+  conf: z.string().optional(),
 });
 export type InitOptions = z.infer<typeof initOptionsSchema>;
 
@@ -56,6 +63,9 @@ export interface InitFacts extends NewClusterFacts {
   /** First line of --password-file; undefined when none given. */
   password: string | undefined;
   passwordProblem: string | undefined;
+  /** --owner without --password-file: where pgmam keeps the password it generates, and whether that file exists already. */
+  generated: { file: string; exists: boolean } | undefined;
+  extras: BranchExtras;
 }
 
 /** Read-only: everything the guards and the plan need. */
@@ -96,12 +106,16 @@ export async function gatherInitFacts(ctx: Context, o: InitOptions): Promise<Ini
     else if (!password) passwordProblem = `password file ${o.passwordFile} is empty`;
   }
 
+  const secret = o.owner && !o.passwordFile ? `${config['secrets-dir']}/${o.name}-${o.owner}.pw` : undefined;
+  const generated = secret ? { file: secret, exists: await ctx.fs.exists(secret) } : undefined;
+  const extras = await gatherExtras(ctx, { conf: o.conf });
+
   let source: InitFacts['source'];
   if (o.fromExport) {
     const meta = await readExportMeta(ctx, o.fromExport);
     source = { meta, problems: meta ? await checkSums(ctx, o.fromExport) : [`${o.fromExport} holds no meta.json: not a pgmam export`], globals: await ctx.fs.readText(`${o.fromExport}/globals.sql`).catch(() => undefined) };
   }
-  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem, source };
+  return { ...fresh, uid: ctx.host.uid, now: ctx.clock.now(), tools, installedPg, pgbackrestVersion: pgbrVersion, pgVersion, clusters, postgres, password, passwordProblem, source, generated, extras };
 }
 
 /** Newest installed major that the installed pgBackRest can back up. */
@@ -136,6 +150,12 @@ export function initGuards(f: InitFacts, o: InitOptions, { config }: Pick<PlanEn
   }
   if (o.passwordFile)
     guards.push({ id: 'password-file-is-readable', check: () => (f.passwordProblem ? { ok: false, reason: f.passwordProblem } : { ok: true }) });
+  if (f.generated)
+    guards.push({
+      id: 'generated-password-file-is-free',
+      check: () => (f.generated!.exists ? fail(`${f.generated!.file} exists already: pgmam does not overwrite a password`, `pass it as --password-file ${f.generated!.file}, or remove it`) : pass),
+    });
+  guards.push(...extrasGuards(f.extras, "pgmam's archiving, port and data directory settings"));
   return guards;
 }
 
@@ -149,6 +169,8 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
   const owner = f.postgres ?? { uid: 0, gid: 0 };
   const live = { id, port, dataDir: n.dataDir, logFile: `/var/log/postgresql/postgresql-${id.version}-${o.name}.log` };
   const recovered = { timeline: 0, lastReplayUs: undefined };
+  // --conf's settings and --listen, in a conf.d file of their own, before the first start.
+  const extraConf = confStep(n.confDir, f.extras, owner, { id: 'apply-conf', file: INIT_CONF_NAME, more: o.listen ? [`listen_addresses = ${pg.literal(o.listen)}`] : [] });
   const steps: Step[] =
     o.fromExport && f.source?.meta?.format === 'basebackup'
       ? [
@@ -157,6 +179,7 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
           n.closeToUsers,
           n.configureArchiving,
           ...n.enableTls,
+          ...extraConf,
           n.writeStanzaFile,
           emptyDataDirStep(n.dataDir, owner),
           {
@@ -189,15 +212,17 @@ export function planInitCluster(f: InitFacts, o: InitOptions, env: PlanEnv): Pla
           n.closeToUsers,
           n.configureArchiving,
           ...n.enableTls,
+          ...extraConf,
           n.writeStanzaFile,
           n.startCluster,
-          ...(o.db ? [createDbStep({ version: id.version, port }, o, f.password)] : []),
+          ...(f.generated ? [generatePasswordStep(f.generated.file, o.owner!)] : []),
+          ...(o.db ? [createDbStep({ version: id.version, port }, o, f.generated ? { file: f.generated.file } : f.password === undefined ? undefined : { value: f.password })] : []),
           ...(o.fromExport ? restoreExportSteps({ version: id.version, port }, o.fromExport, f.source, o.onlyDb) : []),
           n.createStanza,
           ...n.firstBackupAndRecord({ role: 'app', parent: null, createdAt: now.toISOString() }),
           n.handOver,
         ];
-  return { target: pg.clusterLabel(id), steps, journal: { rerun: rerunOf(o), data: { ...n.journal } } };
+  return { target: pg.clusterLabel(id), steps, journal: { rerun: rerunOf(o), data: { ...n.journal, ...(f.generated ? { secretFile: f.generated.file } : {}) } } };
 }
 
 function restoreExportSteps(t: { version: string; port: number }, dir: string, source: InitFacts['source'], onlyDb: string | undefined): Step[] {
@@ -220,22 +245,40 @@ function restoreExportSteps(t: { version: string; port: number }, dir: string, s
   ];
 }
 
-function createDbStep(t: { version: string; port: number }, o: InitOptions, password: string | undefined): Step {
-  const sql: string[] = [];
-  const shown: string[] = [];
-  if (o.owner) {
-    const pw = password === undefined ? '' : ` PASSWORD ${pg.literal(scramSha256Verifier(password))}`;
-    sql.push(`CREATE ROLE ${pg.ident(o.owner)} LOGIN${pw};`);
-    shown.push(`CREATE ROLE ${pg.ident(o.owner)} LOGIN${password === undefined ? '' : " PASSWORD '<SCRAM-SHA-256 verifier of --password-file>'"};`);
-  }
+export const INIT_CONF_NAME = '91-pgmam-conf.conf';
+
+/** A password for the owner, made by pgmam into secrets-dir (root's alone); the role gets only its SCRAM verifier. */
+function generatePasswordStep(file: string, role: string): Step {
+  const dir = file.replace(/\/[^/]+$/, '');
+  return {
+    id: 'generate-password',
+    title: `generate a password for ${role} into ${file} (0600 root)`,
+    effect: 'write',
+    run: async (ctx) => {
+      await ctx.fs.mkdirp(dir, { mode: 0o700, owner: { uid: 0, gid: 0 } });
+      // Created exclusively: a password once made is never replaced.
+      if (!(await ctx.fs.createExclusive(file, `${newPassword()}\n`, 0o600)) && !(await ctx.fs.readText(file))?.trim()) throw new Error(`${file} exists but is empty`);
+    },
+    show: [`install -d -m 0700 ${dir}`, `create ${file} (0600 root): 24 random characters`],
+    undo: { title: `remove ${file}`, run: (ctx) => ctx.fs.rm(file) },
+  };
+}
+
+function createDbStep(t: { version: string; port: number }, o: InitOptions, password: { value: string } | { file: string } | undefined): Step {
   const dbSql = `CREATE DATABASE ${pg.ident(o.db!)}${o.owner ? ` OWNER ${pg.ident(o.owner)}` : ''};`;
-  sql.push(dbSql);
-  shown.push(dbSql);
+  const roleSql = (pw: string | undefined) => (o.owner ? [`CREATE ROLE ${pg.ident(o.owner)} LOGIN${pw === undefined ? '' : ` PASSWORD ${pg.literal(scramSha256Verifier(pw))}`};`] : []);
+  const from = password === undefined ? undefined : 'file' in password ? password.file : '--password-file';
+  const shown = [...(o.owner ? [`CREATE ROLE ${pg.ident(o.owner)} LOGIN${from ? ` PASSWORD '<SCRAM-SHA-256 verifier of ${from}>'` : ''};`] : []), dbSql];
   return {
     id: 'create-database',
     title: `create database ${o.db}${o.owner ? ` owned by role ${o.owner}` : ''}`,
     effect: 'write',
-    run: pg.psqlScript(t, `${sql.join('\n')}\n`),
+    // The generated password is read when the step runs: it is never in the plan, the journal or a log.
+    run: async (ctx) => {
+      const pw = password === undefined ? undefined : 'value' in password ? password.value : (await ctx.fs.readText(password.file))?.split('\n')[0];
+      if (password && !pw) throw new Error(`no password in ${'file' in password ? password.file : '--password-file'}`);
+      await ctx.runner.run(pg.psqlScript(t, `${[...roleSql(pw), dbSql].join('\n')}\n`));
+    },
     show: shown.map((s) => `  | ${s}`),
   };
 }
@@ -254,6 +297,8 @@ const rerunOf = (o: InitOptions) =>
     ...(o.passwordFile ? ['--password-file', o.passwordFile] : []),
     ...(o.fromExport ? ['--from-export', o.fromExport] : []),
     ...(o.onlyDb ? ['--only-db', o.onlyDb] : []),
+    ...(o.listen ? ['--listen', o.listen] : []),
+    ...(o.conf ? ['--conf', o.conf] : []),
     '--yes',
   ]);
 
@@ -264,12 +309,21 @@ const rerunOf = (o: InitOptions) =>
 export async function recoverInitCluster(ctx: Context, j: Journal, d: NewClusterJournal): Promise<Recovery> {
   if (handedOver(j)) return finishHandOver(ctx, j, d);
   const exists = (await readClusters(ctx.runner)).some((c) => c.name === j.name && c.version === d.version);
-  return { way: 'rolled-back', steps: rollbackNewClusterSteps(ctx, j, d, exists) };
+  // The password it generated goes with the cluster no user ever reached; the re-run makes a new one.
+  const secret = d.secretFile;
+  const secretStep: Step[] = secret ? [{ id: 'remove-generated-password', title: `remove ${secret} (the password the interrupted run generated)`, effect: 'destroy', run: (c) => c.fs.rm(secret), show: [`rm -f ${secret}`] }] : [];
+  return { way: 'rolled-back', steps: [...rollbackNewClusterSteps(ctx, j, d, exists), ...secretStep] };
 }
 
 async function reportInitCluster(ctx: Context, o: InitOptions, f: InitFacts, plan: { target: string }): Promise<void> {
-  const result = { cluster: plan.target, name: o.name, port: f.port, stanza: o.name, repoPath: f.repo.path, pitrReady: true };
-  ctx.io.out(o.json ? `${JSON.stringify(result)}\n` : `${plan.target} is ready on port ${f.port}: stanza ${o.name}, first full backup taken, WAL archived to ${f.repo.path}\n`);
+  const passwordFile = f.generated?.file ?? o.passwordFile;
+  // Every new cluster has pgmam's TLS: its URI verifies the server against pgmam's CA.
+  const c = conninfoOf({ port: f.port ?? 0, listen: o.listen, host: f.fqdn ?? ctx.host.name, tls: true, caFile: caCertPath(ctx.config['tls-dir']), passwordFile }, { db: o.db, role: o.owner });
+  const result = { cluster: plan.target, name: o.name, port: f.port, stanza: o.name, repoPath: f.repo.path, pitrReady: true, connect: c.uri, passwordFile: f.generated?.file ?? null };
+  if (o.json) return ctx.io.out(`${JSON.stringify(result)}\n`);
+  ctx.io.out(`${plan.target} is ready on port ${f.port}: stanza ${o.name}, first full backup taken, WAL archived to ${f.repo.path}\n`);
+  ctx.io.out(`connect: ${c.uri}${o.owner ? '' : '  (as the postgres OS user)'}\n`);
+  if (f.generated) ctx.io.out(`the password of ${o.owner} is in ${f.generated.file} (0600 root), generated by pgmam: give it to the application, never on a command line\n`);
 }
 
 export const initClusterCommand: CommandModule<InitOptions, InitFacts, NewClusterJournal> = {
@@ -286,6 +340,8 @@ export const initClusterCommand: CommandModule<InitOptions, InitFacts, NewCluste
         { flags: '--password-file <file>', help: "the owner's password (first line); never shown in argv, logs or ps" },
         { flags: '--from-export <dir>', help: 'create from a pgmam dump export (verified first; the source app is not touched)' },
         { flags: '--only-db <name>', help: 'with --from-export: restore only this database' },
+        { flags: '--listen <addresses>', help: "listen_addresses (e.g. '*' or 10.0.0.5; default localhost); TCP without TLS stays refused" },
+        { flags: '--conf <file>', help: 'more settings (key = value lines; not port, archive_*, data_directory, restore_command)' },
       ],
       input: z.object({
         name: nameArg('cluster name'),
@@ -302,12 +358,14 @@ export const initClusterCommand: CommandModule<InitOptions, InitFacts, NewCluste
         passwordFile: z.string().optional(),
         fromExport: z.string().optional().transform((v) => v?.replace(/\/+$/, '')),
         onlyDb: optionalNameArg('database name'),
+        listen: z.string().regex(/^(\*|[A-Za-z0-9.:_-]+(\s*,\s*[A-Za-z0-9.:_-]+)*)$/, "--listen takes '*' or host names and addresses, comma-separated").optional(),
+        conf: z.string().optional(),
       }),
       keepOnError: true,
     },
     options: initOptionsSchema,
     check: checkInitOptions,
-    examples: ['pgmam initcluster app1 --port 5433', 'pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw', 'legacy: initcluster -a app1 -p 5433'],
+    examples: ['pgmam initcluster app1 --port 5433', 'pgmam initcluster shop --db shop --owner shop        # a password generated into /etc/pgmam/secrets/shop-shop.pw', 'pgmam initcluster shop --db shop --owner shop --password-file /root/shop.pw --listen "*"', 'legacy: initcluster -a app1 -p 5433'],
     target: (o) => o.name,
     destructive: false,
     journal: newClusterJournalSchema,

@@ -1,7 +1,7 @@
 // branch guards and plans over gathered facts.
 import { describe, expect, it } from 'vitest';
 import { branchCreateCommand, branchCreateGuards, recoverBranchCreate, type BranchCreateFacts, type BranchCreateOptions } from '../../../src/commands/branch/create.js';
-import { parseConfLines } from '../../../src/commands/branch/parent.js';
+import { parseConfLines } from '../../../src/steps/extras.js';
 import type { ParentFacts } from '../../../src/restore/parent.js';
 import { branchSyncCommand, branchSyncGuards, recoverBranchSync, type BranchSyncFacts, type BranchSyncOptions } from '../../../src/commands/branch/sync.js';
 import { assemblePlan } from '../../../src/plan/command.js';

@@ -1,7 +1,7 @@
 // Per-app operations: start, stop, restart (plans, the downtime line, asking when sessions are
 // connected), status, conninfo, logs.
 import { describe, expect, it } from 'vitest';
-import { conninfoOf, type ConninfoFacts } from '../../../src/commands/conninfo/conninfo.js';
+import { conninfoOf, type ConninfoTarget } from '../../../src/pg/conninfo.js';
 import { controlGuards, recoverControl, renderStatus, startCommand, stopCommand, restartCommand, type ControlFacts, type ControlOptions } from '../../../src/commands/control/control.js';
 import { pgmamLines } from '../../../src/commands/logs/logs.js';
 import { recoverSetPort, setPortCommand, setPortGuards, type SetPortFacts, type SetPortOptions } from '../../../src/commands/set-port/set-port.js';
@@ -80,7 +80,7 @@ describe('status', () => {
 });
 
 describe('conninfo', () => {
-  const f = (over: Partial<ConninfoFacts> = {}): ConninfoFacts => ({ record: aRecord('app1'), cluster: aCluster('app1'), tls: true, listen: '*', hostName: 'db1', fqdn: 'db1.example.net', caFile: '/etc/pgmam/tls/ca.crt', passwordFile: undefined, ...over });
+  const f = (over: Partial<ConninfoTarget> = {}): ConninfoTarget => ({ port: 5433, listen: '*', host: 'db1.example.net', tls: true, caFile: '/etc/pgmam/tls/ca.crt', passwordFile: undefined, ...over });
   it('without a role: the local socket as the postgres OS user', () => {
     expect(conninfoOf(f(), {}).uri).toBe('postgresql:///postgres?host=%2Fvar%2Frun%2Fpostgresql&port=5433&user=postgres');
   });

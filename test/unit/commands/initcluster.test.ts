@@ -23,6 +23,8 @@ const facts = (f: Partial<InitFacts> = {}): InitFacts => ({
   password: undefined,
   passwordProblem: undefined,
   source: undefined,
+  generated: undefined,
+  extras: {},
   ...f,
 });
 
@@ -97,15 +99,46 @@ describe('initcluster plan', () => {
     expect(start.run).toMatchObject({ argv: ['systemctl', 'start', 'postgresql@15-app1'] });
   });
 
-  it('the password travels as a SCRAM verifier on stdin, never in argv or the plan', () => {
+  /** The create-database step run against a recording runner: the psql call it made. */
+  async function createDatabaseCall(p: ReturnType<typeof plan>, files: Record<string, string> = {}) {
+    const { ctx, runner, fs } = fakeContext();
+    for (const [f, t] of Object.entries(files)) fs.files.set(f, t);
+    runner.register(/psql/);
+    await (p.steps.find((s) => s.id === 'create-database')!.run as (c: typeof ctx) => Promise<void>)(ctx);
+    return runner.calls[0]!;
+  }
+
+  it('the password travels as a SCRAM verifier on stdin, never in argv or the plan', async () => {
     const p = plan(facts({ password: 'hunter2' }), opts({ db: 'shop', owner: 'shop', passwordFile: '/pw' }));
-    const step = p.steps.find((s) => s.id === 'create-database')!;
-    const cmd = step.run as unknown as { argv: string[]; input: string };
+    const cmd = await createDatabaseCall(p);
     expect(cmd.argv.join(' ')).not.toContain('hunter2');
     expect(cmd.input).toMatch(/CREATE ROLE "shop" LOGIN PASSWORD 'SCRAM-SHA-256\$4096:/);
     expect(cmd.input).not.toContain('hunter2');
     expect(cmd.input).toContain('CREATE DATABASE "shop" OWNER "shop";');
     expect(renderPlan(p, 0)).not.toContain('SCRAM-SHA-256$');
+  });
+
+  it('--owner without --password-file: a password generated into secrets-dir (0600 root) first, read when the role is made', async () => {
+    const file = '/etc/pgmam/secrets/app1-shop.pw';
+    const p = plan(facts({ generated: { file, exists: false } }), opts({ db: 'shop', owner: 'shop' }));
+    const ids = p.steps.map((s) => s.id);
+    expect(ids.indexOf('generate-password')).toBe(ids.indexOf('create-database') - 1);
+    expect(renderPlan(p, 0)).toContain(`CREATE ROLE "shop" LOGIN PASSWORD '<SCRAM-SHA-256 verifier of ${file}>';`);
+    expect(p.journal).toMatchObject({ data: { secretFile: file } });
+    const cmd = await createDatabaseCall(p, { [file]: 'generated-secret\n' });
+    expect(cmd.input).toMatch(/CREATE ROLE "shop" LOGIN PASSWORD 'SCRAM-SHA-256\$4096:/);
+    expect(cmd.input).not.toContain('generated-secret');
+    // A password once made is never replaced: refused when the file is there already.
+    expect(plan(facts({ generated: { file, exists: true } }), opts({ db: 'shop', owner: 'shop' })).guards.filter((g) => !g.check().ok).map((g) => g.id)).toEqual(['generated-password-file-is-free']);
+  });
+
+  it('--listen and --conf: their settings in a conf.d file of their own before the first start; keys pgmam sets are refused', () => {
+    const p = plan(facts({ extras: { conf: { file: '/root/app.conf', text: "work_mem = '16MB'\n" } } }), opts({ listen: '*', conf: '/root/app.conf' }));
+    const ids = p.steps.map((s) => s.id);
+    expect(ids.indexOf('apply-conf')).toBeLessThan(ids.indexOf('start-cluster'));
+    expect(renderPlan(p, 0)).toContain("write /etc/postgresql/15/app1/conf.d/91-pgmam-conf.conf:\n       | # Written by pgmam from /root/app.conf\n       | work_mem = '16MB'\n       | listen_addresses = '*'");
+    const bad = plan(facts({ extras: { conf: { file: '/root/app.conf', text: 'port = 5999\n' } } }), opts({ conf: '/root/app.conf' }));
+    expect(bad.guards.filter((g) => !g.check().ok).map((g) => g.check())).toEqual([expect.objectContaining({ reason: "--conf /root/app.conf sets port, which would break pgmam's archiving, port and data directory settings" })]);
   });
 
   it('--dry-run prints the plan and runs nothing', async () => {

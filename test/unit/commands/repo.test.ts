@@ -212,7 +212,7 @@ describe('a new cluster and attach-new repositories', () => {
     uid: 0, now: new Date('2026-11-22T10:00:00Z'),
     tools: { pg_createcluster: '/x', pg_ctlcluster: '/x', pg_lsclusters: '/x', pg_dropcluster: '/x', pgbackrest: '/x', runuser: '/x' },
     installedPg: ['15'], pgbackrestVersion: '2.45', pgVersion: '15', clusters: [], ...aNewCluster('app1', { attach: [{ index: 2, repo: repo() }] }),
-    postgres: { uid: 101, gid: 104 }, password: undefined, passwordProblem: undefined, source: undefined, ...over,
+    postgres: { uid: 101, gid: 104 }, password: undefined, passwordProblem: undefined, source: undefined, generated: undefined, extras: {}, ...over,
   });
   const o = { name: 'app1', dryRun: false, yes: true, keepOnError: false, json: false };
   it('the stanza file names it (secrets not shown); a full into it once the record exists', () => {

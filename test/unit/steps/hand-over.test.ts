@@ -52,7 +52,7 @@ describe('close-to-users and hand-over', () => {
 
 const initFacts = (): InitFacts => ({
   uid: 0, now: new Date('2026-11-22T10:00:00Z'), tools: {} as InitFacts['tools'], installedPg: ['15'], pgbackrestVersion: '2.45', pgVersion: '15', clusters: [],
-  ...aNewCluster('app1'), postgres: { uid: 101, gid: 104 }, password: undefined, passwordProblem: undefined, source: undefined,
+  ...aNewCluster('app1'), postgres: { uid: 101, gid: 104 }, password: undefined, passwordProblem: undefined, source: undefined, generated: undefined, extras: {},
 });
 const initOpts: InitOptions = { name: 'app1', dryRun: false, yes: true, keepOnError: false, json: false };
 const data = { version: '15', dataDir: '/var/lib/postgresql/15/app1', confDir: '/etc/postgresql/15/app1', stanzaFile: '/etc/pgbackrest/conf.d/app1.conf', repoPath: '/var/lib/pgbackrest', repos: [] };

@@ -1,11 +1,11 @@
-// What branch create and branch sync share besides their parent (restore/parent.ts): the branch's
-// extras, --post-sql and --conf.
-import type { Context } from '../../context.js';
-import * as pg from '../../pg/commands.js';
-import { fail, pass, type Guard, type Step } from '../../plan/types.js';
-import type { LiveCluster } from '../../restore/steps.js';
+// What a new cluster may get besides pgmam's own settings: --post-sql (branch create, branch sync) and
+// --conf (those, and initcluster), with the keys pgmam sets itself refused.
+import type { Context } from '../context.js';
+import * as pg from '../pg/commands.js';
+import { fail, pass, type Guard, type Step } from '../plan/types.js';
+import type { LiveCluster } from '../restore/steps.js';
 
-/** Settings a branch's --conf may not set: they would break its isolation from the parent. */
+/** Settings --conf may not set: pgmam sets them itself (a branch's would break its isolation from the parent). */
 export const FORBIDDEN_CONF_KEYS = [
   'port', 'archive_command', 'archive_mode', 'archive_library', 'data_directory', 'restore_command',
   'config_file', 'hba_file', 'ident_file', 'include', 'include_dir', 'include_if_exists',
@@ -42,7 +42,7 @@ export function parseConfLines(text: string): Array<{ key: string; line: string 
     .map((line) => ({ key: (/^([A-Za-z_][A-Za-z0-9_.]*)/.exec(line)?.[1] ?? line).toLowerCase(), line }));
 }
 
-export function extrasGuards(e: BranchExtras): Guard[] {
+export function extrasGuards(e: BranchExtras, breaks = "the branch's isolation from its parent"): Guard[] {
   const guards: Guard[] = [];
   if (e.postSql)
     guards.push({
@@ -55,7 +55,7 @@ export function extrasGuards(e: BranchExtras): Guard[] {
       check() {
         if (e.conf!.text === undefined) return fail(`cannot read --conf ${e.conf!.file}`);
         const bad = parseConfLines(e.conf!.text).filter((l) => FORBIDDEN_CONF_KEYS.includes(l.key)).map((l) => l.key);
-        return bad.length ? fail(`--conf ${e.conf!.file} sets ${bad.join(', ')}, which would break the branch's isolation from its parent`, `pgmam sets those itself; remove them from ${e.conf!.file}`) : pass;
+        return bad.length ? fail(`--conf ${e.conf!.file} sets ${bad.join(', ')}, which would break ${breaks}`, `pgmam sets those itself; remove them from ${e.conf!.file}`) : pass;
       },
     });
   return guards;
@@ -86,16 +86,19 @@ export function postSqlStep(c: LiveCluster, e: BranchExtras, systemd: boolean): 
   ];
 }
 
-export function confStep(confDir: string, e: BranchExtras, owner: { uid: number; gid: number }): Step[] {
-  if (e.conf?.text === undefined) return [];
-  const body = `# Written by pgmam from ${e.conf.file}\n${parseConfLines(e.conf.text).map((l) => l.line).join('\n')}\n`;
+/** --conf's lines (and `more`, e.g. initcluster's --listen) in a conf.d file of their own. */
+export function confStep(confDir: string, e: BranchExtras, owner: { uid: number; gid: number }, o: { id?: string; file?: string; more?: string[] } = {}): Step[] {
+  const lines = [...(e.conf?.text === undefined ? [] : parseConfLines(e.conf.text).map((l) => l.line)), ...(o.more ?? [])];
+  if (!lines.length) return [];
+  const file = `${confDir}/conf.d/${o.file ?? BRANCH_CONF_NAME}`;
+  const body = `# Written by pgmam${e.conf ? ` from ${e.conf.file}` : ''}\n${lines.join('\n')}\n`;
   return [
     {
-      id: 'apply-branch-conf',
-      title: `apply ${e.conf.file} (${confDir}/conf.d/${BRANCH_CONF_NAME})`,
+      id: o.id ?? 'apply-branch-conf',
+      title: `apply ${[e.conf?.file, ...(o.more ?? [])].filter(Boolean).join(', ')} (${file})`,
       effect: 'write',
-      run: (ctx) => ctx.fs.writeFileAtomic(`${confDir}/conf.d/${BRANCH_CONF_NAME}`, body, { mode: 0o644, owner }),
-      show: [`write ${confDir}/conf.d/${BRANCH_CONF_NAME}`],
+      run: (ctx) => ctx.fs.writeFileAtomic(file, body, { mode: 0o644, owner }),
+      show: [`write ${file}:`, ...body.trimEnd().split('\n').map((l) => `  | ${l}`)],
     },
   ];
 }
