@@ -63,8 +63,11 @@ export const repoLs = (s: PgbrScope, repo: number, path: string, ioTimeoutSec?: 
 export const repoPut = (s: PgbrScope, repo: number, path: string, input: string): Cmd => ({ ...pgbr(s, [`--repo=${repo}`, 'repo-put', path], 'write'), input });
 export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
-/** One repository at a time (`--repo`): a stanza's copies in other repositories are deleted each on its own. */
-export const stanzaDelete = (s: PgbrScope, force: boolean, repo?: number) => pgbr(s, [...(repo ? [`--repo=${repo}`] : []), 'stanza-delete', ...(force ? ['--force'] : [])], 'write');
+/**
+ * One repository at a time (`--repo`): a stanza's copies in other repositories are deleted each on its own.
+ * An asynchronous archive-push still running holds the stanza's archive lock ([050]): waited for, as stanza-create does.
+ */
+export const stanzaDelete = (s: PgbrScope, force: boolean, repo?: number): Cmd => ({ ...pgbr(s, [...(repo ? [`--repo=${repo}`] : []), 'stanza-delete', ...(force ? ['--force'] : [])], 'write'), retry: { exitCode: 50, attempts: 60, delayMs: 500 } });
 /**
  * A probe of an object-store repository given entirely by the environment (probeEnv): no configuration
  * file is read, nothing local is written. As root, so it reads the CA file where the user keeps it

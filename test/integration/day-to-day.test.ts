@@ -22,10 +22,15 @@ afterAll(async () => {
   for (const n of [app, ...other]) await removeTestCluster(n);
 }, 120_000);
 
-/** A session held open on the app (as an application would), until killed. */
+/** A session held open on the app (as an application would), until ended by endSessions. */
 function heldSession(): ResultPromise {
-  return execa('runuser', ['-u', 'postgres', '--', 'psql', '-X', '-h', '/var/run/postgresql', '-p', String(port), '-c', 'select pg_sleep(120)'], { reject: false });
+  return execa('runuser', ['-u', 'postgres', '--', 'psql', '-X', '-h', '/var/run/postgresql', '-p', String(port), '-c', 'select pg_sleep(120) -- held by the test'], { reject: false });
 }
+/** Ends the test's held sessions on the server (killing runuser may leave its psql connected). */
+const endSessions = async (s: ResultPromise) => {
+  await sql(port, "select pg_terminate_backend(pid) from pg_stat_activity where query like '%held by the test%' and pid <> pg_backend_pid()").catch(() => '');
+  await s;
+};
 const sessionsOn = async () => Number(await sql(port, "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"));
 async function waitSessions(n: number): Promise<void> {
   for (let i = 0; i < 100 && (await sessionsOn()) < n; i++) await new Promise((ok) => setTimeout(ok, 100));
@@ -35,7 +40,7 @@ async function waitSessions(n: number): Promise<void> {
 describe('read-only: show, status, conninfo, logs', () => {
   it('status: one line, and --json with pid and sessions', async () => {
     const r = await pgmamOk(['status', app]);
-    expect(r.stdout).toMatch(new RegExp(`^15/${app}: online, port ${port}, pid \\d+, up \\d+ (s|min); \\d+ session\\(s\\); primary; .*starts at boot\\n$`));
+    expect(r.stdout).toMatch(new RegExp(`^15/${app}: online, port ${port}, pid \\d+, up \\d+ (s|min); \\d+ session\\(s\\); primary; .*starts at boot$`));
     const j = JSON.parse((await pgmamOk(['status', app, '--json'])).stdout) as { status: string; pid: number; sessions: number };
     expect(j).toMatchObject({ status: 'online', pid: expect.any(Number), sessions: expect.any(Number) });
   });
@@ -60,7 +65,7 @@ describe('read-only: show, status, conninfo, logs', () => {
 
   it('logs: the last lines of the server log; --pgmam: pgmam\'s own lines about the app', async () => {
     const server = readFileSync(`/var/log/postgresql/postgresql-15-${app}.log`, 'utf8').trimEnd().split('\n');
-    expect((await pgmamOk(['logs', app, '-n', '3'])).stdout).toBe(`${server.slice(-3).join('\n')}\n`);
+    expect((await pgmamOk(['logs', app, '-n', '3'])).stdout).toBe(server.slice(-3).join('\n'));
     const own = (await pgmamOk(['logs', app, '--pgmam', '-n', '1000'])).stdout;
     expect(own).toMatch(new RegExp(`\\[initcluster\\] begin initcluster 15/${app}`));
   });
@@ -96,7 +101,7 @@ describe('read-only: show, status, conninfo, logs', () => {
   it('an unknown command never suggests one that changes anything', async () => {
     const r = await pgmam(['stp', app]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("pgmam: unknown command 'stp'; see pgmam --help\n");
+    expect(r.stderr).toBe("pgmam: unknown command 'stp'; see pgmam --help");
   });
 });
 
@@ -107,8 +112,7 @@ describe('stop, start, restart', () => {
     expect((await pgmam(['stop', app])).code).toBe(2);
     expect((await listEntry(app)).status).toBe('online');
     expect(await sessionsOn()).toBeGreaterThanOrEqual(1);
-    s.kill();
-    await s;
+    await endSessions(s);
   });
 
   it('stop on a terminal with a session connected: the prompt says the downtime; declined, nothing changes (exit 5)', async () => {
@@ -116,10 +120,11 @@ describe('stop, start, restart', () => {
     await waitSessions(1);
     const r = await execa('python3', [`${ROOT}/test/integration/pty-drive.py`, '60', 'Run these 1 steps', 'n\\r', '--', PGMAM, 'stop', app], { reject: false, env: { PGMAM_CONFIG: CONFIG } });
     expect(r.exitCode, r.stdout).toBe(5);
-    expect(r.stdout).toContain(`Downtime: 15/${app} stops until pgmam start ${app}; 1 session is connected and will be cut.`);
+    // The plan's first line, then the prompt repeats it (the terminal may wrap it).
+    expect(r.stdout).toMatch(new RegExp(`downtime: 15/${app} stops until pgmam start ${app}; \\d+ sessions? (is|are) connected and will be cut`));
+    expect(r.stdout).toContain(`Downtime: 15/${app} stops until pgmam start ${app};`);
     expect((await listEntry(app)).status).toBe('online');
-    s.kill();
-    await s;
+    await endSessions(s);
   });
 
   it('stop --yes cuts the session; start brings it back accepting connections; restart too', async () => {
@@ -128,7 +133,7 @@ describe('stop, start, restart', () => {
     await pgmamOk(['stop', app, '--yes']);
     expect((await listEntry(app)).status).toBe('down');
     expect((await s).exitCode).not.toBe(0);
-    expect((await pgmamOk(['stop', app])).stdout).toBe(`15/${app} is already stopped: nothing to do\n`);
+    expect((await pgmamOk(['stop', app])).stdout).toBe(`15/${app} is already stopped: nothing to do`);
     await pgmamOk(['start', app]);
     expect(await sql(port, 'select 1')).toBe('1');
     const before = await sql(port, 'select pg_postmaster_start_time()');
@@ -139,6 +144,7 @@ describe('stop, start, restart', () => {
 
 describe('set-port', () => {
   it('the cluster and its stanza file on the new port together; archiving and backups keep working', { timeout: 120_000 }, async () => {
+    await pgmamOk(['start', app]);
     const to = await freePort();
     await pgmamOk(['set-port', app, String(to), '--yes']);
     expect((await listEntry(app)).port).toBe(to);
