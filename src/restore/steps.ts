@@ -59,13 +59,15 @@ export async function waitArchived(ctx: Context, c: Pick<LiveCluster, 'id' | 'po
   }
 }
 
-export function stopClusterStep(c: LiveCluster, systemd: boolean): Step {
+/** `ifRunning`: a cluster already stopped is left so (a re-run finishing a stop or a restart). */
+export function stopClusterStep(c: LiveCluster, systemd: boolean, o: { ifRunning?: boolean } = {}): Step {
   const stop = pg.controlCluster(c.id, 'stop', systemd);
   return {
     id: 'stop-cluster',
     title: `stop ${pg.clusterLabel(c.id)} and verify the postmaster is gone`,
     effect: 'write',
     run: async (ctx) => {
+      if (o.ifRunning && !(await ctx.fs.exists(`${c.dataDir}/postmaster.pid`))) return;
       await ctx.runner.run(stop);
       for (let i = 0; i < 100 && (await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)); i++) await sleep(100);
       if (await ctx.fs.exists(`${c.dataDir}/postmaster.pid`)) throw new Error(`${c.dataDir}/postmaster.pid is still there after stopping`);
@@ -117,10 +119,23 @@ export function restoreStep(cmd: Cmd, what: string, progress?: Progress): Step {
   return { id: 'restore-backup', title: what, effect: 'write', run: cmd, ...(progress ? { progress } : {}) };
 }
 
-export function startClusterStep(c: LiveCluster, systemd: boolean, timeoutSec: number): Step {
+/** `unlessRunning`: a cluster already running is left so (a re-run finishing a start, a restart or a set-port). */
+export function startClusterStep(c: LiveCluster, systemd: boolean, timeoutSec: number, o: { unlessRunning?: boolean } = {}): Step {
   // pg_ctl gives up after 60 s by default; a long recovery is not a failed start.
   const start = { ...pg.controlCluster(c.id, 'start', systemd), env: { PGCTLTIMEOUT: String(timeoutSec) } };
-  return { id: 'start-cluster', title: `start ${pg.clusterLabel(c.id)}`, effect: 'write', run: start };
+  if (!o.unlessRunning) return { id: 'start-cluster', title: `start ${pg.clusterLabel(c.id)}`, effect: 'write', run: start };
+  const status: Cmd = { argv: ['pg_ctlcluster', c.id.version, c.id.name, 'status'], effect: 'read' };
+  return {
+    id: 'start-cluster',
+    title: `start ${pg.clusterLabel(c.id)} (unless it runs)`,
+    effect: 'write',
+    run: async (ctx) => {
+      // pg_ctlcluster status: 0 running, 3 stopped.
+      if ((await ctx.runner.run(status, { check: false })).exitCode === 0) return;
+      await ctx.runner.run(start);
+    },
+    show: [`$ ${status.argv.join(' ')}  (0: running already)`, `$ ${start.argv.join(' ')}`],
+  };
 }
 
 /**

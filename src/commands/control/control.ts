@@ -62,9 +62,12 @@ function acceptsConnectionsStep(id: pg.ClusterId, port: number): Step {
 
 export function controlSteps(id: pg.ClusterId, port: number, dataDir: string, a: ControlAction, env: Pick<PlanEnv, 'host' | 'config'>): Step[] {
   const live = { id, port, dataDir, logFile: undefined };
-  if (a === 'stop') return [stopClusterStep(live, env.host.systemd)];
-  if (a === 'start') return [startClusterStep(live, env.host.systemd, env.config['recovery-timeout']), acceptsConnectionsStep(id, port)];
-  return [stopClusterStep(live, env.host.systemd), startClusterStep(live, env.host.systemd, env.config['recovery-timeout']), acceptsConnectionsStep(id, port)];
+  // Each step leaves a cluster already in its state alone: a re-run finishes where the killed run stopped.
+  const stop = stopClusterStep(live, env.host.systemd, { ifRunning: true });
+  const start = startClusterStep(live, env.host.systemd, env.config['recovery-timeout'], { unlessRunning: true });
+  if (a === 'stop') return [stop];
+  if (a === 'start') return [start, acceptsConnectionsStep(id, port)];
+  return [stop, start, acceptsConnectionsStep(id, port)];
 }
 
 export function planControl(f: ControlFacts, o: ControlOptions, env: PlanEnv): PlanBody {

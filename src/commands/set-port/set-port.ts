@@ -85,8 +85,8 @@ export function setPortSteps(rec: Pick<ManagedCluster, 'name' | 'version' | 'sta
   return [
     conf,
     stanza,
-    stopClusterStep(live, env.host.systemd),
-    startClusterStep(live, env.host.systemd, env.config['recovery-timeout']),
+    stopClusterStep(live, env.host.systemd, { ifRunning: true }),
+    startClusterStep(live, env.host.systemd, env.config['recovery-timeout'], { unlessRunning: true }),
     { id: 'verify-accepting', title: `verify ${pg.clusterLabel(id)} accepts connections on port ${port}`, effect: 'read', run: { ...pg.psqlValue({ version: rec.version, port }, 'select 1'), retry: { exitCode: 2, attempts: 60, delayMs: 250 } } },
     checkArchivingStep(stanzaScope(rec.stanza, env.paths.stanzaDir), rec.stanza),
   ];
