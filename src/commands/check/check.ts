@@ -14,6 +14,7 @@ import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { stderrTail } from '../../runner/types.js';
 import { buildList, gatherListFacts, windowOf, type ListEntry, type ListFacts, type RepoView } from '../../host/inventory.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
+import { parseStanzaFile } from '../../pgbackrest/config.js';
 import { readArchiveBacklog } from '../../host/archive-backlog.js';
 import { detectTakeover, type Takeover } from '../../host/takeover.js';
 import { setStartAtBoot, startAtBootShown } from '../../steps/autostart.js';
@@ -26,13 +27,15 @@ export type CheckOptions = z.infer<typeof checkOptionsSchema>;
 export interface ClusterHealth {
   cluster: string;
   name: string;
+  port?: number | null;
+  stanza?: string | null;
   managed: boolean;
   /** null for unmanaged clusters: not checked, never counted. */
   healthy: boolean | null;
   problems: string[];
   running: boolean;
   acceptsConnections: boolean | null;
-  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null; waitingMb: number | null; localFailing: string | null } | null;
+  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null; waitingMb: number | null; localFailing: string | null; checkError?: string | null; stanzaPort?: number | null } | null;
   lastBackup: { type: string; label: string; stoppedAt: string; ageSeconds: number } | null;
   recoveryWindow: { from: string; to: string } | null;
   preserved: Array<{ path: string; reason: string; createdAt: string; bytes: number | null }>;
@@ -97,7 +100,10 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   }
   if (!h.running) p.push('not running');
   else if (h.acceptsConnections === false) p.push('running but not accepting connections');
-  if (h.archive?.checkOk === false) p.push('pgbackrest check failed: WAL archiving does not work');
+  const port = h.archive?.stanzaPort;
+  const clusterPort = h.port ?? null;
+  if (port && clusterPort && port !== clusterPort) p.push(`its stanza file names port ${port}, but the cluster runs on port ${clusterPort}: pgBackRest cannot reach it (hint: pgmam set-port ${h.name} ${clusterPort} points the stanza file at it)`);
+  else if (h.archive?.checkOk === false) p.push(`pgbackrest check failed: ${h.archive.checkError ?? 'WAL archiving does not work'}${checkHint(h.archive.checkError, h.stanza ?? h.name)}`);
   if (h.archive?.failedCount && h.archive.lastFailedWal) p.push(`archive_command has failed ${h.archive.failedCount} time(s) since the statistics reset (last failed WAL ${h.archive.lastFailedWal})`);
   if (h.archive?.oldestReadySeconds !== null && h.archive?.oldestReadySeconds !== undefined && h.archive.oldestReadySeconds > t.readyMaxAgeSeconds)
     p.push(`a WAL file has waited ${Math.round(h.archive.oldestReadySeconds)} s to be archived (pg_wal fills up while archiving fails)`);
@@ -143,6 +149,15 @@ export function judgeDrill(h: Pick<ClusterHealth, 'name' | 'lastDrill' | 'create
   if (since === null ? age(h.createdAt) > t.drill.maxAgeSeconds : age(since) > t.drill.maxAgeSeconds)
     p.push(since === null ? `no restore drill has passed since it was created ${days(age(h.createdAt))} ago (${max}): pgmam drill ${h.name}` : `the last passing restore drill is ${days(age(since))} old (${since}; ${max}): pgmam drill ${h.name}`);
   return p;
+}
+
+/** What to do about pgbackrest check's own error, where pgmam knows. */
+function checkHint(error: string | null | undefined, stanza: string): string {
+  if (!error) return '';
+  if (/stop file exists/i.test(error)) return ` (hint: the stanza was stopped; runuser -u postgres -- pgbackrest --stanza=${stanza} start)`;
+  if (/\[082\]|archive-push|WAL segment .* was not archived/i.test(error)) return ` (hint: archiving does not reach the repository: see pgmam logs ${stanza} and pg_stat_archiver)`;
+  if (/\[056\]|unable to find primary|connect/i.test(error)) return ' (hint: pgBackRest cannot reach the cluster: its stanza file\'s pg1-port and pg1-socket-path must be the cluster\'s)';
+  return '';
 }
 
 const mb = (b: number | null) => (b === null ? '?' : b < 1024 * 1024 ? `${Math.round(b / 1024)} kB` : `${Math.round(b / 1024 / 1024)} MB`);
@@ -202,6 +217,8 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
   const base = {
     cluster: e.cluster,
     name: e.name,
+    port: e.port,
+    stanza: e.stanza,
     managed: e.managed,
     running,
     recoveryWindow: e.recoveryWindow,
@@ -226,12 +243,17 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
     repoPath ? ctx.fs.freeBytes(repoPath).catch(() => null) : null,
   ]);
   const [failed = '', lastFailedWal = '', failingNow = 'false'] = archiver?.exitCode === 0 ? archiver.stdout.trim().split('|') : [];
+  const stanzaText = e.stanza ? await ctx.fs.readText(`${ctx.paths.stanzaDir}/${e.stanza}.conf`).catch(() => undefined) : undefined;
+  const stanzaPort = stanzaText ? (parseStanzaFile(stanzaText)?.port ?? null) : null;
   if (check && check.exitCode !== 0) ctx.log.warn({ event: 'check-failed', cluster: e.cluster, stderr: stderrTail(check.stderr, 3) }, `${e.cluster}: pgbackrest check failed`);
   return {
     ...base,
     acceptsConnections: conn ? conn.exitCode === 0 : running ? false : null,
     archive: {
       checkOk: check ? check.exitCode === 0 : null,
+      // pgBackRest's own line (ERROR: [055]: …), not a paraphrase of it.
+      checkError: check && check.exitCode !== 0 ? (check.stderr.split('\n').find((l) => /ERROR: \[\d+\]/.test(l))?.trim() ?? stderrTail(check.stderr, 1) ?? null) : null,
+      stanzaPort,
       failedCount: failed === '' ? null : Number(failed),
       // Only a failure newer than the last success counts: an old failure that was fixed is history.
       lastFailedWal: failingNow === 'true' ? lastFailedWal || null : null,

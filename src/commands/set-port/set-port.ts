@@ -18,6 +18,7 @@ import type { ManagedCluster } from '../../state/store.js';
 import { checkArchivingStep } from '../../steps/stanza.js';
 import { pointStanzaFileStep } from '../../steps/stanza-file.js';
 import { UsageError } from '../../errors.js';
+import { parseStanzaFile } from '../../pgbackrest/config.js';
 
 export const setPortOptionsSchema = runFlagsSchema.extend({ name: nameSchema, port: z.number().int().min(1024).max(65535) });
 export type SetPortOptions = z.infer<typeof setPortOptionsSchema>;
@@ -31,6 +32,8 @@ export interface SetPortFacts {
   sessions: number | undefined;
   /** Replicas of the app stream from its port (their primary_conninfo names it). */
   replicas: string[];
+  /** pg1-port of its stanza file (a port changed by hand leaves it behind). */
+  stanzaPort: number | undefined;
   lock: Awaited<ReturnType<typeof lockFacts>>;
 }
 
@@ -51,6 +54,7 @@ export async function gatherSetPort(ctx: Context, o: SetPortOptions): Promise<Se
     portListening: listening.has(o.port) || (await ctx.fs.exists(`${pg.SOCKET_DIR}/.s.PGSQL.${o.port}`)),
     sessions,
     replicas: managed.records.filter((r) => r.role === 'replica' && r.parent === o.name).map((r) => r.cluster),
+    stanzaPort: record ? parseStanzaFile((await ctx.fs.readText(record.stanzaFile).catch(() => undefined)) ?? '')?.port : undefined,
     lock,
   };
 }
@@ -60,7 +64,7 @@ export function setPortGuards(f: SetPortFacts, o: SetPortOptions, env: Pick<Plan
   return [
     runsAsRoot(f.uid, 'change a port'),
     clusterIsManaged(o.name, f.record, f.cluster),
-    { id: 'port-differs', check: () => (f.cluster && f.cluster.port === o.port ? fail(`${label} already uses port ${o.port}`) : pass) },
+    { id: 'port-differs', check: () => (f.cluster && f.cluster.port === o.port && f.stanzaPort === o.port ? fail(`${label} already uses port ${o.port}, and its stanza file says so`) : pass) },
     portIsFree({ port: o.port, configuredBy: f.portConfiguredBy, listening: f.cluster?.port !== o.port && f.portListening, range: [env.config['port-min'], env.config['port-max']], explicit: true }),
     {
       id: 'cluster-has-no-replicas',
@@ -97,6 +101,13 @@ export function planSetPort(f: SetPortFacts, o: SetPortOptions, env: PlanEnv): P
   const c = required(f.cluster, `the cluster ${o.name}`);
   const label = rec.cluster;
   const cut = f.sessions === undefined ? 'connected sessions (if any) will be cut' : f.sessions === 0 ? 'no session is connected' : `${f.sessions} session${f.sessions === 1 ? ' is' : 's are'} connected and will be cut`;
+  // The cluster on that port already, its stanza file behind (a port changed by hand): only the stanza file.
+  if (c.port === o.port)
+    return {
+      target: label,
+      steps: [pointStanzaFileStep(rec.stanzaFile, { dataDir: required(c.dataDir, 'its data directory'), port: o.port }, `set pg1-port=${o.port} in the stanza file ${rec.stanzaFile} (the cluster runs on it already)`), checkArchivingStep(stanzaScope(rec.stanza, env.paths.stanzaDir), rec.stanza)],
+      journal: { rerun: `pgmam set-port ${rec.name} ${o.port} --yes`, data: { port: o.port, from: c.port, version: rec.version, stanza: rec.stanza, stanzaFile: rec.stanzaFile, dataDir: c.dataDir, running: false } },
+    };
   return {
     target: label,
     steps: setPortSteps(rec, required(c.dataDir, 'its data directory'), o.port, c.running, env),

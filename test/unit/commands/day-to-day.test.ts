@@ -114,7 +114,7 @@ describe('logs --pgmam', () => {
 });
 
 describe('set-port', () => {
-  const sf = (over: Partial<SetPortFacts> = {}): SetPortFacts => ({ uid: 0, record: aRecord('app1'), cluster: aCluster('app1'), portConfiguredBy: [], portListening: false, sessions: 2, replicas: [], lock: { holder: undefined, alive: false }, ...over });
+  const sf = (over: Partial<SetPortFacts> = {}): SetPortFacts => ({ uid: 0, record: aRecord('app1'), cluster: aCluster('app1'), portConfiguredBy: [], portListening: false, sessions: 2, replicas: [], stanzaPort: 5433, lock: { holder: undefined, alive: false }, ...over });
   const so: SetPortOptions = { name: 'app1', port: 5544, json: false, dryRun: false, yes: false, keepOnError: false };
   const failed = (f: SetPortFacts, o = so) => setPortGuards(f, o, env).filter((g) => !g.check().ok).map((g) => g.id);
   it('the port and the stanza file together (as postgres for its configuration), then a restart on the new port and an archiving check', () => {
@@ -125,6 +125,11 @@ describe('set-port', () => {
     expect(text).toContain('in /etc/pgbackrest/conf.d/app1.conf: pg1-path=/var/lib/postgresql/15/app1, pg1-port=5544');
     expect(text.split('\n')[0]).toBe('downtime: 15/app1 restarts on port 5544 (a few seconds); 2 sessions are connected and will be cut; clients must use port 5544 from then on');
     expect(p.destructive).toBe(true);
+  });
+  it('the port changed by hand (pg_conftool), the stanza file behind: set-port to the port it runs on realigns the stanza file only', () => {
+    const p = assemblePlan(setPortCommand, sf({ stanzaPort: 5432 }), { ...so, port: 5433 }, env);
+    expect(p.steps.map((s) => s.id)).toEqual(['point-stanza-file', 'check-archiving']);
+    expect(p.downtime).toBeUndefined();
   });
   it('a stopped cluster: only the two files', () => {
     expect(assemblePlan(setPortCommand, sf({ cluster: aCluster('app1', { running: false }), sessions: undefined }), so, env).steps.map((s) => s.id)).toEqual(['set-port', 'point-stanza-file']);
