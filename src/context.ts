@@ -14,6 +14,8 @@ export interface Io {
   readonly progress?: ProgressLine;
   /** The width tables must fit: the terminal's, else COLUMNS, else 80. */
   readonly columns?: number;
+  /** -q (or a log level above info): a command with nothing wrong to say prints nothing (check from cron). */
+  readonly quiet?: boolean;
 }
 
 export interface ProgressLine {

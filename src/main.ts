@@ -141,7 +141,7 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
     fs: nodeFs,
     clock: { now: () => new Date() },
     log,
-    io: { out: write, err: writeErr, interactive, columns: process.stdout.columns || Number(process.env['COLUMNS']) || 80, ...(progress ? { progress } : {}) },
+    io: { out: write, err: writeErr, interactive, columns: process.stdout.columns || Number(process.env['COLUMNS']) || 80, quiet: g.logLevel !== 'info' && g.logLevel !== 'debug', ...(progress ? { progress } : {}) },
     prompter: {
       async confirm(message) {
         const { confirm } = await import('@inquirer/prompts');

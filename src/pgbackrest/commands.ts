@@ -61,6 +61,8 @@ export const repoLs = (s: PgbrScope, repo: number, path: string, ioTimeoutSec?: 
   pgbr(s, [`--repo=${repo}`, ...(ioTimeoutSec ? [`--io-timeout=${ioTimeoutSec}`] : []), '--output=json', 'repo-ls', path], 'read');
 /** One small file into a repository, from stdin (a registration pgmam writes). */
 export const repoPut = (s: PgbrScope, repo: number, path: string, input: string): Cmd => ({ ...pgbr(s, [`--repo=${repo}`, 'repo-put', path], 'write'), input });
+/** pgBackRest's lock-path default: where `stop` leaves <stanza>.stop. */
+export const LOCK_PATH = '/tmp/pgbackrest';
 export const stop = (s: PgbrScope) => pgbr(s, ['stop'], 'write');
 export const start = (s: PgbrScope) => pgbr(s, ['start'], 'write');
 /**

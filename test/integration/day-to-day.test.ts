@@ -162,6 +162,25 @@ describe('set-port', () => {
   });
 });
 
+describe('check says why and what to do', () => {
+  it('a stopped stanza: said at once with how to start it (exit 7); -q prints nothing once healthy again', { timeout: 120_000 }, async () => {
+    expect((await sh('pgbackrest', [`--stanza=${app}`, 'stop'], { user: 'postgres' })).code).toBe(0);
+    try {
+      const t0 = Date.now();
+      const r = await pgmam(['check', app]);
+      expect(r.code).toBe(7);
+      expect(r.stdout).toContain(`its stanza ${app} is stopped (pgbackrest stop): archiving and backups refuse until it is started (hint: runuser -u postgres -- pgbackrest --stanza=${app} start)`);
+      // Not pgbackrest check's minute of waiting for a segment that cannot be archived.
+      expect(Date.now() - t0).toBeLessThan(30_000);
+    } finally {
+      expect((await sh('pgbackrest', [`--stanza=${app}`, 'start'], { user: 'postgres' })).code).toBe(0);
+    }
+    const quiet = await pgmam(['check', app, '-q']);
+    expect(quiet.code, quiet.stdout).toBe(0);
+    expect(quiet.stdout).toBe('');
+  });
+});
+
 describe('initcluster for apps', () => {
   it('--owner without --password-file: a password generated into secrets-dir (0600 root); the success line says how to connect, and it works; --listen and --conf apply', { timeout: 120_000 }, async () => {
     const name = uniqueName();

@@ -35,7 +35,7 @@ export interface ClusterHealth {
   problems: string[];
   running: boolean;
   acceptsConnections: boolean | null;
-  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null; waitingMb: number | null; localFailing: string | null; checkError?: string | null; stanzaPort?: number | null } | null;
+  archive: { checkOk: boolean | null; failedCount: number | null; lastFailedWal: string | null; oldestReadySeconds: number | null; waitingMb: number | null; localFailing: string | null; checkError?: string | null; stanzaPort?: number | null; stanzaStopped?: boolean } | null;
   lastBackup: { type: string; label: string; stoppedAt: string; ageSeconds: number } | null;
   recoveryWindow: { from: string; to: string } | null;
   preserved: Array<{ path: string; reason: string; createdAt: string; bytes: number | null }>;
@@ -102,7 +102,8 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   else if (h.acceptsConnections === false) p.push('running but not accepting connections');
   const port = h.archive?.stanzaPort;
   const clusterPort = h.port ?? null;
-  if (port && clusterPort && port !== clusterPort) p.push(`its stanza file names port ${port}, but the cluster runs on port ${clusterPort}: pgBackRest cannot reach it (hint: pgmam set-port ${h.name} ${clusterPort} points the stanza file at it)`);
+  if (h.archive?.stanzaStopped) p.push(`its stanza ${h.stanza ?? h.name} is stopped (pgbackrest stop): archiving and backups refuse until it is started (hint: runuser -u postgres -- pgbackrest --stanza=${h.stanza ?? h.name} start)`);
+  else if (port && clusterPort && port !== clusterPort) p.push(`its stanza file names port ${port}, but the cluster runs on port ${clusterPort}: pgBackRest cannot reach it (hint: pgmam set-port ${h.name} ${clusterPort} points the stanza file at it)`);
   else if (h.archive?.checkOk === false) p.push(`pgbackrest check failed: ${h.archive.checkError ?? 'WAL archiving does not work'}${checkHint(h.archive.checkError, h.stanza ?? h.name)}`);
   if (h.archive?.failedCount && h.archive.lastFailedWal) p.push(`archive_command has failed ${h.archive.failedCount} time(s) since the statistics reset (last failed WAL ${h.archive.lastFailedWal})`);
   if (h.archive?.oldestReadySeconds !== null && h.archive?.oldestReadySeconds !== undefined && h.archive.oldestReadySeconds > t.readyMaxAgeSeconds)
@@ -234,10 +235,12 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
   // can only fail, after a minute of retries; that repository's problem is reported instead.
   const attachedFail = repos.some((r) => !r.suspended && (r.failing || !r.reachable));
   const replica = e.role === 'replica';
+  // A stopped stanza (pgBackRest's stop file): said at once, not after pgbackrest check's minute of waiting for WAL.
+  const stanzaStopped = e.stanza ? await ctx.fs.exists(`${pgbr.LOCK_PATH}/${e.stanza}.stop`) : false;
   const [conn, archiver, check, preserved, dataFree, repoFree] = await Promise.all([
     running ? ctx.runner.run(pg.psqlValue(target, 'select 1'), { check: false }) : undefined,
     running && !replica ? ctx.runner.run(pg.psqlValue(target, "select failed_count || '|' || coalesce(last_failed_wal, '') || '|' || (coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false))::text from pg_stat_archiver"), { check: false }) : undefined,
-    running && e.stanza && !attachedFail && !replica ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
+    running && e.stanza && !attachedFail && !replica && !stanzaStopped ? ctx.runner.run(pgbr.check(stanzaScope(e.stanza, ctx.paths.stanzaDir)), { check: false }) : undefined,
     Promise.all(e.preserved.map(async (p) => ({ ...p, bytes: await dirBytes(ctx, p.path) }))),
     e.dataDir ? ctx.fs.freeBytes(e.dataDir).catch(() => null) : null,
     repoPath ? ctx.fs.freeBytes(repoPath).catch(() => null) : null,
@@ -254,6 +257,7 @@ async function measure(ctx: Context, e: ListEntry, repoPath: string | undefined,
       // pgBackRest's own line (ERROR: [055]: …), not a paraphrase of it.
       checkError: check && check.exitCode !== 0 ? (check.stderr.split('\n').find((l) => /ERROR: \[\d+\]/.test(l))?.trim() ?? stderrTail(check.stderr, 1) ?? null) : null,
       stanzaPort,
+      stanzaStopped,
       failedCount: failed === '' ? null : Number(failed),
       // Only a failure newer than the last success counts: an old failure that was fixed is history.
       lastFailedWal: failingNow === 'true' ? lastFailedWal || null : null,
@@ -409,8 +413,11 @@ export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBod
 
 async function reportCheck(ctx: Context, o: CheckOptions, f: CheckFacts): Promise<void> {
   for (const p of f.problems) ctx.io.err(`pgmam: ${p}\n`);
-  ctx.io.out(o.json ? `${JSON.stringify(f.results, null, 2)}\n` : renderText(f.results));
   const bad = f.results.filter((r) => r.healthy === false);
+  // -q from cron: silent when all is well; the unhealthy ones alone otherwise.
+  if (o.json) ctx.io.out(`${JSON.stringify(f.results, null, 2)}\n`);
+  else if (!ctx.io.quiet) ctx.io.out(renderText(f.results));
+  else if (bad.length) ctx.io.out(renderText(bad).replace(/\ncheck: .*\n$/, '\n'));
   if (bad.length) throw new PgmamError('some clusters are unhealthy', ExitCode.partial, [`pgmam: check: ${bad.map((r) => r.cluster).join(', ')} unhealthy`]);
 }
 

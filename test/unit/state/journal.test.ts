@@ -116,11 +116,8 @@ describe('check rules', () => {
     ['healthy', {}, []],
     ['stopped', { running: false }, [/not running/]],
     ['archive check failing', { archive: { ...healthy.archive!, checkOk: false } }, [/pgbackrest check failed/]],
-    [
-      'a stopped stanza: pgBackRest\'s own line, and how to start it',
-      { stanza: 'app1', archive: { ...healthy.archive!, checkOk: false, checkError: "ERROR: [055]: stop file exists for stanza app1" } },
-      [/^pgbackrest check failed: ERROR: \[055\]: stop file exists for stanza app1 \(hint: the stanza was stopped; runuser -u postgres -- pgbackrest --stanza=app1 start\)$/],
-    ],
+    ['a stopped stanza (its stop file): said so, with how to start it', { stanza: 'app1', archive: { ...healthy.archive!, checkOk: null, stanzaStopped: true } }, [/^its stanza app1 is stopped \(pgbackrest stop\).*hint: runuser -u postgres -- pgbackrest --stanza=app1 start\)$/]],
+    ['pgbackrest check failing: pgBackRest\'s own line and a hint', { stanza: 'app1', archive: { ...healthy.archive!, checkOk: false, checkError: 'ERROR: [082]: WAL segment 00000001000000000000008C was not archived before the 60000ms timeout' } }, [/^pgbackrest check failed: ERROR: \[082\]: WAL segment 00000001000000000000008C was not archived before the 60000ms timeout \(hint: archiving does not reach the repository/]],
     ['the port changed by hand: the stanza file names another', { port: 5434, archive: { ...healthy.archive!, checkOk: false, stanzaPort: 5433 } }, [/its stanza file names port 5433, but the cluster runs on port 5434.*hint: pgmam set-port app1 5434/]],
     ['archive_command failing', { archive: { ...healthy.archive!, failedCount: 3, lastFailedWal: '000000010000000000000003' } }, [/has failed 3 time/]],
     ['WAL waiting too long', { archive: { ...healthy.archive!, oldestReadySeconds: 3600 } }, [/waited 3600 s/]],
