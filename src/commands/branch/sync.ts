@@ -27,6 +27,8 @@ import { recordPath, updateManaged, type ManagedCluster, type Preserved } from '
 import { backupAndMark, checkArchivingStep, deleteStanzaEverywhere } from '../../steps/stanza.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 import { confStep, extrasGuards, gatherExtras, postSqlStep, type BranchExtras } from '../../steps/extras.js';
+import { downtimeLine, restoreDowntime, sessionsOf } from '../../steps/downtime.js';
+import { selectSet } from '../../restore/source.js';
 import { gatherParent, noParent, parentCowSource, parentGuards, parentSource, type ParentFacts } from '../../restore/parent.js';
 import { chooseCopy, cowGuards, gatherReflink, type ReflinkFacts } from '../../restore/cow.js';
 
@@ -54,6 +56,8 @@ export interface BranchSyncFacts {
   replicas: ReplicaView[];
   /** Whether the parent's and the branch's directories share blocks; undefined where no copy-on-write copy is considered. */
   reflink: ReflinkFacts | undefined;
+  /** Client sessions on the branch now: the sync cuts them (its plan and prompt say so). */
+  sessions: number | undefined;
 }
 
 export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Promise<BranchSyncFacts> {
@@ -65,7 +69,7 @@ export async function gatherBranchSync(ctx: Context, o: BranchSyncOptions): Prom
   const replicas = record && cluster ? replicaViews(managed.records, clusters, record, cluster.port) : [];
   const parentDir = parent.cluster?.dataDir;
   const reflink = parentDir && cluster?.dataDir && ctx.host.uid === 0 && o.cow !== false && !o.repo ? await gatherReflink(ctx, runner, parentDir, cluster.dataDir) : undefined;
-  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras, replicas, reflink };
+  return { uid: ctx.host.uid, now: ctx.clock.now(), record, cluster, lock, parent, postgres, extras, replicas, reflink, sessions: await sessionsOf(ctx, cluster) };
 }
 
 export function branchSyncGuards(f: BranchSyncFacts, o: BranchSyncOptions): Guard[] {
@@ -126,9 +130,12 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
   const relay = relayReplicasSteps(f.replicas, o.name, scope.configIncludePath, owner, env.host.systemd, env.config['recovery-timeout']);
   const steps: Step[] = [...stopReplicasSteps(f.replicas, env.host.systemd), ...seq.steps, ...postSqlStep(live, f.extras, env.host.systemd), seq.handOver, ...syncTail(o.name, live, owner, env.host.systemd, env.paths, retentionOf(env.config)), ...relay];
   const preserveAt = steps.findIndex((s) => s.id === 'preserve-datadir');
+  // A copy-on-write copy lays nothing down: its recovery from the parent's archive is most of it.
+  const estimate = copy.cow ? undefined : restoreDowntime(undefined, selectSet(p, undefined).set?.info?.size);
   return {
     target: pg.clusterLabel(id),
     steps,
+    downtime: downtimeLine(pg.clusterLabel(id), estimate, f.sessions, 'is handed back (the copy of the parent recovered and started)'),
     journal: {
       rerun: `pgmam branch sync ${o.name}${o.repo ? ` --repo ${o.repo}` : ''}${o.cow === true ? ' --cow' : o.cow === false ? ' --no-cow' : ''} --yes`,
       // The parent's timeline: a restore on a higher one has promoted and may hold the branch users' writes.

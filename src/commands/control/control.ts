@@ -12,6 +12,7 @@ import * as pg from '../../pg/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { required, type Guard, type Step } from '../../plan/types.js';
 import { clusterIsManaged } from '../../guards/cluster.js';
+import { sessionsCut, sessionsOf } from '../../steps/downtime.js';
 import { startClusterStep, stopClusterStep } from '../../restore/steps.js';
 import type { Journal } from '../../state/journal.js';
 import type { ManagedCluster } from '../../state/store.js';
@@ -33,19 +34,13 @@ export async function gatherControl(ctx: Context, o: { name: string }): Promise<
   const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
-  let sessions: number | undefined;
-  if (cluster?.running) {
-    const r = await ctx.runner.run(pg.psqlValue({ version: cluster.version, port: cluster.port }, pg.SESSIONS_SQL), { check: false });
-    if (r.exitCode === 0) sessions = Number(r.stdout.trim());
-  }
-  return { uid: ctx.host.uid, record, cluster, sessions };
+  return { uid: ctx.host.uid, record, cluster, sessions: await sessionsOf(ctx, cluster) };
 }
 
 export function controlGuards(f: ControlFacts, o: ControlOptions): Guard[] {
   return [runsAsRoot(f.uid, `${o.action} a cluster`), clusterIsManaged(o.name, f.record, f.cluster)];
 }
 
-const sessionsCut = (n: number | undefined) => (n === undefined ? 'connected sessions (if any) will be cut' : n === 0 ? 'no session is connected' : `${n} session${n === 1 ? ' is' : 's are'} connected and will be cut`);
 
 /** Nothing to do (start of a running cluster, stop of a stopped one): no steps, the report says so. */
 const alreadyThere = (f: ControlFacts, a: ControlAction) => (a === 'start' && f.cluster?.running) || (a === 'stop' && f.cluster && !f.cluster.running);

@@ -29,6 +29,7 @@ import type { Journal } from '../../state/journal.js';
 import { relayReplicasSteps, replicaViews, stopReplicasSteps, type ReplicaView } from '../../steps/replication.js';
 import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
+import { downtimeLine, restoreDowntime, sessionsOf } from '../../steps/downtime.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
 
 export const pitrOptionsSchema = runFlagsSchema.extend({
@@ -54,6 +55,8 @@ export interface PitrFacts extends SourceFacts {
   postgres: { uid: number; gid: number } | undefined;
   /** Its replicas: stopped before the restore, laid down again after it. */
   replicas: ReplicaView[];
+  /** Client sessions now: the restore cuts them (its plan and prompt say so). */
+  sessions: number | undefined;
 }
 
 export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<PitrFacts> {
@@ -74,6 +77,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
     tablespaces: [],
     postgres,
     replicas: record && cluster ? replicaViews(managed.records, clusters, record, cluster.port) : [],
+    sessions: await sessionsOf(ctx, cluster),
   };
   if (!record || !cluster?.dataDir || ctx.host.uid !== 0) return facts;
   const dataDir = cluster.dataDir;
@@ -197,6 +201,8 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
       command: 'pitr --undo',
       target: pg.clusterLabel(id),
       steps,
+      // Putting a directory back is a rename: the recovery along its own timeline is most of it.
+      downtime: downtimeLine(pg.clusterLabel(id), undefined, f.sessions, 'is handed back (stop, put the preserved directory back, replay its own timeline, start)'),
       journal: {
         rerun: `pgmam pitr ${o.ref.name} --undo --yes`,
         data: { version, dataDir, preserved: aside, source, online, previousTimeline: Math.max(oldTimeline, ...(rec?.timelines.map((t) => t.timeline) ?? [])), target: null, systemId: f.control?.systemId, replicas: f.replicas } satisfies RestoreJournal,
@@ -268,6 +274,7 @@ export function planPitr(f: PitrFacts, o: PitrOptions, env: PlanEnv): PlanBody {
   return {
     target: pg.clusterLabel(id),
     steps,
+    downtime: downtimeLine(pg.clusterLabel(id), restoreDowntime(rec, set?.info?.size), f.sessions),
     journal: {
       rerun: `${again} --yes`,
       data: { version, dataDir, preserved, online, previousTimeline, target: targetIso, systemId: f.control?.systemId, ...(f.repo.index === 1 ? {} : { fromRepo: f.repo.index }), replicas: f.replicas } satisfies RestoreJournal,

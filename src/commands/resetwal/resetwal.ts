@@ -148,9 +148,12 @@ export function planResetwal(f: ResetwalFacts, o: ResetwalOptions, env: PlanEnv)
     checkArchivingStep(scope, scope.stanza ?? o.name),
     ...relayReplicasSteps(f.replicas, scope.stanza ?? o.name, scope.configIncludePath, f.postgres ?? { uid: 0, gid: 0 }, env.host.systemd, env.config['recovery-timeout']),
   ];
+  // Down already (it cannot start): it stays down while its data directory is copied (the copy's size at the restore rate) and reset.
+  const copySeconds = Math.ceil(f.sizeBytes / (100 * 1024 * 1024)) + 5;
   return {
     target: label,
     journal: { rerun: `pgmam resetwal ${o.name} --yes`, data: { version, dataDir, copy, nextWal } satisfies ResetwalJournal },
+    downtime: `${label} is down (it cannot start) and stays down for about ${copySeconds} s more (a copy of its ${Math.round(f.sizeBytes / 1024 / 1024)} MB data directory, pg_resetwal, start); no session is connected`,
     steps,
     notes: [
       `the last start failed with: ${f.lastStart.line ?? '(unknown)'}`,

@@ -18,6 +18,7 @@ import type { ManagedCluster } from '../../state/store.js';
 import { checkArchivingStep } from '../../steps/stanza.js';
 import { pointStanzaFileStep } from '../../steps/stanza-file.js';
 import { UsageError } from '../../errors.js';
+import { sessionsCut, sessionsOf } from '../../steps/downtime.js';
 import { parseStanzaFile } from '../../pgbackrest/config.js';
 
 export const setPortOptionsSchema = runFlagsSchema.extend({ name: nameSchema, port: z.number().int().min(1024).max(65535) });
@@ -41,11 +42,7 @@ export async function gatherSetPort(ctx: Context, o: SetPortOptions): Promise<Se
   const [managed, clusters, listening, lock] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner), listeningPorts(ctx.fs), lockFacts(ctx, o.name)]);
   const record = managed.records.find((r) => r.name === o.name);
   const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
-  let sessions: number | undefined;
-  if (cluster?.running) {
-    const r = await ctx.runner.run(pg.psqlValue({ version: cluster.version, port: cluster.port }, pg.SESSIONS_SQL), { check: false });
-    if (r.exitCode === 0) sessions = Number(r.stdout.trim());
-  }
+  const sessions = await sessionsOf(ctx, cluster);
   return {
     uid: ctx.host.uid,
     record,
@@ -100,7 +97,7 @@ export function planSetPort(f: SetPortFacts, o: SetPortOptions, env: PlanEnv): P
   const rec = required(f.record, `the pgmam record of ${o.name}`);
   const c = required(f.cluster, `the cluster ${o.name}`);
   const label = rec.cluster;
-  const cut = f.sessions === undefined ? 'connected sessions (if any) will be cut' : f.sessions === 0 ? 'no session is connected' : `${f.sessions} session${f.sessions === 1 ? ' is' : 's are'} connected and will be cut`;
+  const cut = sessionsCut(f.sessions);
   // The cluster on that port already, its stanza file behind (a port changed by hand): only the stanza file.
   if (c.port === o.port)
     return {

@@ -132,9 +132,13 @@ describe('branch create', () => {
 describe('branch sync', () => {
   const syncFacts = (over: Partial<BranchSyncFacts> = {}): BranchSyncFacts => ({
     uid: 0, replicas: [], now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
-    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, ...over,
+    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, sessions: 1, ...over,
   });
   const o = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
+  it('opens its plan with the downtime: about how long, and the sessions it cuts', () => {
+    const sized = parent({ stanza: { ...parent().stanza!, backup: parent().stanza!.backup.map((b) => ({ ...b, info: { size: 300 * 1024 * 1024 } })) } });
+    expect(planBranchSync(syncFacts({ parent: sized }), o, ctx).downtime).toBe("15/app1_dev stops for about 8 s (from the backup's 300 MB); 1 session is connected and will be cut");
+  });
   it('refuses anything that is not a branch: no reversed sync', () => {
     const g = branchSyncGuards(syncFacts({ record: record('app1', 'app') }), { ...o, name: 'app1' });
     expect(g.filter((x) => !x.check().ok).map((x) => x.check())).toEqual([expect.objectContaining({ reason: expect.stringContaining('no bidirectional or reversed sync') })]);
@@ -255,7 +259,7 @@ describe('branch create and sync killed at each step: one outcome per step', () 
   const syncOpts = { name: 'app1_dev', dryRun: false, yes: true, keepOnError: false, json: false };
   const syncFacts = (): BranchSyncFacts => ({
     uid: 0, replicas: [], now: new Date('2026-11-22T06:00:00Z'), record: record('app1_dev', 'branch', 'app1'), cluster: cluster('app1_dev', 5434),
-    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined,
+    lock: { holder: undefined, alive: false }, parent: parent(), postgres: { uid: 101, gid: 104 }, extras: {}, reflink: undefined, sessions: 1,
   });
   const sync = planBranchSync(syncFacts(), syncOpts, ctx);
   const handOverAt = sync.steps.findIndex((s) => s.id === 'hand-over');

@@ -21,6 +21,7 @@ function facts(over: Partial<PitrFacts> = {}): PitrFacts {
     now: new Date('2026-11-22T06:00:00Z'),
     record,
     cluster,
+    sessions: 3,
     lock: { holder: undefined, alive: false },
     signalFiles: [],
     server: { inRecovery: false, timeline: 1 },
@@ -56,6 +57,17 @@ const to = (t: string): PitrOptions => ({ ref: { version: undefined, name: 'app1
 const env: PlanEnv = planEnv();
 const planPitr = (f: PitrFacts, o: PitrOptions) => assemblePlan(pitrCommand, f, o, env);
 const failed = (f: PitrFacts, o: PitrOptions) => pitrGuards(f, o, 256).map((g) => [g.id, g.check()] as const).filter(([, r]) => !r.ok);
+
+describe('pitr: downtime said plainly', () => {
+  it('the plan opens with how long and how many sessions it cuts; from the last drill when the app has one', () => {
+    const o = { ref: { name: 'app1' }, mode: { kind: 'latest' as const }, dryRun: false, yes: true, keepOnError: false, json: false } as unknown as PitrOptions;
+    const p = assemblePlan(pitrCommand, facts(), o, planEnv());
+    expect(renderPlan(p, 0).split('\n')[0]).toBe("downtime: 15/app1 stops for about 6 s (from the backup's 0 MB); 3 sessions are connected and will be cut");
+    const run = { at: 'x', ok: true, rtoSeconds: 41.2, rpoSeconds: 0, rpoBytes: 0, lostTransactions: 0, lastReplayedAt: null, backup: 'F', repo: 'local', failedStep: null, error: null };
+    const drilled = { ...record, drill: { last: run, lastOk: run } };
+    expect(assemblePlan(pitrCommand, facts({ record: drilled }), o, planEnv()).downtime).toBe('15/app1 stops for about 42 s (its last restore drill took 41.2 s); 3 sessions are connected and will be cut');
+  });
+});
 
 describe('pitr guards', () => {
   it('all pass for a target inside the window', () => expect(failed(facts(), to('2026-11-22 05:45:00+00'))).toEqual([]));
