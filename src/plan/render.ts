@@ -32,3 +32,6 @@ export function renderTable(head: string[], rows: string[][]): string {
   const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   return `${table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
 }
+
+/** One format for times in human output, everywhere: 2026-12-01 04:38:32Z (JSON keeps ISO-8601). */
+export const humanTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');

@@ -4,7 +4,7 @@ import type { Context } from '../../context.js';
 import { managedClusters, readClusters } from '../../host/facts.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
-import { renderTable } from '../../plan/render.js';
+import { humanTime, renderTable } from '../../plan/render.js';
 import type { ManagedCluster } from '../../state/store.js';
 
 export const branchListOptionsSchema = runFlagsSchema;
@@ -30,7 +30,7 @@ export function branchRows(managed: ManagedCluster[], clusters: HostCluster[]): 
 }
 
 export function renderBranchTable(rows: BranchRow[]): string {
-  return renderTable(['BRANCH', 'PARENT', 'PORT', 'STATUS', 'CREATED', 'SYNCED'], rows.map((r) => [r.cluster, r.parent ?? '-', String(r.port ?? '-'), r.status, r.createdAt, r.syncedAt ?? '-']));
+  return renderTable(['BRANCH', 'PARENT', 'PORT', 'STATUS', 'CREATED', 'SYNCED'], rows.map((r) => [r.cluster, r.parent ?? '-', String(r.port ?? '-'), r.status, humanTime(r.createdAt), r.syncedAt ? humanTime(r.syncedAt) : '-']));
 }
 
 export const branchListCommand: CommandModule<BranchListOptions, BranchRow[]> = {

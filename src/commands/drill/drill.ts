@@ -3,6 +3,7 @@
 // (promoted, pg_amcheck, the app's probe), RTO and RPO measured into the app's record, the scratch
 // dropped. The app is never stopped or written to. A failed drill removes its scratch cluster (kept
 // with --keep-on-error) and exits 7 naming the step.
+import { humanTime } from '../../plan/render.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { runsAsRoot, enoughDisk } from '../../guards/host.js';
@@ -257,8 +258,7 @@ async function outcomeOf(ctx: Context, b: BatchOutcome<DrillTargetOptions, Drill
 }
 
 const secs = (s: number | null) => (s === null ? '?' : `${s} s`);
-/** One format for times in human output: 2026-12-01 04:38:32Z. */
-const shortTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+const shortTime = humanTime;
 
 export function renderDrills(outcomes: DrillOutcome[]): string {
   const lines = outcomes.map((x) => {

@@ -1,5 +1,6 @@
 // `pgmam list`: every cluster on the host, managed or not, with its backups and recovery window.
 // Host facts (port, status, backups) are read from the host; pgmam's records add role, parent, preserved.
+import { humanTime } from '../../plan/render.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../../host/inventory.js';
@@ -9,8 +10,7 @@ import { RefusedError } from '../../errors.js';
 export const listOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()).default([]), wide: z.boolean().default(false) });
 export type ListOptions = z.infer<typeof listOptionsSchema>;
 
-/** One format for times in human output: 2026-12-01 04:38:32Z. */
-const short = (isoTime: string) => isoTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+const short = humanTime;
 
 /** The status cell: interrupted, failed and fenced clusters say so (the lines after the table say more). */
 const statusOf = (e: ListEntry, wide: boolean) =>

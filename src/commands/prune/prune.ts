@@ -1,6 +1,7 @@
 // `pgmam prune <app> [--older-than 7d]`: remove preserved data directories (left by pitr, undo, sync,
 // resetwal) older than the given age. pgmam never removes them on its own; this is the one way, guarded:
 // typed name or --yes, --dry-run lists what would go, and nothing an interrupted operation still needs.
+import { humanTime } from '../../plan/render.js';
 import { UsageError } from '../../errors.js';
 import { DURATION_PATTERN, durationSeconds } from '../../config/schema.js';
 import { z } from 'zod';
@@ -66,7 +67,7 @@ export function pruneGuards(f: PruneFacts, o: PruneOptions): Guard[] {
 function removePreservedStep(name: string, p: Preserved): Step {
   return {
     id: 'remove-preserved',
-    title: `remove ${p.path} (${p.reason}, ${p.createdAt})`,
+    title: `remove ${p.path} (${p.reason}, ${humanTime(p.createdAt)})`,
     effect: 'destroy',
     run: async (c: Context) => {
       await c.fs.rm(p.path, { recursive: true });

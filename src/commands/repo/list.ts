@@ -5,7 +5,7 @@ import { retentionOf } from '../../config/schema.js';
 import type { Context } from '../../context.js';
 import { managedClusters, readMainConfig, repoPathFrom } from '../../host/facts.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
-import { renderTable } from '../../plan/render.js';
+import { humanTime, renderTable } from '../../plan/render.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { classifyProbe } from '../../pgbackrest/probe.js';
 import { LOCAL_REPO, readRepos, repoWhere, type RepoRecord } from '../../state/repos.js';
@@ -111,7 +111,7 @@ export async function gatherRepoApps(ctx: Context, name: string): Promise<{ rows
 export function renderRepoApps(rows: RepoAppRow[]): string {
   return renderTable(
     ['STANZA', 'HOST', 'ROLE', 'HERE', 'NEWEST BACKUP', 'NEWEST WAL', 'STATUS'],
-    rows.map((r) => [r.stanza, r.host ?? '-', r.role ?? '-', r.here ? 'yes' : 'no', r.newestBackup ? `${r.newestBackup.label} (${r.newestBackup.stoppedAt})` : '-', r.newestWal ?? '-', r.status]),
+    rows.map((r) => [r.stanza, r.host ?? '-', r.role ?? '-', r.here ? 'yes' : 'no', r.newestBackup ? `${r.newestBackup.label} (${humanTime(r.newestBackup.stoppedAt)})` : '-', r.newestWal ?? '-', r.status]),
   );
 }
 

@@ -2,6 +2,7 @@
 // log), what it holds (databases and their sizes), how it is backed up (stanza, each repository's
 // newest backup and recovery window), what pgmam keeps of it (preserved directories), its branches
 // and replicas, its TLS certificate and its last restore drill. Reads only.
+import { humanTime } from '../../plan/render.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { clusterIsManaged } from '../../guards/cluster.js';
@@ -71,8 +72,7 @@ export async function gatherShow(ctx: Context, o: ShowOptions): Promise<ShowFact
   };
 }
 
-/** One format for times in human output: 2026-12-01 04:38:32Z. */
-const t = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+const t = humanTime;
 const size = (b: number) => (b < 1024 * 1024 ? `${Math.round(b / 1024)} kB` : b < 1024 ** 3 ? `${(b / 1024 / 1024).toFixed(1)} MB` : `${(b / 1024 ** 3).toFixed(2)} GB`);
 
 export function renderDetails(d: AppDetails): string {
