@@ -153,3 +153,6 @@ export function currentPrimary(records: readonly ManagedCluster[], name: string)
   }
   return r;
 }
+
+/** The directory pitr --undo puts back: the newest one a pitr preserved. */
+export const undoSource = (preserved: readonly Preserved[]): Preserved | undefined => [...preserved].reverse().find((p) => p.reason === 'pitr');

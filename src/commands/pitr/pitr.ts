@@ -27,7 +27,7 @@ import { parseTarget, targetTimeSchema } from '../../restore/target.js';
 import type { LockHolder } from '../../state/lock.js';
 import type { Journal } from '../../state/journal.js';
 import { relayReplicasSteps, replicaViews, stopReplicasSteps, type ReplicaView } from '../../steps/replication.js';
-import { readRecord, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
+import { readRecord, undoSource, updateManaged, type ManagedCluster, type Preserved } from '../../state/store.js';
 import { backupAndMark, checkArchivingStep } from '../../steps/stanza.js';
 import { downtimeLine, restoreDowntime, sessionsOf } from '../../steps/downtime.js';
 import { alignStanzaFileStep } from '../../steps/stanza-file.js';
@@ -91,7 +91,7 @@ export async function gatherPitrFacts(ctx: Context, o: PitrOptions): Promise<Pit
   facts.freeBytes = free;
   facts.tablespaces = await ctx.fs.readdir(`${dataDir}/pg_tblspc`);
 
-  const last = [...record.preserved].reverse().find((p) => p.reason === 'pitr');
+  const last = undoSource(record.preserved);
   if (last) {
     const holdsDataDir = await ctx.fs.exists(`${last.path}/PG_VERSION`);
     const ctl = holdsDataDir ? await runner.run(pg.pgControlData(cluster.version, last.path), { check: false }) : undefined;

@@ -14,9 +14,9 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type Recovery } from
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { describeJournal, readJournal, type Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
-import { updateManaged, type ManagedCluster, type Preserved, readRecord, recordPath, preservedSchema } from '../../state/store.js';
+import { updateManaged, type ManagedCluster, type Preserved, readRecord, recordPath, preservedSchema, undoSource } from '../../state/store.js';
 
-export const pruneOptionsSchema = runFlagsSchema.extend({ name: nameSchema, olderThanSeconds: z.number().int().nonnegative() });
+export const pruneOptionsSchema = runFlagsSchema.extend({ name: nameSchema, olderThanSeconds: z.number().int().nonnegative(), /** --older-than as the user wrote it (7d), for the messages. */ olderThanText: z.string().optional() });
 export type PruneOptions = z.infer<typeof pruneOptionsSchema>;
 
 export interface PruneFacts {
@@ -89,8 +89,12 @@ export function planPrune(f: PruneFacts, o: PruneOptions): PlanBody {
   return {
     target: f.record?.cluster ?? o.name,
     steps: old.map((p) => removePreservedStep(o.name, p)),
-    journal: { rerun: `pgmam prune ${o.name} --older-than ${o.olderThanSeconds}s --yes`, data: { preserved: old } satisfies PruneJournal },
-    notes: [old.length ? `${old.length} preserved director${old.length === 1 ? 'y is' : 'ies are'} removed for good` : 'nothing to remove'],
+    journal: { rerun: `pgmam prune ${o.name} --older-than ${o.olderThanText ?? `${o.olderThanSeconds}s`} --yes`, data: { preserved: old } satisfies PruneJournal },
+    notes: [
+      old.length ? `${old.length} preserved director${old.length === 1 ? 'y is' : 'ies are'} removed for good` : 'nothing to remove',
+      // pitr --undo puts back the newest directory a pitr preserved: removing it takes the undo away.
+      ...old.filter((p) => p === undoSource(f.record?.preserved ?? [])).map((p) => `warning: ${p.path} is the one pgmam pitr ${o.name} --undo puts back: once removed, that pitr cannot be undone`),
+    ],
   };
 }
 
@@ -101,7 +105,7 @@ export async function recoverPrune(_ctx: Context, j: Journal, d: PruneJournal): 
 
 async function reportPrune(ctx: Context, o: PruneOptions, f: PruneFacts, plan: { target: string }): Promise<void> {
   const old = oldOnes(f, o).map((p) => p.path);
-  if (!old.length) return ctx.io.out(o.json ? '[]\n' : `${plan.target}: no preserved directory is older than ${Math.round(o.olderThanSeconds / 3600)} h\n`);
+  if (!old.length) return ctx.io.out(o.json ? '[]\n' : `${plan.target}: no preserved directory is older than ${o.olderThanText ?? `${o.olderThanSeconds}s`}\n`);
   ctx.io.out(o.json ? `${JSON.stringify(old)}\n` : `${plan.target}: removed ${old.join(', ')}\n`);
 }
 
@@ -116,9 +120,9 @@ export const pruneCommand: CommandModule<PruneOptions, PruneFacts, PruneJournal>
         name: nameArg('cluster name'),
         olderThan: z.string().transform((v) => {
           if (!DURATION_PATTERN.test(v)) throw new UsageError(`--older-than must be an age such as 7d, 12h or 30m (got "${v}")`);
-          return durationSeconds(v);
+          return { seconds: durationSeconds(v), text: v.trim() };
         }),
-      }).transform(({ name, olderThan }) => ({ name, olderThanSeconds: olderThan })),
+      }).transform(({ name, olderThan }) => ({ name, olderThanSeconds: olderThan.seconds, olderThanText: olderThan.text })),
     },
     options: pruneOptionsSchema,
     examples: ['pgmam prune app1 --dry-run', 'pgmam prune app1 --older-than 7d --yes'],

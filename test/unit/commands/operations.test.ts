@@ -37,6 +37,16 @@ describe('prune', () => {
     expect(plan).toMatchObject({ destructive: true, typeToConfirm: 'app1', journal: { data: { preserved: [record.preserved[0]] } } });
   });
 
+  it('warns when it removes the directory pitr --undo would put back; says the age as given', async () => {
+    const onlyPitr = { ...record, preserved: [record.preserved[0]!] };
+    expect(assemblePlan(pruneCommand, facts({ record: onlyPitr }), week, env).notes).toContain(`warning: ${dir}.pre-pitr-20261110T000000Z is the one pgmam pitr app1 --undo puts back: once removed, that pitr cannot be undone`);
+    // The newest pitr directory stays: the older one is not the undo's.
+    expect(assemblePlan(pruneCommand, facts(), week, env).notes?.some((n) => n.startsWith('warning:'))).toBe(false);
+    const { ctx, out } = fakeContext();
+    await pruneCommand.report(ctx, { ...week, olderThanSeconds: 30 * 86400, olderThanText: '30d' }, facts(), assemblePlan(pruneCommand, facts(), { ...week, olderThanSeconds: 30 * 86400, olderThanText: '30d' }, env));
+    expect(out.join('')).toBe('15/app1: no preserved directory is older than 30d\n');
+  });
+
   it('a dropped app: its preserved directories sit beside the data directory it had; the record goes with the last one', async () => {
     const { ctx, fs } = fakeContext();
     const dropped = { ...record, dropped: { at: 'x', dataDir: dir }, preserved: [record.preserved[0]!] };
