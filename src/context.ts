@@ -28,7 +28,8 @@ export interface Prompter {
   /** Ask the user to type `expected`; true when they did. */
   typeToConfirm(message: string, expected: string): Promise<boolean>;
   choose(message: string, choices: string[]): Promise<string>;
-  ask(message: string, defaultValue: string): Promise<string>;
+  /** `validate`: true, or why the answer is refused (asked again, never a usage error after the fact). */
+  ask(message: string, defaultValue: string, validate?: (answer: string) => true | string): Promise<string>;
 }
 
 export interface HostInfo {

@@ -8,7 +8,7 @@ import type { Context, ProgressLine } from './context.js';
 import { ExitCode, PgmamError } from './errors.js';
 import { ChildGroups } from './runner/children.js';
 import { commandsFor, configFlag } from './cli/commands.js';
-import { isLegacyName, translateLegacy } from './cli/legacy.js';
+import { isLegacyName, legacyHelp, translateLegacy } from './cli/legacy.js';
 import type { GlobalOptions } from './cli/program.js';
 import { lsClusters } from './pg/commands.js';
 import type { Prefetched } from './runner/prefetch.js';
@@ -155,9 +155,9 @@ async function makeContext(g: GlobalOptions, command: string): Promise<Context> 
         const { select } = await import('@inquirer/prompts');
         return select({ message, choices: choices.map((c) => ({ name: c, value: c })) });
       },
-      async ask(message, defaultValue) {
+      async ask(message, defaultValue, validate) {
         const { input } = await import('@inquirer/prompts');
-        return input({ message, default: defaultValue });
+        return input({ message, default: defaultValue, ...(validate ? { validate } : {}) });
       },
     },
     config,
@@ -194,6 +194,11 @@ function isStandalone(): boolean {
 async function main(): Promise<number> {
   const { path: selfPath, invokedAs } = self();
   try {
+    // A legacy name's help is its own usage (the legacy flags), not pgmam's.
+    if (isLegacyName(invokedAs) && process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+      write(legacyHelp(invokedAs));
+      return ExitCode.ok;
+    }
     const args = isLegacyName(invokedAs) ? translateLegacy(invokedAs, process.argv.slice(2)) : process.argv.slice(2);
     // The version alone needs no command line parser: it answers before commander (and the child
     // process module it loads) is read, as commander would (`pgmam --version`, `-V`).

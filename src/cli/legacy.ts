@@ -15,6 +15,19 @@ export const LEGACY_USAGE: { readonly [N in LegacyName]: { synopsis: string; bec
 
 export const isLegacyName = (n: string): n is LegacyName => (LEGACY_NAMES as readonly string[]).includes(n);
 
+/** `pgbranch --help` (any legacy name): its own flags, what they become, and where the full help is. */
+export function legacyHelp(name: LegacyName): string {
+  const u = LEGACY_USAGE[name];
+  return [
+    `usage: ${u.synopsis}`,
+    `  the same as: ${u.becomes}`,
+    ...(name === 'pgbranch' ? ['  pgbranch -c alone asks on a terminal: the parent, the label, the port'] : []),
+    '  also: -y/--yes, --dry-run, --json, -q, -v, --config FILE',
+    `  the full help: pgmam ${u.command} --help (man pgmam-${u.command.replace(' ', '-')})`,
+    '',
+  ].join('\n');
+}
+
 /** Takes `-x VALUE` out of args; returns the value (or undefined). */
 function take(args: string[], flags: string[]): string | undefined {
   const i = args.findIndex((a) => flags.includes(a));

@@ -113,12 +113,14 @@ describe('pgmam branch create', () => {
   it('the interactive pgbranch -c, on a real terminal, picks the parent and asks the label', async () => {
     const dir = mkdtempSync('/tmp/pgmam-legacy-');
     symlinkSync(PGMAM, `${dir}/pgbranch`);
-    const r = await execa('python3', [`${ROOT}/test/integration/pty-drive.py`, '120', 'Branch which cluster', '\\r', 'Label of the branch', 'pty\\r', '--', `${dir}/pgbranch`, '-c', '-q'], {
+    // A label that cannot make a branch name is asked again (not a ✔ and then exit 2); the port is offered.
+    const r = await execa('python3', [`${ROOT}/test/integration/pty-drive.py`, '120', 'Branch which cluster', '\\r', 'Label of the branch', 'QA Test\\r', 'is not a branch name', '\\x15pty\\r', 'Port', '\\r', '--', `${dir}/pgbranch`, '-c', '-q'], {
       reject: false,
       env: { PGMAM_CONFIG: CONFIG },
     });
     rmSync(dir, { recursive: true });
     expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.stdout).toContain(`${parent}_QA Test is not a branch name`);
     const b = await listEntry(`${parent}_pty`);
     expect(b).toMatchObject({ status: 'online', managed: true });
     expect(await rows(b.port)).toBe('A,X,Y');

@@ -11,11 +11,15 @@ describe('pgmam install-links', () => {
       expect(readlinkSync(`${prefix}/pgmam`)).toBe(PGMAM);
       for (const n of ['initcluster', 'pitr', 'pgbranch', 'pgbackup']) expect(readlinkSync(`${prefix}/${n}`)).toBe(`${prefix}/pgmam`);
       expect((await pgmam(['--version'], { bin: `${prefix}/pgmam` })).code).toBe(0);
+      // A legacy name's help is its own usage, with its legacy flags.
       const help = await pgmam(['--help'], { bin: `${prefix}/initcluster` });
-      expect(help.stdout).toContain('Usage: pgmam initcluster');
-      const backup = await pgmam(['--help'], { bin: `${prefix}/pgbackup` });
+      expect(help.stdout).toContain('usage: initcluster -a APP [-p PORT]\n  the same as: pgmam initcluster APP [--port PORT]');
+      const branch = await pgmam(['--help'], { bin: `${prefix}/pgbranch` });
+      expect(branch.code).toBe(0);
+      expect(branch.stdout).toContain('usage: pgbranch -c -a APP [-n NAME] | pgbranch -b BRANCH sync');
+      const backup = await pgmam(['-h'], { bin: `${prefix}/pgbackup` });
       expect(backup.code).toBe(0);
-      expect(backup.stdout).toContain('Usage: pgmam backup');
+      expect(backup.stdout).toContain('usage: pgbackup [-path DIR]');
       // Running it again changes nothing and succeeds.
       await pgmamOk(['install-links', '--prefix', prefix]);
     } finally {

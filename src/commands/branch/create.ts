@@ -245,11 +245,15 @@ export const branchCreateCommand: CommandModule<BranchCreateOptions, BranchCreat
 };
 
 /** Without a parent on a terminal: pick one of the managed clusters and a label; without a terminal: a usage error. */
-export async function askParent(ctx: Context): Promise<{ parent: string; label: string }> {
+export async function askParent(ctx: Context): Promise<{ parent: string; label: string; port?: number }> {
   if (!ctx.io.interactive) throw new UsageError('branch create needs a parent (pgmam branch create <parent>, or pgbranch -c -a <parent> -n <label>) when there is no terminal');
   const names = (await managedClusters(ctx)).records.map((r) => r.name).sort();
   if (!names.length) throw new UsageError('no cluster is managed by pgmam yet: create one with pgmam initcluster');
   const parent = await ctx.prompter.choose('Branch which cluster?', names);
-  const label = await ctx.prompter.ask('Label of the branch (the branch is <parent>_<label>):', 'dev');
-  return { parent, label };
+  // A label that cannot make a branch name is asked again, on the spot; so is a port out of range.
+  const label = await ctx.prompter.ask('Label of the branch (the branch is <parent>_<label>):', 'dev', (v) =>
+    NAME_PATTERN.test(v) && NAME_PATTERN.test(`${parent}_${v}`) ? true : `${parent}_${v} is not a branch name: lowercase letters, digits and _, starting with a letter, at most 48 characters in all`,
+  );
+  const port = await ctx.prompter.ask('Port (empty: the first free one in port-min..port-max):', '', (v) => (v === '' || (/^\d+$/.test(v) && Number(v) >= 1024 && Number(v) <= 65535) ? true : 'a port between 1024 and 65535, or empty'));
+  return { parent, label, ...(port ? { port: Number(port) } : {}) };
 }
