@@ -134,7 +134,8 @@ const CASES: Case[] = [
   { what: 'a branch name too long in all', args: () => ['branch', 'create', app, '--name', 'x'.repeat(45)], code: 2 },
   { what: 'pitr of a path', args: () => ['pitr', '../etc', '--latest'], code: 2 },
   { what: 'drop of a name with ;', args: () => ['drop', 'a;b', '--yes'], code: 2 },
-  { what: 'adopt without a version', args: () => ['adopt', 'main', '--yes'], code: 2 },
+  // A bare name is the one cluster of that name on the host (never 15/main here: a name no cluster has).
+  { what: 'adopt of a bare name no cluster has', args: () => ['adopt', 't_nosuch_bare', '--yes'], code: 2 },
   { what: 'prune with a bad age', args: () => ['prune', app, '--older-than', 'a week'], code: 2 },
   // ports
   { what: 'port 0', args: () => ['initcluster', 't_newone', '-p', '0'], code: 2 },

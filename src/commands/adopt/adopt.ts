@@ -212,10 +212,19 @@ export async function recoverAdopt(ctx: Context, j: Journal, d: AdoptJournal): P
   return { way: 'finished', steps, finished: `${j.target} is managed by pgmam (the interrupted adopt is finished)\n` };
 }
 
-export function parseAdoptRef(value: string | undefined): { version: string; name: string } {
-  const m = /^(\d{1,2})\/([^/\s]+)$/.exec(value ?? '');
-  if (!m) throw new UsageError(`adopt needs VERSION/NAME, as pg_lsclusters shows it (e.g. 15/main); got "${value ?? ''}"`);
-  return { version: m[1]!, name: m[2]! };
+/** VERSION/NAME, or a bare NAME (its version found on the host in prepare: only one may have it). */
+export function parseAdoptRef(value: string | undefined): { version: string | undefined; name: string } {
+  const m = /^(?:(\d{1,2})\/)?([^/\s]+)$/.exec(value ?? '');
+  if (!m) throw new UsageError(`adopt needs NAME or VERSION/NAME, as pg_lsclusters shows it (e.g. main or 15/main); got "${value ?? ''}"`);
+  return { version: m[1], name: m[2]! };
+}
+
+/** A bare name's version: the one cluster of that name on the host; none or several is a usage error naming them. */
+export async function resolveAdoptVersion(ctx: Context, ref: { version: string | undefined; name: string }): Promise<{ version: string; name: string }> {
+  if (ref.version) return { version: ref.version, name: ref.name };
+  const found = (await readClusters(ctx.runner)).filter((c) => c.name === ref.name);
+  if (found.length === 1) return { version: found[0]!.version, name: ref.name };
+  throw new UsageError(found.length ? `${ref.name} names ${found.map((c) => `${c.version}/${c.name}`).join(' and ')}: say which, e.g. pgmam adopt ${found[0]!.version}/${ref.name}` : `the host has no cluster named ${ref.name} (see pgmam list)`);
 }
 
 async function reportAdopt(ctx: Context, o: AdoptOptions, f: AdoptFacts, plan: { target: string; destructive: boolean }): Promise<void> {
@@ -228,13 +237,17 @@ export const adoptCommand: CommandModule<AdoptOptions, AdoptFacts, AdoptJournal>
     name: 'adopt',
     summary: 'bring an existing cluster under pgmam: archiving to its own stanza, first full backup; restarts it only when archive_mode must change',
     cli: {
-      args: [{ syntax: '<cluster>', key: 'cluster', help: 'VERSION/NAME, as pg_lsclusters shows it' }],
+      args: [{ syntax: '<cluster>', key: 'cluster', help: 'NAME (the one cluster of that name), or VERSION/NAME as pg_lsclusters shows it' }],
       flags: [{ flags: '--replace-archive-command', help: 'replace an archive_command that sends WAL elsewhere' }],
       input: z.object({ cluster: z.string(), replaceArchiveCommand: flag }).transform((r) => ({ ...parseAdoptRef(r.cluster), replaceArchiveCommand: r.replaceArchiveCommand })),
+      prepare: async (ctx, i) => {
+        const input = i as { version: string | undefined; name: string };
+        return { ...input, ...(await resolveAdoptVersion(ctx, input)) };
+      },
       keepOnError: true,
     },
     options: adoptOptionsSchema,
-    examples: ['pgmam adopt 15/main --dry-run', 'pgmam adopt 15/main --yes', 'pgmam adopt 15/legacy --replace-archive-command --yes'],
+    examples: ['pgmam adopt 15/main --dry-run', 'pgmam adopt main --yes                # the one cluster named main on the host', 'pgmam adopt 15/legacy --replace-archive-command --yes'],
     target: (o) => o.name,
     // A restart cuts the application's connections: confirmed on a terminal, or --yes.
     destructive: (_o, f) => adoptNeedsRestart(f),

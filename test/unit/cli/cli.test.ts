@@ -136,7 +136,7 @@ describe('usage errors (exit 2) before anything runs', () => {
     [['export', 'a1', '--verify', '/x']],
     [['schedule', 'sometimes']],
     [['check', '--prometheus', 'relative.prom']],
-    [['adopt', 'main']],
+    [['adopt', '15/a/b']],
     [['prune', 'app1', '--older-than', 'a week']],
     [['install-links', '--prefix', 'bin']],
     [['halt', 'app1']],

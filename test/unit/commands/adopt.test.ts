@@ -3,7 +3,7 @@ import { type Journal } from '../../../src/state/journal.js';
 import { fakeContext } from '../fakes.js';
 import { describe, expect, it } from 'vitest';
 import { aNewCluster, planEnv, aCluster } from '../fixtures.js';
-import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions, recoverAdopt, type AdoptJournal } from '../../../src/commands/adopt/adopt.js';
+import { adoptCommand, adoptGuards, type AdoptFacts, type AdoptOptions, recoverAdopt, resolveAdoptVersion, type AdoptJournal } from '../../../src/commands/adopt/adopt.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { HostCluster } from '../../../src/pg/clusters.js';
 
@@ -58,5 +58,22 @@ describe('an interrupted adopt', () => {
     expect(r.way).toBe('finished');
     expect(r.steps.map((s) => s.id)).toEqual(steps.slice(at));
     expect(r.steps.filter((s) => s.effect === 'destroy')).toEqual([]);
+  });
+});
+
+describe('adopt: a bare name', () => {
+  const ls = (versions: number[]) => JSON.stringify(versions.map((v) => ({ version: v, cluster: 'legacy', port: 5440 + v, running: 1, pgdata: `/var/lib/postgresql/${v}/legacy`, configdir: `/etc/postgresql/${v}/legacy`, logfile: '/l' })));
+  it('is the one cluster of that name on the host', async () => {
+    const { ctx, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: ls([15]) });
+    expect(await resolveAdoptVersion(ctx, { version: undefined, name: 'legacy' })).toEqual({ version: '15', name: 'legacy' });
+  });
+  it('two versions of it, or none: a usage error that names them', async () => {
+    const { ctx, runner } = fakeContext();
+    runner.register('pg_lsclusters --json', { stdout: ls([15, 16]) });
+    await expect(resolveAdoptVersion(ctx, { version: undefined, name: 'legacy' })).rejects.toMatchObject({ exitCode: 2, message: 'legacy names 15/legacy and 16/legacy: say which, e.g. pgmam adopt 15/legacy' });
+    const none = fakeContext();
+    none.runner.register('pg_lsclusters --json', { stdout: '[]' });
+    await expect(resolveAdoptVersion(none.ctx, { version: undefined, name: 'legacy' })).rejects.toMatchObject({ exitCode: 2 });
   });
 });
