@@ -115,6 +115,16 @@ export async function resolveAppName(ctx: Pick<Context, 'fs' | 'paths'>, name: s
   return currentPrimary((await managedClusters(ctx)).records, name)?.name ?? name;
 }
 
+/** A cli spec's prepare for commands on one app: its `name` resolved to the app's primary now. */
+export const resolvingApp = async (ctx: Pick<Context, 'fs' | 'paths'>, input: object): Promise<object> => ({ ...input, name: await resolveAppName(ctx, (input as { name: string }).name) });
+
+/** One managed cluster by name, and the host's cluster for it (either undefined when missing). */
+export async function managedApp(ctx: Context, name: string): Promise<{ record: ManagedCluster | undefined; cluster: HostCluster | undefined; managed: ManagedCluster[]; clusters: HostCluster[] }> {
+  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
+  const record = managed.records.find((r) => r.name === name);
+  return { record, cluster: record && clusters.find((c) => c.name === record.name && c.version === record.version), managed: managed.records, clusters };
+}
+
 /** pgmam's records: the managed clusters, and apart from them the dropped ones kept for their preserved directories. */
 export async function managedClusters(ctx: Pick<Context, 'fs' | 'paths'>): Promise<{ records: ManagedCluster[]; dropped: ManagedCluster[]; unreadable: string[] }> {
   const all = await readManaged(ctx.fs, ctx.paths.clustersDir);

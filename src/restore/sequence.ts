@@ -4,6 +4,7 @@
 // and that the source's archive received nothing. Each command adds only what differs around it.
 import { closeToUsersStep, handOverStep } from '../steps/hand-over.js';
 import type { Cmd } from '../runner/types.js';
+import type { PlanEnv } from '../plan/command.js';
 import type { Step } from '../plan/types.js';
 import type { PgbrScope } from '../pgbackrest/commands.js';
 import type { BackupInfo, StanzaInfo } from '../pgbackrest/info.js';
@@ -129,3 +130,13 @@ export function restoreSequence(s: RestoreSequenceSpec): RestoreSequence {
   if (s.parentArchive) steps.push(verifySourceArchiveStep(s.parentArchive.dir, s.parentArchive.before, recovered));
   return { steps, recovered, handOver: handOverStep(live.id, s.stateDir, s.systemd) };
 }
+
+/** What every restore sequence takes from the plan's environment, besides its source and target. */
+export const restoreEnv = (env: Pick<PlanEnv, 'config' | 'paths' | 'host'>, owner: { uid: number; gid: number }) => ({
+  owner,
+  clustersDir: env.paths.clustersDir,
+  stateDir: env.paths.stateDir,
+  systemd: env.host.systemd,
+  recoveryTimeout: env.config['recovery-timeout'],
+  archiveWaitTimeout: env.config['archive-wait-timeout'],
+});

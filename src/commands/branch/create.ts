@@ -13,7 +13,7 @@ import { archiveCommandFor } from '../../pg/archive-conf.js';
 import * as pg from '../../pg/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { required, type Guard, type Step } from '../../plan/types.js';
-import { restoreSequence } from '../../restore/sequence.js';
+import { restoreEnv, restoreSequence } from '../../restore/sequence.js';
 import { selectSet } from '../../restore/source.js';
 import { enableArchivingStep, type LiveCluster } from '../../restore/steps.js';
 import { targetTimeSchema, parseTarget } from '../../restore/target.js';
@@ -133,12 +133,7 @@ export function planBranchCreate(f: BranchCreateFacts, o: BranchCreateOptions, e
     target: { previousTimeline: p.currentTimeline ?? 0, targetUs: o.at?.epochUs, targetText: o.at?.text },
     isolation: { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) },
     parentArchive: p.archiveDir ? { dir: p.archiveDir, before: p.archiveBefore } : undefined,
-    owner,
-    clustersDir: env.paths.clustersDir,
-    stateDir: env.paths.stateDir,
-    systemd: env.host.systemd,
-    recoveryTimeout: env.config['recovery-timeout'],
-    archiveWaitTimeout: env.config['archive-wait-timeout'],
+    ...restoreEnv(env, owner),
   });
   const first = n.backupAndMark('the first full backup');
   const steps: Step[] = [

@@ -19,7 +19,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type Recovery } from '../../plan/command.js';
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { restoreJournalSchema, rollbackRestoreSteps, timelineOf, type RestoreJournal } from '../../restore/recovery.js';
-import { restoreSequence } from '../../restore/sequence.js';
+import { restoreEnv, restoreSequence } from '../../restore/sequence.js';
 import { enableArchivingStep, stamp, startClusterStep, type LiveCluster } from '../../restore/steps.js';
 import type { Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
@@ -106,7 +106,6 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
   const owner = f.postgres ?? { uid: 0, gid: 0 };
   const scope = stanzaScope(o.name, env.paths.stanzaDir);
   const preserved: Preserved = { path: `${dataDir}.pre-sync-${stamp(f.now)}`, reason: 'sync', createdAt: f.now.toISOString() };
-  const clustersDir = env.paths.clustersDir;
   const running = Boolean(f.cluster?.running);
   const copy = chooseCopy(o.cow, f.reflink, Boolean(p.cluster?.running), o.repo ? `--repo ${o.repo} names a repository to restore from` : undefined);
   const seq = restoreSequence({
@@ -119,12 +118,7 @@ export function planBranchSync(f: BranchSyncFacts, o: BranchSyncOptions, env: Pl
     isolation: { archiveCommand: archiveCommandFor(o.name, scope.configIncludePath) },
     parentArchive: p.archiveDir ? { dir: p.archiveDir, before: p.archiveBefore } : undefined,
     beforeRestore: confStep(pg.confDirOf(id), f.extras, owner),
-    owner,
-    clustersDir,
-    stateDir: env.paths.stateDir,
-    systemd: env.host.systemd,
-    recoveryTimeout: env.config['recovery-timeout'],
-    archiveWaitTimeout: env.config['archive-wait-timeout'],
+    ...restoreEnv(env, owner),
   });
   // Handed over after its post-sync scripts; its stanza is reset and backed up with users back.
   const relay = relayReplicasSteps(f.replicas, o.name, scope.configIncludePath, owner, env.host.systemd, env.config['recovery-timeout']);

@@ -3,7 +3,7 @@
 // pgmam's CA where the cluster has pgmam's TLS. Never a password: where pgmam keeps one, it says where.
 import { z } from 'zod';
 import type { Context } from '../../context.js';
-import { hostFqdn, managedClusters, readClusters, resolveAppName } from '../../host/facts.js';
+import { hostFqdn, managedApp, resolvingApp } from '../../host/facts.js';
 import { readClusterTls } from '../../host/tls.js';
 import { nameArg, nameSchema } from '../../names.js';
 import type { HostCluster } from '../../pg/clusters.js';
@@ -35,9 +35,7 @@ export interface ConninfoFacts {
 }
 
 export async function gatherConninfo(ctx: Context, o: ConninfoOptions): Promise<ConninfoFacts> {
-  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
-  const record = managed.records.find((r) => r.name === o.name);
-  const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
+  const { record, cluster } = await managedApp(ctx, o.name);
   const f: ConninfoFacts = { record, cluster, tls: false, listen: undefined, hostName: ctx.host.name, fqdn: undefined, caFile: caCertPath(ctx.config['tls-dir']), passwordFile: undefined };
   if (!record || !cluster?.dataDir || !o.role) return f;
   const id = { version: record.version, name: record.name };
@@ -76,7 +74,7 @@ export const conninfoCommand: CommandModule<ConninfoOptions, ConninfoFacts> = {
         db: z.string().regex(PG_IDENT, 'database name: letters, digits, _ and $ (at most 63), starting with a letter or _').optional(),
         role: z.string().regex(PG_IDENT, 'role name: letters, digits, _ and $ (at most 63), starting with a letter or _').optional(),
       }),
-      prepare: async (ctx, i) => ({ ...(i as { name: string }), name: await resolveAppName(ctx, (i as { name: string }).name) }),
+      prepare: resolvingApp,
     },
     options: conninfoOptionsSchema,
     examples: ['pgmam conninfo app1', 'pgmam conninfo app1 --db shop --role shop_owner', 'psql "$(pgmam conninfo app1 --db shop --role shop_owner)"'],

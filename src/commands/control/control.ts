@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { runsAsRoot } from '../../guards/host.js';
-import { readClusters, resolveAppName, managedClusters } from '../../host/facts.js';
+import { managedApp, resolvingApp } from '../../host/facts.js';
 import { nameArg, nameSchema } from '../../names.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
@@ -31,9 +31,7 @@ export interface ControlFacts {
 }
 
 export async function gatherControl(ctx: Context, o: { name: string }): Promise<ControlFacts> {
-  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
-  const record = managed.records.find((r) => r.name === o.name);
-  const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
+  const { record, cluster } = await managedApp(ctx, o.name);
   return { uid: ctx.host.uid, record, cluster, sessions: await sessionsOf(ctx, cluster) };
 }
 
@@ -104,7 +102,7 @@ const controlModule = (action: ControlAction, summary: string): CommandModule<Co
       args: [{ syntax: '<app>', key: 'name', help: 'managed cluster' }],
       input: z.object({ name: nameArg('cluster name') }).transform((r) => ({ ...r, action })),
       // An app named alone is its primary now (after a failover, the promoted replica).
-      prepare: async (ctx, i) => ({ ...(i as { name: string }), name: await resolveAppName(ctx, (i as { name: string }).name) }),
+      prepare: resolvingApp,
     },
     options: controlOptionsSchema,
     examples: [`pgmam ${action} app1`],
@@ -151,9 +149,7 @@ export interface StatusFacts {
 }
 
 export async function gatherStatus(ctx: Context, o: StatusOptions): Promise<StatusFacts> {
-  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
-  const record = managed.records.find((r) => r.name === o.name);
-  const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
+  const { record, cluster } = await managedApp(ctx, o.name);
   if (!record || !cluster) return { record, cluster, status: undefined };
   const s: AppStatus = { cluster: record.cluster, status: cluster.running ? 'online' : 'down', port: cluster.port, pid: null, startedAt: null, sessions: null, inRecovery: null, archiving: null, startAtBoot: cluster.startConf ?? null };
   if (cluster.running) {
@@ -190,7 +186,7 @@ export const statusCommand: CommandModule<StatusOptions, StatusFacts> = {
     cli: {
       args: [{ syntax: '<app>', key: 'name', help: 'managed cluster' }],
       input: z.object({ name: nameArg('cluster name') }),
-      prepare: async (ctx, i) => ({ ...(i as { name: string }), name: await resolveAppName(ctx, (i as { name: string }).name) }),
+      prepare: resolvingApp,
     },
     options: statusOptionsSchema,
     examples: ['pgmam status app1', 'pgmam status app1 --json'],

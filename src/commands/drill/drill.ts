@@ -17,7 +17,7 @@ import { batchTargets, runBatch, runFlagsSchema, withLocksOf, type BatchOutcome,
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import { nameSchema, namesArg, optionalNameArg } from '../../names.js';
 import { gatherParent, noParent, parentGuards, restoreFromParent, type ParentFacts } from '../../restore/parent.js';
-import { restoreSequence, type RestoreSource } from '../../restore/sequence.js';
+import { restoreEnv, restoreSequence, type RestoreSource } from '../../restore/sequence.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { selectSet } from '../../restore/source.js';
@@ -149,12 +149,7 @@ export function planDrill(f: DrillFacts, o: DrillTargetOptions, env: PlanEnv): P
     // Only archive_mode = off counts: an archive_command the app set by ALTER SYSTEM comes back with its data, and never runs.
     isolation: {},
     parentArchive: f.app.archiveDir ? { dir: f.app.archiveDir, before: f.app.archiveBefore } : undefined,
-    owner,
-    clustersDir: env.paths.clustersDir,
-    stateDir: env.paths.stateDir,
-    systemd: env.host.systemd,
-    recoveryTimeout: env.config['recovery-timeout'],
-    archiveWaitTimeout: env.config['archive-wait-timeout'],
+    ...restoreEnv(env, owner),
   });
   const at = f.now.toISOString();
   const repo = f.app.repo.name;

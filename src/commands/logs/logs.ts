@@ -3,7 +3,7 @@
 // (and across a rotation) until Ctrl-C. Reads only.
 import { z } from 'zod';
 import type { Context } from '../../context.js';
-import { managedClusters, readClusters, resolveAppName } from '../../host/facts.js';
+import { managedApp, resolvingApp } from '../../host/facts.js';
 import { clusterIsManaged } from '../../guards/cluster.js';
 import { nameArg, nameSchema } from '../../names.js';
 import type { HostCluster } from '../../pg/clusters.js';
@@ -47,9 +47,7 @@ export function pgmamLines(text: string, app: string): string[] {
 const lastLines = (lines: string[], n: number) => (n === 0 ? [] : lines.slice(-n));
 
 export async function gatherLogs(ctx: Context, o: LogsOptions): Promise<LogsFacts> {
-  const [managed, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
-  const record = managed.records.find((r) => r.name === o.name);
-  const cluster = record && clusters.find((c) => c.name === record.name && c.version === record.version);
+  const { record, cluster } = await managedApp(ctx, o.name);
   return { record, cluster, file: o.pgmam ? ctx.paths.logFile : cluster?.logFile };
 }
 
@@ -96,7 +94,7 @@ export const logsCommand: CommandModule<LogsOptions, LogsFacts> = {
         follow: z.boolean().default(false),
         pgmam: z.boolean().default(false),
       }),
-      prepare: async (ctx, i) => ({ ...(i as { name: string }), name: await resolveAppName(ctx, (i as { name: string }).name) }),
+      prepare: resolvingApp,
     },
     options: logsOptionsSchema,
     examples: ['pgmam logs app1', 'pgmam logs app1 -f', 'pgmam logs app1 --pgmam -n 200'],

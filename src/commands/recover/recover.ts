@@ -18,7 +18,7 @@ import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv, type R
 import { fail, pass, required, type Guard, type Step } from '../../plan/types.js';
 import * as pgbr from '../../pgbackrest/commands.js';
 import { repoLines, repoOptions } from '../../pgbackrest/repo-options.js';
-import { expectOf, restoreSequence } from '../../restore/sequence.js';
+import { expectOf, restoreEnv, restoreSequence } from '../../restore/sequence.js';
 import { backupWalArchived, emptySource, hasBackupGuard, selectSet, targetGuards, timelineHistoryAvailable } from '../../restore/source.js';
 import { archiveNewHistoryStep, enableArchivingStep, recordTimelineStep, type LiveCluster } from '../../restore/steps.js';
 import { parseTarget, targetTimeSchema } from '../../restore/target.js';
@@ -206,12 +206,7 @@ export function planRecover(f: RecoverFacts, o: RecoverOptions, env: PlanEnv): P
     live,
     target: { previousTimeline: tli, targetUs: o.to?.epochUs, targetText: o.to?.text },
     isolation: { archiveCommand: archiveCommandFor(f.name, n.scope.configIncludePath) },
-    owner,
-    clustersDir: env.paths.clustersDir,
-    stateDir: env.paths.stateDir,
-    systemd: env.host.systemd,
-    recoveryTimeout: env.config['recovery-timeout'],
-    archiveWaitTimeout: env.config['archive-wait-timeout'],
+    ...restoreEnv(env, owner),
   });
   const first = n.backupAndMark('the first full backup');
   const origin = { stanza: o.app, repo: repo.name, host: s.host, mode: takeover ? ('takeover' as const) : ('copy' as const), timeline: tli, at: f.now.toISOString() };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { clusterIsManaged, clusterIsNotLocked, portIsFree } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
-import { listeningPorts, lockFacts, managedClusters, readClusters, resolveAppName } from '../../host/facts.js';
+import { listeningPorts, lockFacts, managedClusters, readClusters, resolvingApp } from '../../host/facts.js';
 import { nameArg, nameSchema, portArg } from '../../names.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
@@ -135,7 +135,7 @@ export const setPortCommand: CommandModule<SetPortOptions, SetPortFacts, SetPort
         if (r.port === undefined) throw new UsageError('set-port needs the new port');
         return { name: r.name, port: r.port };
       }),
-      prepare: async (ctx, i) => ({ ...(i as { name: string }), name: await resolveAppName(ctx, (i as { name: string }).name) }),
+      prepare: resolvingApp,
     },
     options: setPortOptionsSchema,
     examples: ['pgmam set-port app1 5544'],

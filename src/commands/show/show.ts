@@ -6,7 +6,7 @@ import { humanTime } from '../../plan/render.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { clusterIsManaged } from '../../guards/cluster.js';
-import { resolveAppName } from '../../host/facts.js';
+import { resolvingApp } from '../../host/facts.js';
 import { buildList, gatherListFacts, type ListEntry } from '../../host/inventory.js';
 import { readClusterTls } from '../../host/tls.js';
 import { nameArg, nameSchema } from '../../names.js';
@@ -108,7 +108,7 @@ export const showCommand: CommandModule<ShowOptions, ShowFacts> = {
     cli: {
       args: [{ syntax: '<app>', key: 'name', help: 'managed cluster' }],
       input: z.object({ name: nameArg('cluster name') }),
-      prepare: async (ctx, i) => ({ ...(i as { name: string }), name: await resolveAppName(ctx, (i as { name: string }).name) }),
+      prepare: resolvingApp,
     },
     options: showOptionsSchema,
     examples: ['pgmam show app1', 'pgmam show app1 --json'],
