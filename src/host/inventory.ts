@@ -4,13 +4,15 @@ import type { Context } from '../context.js';
 import type { HostCluster } from '../pg/clusters.js';
 import { clusterLabel } from '../pg/commands.js';
 import * as pgbr from '../pgbackrest/commands.js';
-import { archiveMax, firstBackup, lastBackup, parseInfo, parseRepoLs, type StanzaInfo } from '../pgbackrest/info.js';
+import { archiveMax, lastBackup, parseInfo, parseRepoLs, type StanzaInfo } from '../pgbackrest/info.js';
 import { LOCAL_REPO } from '../state/repos.js';
 import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { ownerAlive, readJournals, stepName, type Journal } from '../state/journal.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
 import { repoScope } from '../pgbackrest/commands.js';
 import { managedClusters, newestArchivedAt, readClusters } from './facts.js';
+import { historyFileName, parseHistory, timelineOfWal, type HistoryEntry } from '../restore/timeline.js';
+import { recoveryWindow as recoveryWindow_, type RecoveryWindow } from '../restore/window.js';
 
 export interface ListEntry {
   cluster: string;
@@ -25,7 +27,7 @@ export interface ListEntry {
   parent: string | null;
   stanza: string | null;
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
-  recoveryWindow: { from: string; to: string } | null;
+  recoveryWindow: RecoveryWindow | null;
   /** Per repository (the local one first): its newest backup and recovery window; a suspended one says since when and why. [] for unmanaged clusters. */
   repos: Array<{ name: string; lastBackup: ListEntry['lastBackup']; recoveryWindow: ListEntry['recoveryWindow']; suspended: { at: string; since: string; reason: string } | null; gaps: Array<{ from: string; to: string | null }> }>;
   preserved: Preserved[];
@@ -54,6 +56,10 @@ export interface ListFacts {
   repoViews: Map<string, RepoView[]>;
   /** Journals of operations whose process (and children) are gone. */
   interrupted: Journal[];
+  /** stanza name → its app's timeline and that timeline's history (what places backups on the app's history). */
+  lineages: Map<string, { timeline: number | undefined; history: HistoryEntry[] }>;
+  /** When the facts were read: a running app's window ends now. */
+  now: Date;
   problems: string[];
 }
 
@@ -118,6 +124,7 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   let stanzas: Map<string, StanzaInfo> | undefined;
   const archivedAt = new Map<string, Date>();
   const repoViews = new Map<string, RepoView[]>();
+  const lineages: ListFacts['lineages'] = new Map();
   const repos = [...new Set(managed.records.map((r) => r.repoPath))];
   if (repos.length && !canReadRepo) problems.push('backup information not shown: reading the pgBackRest repository needs root (run with sudo)');
   if (repos.length && canReadRepo) {
@@ -133,15 +140,16 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
     await Promise.all(
       managed.records.map(async (rec) => {
         const s = stanzas!.get(rec.stanza);
-        const at = s && (await newestArchivedAt(ctx.fs, rec.repoPath, s));
+        const [at, line] = s ? await Promise.all([newestArchivedAt(ctx.fs, rec.repoPath, s), appLineage(ctx, rec, s)]) : [undefined, undefined];
         if (at) archivedAt.set(rec.stanza, at);
+        if (line) lineages.set(rec.stanza, line);
       }),
     );
     // A suspended repository is not in the stanza file: nothing to read there until backup puts it back.
     await Promise.all(managed.records.filter((r) => r.repos.length).map(async (rec) => repoViews.set(rec.stanza, await Promise.all(rec.repos.filter((a) => !a.suspended).map((a) => readRepoView(runner, ctx.paths.stanzaDir, rec.stanza, a))))));
   }
   const clusters = await clustersRead;
-  return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, problems };
+  return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, lineages, now: ctx.clock.now(), problems };
 }
 
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
@@ -161,11 +169,30 @@ export function buildList(f: ListFacts): ListEntry[] {
   return entries;
 }
 
-/** A repository's newest backup and recovery window: from the first backup's end to the newer of the last backup's end and the newest archived WAL. */
-export function windowOf(s: StanzaInfo | undefined, archived: Date | undefined): Pick<ListEntry, 'lastBackup' | 'recoveryWindow'> {
+/**
+ * An app's timeline as its archive and pgmam's record tell it (the newest timeline either knows; no
+ * process per app), and that timeline's history file from the archive: what places its backups.
+ */
+async function appLineage(ctx: Pick<Context, 'fs'>, rec: ManagedCluster, s: StanzaInfo): Promise<{ timeline: number | undefined; history: HistoryEntry[] }> {
+  const max = archiveMax(s);
+  const timeline = Math.max(max ? timelineOfWal(max.wal) : 0, ...rec.timelines.map((t) => t.timeline)) || undefined;
+  if (!timeline || timeline === 1 || !max) return { timeline, history: [] };
+  const text = await ctx.fs.readText(`${rec.repoPath}/archive/${rec.stanza}/${max.id}/${historyFileName(timeline)}`).catch(() => undefined);
+  return { timeline, history: text ? parseHistory(text) : [] };
+}
+
+/**
+ * A repository's newest backup and recovery window — the window pitr accepts (restore/window.ts):
+ * from one second after the first backup on the app's history ends, to now for a running app's local
+ * repository, else to the newest archived WAL.
+ */
+export function windowOf(
+  s: StanzaInfo | undefined,
+  archived: Date | undefined,
+  line: { timeline: number | undefined; history: HistoryEntry[]; timelines: ManagedCluster['timelines']; runningNow?: Date | undefined } | undefined,
+): Pick<ListEntry, 'lastBackup' | 'recoveryWindow'> {
   const last = s && lastBackup(s);
-  const first = s && firstBackup(s);
-  const recoveryWindow = first && last ? { from: iso(first.timestamp.stop), to: new Date(Math.max(last.timestamp.stop * 1000, archived?.getTime() ?? 0)).toISOString() } : null;
+  const recoveryWindow = s && line ? recoveryWindow_({ backups: s.backup, currentTimeline: line.timeline, history: line.history, end: line.runningNow ?? archived, timelines: line.timelines }) : null;
   return { lastBackup: last ? { type: last.type, label: last.label, stoppedAt: iso(last.timestamp.stop) } : null, recoveryWindow };
 }
 
@@ -173,11 +200,12 @@ function entry(version: string, name: string, c: HostCluster | undefined, m: Man
   // A replica shares its app's stanza: the backups and recovery window are the app's, listed there.
   const own = m && m.role !== 'replica' ? m : undefined;
   const s = own ? f.stanzas?.get(own.stanza) : undefined;
-  const { lastBackup: last, recoveryWindow } = windowOf(s, own && f.archivedAt.get(own.stanza));
+  const line = own && { ...(f.lineages.get(own.stanza) ?? { timeline: undefined, history: [] }), timelines: own.timelines };
+  const { lastBackup: last, recoveryWindow } = windowOf(s, own && f.archivedAt.get(own.stanza), line && { ...line, runningNow: c?.running ? f.now : undefined });
   // The WAL a repository missed while suspended: its recovery window has these holes.
   const gapsOf = (name: string) => (m?.repos.find((a) => a.name === name)?.gaps ?? []).map((g) => ({ from: g.from, to: g.to }));
   const suspended = (m?.repos ?? []).flatMap((a) => (a.suspended ? [{ name: a.name, lastBackup: null, recoveryWindow: null, suspended: { at: a.suspended.at, since: a.suspended.since, reason: a.suspended.reason }, gaps: gapsOf(a.name) }] : []));
-  const repos = own ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null, gaps: [] }, ...(f.repoViews.get(own.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt), suspended: null, gaps: gapsOf(v.name) })), ...suspended] : [];
+  const repos = own ? [{ name: LOCAL_REPO, lastBackup: last, recoveryWindow, suspended: null, gaps: [] }, ...(f.repoViews.get(own.stanza) ?? []).map((v) => ({ name: v.name, ...windowOf(v.stanza, v.archivedAt, line), suspended: null, gaps: gapsOf(v.name) })), ...suspended] : [];
   return {
     cluster: `${version}/${name}`,
     name,

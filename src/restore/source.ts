@@ -15,6 +15,7 @@ import { readRepoView } from '../host/inventory.js';
 import { LOCAL_REPO } from '../state/repos.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { formatUs, type TargetTime } from './target.js';
+import { placeInWindow, recoveryWindow, type RecoveryWindow } from './window.js';
 import { abandonedPeriods, chooseSet, historyFileName, lineage, parseHistory, timelineOfWal, usableBackups, type HistoryEntry } from './timeline.js';
 
 export interface SourceFacts {
@@ -223,38 +224,45 @@ export function timelineHistoryAvailable(f: SourceFacts, label: string): Guard {
   };
 }
 
-/** The target is not in the future, lies in the recovery window along the current timeline, and is not only on an abandoned one. */
+/** The recovery window a restore from the chosen repository reaches (the one list shows: one function). */
+export function sourceWindow(f: SourceFacts, o: { now: Date; online: boolean; timelines: ManagedCluster['timelines'] }): RecoveryWindow | null {
+  // A running cluster's WAL is switched and archived before the restore; an attached repository's archive cannot be.
+  const end = o.online && f.repo.index === 1 ? o.now : f.archivedAt;
+  return recoveryWindow({ backups: f.stanza?.backup ?? [], currentTimeline: f.currentTimeline, history: f.history, end, timelines: o.timelines });
+}
+
+/** The target is not in the future and lies in the recovery window along the current timeline, outside what only an abandoned one covers. */
 export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; name: string; now: Date; online: boolean; timelines: ManagedCluster["timelines"] }): Guard[] {
   const { set, usable } = selectSet(f, t);
   const first = usable[0];
   const nowUs = o.now.getTime() * 1000;
+  const window = sourceWindow(f, o);
+  const place = placeInWindow(window, t.epochUs);
   return [
     { id: 'target-is-not-in-the-future', check: () => (t.epochUs > nowUs ? fail(`target ${t.text} is in the future (now is ${formatUs(nowUs)})`) : pass) },
     {
       id: 'target-is-in-recovery-window',
       check() {
-        if (!first) return fail(`${o.label} has no backup on its current timeline to restore from`, `take one: pgmam backup ${o.label.split('/').pop()} --type full`);
-        if (!set)
+        if (!first || place === 'no-window') return fail(`${o.label} has no backup on its current timeline to restore from`, `take one: pgmam backup ${o.label.split('/').pop()} --type full`);
+        if (place === 'before' || !set)
           return fail(
             `target ${t.text} is before the end of the first usable backup (${first.label}, ended ${sec(first.timestamp.stop)})`,
             `the recovery window starts at ${sec(first.timestamp.stop + 1)} (pgBackRest needs the target at least one whole second after a backup's end)`,
           );
-        if (!o.online && f.archivedAt && t.epochUs > f.archivedAt.getTime() * 1000)
-          return fail(`target ${t.text} is after the newest archived WAL (${f.archivedAt.toISOString()}) of the stopped cluster`, 'choose an earlier time, or use --latest');
+        if (place === 'after' && t.epochUs <= nowUs)
+          return fail(`target ${t.text} is after the newest archived WAL (${window?.to ?? '?'}) ${o.online ? `in repository ${f.repo.name}` : 'of the stopped cluster'}`, 'choose an earlier time, or use --latest');
         return pass;
       },
     },
     {
       id: 'target-is-on-current-timeline',
       check() {
-        if (f.currentTimeline === undefined) return pass;
-        const hit = abandonedPeriods(o.timelines, lineage(f.currentTimeline, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
-        return hit
-          ? fail(
-              `target ${t.text} lies in a period only the abandoned timeline ${hit.timeline} covers (${formatUs(hit.fromUs)} to ${formatUs(hit.untilUs)}, undone by an earlier pitr)`,
-              `choose a time outside that period; that state is in the data directory the earlier pitr preserved (pgmam pitr ${o.name} --undo)`,
-            )
-          : pass;
+        if (typeof place !== 'object') return pass;
+        const hit = abandonedPeriods(o.timelines, lineage(f.currentTimeline ?? 0, f.history)).find((p) => t.epochUs > p.fromUs && t.epochUs < p.untilUs);
+        return fail(
+          `target ${t.text} lies in a period only the abandoned timeline ${hit?.timeline ?? '?'} covers (${place.excluded.from} to ${place.excluded.to}, undone by an earlier pitr)`,
+          `choose a time outside that period; that state is in the data directory the earlier pitr preserved (pgmam pitr ${o.name} --undo)`,
+        );
       },
     },
   ];

@@ -2,6 +2,7 @@
 // the name, port, repository and disk facts and guards, and the steps that give it its own
 // archiving, stanza file, stanza, first full backup and pgmam record.
 import { retentionOf } from '../config/schema.js';
+import { HOLD_NOTE, retentionNow } from './retention.js';
 import { effectiveArgv, renderArgv } from '../runner/types.js';
 import { parseControlData } from '../pg/controldata.js';
 import { type Recovery } from '../plan/command.js';
@@ -454,12 +455,13 @@ export const backupIntoStep = (scope: pgbr.PgbrScope, name: string, why: string,
     progress: backupShare(`full backup of ${name} into repository ${a.repo.name}`, scope.stanza ?? name),
     run: async (ctx) => {
       const nextXid = await readNextXid(ctx.runner, at.version, at.port);
-      const out = await ctx.runner.run({ ...cmd, argv: [cmd.argv[0]!, '--log-level-console=info', ...cmd.argv.slice(1)] });
+      const held = pgbr.backup(scope, 'full', await retentionNow(ctx, name, scope, a.repo.retention, a.index, 'full'), a.index);
+      const out = await ctx.runner.run({ ...held, argv: [held.argv[0]!, '--log-level-console=info', ...held.argv.slice(1)] });
       const label = /new backup label = (\S+)/.exec(out.stdout)?.[1];
       if (label && nextXid && (await readRecord(ctx.fs, ctx.paths.clustersDir, name)))
         await updateManaged(ctx.fs, ctx.paths.clustersDir, name, (r) => ({ ...r, repoMarks: { ...r.repoMarks, [a.repo.name]: { label, nextXid } } }));
     },
-    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, `  then remember its label and the transaction position read before it (change detection)`],
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, HOLD_NOTE, `  then remember its label and the transaction position read before it (change detection)`],
   };
 };
 

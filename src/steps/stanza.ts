@@ -8,6 +8,7 @@ import * as pg from '../pg/commands.js';
 import { parseInfo } from '../pgbackrest/info.js';
 import { readRecord, updateManaged } from '../state/store.js';
 import { backupShare } from './measures.js';
+import { HOLD_NOTE, INCIDENT_NOTE, retentionNow } from './retention.js';
 
 /** The transaction position read right before a backup began, for the mark that follows it. */
 export interface PendingMark {
@@ -28,16 +29,17 @@ export const markBackupStep = (scope: pgbr.PgbrScope, name: string, at: { versio
 });
 
 /** A full backup and its mark, the position read before the backup starts. */
-export function backupAndMark(scope: pgbr.PgbrScope, name: string, why: string, retention: Retention, at: { version: string; port: number }): { backup: Step; mark: Step } {
+/** `incident`: the full of a pitr or its undo, which expires nothing (steps/retention.ts). */
+export function backupAndMark(scope: pgbr.PgbrScope, name: string, why: string, retention: Retention, at: { version: string; port: number }, incident = false): { backup: Step; mark: Step } {
   const pending: PendingMark = {};
   const cmd = pgbr.backup(scope, 'full', retention);
   const backup: Step = {
     ...backupFullStep(scope, name, why, retention),
     run: async (ctx) => {
       pending.nextXid = await readNextXid(ctx.runner, at.version, at.port);
-      await ctx.runner.run(cmd);
+      await ctx.runner.run(pgbr.backup(scope, 'full', await retentionNow(ctx, name, scope, retention, 1, 'full', incident)));
     },
-    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, '  (the transaction position is read just before, for change detection)'],
+    show: [`$ ${renderArgv(effectiveArgv(cmd, 0))}`, incident ? INCIDENT_NOTE : HOLD_NOTE, '  (the transaction position is read just before, for change detection)'],
   };
   return { backup, mark: markBackupStep(scope, name, at, pending) };
 }
@@ -53,7 +55,8 @@ export const backupFullStep = (scope: pgbr.PgbrScope, name: string, why: string,
   id: 'backup-full',
   title: `take ${why} of ${name}`,
   effect: 'write',
-  run: pgbr.backup(scope, 'full', retention),
+  run: async (ctx) => void (await ctx.runner.run(pgbr.backup(scope, 'full', await retentionNow(ctx, name, scope, retention, 1, 'full')))),
+  show: [`$ ${renderArgv(effectiveArgv(pgbr.backup(scope, 'full', retention), 0))}`, HOLD_NOTE],
   progress: backupShare(`full backup of ${name}`, scope.stanza ?? name),
 });
 

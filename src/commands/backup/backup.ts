@@ -5,6 +5,7 @@ import { LOCAL_REPO, readRepos, type RepoRecord } from '../../state/repos.js';
 import { UsageError, StepFailedError } from '../../errors.js';
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
 import { z } from 'zod';
+import { heldRetention } from '../../steps/retention.js';
 import { nameSchema, namesArg, optionalNameArg } from '../../names.js';
 import { sharedRead, type Context } from '../../context.js';
 import { replicaIsRefused } from '../../guards/replica.js';
@@ -236,9 +237,11 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
   ];
 }
 
-export function backupCmd(t: Target, type: BackupType, tier: Pick<RepoTier, 'index' | 'retention'>, env: Pick<PlanEnv, 'paths'>) {
-  // Retention from pgmam's configuration (or the repository's record), applied by pgBackRest's own expire after the backup.
-  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type, tier.retention, tier.index);
+export function backupCmd(t: Target, type: BackupType, tier: Pick<RepoTier, 'index' | 'retention'>, env: Pick<PlanEnv, 'paths'>, now: Date) {
+  // Retention from pgmam's configuration (or the repository's record), applied by pgBackRest's own expire
+  // after the backup — raised while preserved data directories need older fulls (steps/retention.ts).
+  const { retention } = heldRetention(tier.retention, backupsIn(t.stanza, tier.index), t.record.preserved, now, type === 'full' ? 1 : 0);
+  const base = pgbr.backup(stanzaScope(t.record.stanza, env.paths.stanzaDir), type, retention, tier.index);
   return { ...base, argv: [base.argv[0]!, '--log-level-console=info', ...base.argv.slice(1)] };
 }
 
@@ -253,7 +256,7 @@ export function planBackup(f: BackupFacts, o: BackupTargetOptions, env: PlanEnv)
   const align = alignStanzaFileStep(t.record.stanzaFile, t.record.name, retentionOf(env.config));
   const steps = due.map(({ tier, decision }): Step => {
     const d = decision as Extract<Decision, { action: 'backup' }>;
-    const cmd = backupCmd(t, d.type, tier, env);
+    const cmd = backupCmd(t, d.type, tier, env, f.now);
     const local = tier.index === 1;
     return {
       id: local ? `backup-${d.type}` : `backup-${d.type}-repo${tier.index}`,

@@ -1,6 +1,7 @@
 // `pgmam check [<app>…] [--json] [--prometheus FILE]`: the health of managed clusters, for cron and
 // monitoring. Exit 0 when every checked cluster is healthy, 7 when any is not. Unmanaged clusters are
 // listed as such and never counted. Reads only, except `pgbackrest check` (it switches a WAL segment).
+import { lastBackup } from '../../pgbackrest/info.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { ExitCode, PgmamError, UsageError } from '../../errors.js';
@@ -12,7 +13,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type PlanEnv } from '../../plan/command.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
 import { stderrTail } from '../../runner/types.js';
-import { buildList, gatherListFacts, windowOf, type ListEntry, type ListFacts, type RepoView } from '../../host/inventory.js';
+import { buildList, gatherListFacts, type ListEntry, type ListFacts, type RepoView } from '../../host/inventory.js';
 import { stanzaScope } from '../../pgbackrest/commands.js';
 import { parseStanzaFile } from '../../pgbackrest/config.js';
 import { readArchiveBacklog } from '../../host/archive-backlog.js';
@@ -199,7 +200,8 @@ async function measureReplica(ctx: Context, e: ListEntry, rec: ManagedCluster, p
 
 /** An attached repository's health, from what list gathered of it. */
 export function repoHealth(v: RepoView, localArchivedAt: Date | undefined, now: number): RepoHealth {
-  const w = windowOf(v.stanza, v.archivedAt);
+  const last = v.stanza && lastBackup(v.stanza);
+  const w = { lastBackup: last ? { label: last.label, stoppedAt: new Date(last.timestamp.stop * 1000).toISOString() } : null };
   return {
     name: v.name,
     index: v.index,

@@ -424,5 +424,5 @@ const replicaNotes = (f: PitrFacts) =>
 function pitrTail(scope: ReturnType<typeof stanzaScope>, name: string, version: string, port: number, env: Pick<PlanEnv, 'config' | 'paths'>, fromRepo = 1, stanzaFile = `${env.paths.stanzaDir}/${name}.conf`): Step[] {
   // Restored from another repository (the local one lost, say): the local stanza is made again where missing.
   const recreate: Step[] = fromRepo === 1 ? [] : [{ id: 'create-local-stanza', title: `create stanza ${name} again where a repository lacks it (the restore read repo${fromRepo})`, effect: 'write', run: pgbr.stanzaCreate(scope) }];
-  return [...recreate, alignStanzaFileStep(stanzaFile, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port })), checkArchivingStep(scope, name)];
+  return [...recreate, alignStanzaFileStep(stanzaFile, name, retentionOf(env.config)), ...Object.values(backupAndMark(scope, name, 'a full backup so the new timeline has a base', retentionOf(env.config), { version, port }, true)), checkArchivingStep(scope, name)];
 }

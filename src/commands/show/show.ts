@@ -89,7 +89,7 @@ export function renderDetails(d: AppDetails): string {
       `repository ${r.name}`,
       r.suspended
         ? `suspended since ${t(r.suspended.at)}: ${r.suspended.reason}`
-        : `${r.lastBackup ? `last backup ${r.lastBackup.type} ${r.lastBackup.label} (${t(r.lastBackup.stoppedAt)})` : 'no backup'}; window ${r.recoveryWindow ? `${t(r.recoveryWindow.from)} .. ${t(r.recoveryWindow.to)}` : '-'}`,
+        : `${r.lastBackup ? `last backup ${r.lastBackup.type} ${r.lastBackup.label} (${t(r.lastBackup.stoppedAt)})` : 'no backup'}; window ${r.recoveryWindow ? `${t(r.recoveryWindow.from)} .. ${t(r.recoveryWindow.to)}${r.recoveryWindow.excluded.length ? ` except ${r.recoveryWindow.excluded.map((x) => `${t(x.from)} .. ${t(x.to)}`).join(', ')} (abandoned timelines)` : ''}` : '-'}`,
     ]),
     ['preserved', d.preserved.length ? d.preserved.map((p) => `${p.path} (${p.reason}, ${t(p.createdAt)})`).join('; ') : '-'],
     ['branches', d.branches.join(', ') || '-'],

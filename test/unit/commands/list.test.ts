@@ -28,6 +28,8 @@ describe('list', () => {
     stanzas: new Map(parseInfo(fixture('pgbackrest-info-one-full.json')).map((s) => [s.name, s])),
     archivedAt: new Map([['fxrec', new Date('2026-11-22T05:20:00Z')]]),
     repoViews: new Map(),
+    lineages: new Map([['fxrec', { timeline: 1, history: [] }]]),
+    now: new Date('2026-11-22T05:30:00Z'),
     problems: [],
   });
 
@@ -43,7 +45,8 @@ describe('list', () => {
       stanza: 'fxrec',
       port: 5491,
       lastBackup: { type: 'full', label: '20261122-051133F', stoppedAt: '2026-11-22T05:11:36.000Z' },
-      recoveryWindow: { from: '2026-11-22T05:11:36.000Z', to: '2026-11-22T05:20:00.000Z' },
+      // pitr's window (restore/window.ts): a second after the backup's end, to now while the cluster runs.
+      recoveryWindow: { from: '2026-11-22T05:11:37.000Z', to: '2026-11-22T05:30:00.000Z', excluded: [] },
     });
     expect(entries[1]).toMatchObject({ managed: false, stanza: null, lastBackup: null, recoveryWindow: null, parent: null, preserved: [] });
   });

@@ -104,7 +104,7 @@ describe('check', () => {
     cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
     parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, repos: [], preserved: [], interrupted: null, fenced: null, successor: null, origin: null, lastDrill: null,
   });
-  const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], stanzas: undefined, archivedAt: new Map(), repoViews: new Map(), interrupted: [], problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], takeovers: new Map(), results: [], metricsDirExists: undefined });
+  const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], stanzas: undefined, archivedAt: new Map(), repoViews: new Map(), interrupted: [], lineages: new Map(), problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], takeovers: new Map(), results: [], metricsDirExists: undefined });
   const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
 
   it('measures as a step (pgbackrest check switches WAL); writes metrics only when asked; quiet for cron; no journal', () => {
