@@ -44,6 +44,7 @@ export const COMMAND_LOADERS: CommandLoader[] = [
   m('set-port', () => import('../commands/set-port/set-port.js').then((x) => x.setPortCommand)),
   m('adopt', () => import('../commands/adopt/adopt.js').then((x) => x.adoptCommand)),
   m('prune', () => import('../commands/prune/prune.js').then((x) => x.pruneCommand)),
+  m('purge', () => import('../commands/purge/purge.js').then((x) => x.purgeCommand)),
   b('repo add', () => import('../commands/repo/add-cli.js').then((x) => x.repoAddCli)),
   m('repo list', () => import('../commands/repo/list.js').then((x) => x.repoListCommand)),
   b('repo attach', () => import('../commands/repo/attach.js').then((x) => x.repoAttachBatch)),

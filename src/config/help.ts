@@ -18,6 +18,7 @@ export const CONFIG_HELP: { readonly [K in keyof Config]: string } = {
   'state-dir': "pgmam's own state: cluster records, locks, journals, repositories.",
   'log-file': 'JSON-lines log of every command pgmam runs and every step.',
   'min-free-mb': 'Refuse to create or restore when a filesystem pgmam writes to has less free (MB).',
+  'preserved-max-mb': "check: an app whose preserved data directories take more than this (MB) is unhealthy, with the prune that frees them; 0: never.",
   'archive-wait-timeout': 'Seconds to wait for a switched WAL segment to be archived.',
   'recovery-timeout': 'Seconds a recovery after a restore may take before pgmam gives up waiting.',
   'full-interval': 'backup --type auto: a full when none is newer than this (durations: 3600, 90m, 12h, 7d, 2w).',

@@ -71,6 +71,7 @@ export const configKeySpecs = {
   'state-dir': absPath('/var/lib/pgmam'),
   'log-file': absPath('/var/log/pgmam/pgmam.log'),
   'min-free-mb': int(0, 10_000_000, 256),
+  'preserved-max-mb': int(0, 100_000_000, 512),
   'archive-wait-timeout': int(1, 86400, 120),
   'recovery-timeout': int(10, 604800, 3600),
   'full-interval': duration(7 * 86400),

@@ -3,11 +3,15 @@ import { fail, pass, type Guard } from '../plan/types.js';
 import { holderText, type LockHolder } from '../state/lock.js';
 
 /** Everything that would make a new cluster's name collide; each entry says where it was found. */
-export const nameIsFree = (name: string, takenBy: string[]): Guard => ({
+/** `freedByPurge`: only a dropped app's kept stanza and record take it, and the hint names the command that frees it. */
+export const nameIsFree = (name: string, takenBy: string[], freedByPurge = false): Guard => ({
   id: 'name-is-free',
   check: () =>
     takenBy.length
-      ? fail(`the name ${name} is already in use: ${takenBy.join('; ')}`, 'choose another name, or remove the leftovers if they are stale')
+      ? fail(
+          `the name ${name} is already in use: ${takenBy.join('; ')}`,
+          freedByPurge ? `a dropped app left them (pgmam list --all): pgmam purge ${name} deletes its kept backups and frees the name` : 'choose another name, or remove the leftovers if they are stale',
+        )
       : pass,
 });
 
@@ -52,8 +56,12 @@ export const clusterIsNotLocked = (name: string, holder: LockHolder | undefined,
       : pass,
 });
 
+/** The one wording of "not pgmam's" (every command): a dropped app's name is told what deletes what it left. */
+export const notManaged = (name: string, dropped = false) =>
+  fail(`${name} is not managed by pgmam`, dropped ? `${name} was dropped; pgmam purge ${name} deletes its kept backups and preserved directories, and frees the name` : 'see pgmam list');
+
 /** The app names a managed cluster the host has. */
 export const clusterIsManaged = (name: string, record: { cluster: string } | undefined, cluster: object | undefined): Guard => ({
   id: 'cluster-is-managed',
-  check: () => (!record ? fail(`${name} is not managed by pgmam`, 'see pgmam list') : !cluster ? fail(`${record.cluster} is managed by pgmam but the host has no such cluster`, 'see pgmam list') : pass),
+  check: () => (!record ? notManaged(name) : !cluster ? fail(`${record.cluster} is managed by pgmam but the host has no such cluster`, 'see pgmam list') : pass),
 });

@@ -11,6 +11,7 @@ import { ownerAlive, readJournals, stepName, type Journal } from '../state/journ
 import type { ManagedCluster, Preserved } from '../state/store.js';
 import { repoScope } from '../pgbackrest/commands.js';
 import { managedClusters, newestArchivedAt, readClusters } from './facts.js';
+import { readLeftovers, type Leftover } from './leftovers.js';
 import { historyFileName, parseHistory, timelineOfWal, type HistoryEntry } from '../restore/timeline.js';
 import { recoveryWindow as recoveryWindow_, type RecoveryWindow } from '../restore/window.js';
 
@@ -19,11 +20,12 @@ export interface ListEntry {
   name: string;
   version: string;
   port: number | null;
-  /** dropped: pgmam drop removed it; only its preserved data directories are left (prune removes them). */
+  /** dropped: pgmam drop removed it; its kept backups or preserved data directories are left (list --all; purge deletes them). */
   status: 'online' | 'down' | 'missing' | 'dropped';
   dataDir: string | null;
   managed: boolean;
-  role: 'app' | 'branch' | 'replica' | 'unmanaged';
+  /** dropped: what a dropped app left (list --all). */
+  role: 'app' | 'branch' | 'replica' | 'unmanaged' | 'dropped';
   parent: string | null;
   stanza: string | null;
   lastBackup: { type: string; label: string; stoppedAt: string } | null;
@@ -46,8 +48,10 @@ export interface ListEntry {
 export interface ListFacts {
   clusters: HostCluster[];
   managed: ManagedCluster[];
-  /** Records of dropped clusters kept for their preserved directories. */
+  /** Records of dropped clusters kept for their backups or preserved directories. */
   dropped: ManagedCluster[];
+  /** What dropped apps left: those records, and pgmam's stanza files no record names (list --all). */
+  leftovers: Leftover[];
   /** stanza name → info, for every repository a managed cluster uses; undefined when unreadable. */
   stanzas: Map<string, StanzaInfo> | undefined;
   /** stanza name → when its newest archived WAL file was written. */
@@ -96,7 +100,8 @@ export async function readRepoView(runner: Context['runner'], stanzaDir: string,
   return { name: a.name, index: a.index, stanza, reachable, problem, archivedAt };
 }
 
-export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
+/** `all`: the backups dropped apps left are read too (list --all). */
+export async function gatherListFacts(ctx: Context, o: { all?: boolean } = {}): Promise<ListFacts> {
   const runner = new ReadOnlyRunner(ctx.runner);
   const problems: string[] = [];
   // pg_lsclusters (a Perl script that reads every cluster's configuration) is the slowest read: it runs
@@ -125,7 +130,10 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
   const archivedAt = new Map<string, Date>();
   const repoViews = new Map<string, RepoView[]>();
   const lineages: ListFacts['lineages'] = new Map();
-  const repos = [...new Set(managed.records.map((r) => r.repoPath))];
+  const clustersEarly = clustersRead.catch(() => [] as HostCluster[]);
+  const leftoversRead = clustersEarly.then((cs) => readLeftovers(ctx, managed, cs));
+  const leftoverRepos = o.all ? (await leftoversRead).flatMap((l) => (l.repoPath ? [l.repoPath] : [])) : [];
+  const repos = [...new Set([...managed.records.map((r) => r.repoPath), ...leftoverRepos])];
   if (repos.length && !canReadRepo) problems.push('backup information not shown: reading the pgBackRest repository needs root (run with sudo)');
   if (repos.length && canReadRepo) {
     stanzas = new Map();
@@ -149,12 +157,26 @@ export async function gatherListFacts(ctx: Context): Promise<ListFacts> {
     await Promise.all(managed.records.filter((r) => r.repos.length).map(async (rec) => repoViews.set(rec.stanza, await Promise.all(rec.repos.filter((a) => !a.suspended).map((a) => readRepoView(runner, ctx.paths.stanzaDir, rec.stanza, a))))));
   }
   const clusters = await clustersRead;
-  return { clusters, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, lineages, now: ctx.clock.now(), problems };
+  const leftovers = await leftoversRead;
+  // A stanza file alone: its archive places its window (the record-less leftovers are never running).
+  if (o.all && stanzas)
+    await Promise.all(
+      leftovers.map(async (l) => {
+        const s = stanzas!.get(l.stanza);
+        if (!s || !l.repoPath) return;
+        const rec = l.record ?? ({ stanza: l.stanza, repoPath: l.repoPath, timelines: [] } as unknown as ManagedCluster);
+        const [at, line] = await Promise.all([newestArchivedAt(ctx.fs, l.repoPath, s), appLineage(ctx, rec, s)]);
+        if (at) archivedAt.set(l.stanza, at);
+        lineages.set(l.stanza, line);
+      }),
+    );
+  return { clusters, leftovers, managed: managed.records, dropped: managed.dropped, stanzas, archivedAt, repoViews, interrupted, lineages, now: ctx.clock.now(), problems };
 }
 
 const iso = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
 
-export function buildList(f: ListFacts): ListEntry[] {
+/** `all`: also what dropped apps left (role dropped). */
+export function buildList(f: ListFacts, o: { all?: boolean } = {}): ListEntry[] {
   const byLabel = new Map(f.managed.map((m) => [m.cluster, m]));
   const entries: ListEntry[] = f.clusters.map((c) => {
     const m = byLabel.get(clusterLabel(c));
@@ -162,8 +184,15 @@ export function buildList(f: ListFacts): ListEntry[] {
   });
   // Managed clusters the host no longer has are shown, not hidden.
   for (const m of f.managed) if (!f.clusters.some((c) => clusterLabel(c) === m.cluster)) entries.push(entry(m.version, m.name, undefined, m, f));
-  // Dropped ones still holding preserved data directories: listed until prune removes those.
-  for (const m of f.dropped ?? []) if (!entries.some((e) => e.name === m.name)) entries.push({ ...entry(m.version, m.name, undefined, undefined, f), status: 'dropped', role: m.role, parent: m.parent, preserved: m.preserved });
+  // What dropped apps left: kept backups and preserved data directories, until purge or prune removes them.
+  if (o.all)
+    for (const l of f.leftovers ?? []) {
+      if (entries.some((e) => e.name === l.name)) continue;
+      const s = f.stanzas?.get(l.stanza);
+      const line = f.lineages.get(l.stanza);
+      const w = windowOf(s, f.archivedAt.get(l.stanza), line && { ...line, timelines: l.record?.timelines ?? [] });
+      entries.push({ ...entry(l.version, l.name, undefined, undefined, f), status: 'dropped', role: 'dropped', parent: l.record?.parent ?? null, stanza: l.stanzaFileExists || s ? l.stanza : null, ...w, dataDir: null, preserved: l.preserved });
+    }
   // So is an operation interrupted before its cluster existed (initcluster killed at its first steps).
   for (const j of f.interrupted) if (!entries.some((e) => e.name === j.name)) entries.push(entry(j.target.split('/')[0] ?? '?', j.name, undefined, undefined, f));
   return entries;

@@ -2,6 +2,7 @@
 // settle an interrupted run (through the module's own recover) → gather (read-only) → guards → plan
 // → --dry-run → confirm → lock → gather and guards again under the lock → execute → report.
 import { journalMismatch } from '../host/journal-identity.js';
+import { notManaged } from '../guards/cluster.js';
 import type { CliSpec } from './cli-spec.js';
 import { z } from 'zod';
 import type { Context } from '../context.js';
@@ -246,7 +247,7 @@ export const closeJournalStep = (j: Journal): Step => ({
 export async function batchTargets(ctx: Context, command: string, o: { names: string[]; all: boolean }, doing: string, opts: { replicas?: boolean } = {}): Promise<{ names: string[]; managed: ManagedCluster[] }> {
   const managed = (await managedClusters(ctx)).records;
   const unknown = o.names.filter((n) => !managed.some((r) => r.name === n));
-  checkGuards({ command, guards: [runsAsRoot(ctx.host.uid, doing), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => fail(`${n} is not managed by pgmam`, 'see pgmam list') }))] });
+  checkGuards({ command, guards: [runsAsRoot(ctx.host.uid, doing), ...unknown.map((n) => ({ id: 'cluster-is-managed', check: () => notManaged(n) }))] });
   const all = managed.filter((r) => opts.replicas || (r.role !== 'replica' && !r.successor)).map((r) => r.name);
   return { names: o.all ? all : [...new Set(o.names.map((n) => (opts.replicas ? n : (currentPrimary(managed, n)?.name ?? n))))], managed };
 }

@@ -2,6 +2,7 @@
 // replica create and rebuild): its facts and guards (it is never stopped, written to or reconfigured;
 // its stanza never receives the copy's WAL), and the restore of its backup.
 import type { Context } from '../context.js';
+import { notManaged } from '../guards/cluster.js';
 import type { HostCluster } from '../pg/clusters.js';
 import * as pgbr from '../pgbackrest/commands.js';
 import { fail, pass, required, type Guard } from '../plan/types.js';
@@ -55,7 +56,7 @@ export function parentGuards(p: ParentFacts, label: string, at: TargetTime | und
   const guards: Guard[] = [
     {
       id: 'parent-is-managed',
-      check: () => (!p.record ? fail(`${label} is not managed by pgmam`, 'see pgmam list') : !p.cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass),
+      check: () => (!p.record ? notManaged(label) : !p.cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass),
     },
   ];
   if (!p.record || !p.cluster) return guards;

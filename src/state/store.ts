@@ -156,3 +156,6 @@ export function currentPrimary(records: readonly ManagedCluster[], name: string)
 
 /** The directory pitr --undo puts back: the newest one a pitr preserved. */
 export const undoSource = (preserved: readonly Preserved[]): Preserved | undefined => [...preserved].reverse().find((p) => p.reason === 'pitr');
+
+/** `<data directory>.pre-<what>-<stamp>`, a sibling of the data directory: no '/' after the prefix, so no `/..` or deeper path. */
+export const isPreservedName = (dataDir: string, path: string) => path.startsWith(`${dataDir}.pre-`) && /^[A-Za-z0-9._:-]+$/.test(path.slice(`${dataDir}.pre-`.length));

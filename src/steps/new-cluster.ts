@@ -39,6 +39,8 @@ export interface NewClusterFacts {
   dataDir: string;
   /** Places where the name is already taken (cluster, config leftovers, stanza, records). */
   nameTakenBy: string[];
+  /** What takes the name is a dropped app's leftovers (kept stanza, its record): pgmam purge frees it. */
+  nameFreedByPurge?: boolean;
   port: number | undefined;
   portConfiguredBy: string[];
   portListening: boolean;
@@ -95,7 +97,9 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   if (ctx.host.uid === 0)
     for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${q.name}`)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
   const rec = q.managed.find((r) => r.name === q.name);
-  if (rec) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists${rec.dropped ? ` (of a dropped cluster whose preserved data directories are kept: pgmam prune ${q.name} --older-than 0 frees the name)` : ''}`);
+  if (rec) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists${rec.dropped ? ' (of a dropped app)' : ''}`);
+  // Only what a drop keeps (no cluster, no live record): purge is the command that frees the name.
+  const nameFreedByPurge = taken.length > 0 && !q.clusters.some((c) => c.name === q.name) && (rec ? rec.dropped !== null : true) && taken.every((t) => /^(stanza |pgmam record )/.test(t));
 
   const chosen = await choosePort(ctx, q.clusters, listening, q.port);
 
@@ -118,6 +122,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   return {
     dataDir,
     nameTakenBy: [...new Set(taken)],
+    nameFreedByPurge,
     ...chosen,
     repo: { path: repoPath, exists: repoExists, writableByPostgres },
     disk,
@@ -130,7 +135,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
 
 export function newClusterGuards(f: NewClusterFacts, name: string, explicitPort: boolean, config: Config, extraBytes = 0): Guard[] {
   return [
-    nameIsFree(name, f.nameTakenBy),
+    nameIsFree(name, f.nameTakenBy, f.nameFreedByPurge),
     portIsFree({ port: f.port, configuredBy: f.portConfiguredBy, listening: f.portListening, range: [config['port-min'], config['port-max']], explicit: explicitPort }),
     repoIsWritable(f.repo),
     enoughDisk(

@@ -1,6 +1,7 @@
 // `pgmam backup <app>… | --all`: pgBackRest backups of every managed cluster, from cron or by hand —
 // full/diff/incr tiers, skipping when nothing was written, retention, locks, parallel, export.
 import { retentionOf, type Config, type Retention } from '../../config/schema.js';
+import { notManaged } from '../../guards/cluster.js';
 import { LOCAL_REPO, readRepos, type RepoRecord } from '../../state/repos.js';
 import { UsageError, StepFailedError } from '../../errors.js';
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
@@ -211,7 +212,7 @@ export function backupGuards(f: BackupFacts, o: BackupTargetOptions): Guard[] {
   const d = f.decision;
   return [
     runsAsRoot(f.uid, 'back up clusters'),
-    { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.target ? pass : notManaged(o.name)) },
     replicaIsRefused(f.target?.record, 'backed up: its app is, through its primary'),
     // Down, missing or interrupted: reported as this cluster's failure; the others are backed up.
     { id: 'cluster-can-be-backed-up', check: () => (d?.action === 'fail' ? fail(d.why) : pass) },

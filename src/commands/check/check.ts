@@ -84,6 +84,8 @@ export interface Thresholds {
   minFreeBytes: number;
   /** tls-warn-days, in seconds. */
   tlsWarnSeconds?: number;
+  /** preserved-max-mb, in bytes (0: no limit). */
+  preservedMaxBytes?: number;
   /** drill-max-age, in seconds, and the time check runs (epoch ms): apps only. */
   drill?: { maxAgeSeconds: number; nowMs: number };
 }
@@ -109,6 +111,9 @@ export function judge(h: Omit<ClusterHealth, 'healthy' | 'problems'>, t: Thresho
   if (h.archive?.failedCount && h.archive.lastFailedWal) p.push(`archive_command has failed ${h.archive.failedCount} time(s) since the statistics reset (last failed WAL ${h.archive.lastFailedWal})`);
   if (h.archive?.oldestReadySeconds !== null && h.archive?.oldestReadySeconds !== undefined && h.archive.oldestReadySeconds > t.readyMaxAgeSeconds)
     p.push(`a WAL file has waited ${Math.round(h.archive.oldestReadySeconds)} s to be archived (pg_wal fills up while archiving fails)`);
+  const kept = h.preserved.reduce((a, x) => a + (x.bytes ?? 0), 0);
+  if (t.preservedMaxBytes && kept > t.preservedMaxBytes)
+    p.push(`its ${h.preserved.length} preserved data director${h.preserved.length === 1 ? 'y takes' : 'ies take'} ${Math.round(kept / 1048576)} MB (preserved-max-mb ${Math.round(t.preservedMaxBytes / 1048576)}) (hint: pgmam prune ${h.name} --older-than 7d --dry-run shows what would go)`);
   if (h.tls && t.tlsWarnSeconds !== undefined && h.tls.expiresInSeconds < t.tlsWarnSeconds)
     p.push(h.tls.expiresInSeconds < 0 ? `its server certificate expired at ${h.tls.notAfter} (pgmam tls renew ${h.name})` : `its server certificate expires in ${Math.floor(h.tls.expiresInSeconds / 86400)} d, at ${h.tls.notAfter} (tls-warn-days; pgmam tls renew ${h.name})`);
   if (!h.lastBackup) p.push('no backup');
@@ -357,7 +362,7 @@ export function checkClusterGuards(f: CheckFacts, o: CheckOptions): Guard[] {
 export function planCheck(f: CheckFacts, o: CheckOptions, env: PlanEnv): PlanBody {
   const chosen = o.names.length ? f.entries.filter((e) => o.names.includes(e.name) || o.names.includes(e.cluster)) : f.entries;
   const now = f.now.getTime();
-  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024, tlsWarnSeconds: env.config['tls-warn-days'] * 86400, drill: { maxAgeSeconds: env.config['drill-max-age'], nowMs: now } };
+  const t: Thresholds = { backupMaxAgeSeconds: env.config['backup-max-age'], readyMaxAgeSeconds: env.config['archive-ready-max-age'], minFreeBytes: env.config['min-free-mb'] * 1024 * 1024, tlsWarnSeconds: env.config['tls-warn-days'] * 86400, preservedMaxBytes: env.config['preserved-max-mb'] * 1048576, drill: { maxAgeSeconds: env.config['drill-max-age'], nowMs: now } };
   const repoOf = new Map(f.managed.map((m) => [m.name, m.repoPath]));
   // Fenced first: measuring then sees the cluster stopped. A fenced cluster someone started again is stopped again.
   const fences = env.config['fence-on-takeover'] === 'yes'

@@ -1,6 +1,7 @@
 // `pgmam drop <app>` and `pgmam branch drop <branch>`: stop and remove managed clusters. Backups are
 // kept unless --purge-backups; preserved data directories are always kept.
 import { handedOver } from '../../steps/hand-over.js';
+import { notManaged } from '../../guards/cluster.js';
 import { finishHandOver, newClusterJournalSchema, rollbackNewClusterSteps, type NewClusterJournal } from '../../steps/new-cluster.js';
 import { renderArgv } from '../../runner/types.js';
 import { flag } from '../../plan/cli-spec.js';
@@ -70,6 +71,7 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | '
   const scope = stanzaScope(t.stanza, ctx.paths.stanzaDir);
   const confDir = pg.confDirOf(id);
   const record = recordPath(ctx.paths.clustersDir, t.name);
+  const keepsStanza = !purge && !t.sharedStanza;
   return [
     {
       id: 'drop-cluster',
@@ -116,12 +118,13 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | '
       : []),
     {
       id: 'forget-cluster',
-      title: t.hasPreserved ? `mark ${record} dropped (it keeps listing the preserved data directories until prune removes them)` : `remove ${record}`,
+      // Kept, marked dropped, while it has something left to show: its kept stanza (not a replica's: that is its app's) or preserved directories.
+      title: t.hasPreserved || keepsStanza ? `mark ${record} dropped (pgmam list --all shows its ${[keepsStanza ? 'kept backups' : '', t.hasPreserved ? 'preserved data directories' : ''].filter(Boolean).join(' and ')}; pgmam purge ${t.name} deletes them)` : `remove ${record}`,
       effect: 'write',
       run: async (c) => {
         const rec = await readRecord(c.fs, c.paths.clustersDir, t.name);
         if (!rec) return;
-        if (rec.preserved.length) await writeManaged(c.fs, c.paths.clustersDir, { ...rec, dropped: rec.dropped ?? { at: c.clock.now().toISOString(), dataDir: t.dataDir ?? '' } });
+        if (rec.preserved.length || keepsStanza) await writeManaged(c.fs, c.paths.clustersDir, { ...rec, dropped: rec.dropped ?? { at: c.clock.now().toISOString(), dataDir: t.dataDir ?? '' } });
         else await c.fs.rm(record);
       },
     },
@@ -149,10 +152,13 @@ export interface DropFacts {
   /** Names of the repositories on another host (kind tls): a dropped app is taken out of their backups. */
   repoHosts: string[];
   managed: ManagedCluster[];
+  /** The name is a dropped app's (its record kept for its backups or preserved directories): purge is what deletes those. */
+  dropped: boolean;
 }
 
 export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFacts> {
-  const [managed, clusters] = await Promise.all([managedClusters(ctx).then((m) => m.records), readClusters(ctx.runner)]);
+  const [all, clusters] = await Promise.all([managedClusters(ctx), readClusters(ctx.runner)]);
+  const managed = all.records;
   const record = managed.find((r) => r.name === o.name);
   const branches = record ? descendants(managed, record.name) : [];
   const family = [...(o.withBranches ? branches : []), ...(record ? [record] : [])];
@@ -166,7 +172,7 @@ export async function gatherDrop(ctx: Context, o: DropOptions): Promise<DropFact
   const repoHosts = (await readRepos(ctx.fs, ctx.paths.stateDir)).repos.filter((r) => r.kind === 'tls').map((r) => r.name);
   const running = clusters.filter((c) => c.running).map((c) => c.name);
   const ports = Object.fromEntries(clusters.map((c) => [c.name, c.port]));
-  return { uid: ctx.host.uid, record, branches, replicas, running, ports, targets, dataDirs, locks, interrupted, repoHosts, managed };
+  return { uid: ctx.host.uid, record, branches, replicas, running, ports, targets, dataDirs, locks, interrupted, repoHosts, managed, dropped: !record && all.dropped.some((r) => r.name === o.name) };
 }
 
 export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
@@ -177,7 +183,7 @@ export function dropGuards(f: DropFacts, o: DropOptions): Guard[] {
       id: o.onlyBranches ? 'target-is-a-branch' : 'cluster-is-managed',
       check: () =>
         !f.record
-          ? fail(`${label} is not managed by pgmam`, 'see pgmam list')
+          ? notManaged(label, f.dropped)
           : o.onlyBranches && f.record.role !== 'branch'
             ? fail(`${label} is not a branch: branch drop removes only branches`, `pgmam drop ${o.name} removes an app`)
             : o.onlyReplicas && f.record.role !== 'replica'
@@ -236,7 +242,7 @@ export function planDrop(f: DropFacts, o: DropOptions, env: PlanEnv): PlanBody {
       ...(f.replicas.length && o.withReplicas ? [`the replicas ${f.replicas.map((r) => r.name).join(', ')} are dropped first, with their slots and roles on their primaries`] : []),
       o.purgeBackups
         ? `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are deleted`
-        : `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are kept (pgbackrest --stanza=<name> info); the names stay taken until purged`,
+        : `stanzas ${f.targets.map((t) => t.stanza).join(', ')} and their backups are kept (pgmam list --all shows them); the names stay taken until pgmam purge <name> deletes them`,
       ...(kept.length ? [`preserved data directories are kept and listed until pgmam prune removes them: ${kept.join(', ')}`] : []),
     ],
   };
@@ -279,7 +285,7 @@ const dropModule = {
   gather: gatherDrop,
   guards: dropGuards,
   plan: planDrop,
-  report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.onlyReplicas ? `; app ${f.record?.stanza ?? ''} and its backups untouched` : o.purgeBackups ? ' with their backups' : '; backups kept'}\n`),
+  report: async (ctx: Context, o: DropOptions, f: DropFacts) => ctx.io.out(`${f.targets.map((t) => t.cluster).join(', ')} dropped${o.onlyReplicas ? `; app ${f.record?.stanza ?? ''} and its backups untouched` : o.purgeBackups ? ' with their backups' : `; backups kept (pgmam purge ${o.name} deletes them and frees the name)`}\n`),
 };
 
 export const dropCommand: CommandModule<DropOptions, DropFacts, DropJournal | NewClusterJournal> = {

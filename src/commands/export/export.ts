@@ -2,6 +2,7 @@
 // pgBackRest repository — never instead of it — with SHA256SUMS, meta.json, tiers and retention;
 // `pgmam export --verify DIR` checks one.
 import { absolutePath, flag, type CliBatch } from '../../plan/cli-spec.js';
+import { notManaged } from '../../guards/cluster.js';
 import { z } from 'zod';
 import { nameSchema, namesArg } from '../../names.js';
 import type { Context } from '../../context.js';
@@ -112,7 +113,7 @@ export function exportGuards(f: ExportFacts, o: ExportTargetOptions, env: Pick<P
   const total = f.databases.reduce((s, d) => s + d.size, 0);
   return [
     runsAsRoot(f.uid, 'export clusters'),
-    { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.record ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    { id: 'cluster-is-managed', check: () => (f.uid !== 0 || f.record ? pass : notManaged(o.name)) },
     { id: 'cluster-is-running', check: () => (!f.record || f.cluster?.running ? pass : fail(`${label} is ${f.cluster ? 'down' : 'missing'}`)) },
     {
       id: 'enough-disk',

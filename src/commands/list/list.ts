@@ -6,8 +6,9 @@ import type { Context } from '../../context.js';
 import { buildList, gatherListFacts, type ListEntry, type ListFacts } from '../../host/inventory.js';
 import { runFlagsSchema, type CommandModule } from '../../plan/command.js';
 import { RefusedError } from '../../errors.js';
+import { flag } from '../../plan/cli-spec.js';
 
-export const listOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()).default([]), wide: z.boolean().default(false) });
+export const listOptionsSchema = runFlagsSchema.extend({ names: z.array(z.string()).default([]), wide: z.boolean().default(false), /** Also what dropped apps left (role dropped). */ all: z.boolean().default(false) });
 export type ListOptions = z.infer<typeof listOptionsSchema>;
 
 const short = humanTime;
@@ -59,10 +60,13 @@ const chosen = (entries: ListEntry[], names: string[]) => (names.length ? entrie
 
 async function reportList(ctx: Context, o: ListOptions, facts: ListFacts): Promise<void> {
   for (const p of facts.problems) ctx.io.err(`pgmam: ${p}\n`);
-  const entries = chosen(buildList(facts), o.names);
+  // A dropped app named on the command line is shown without --all.
+  const entries = chosen(buildList(facts, { all: o.all || o.names.length > 0 }), o.names);
   const unknown = o.names.filter((n) => !entries.some((e) => e.name === n || e.cluster === n));
   if (unknown.length) throw new RefusedError('list', [{ id: 'clusters-exist', reason: `no such cluster: ${unknown.join(', ')}`, hint: 'see pgmam list' }]);
   ctx.io.out(o.json ? `${JSON.stringify(entries, null, 2)}\n` : renderTable(entries, { wide: o.wide, width: ctx.io.columns }));
+  const hidden = o.all || o.names.length ? 0 : facts.leftovers.length;
+  if (!o.json && hidden) ctx.io.out(`${hidden} dropped app${hidden === 1 ? '' : 's'} left backups or preserved directories: pgmam list --all\n`);
   if (!o.json) for (const e of entries) if (e.interrupted) ctx.io.out(`${e.cluster}: ${e.interrupted.status === 'failed' ? 'failed' : 'interrupted'} ${e.interrupted.command} at ${e.interrupted.step}\n  to finish or undo it, run: ${e.interrupted.rerun}\n`);
 }
 
@@ -73,14 +77,17 @@ export const listCommand: CommandModule<ListOptions, ListFacts> = {
     summary: 'every cluster on the host, managed or not: status, port, role, backups, recovery window, preserved directories',
     cli: {
       args: [{ syntax: '[apps...]', key: 'names', help: 'only these clusters (app name or VERSION/NAME)' }],
-      flags: [{ flags: '-o, --output <format>', help: 'wide: every column (parent, stanza, recovery window, preserved directories)', choices: ['wide'] }],
-      input: z.object({ names: z.array(z.string()).default([]), output: z.enum(['wide']).optional() }).transform((r) => ({ names: r.names, wide: r.output === 'wide' })),
+      flags: [
+        { flags: '-o, --output <format>', help: 'wide: every column (parent, stanza, recovery window, preserved directories)', choices: ['wide'] },
+        { flags: '-a, --all', help: "also what dropped apps left: their kept backups and preserved data directories (role dropped; pgmam purge deletes them)" },
+      ],
+      input: z.object({ names: z.array(z.string()).default([]), output: z.enum(['wide']).optional(), all: flag }).transform((r) => ({ names: r.names, wide: r.output === 'wide', all: r.all })),
     },
     options: listOptionsSchema,
-    examples: ['pgmam list', 'pgmam list app1 app1_dev', 'pgmam list -o wide', 'pgmam list --json'],
+    examples: ['pgmam list', 'pgmam list app1 app1_dev', 'pgmam list -o wide', 'pgmam list --all', 'pgmam list --json'],
     destructive: false,
   },
-  gather: (ctx) => gatherListFacts(ctx),
+  gather: (ctx, o) => gatherListFacts(ctx, { all: o.all || o.names.length > 0 }),
   guards: () => [],
   plan: () => ({ target: 'all clusters', steps: [] }),
   report: reportList,

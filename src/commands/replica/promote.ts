@@ -4,6 +4,7 @@
 // identifier: pgBackRest's standard failover); then `pgbackrest check`, a full backup, and pgmam's
 // records say the replica is the app's primary.
 import { pointStanzaFileStep } from '../../steps/stanza-file.js';
+import { notManaged } from '../../guards/cluster.js';
 import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
@@ -80,7 +81,7 @@ function promoteGuards(f: ReplicaPromoteFacts, o: ReplicaPromoteOptions): Guard[
     runsAsRoot(f.uid),
     {
       id: 'target-is-a-replica',
-      check: () => (!f.record ? fail(`${o.name} is not managed by pgmam`, 'see pgmam list') : f.record.role !== 'replica' ? fail(`${label} is not a replica: only a replica is promoted`) : !f.primary ? fail(`${label}'s primary ${f.record.parent} is not managed by pgmam`) : pass),
+      check: () => (!f.record ? notManaged(o.name) : f.record.role !== 'replica' ? fail(`${label} is not a replica: only a replica is promoted`) : !f.primary ? fail(`${label}'s primary ${f.record.parent} is not managed by pgmam`) : pass),
     },
     {
       id: 'replica-runs-in-recovery',

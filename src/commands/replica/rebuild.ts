@@ -4,6 +4,7 @@
 // data directory is moved aside as preserved, never overwritten: it may hold commits the new primary
 // never received. A replica's only ever held its primary's data and is replaced.
 import { z } from 'zod';
+import { notManaged } from '../../guards/cluster.js';
 import type { Context } from '../../context.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
@@ -76,7 +77,7 @@ function rebuildGuards(f: ReplicaRebuildFacts, o: ReplicaRebuildOptions): Guard[
       id: 'cluster-follows-another-primary',
       check: () =>
         !f.record
-          ? fail(`${o.name} is not managed by pgmam`, 'see pgmam list')
+          ? notManaged(o.name)
           : !f.cluster
             ? fail(`${label} is managed by pgmam but the host has no such cluster`)
             : f.record.role !== 'replica' && !f.record.successor

@@ -4,6 +4,7 @@
 // into it. A failure before that backup is complete takes the repository out of the stanza file again,
 // so archiving never waits on a repository that was never ready. Detach keeps its backups in the bucket.
 import { replicaIsRefused } from '../../guards/replica.js';
+import { notManaged } from '../../guards/cluster.js';
 import { z } from 'zod';
 import { retentionOf } from '../../config/schema.js';
 import type { Context } from '../../context.js';
@@ -96,7 +97,7 @@ export function repoAttachGuards(f: RepoAttachFacts, o: RepoAttachOptions): Guar
     runsAsRoot(f.uid, `${o.detach ? 'detach' : 'attach'} a repository`),
     replicaIsRefused(f.record, 'attached on its own: it shares its app\'s stanza'),
     { id: 'repo-exists', check: () => (f.repo ? pass : fail(`pgmam has no repository ${o.repo}`, 'see pgmam repo list')) },
-    { id: 'cluster-is-managed', check: () => (f.record ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    { id: 'cluster-is-managed', check: () => (f.record ? pass : notManaged(o.name)) },
     { id: 'stanza-has-room', check: () => (!attaching || !f.record || nextIndex(f.record) ? pass : fail(`${o.name}'s stanza already has ${MAX_REPO_INDEX} repositories (pgBackRest's most)`, `pgmam repo detach one of ${f.record.repos.map((a) => a.name).join(', ')} first`)) },
     // stanza-create and check need the cluster: attaching to a stopped one would leave it half done.
     { id: 'cluster-is-running', check: () => (!attaching || !f.record || f.running ? pass : fail(`${f.record.cluster} is down: the stanza cannot be created in ${o.repo}`, `pg_ctlcluster ${f.record.version} ${f.record.name} start`)) },

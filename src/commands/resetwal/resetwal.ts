@@ -1,6 +1,7 @@
 // `pgmam resetwal <app>`: the last resort for a stopped cluster that cannot start because of
 // damaged WAL — the most heavily guarded command: a full copy first, then pg_resetwal, a new base.
 import { relayReplicasSteps, replicaViews, stopReplicasSteps, type ReplicaView } from '../../steps/replication.js';
+import { notManaged } from '../../guards/cluster.js';
 import { replicaIsRefused } from '../../guards/replica.js';
 import { archiveMax, parseInfo } from '../../pgbackrest/info.js';
 import { retentionOf } from '../../config/schema.js';
@@ -94,7 +95,7 @@ export function resetwalGuards(f: ResetwalFacts, o: ResetwalOptions, env: Pick<P
   return [
     runsAsRoot(f.uid),
     replicaIsRefused(f.record, 'reset: pgmam replica rebuild lays it down again from its primary'),
-    { id: 'cluster-is-managed', check: () => (!rec ? fail(`${label} is not managed by pgmam`) : !cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass) },
+    { id: 'cluster-is-managed', check: () => (!rec ? notManaged(label) : !cluster ? fail(`${label} is managed by pgmam but the host has no such cluster`) : pass) },
     clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),
     ...(rec && cluster?.dataDir && f.uid === 0
       ? [

@@ -3,6 +3,7 @@
 // restart, the same postmaster); enable also writes ssl = on into pgmam's conf.d and the TLS rules
 // into pg_hba.conf, for clusters made before pgmam had TLS.
 import { z } from 'zod';
+import { notManaged } from '../../guards/cluster.js';
 import type { Context } from '../../context.js';
 import { UsageError } from '../../errors.js';
 import { clusterIsNotLocked } from '../../guards/cluster.js';
@@ -51,7 +52,7 @@ export async function gatherTlsRenew(ctx: Context, o: TlsRenewOptions): Promise<
 export function tlsRenewGuards(f: TlsRenewFacts, o: TlsRenewOptions): Guard[] {
   return [
     runsAsRoot(f.uid, o.enable ? 'enable TLS' : 'renew certificates'),
-    { id: 'cluster-is-managed', check: () => (f.record ? pass : fail(`${o.name} is not managed by pgmam`, 'see pgmam list')) },
+    { id: 'cluster-is-managed', check: () => (f.record ? pass : notManaged(o.name)) },
     { id: 'postgres-user-exists', check: () => (f.owner ? pass : fail('the host has no postgres user')) },
     { id: 'tls-is-enabled', check: () => (o.enable || !f.record || f.tls?.enabled ? pass : fail(`${f.record.cluster} has no TLS of pgmam's yet`, `pgmam tls enable ${o.name}`)) },
     clusterIsNotLocked(o.name, f.lock.holder, f.lock.alive),

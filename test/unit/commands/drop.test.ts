@@ -20,7 +20,7 @@ const facts = (x: DropOptions): DropFacts => {
   const record = records.find((r) => r.name === x.name);
   const branches = record ? descendants(records, record.name) : [];
   const targets = [...(x.withBranches ? branches : []), ...(record ? [record] : [])];
-  return { uid: 0, record, branches, replicas: [], running: [], ports: {}, managed: records, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/var/lib/postgresql/15/${t.name}`])), locks: targets.map((t) => free(t.name)), interrupted: [], repoHosts: [] };
+  return { uid: 0, record, branches, replicas: [], running: [], ports: {}, managed: records, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/var/lib/postgresql/15/${t.name}`])), locks: targets.map((t) => free(t.name)), interrupted: [], repoHosts: [], dropped: false };
 };
 const failed = (m: typeof dropCommand, x: DropOptions, f = facts(x)) => assemblePlan(m, f, x, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
 

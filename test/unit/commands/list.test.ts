@@ -25,6 +25,7 @@ describe('list', () => {
     managed: [rec, { ...rec, cluster: '15/gone', name: 'gone', stanza: 'gone', preserved: [] }],
     interrupted: [],
     dropped: [],
+    leftovers: [],
     stanzas: new Map(parseInfo(fixture('pgbackrest-info-one-full.json')).map((s) => [s.name, s])),
     archivedAt: new Map([['fxrec', new Date('2026-11-22T05:20:00Z')]]),
     repoViews: new Map(),

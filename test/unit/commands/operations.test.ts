@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { planEnv, aRecord } from '../fixtures.js';
 import { checkCommand, type CheckFacts } from '../../../src/commands/check/check.js';
 import { installLinksCommand, type LinkFacts } from '../../../src/commands/install-links/install-links.js';
-import { isPreservedName, pruneCommand, recoverPrune, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
+import { ORPHANS, pruneCommand, recoverPrune, type PruneApp, type PruneFacts, type PruneOptions } from '../../../src/commands/prune/prune.js';
+import { isPreservedName } from '../../../src/state/store.js';
 import { recoverSchedule, scheduleCommand, type ScheduleFacts, type ScheduleJournal } from '../../../src/commands/schedule/schedule.js';
 import { assemblePlan, type PlanEnv } from '../../../src/plan/command.js';
 import type { ManagedCluster } from '../../../src/state/store.js';
@@ -17,8 +18,8 @@ const record: ManagedCluster = aRecord('app1', {
     { path: `${dir}.pre-sync-20261121T000000Z`, reason: 'pitr', createdAt: '2026-11-21T00:00:00.000Z' },
   ],
 });
-const facts = (over: Partial<PruneFacts> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), record, dataDir: dir, lock: { holder: undefined, alive: false }, journal: undefined, ...over });
-const week: PruneOptions = { name: 'app1', olderThanSeconds: 7 * 86400, json: false, dryRun: false, yes: true, keepOnError: false };
+const facts = (over: Partial<PruneApp> = {}): PruneFacts => ({ uid: 0, now: new Date('2026-11-22T00:00:00Z'), apps: [{ name: 'app1', record, dataDir: dir, lock: { holder: undefined, alive: false }, journal: undefined, ...over }] });
+const week: PruneOptions = { name: 'app1', orphans: false, olderThanSeconds: 7 * 86400, json: false, dryRun: false, yes: true, keepOnError: false };
 const failed = (f: PruneFacts) => assemblePlan(pruneCommand, f, week, env).guards.filter((g) => !g.check().ok).map((g) => g.id);
 
 describe('prune', () => {
@@ -66,6 +67,25 @@ describe('prune', () => {
     expect(r.steps.map((s) => s.show)).toEqual([[`rm -rf ${record.preserved[0]!.path}`]]);
   });
 
+  it('--orphans: every dropped app\'s old preserved directories, each app locked, each line back in its own record; no undo warning for a dropped app', async () => {
+    const { ctx, fs } = fakeContext();
+    const a = { ...record, dropped: { at: 'x', dataDir: dir }, preserved: [record.preserved[0]!] };
+    const bDir = '/var/lib/postgresql/15/app2';
+    const b = { ...aRecord('app2'), dropped: { at: 'x', dataDir: bDir }, preserved: [{ path: `${bDir}.pre-pitr-20261101T000000Z`, reason: 'pitr', createdAt: '2026-11-01T00:00:00.000Z' }] };
+    for (const r of [a, b]) fs.files.set(`${ctx.paths.clustersDir}/${r.name}.json`, JSON.stringify(r));
+    const app = (r: typeof a, d: string): PruneApp => ({ name: r.name, record: r, dataDir: d, lock: { holder: undefined, alive: false }, journal: undefined });
+    const f: PruneFacts = { uid: 0, now: new Date('2026-11-22T00:00:00Z'), apps: [app(a, dir), app(b, bDir)] };
+    const o = { ...week, name: ORPHANS, orphans: true };
+    const plan = assemblePlan(pruneCommand, f, o, env);
+    expect(plan.guards.filter((g) => !g.check().ok)).toEqual([]);
+    expect(plan).toMatchObject({ locks: [ORPHANS, 'app1', 'app2'], typeToConfirm: 'orphans', journal: { rerun: 'pgmam prune --orphans --older-than 604800s --yes' } });
+    expect(plan.steps.map((s) => s.show)).toEqual([[`rm -rf ${a.preserved[0]!.path}`], [`rm -rf ${b.preserved[0]!.path}`]]);
+    expect(plan.notes?.some((n) => n.startsWith('warning:'))).toBe(false);
+    for (const s of plan.steps) await (s.run as (c: typeof ctx) => Promise<void>)(ctx);
+    // Their stanza files are gone too (the fake host has none): the records go with their last directories.
+    expect([...fs.files.keys()].filter((k) => k.startsWith(ctx.paths.clustersDir))).toEqual([]);
+  });
+
   it('nothing old enough: no steps (the report says so)', () => {
     expect(assemblePlan(pruneCommand, facts(), { ...week, olderThanSeconds: 30 * 86400 }, env).steps).toEqual([]);
   });
@@ -104,7 +124,7 @@ describe('check', () => {
     cluster: `15/${name}`, name, version: '15', port: 5433, status: 'online' as const, dataDir: `/var/lib/postgresql/15/${name}`, managed, role: managed ? ('app' as const) : ('unmanaged' as const),
     parent: null, stanza: managed ? name : null, lastBackup: null, recoveryWindow: null, repos: [], preserved: [], interrupted: null, fenced: null, successor: null, origin: null, lastDrill: null,
   });
-  const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], stanzas: undefined, archivedAt: new Map(), repoViews: new Map(), interrupted: [], lineages: new Map(), problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], takeovers: new Map(), results: [], metricsDirExists: undefined });
+  const f = (): CheckFacts => ({ clusters: [], managed: [], dropped: [], leftovers: [], stanzas: undefined, archivedAt: new Map(), repoViews: new Map(), interrupted: [], lineages: new Map(), problems: [], uid: 0, now: new Date(), entries: [entry('app1', true), entry('main', false)], takeovers: new Map(), results: [], metricsDirExists: undefined });
   const o = { names: [] as string[], json: true, dryRun: false, yes: false, keepOnError: false };
 
   it('measures as a step (pgbackrest check switches WAL); writes metrics only when asked; quiet for cron; no journal', () => {

@@ -166,7 +166,7 @@ describe('drop and replicas', () => {
     const record = records.find((r) => r.name === x.name);
     const replicas = records.filter((r) => r.role === 'replica' && r.parent === x.name);
     const targets = [...(x.withReplicas ? replicas : []), ...(record ? [record] : [])];
-    return { uid: 0, record, branches: record ? descendants(records, record.name) : [], replicas, running: ['app1', 'app1_replica'], ports: { app1: 5433, app1_replica: 5434 }, managed: records, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/d/${t.name}`])), locks: [], interrupted: [], repoHosts: [] };
+    return { uid: 0, record, branches: record ? descendants(records, record.name) : [], replicas, running: ['app1', 'app1_replica'], ports: { app1: 5433, app1_replica: 5434 }, managed: records, targets, dataDirs: Object.fromEntries(targets.map((t) => [t.name, `/d/${t.name}`])), locks: [], interrupted: [], repoHosts: [], dropped: false };
   };
 
   it('replica drop: the cluster, then its slot, role, rule and password file; never the app\'s stanza or spool', () => {

@@ -188,7 +188,7 @@ describe('repo backup-clients on the repository host', () => {
 describe('drop of an app attached to a repository host', () => {
   it('marks its registration there detached before anything else of the stanza goes', () => {
     const record = aRecord('app1', { repos: [attachment('vault', 2)] });
-    const f: DropFacts = { uid: 0, record, branches: [], replicas: [], running: [], ports: {}, managed: [record], targets: [record], dataDirs: { app1: '/d' }, locks: [{ name: 'app1', holder: undefined, alive: false }], interrupted: [], repoHosts: ['vault'] };
+    const f: DropFacts = { uid: 0, record, branches: [], replicas: [], running: [], ports: {}, managed: [record], targets: [record], dataDirs: { app1: '/d' }, locks: [{ name: 'app1', holder: undefined, alive: false }], interrupted: [], repoHosts: ['vault'], dropped: false };
     const p = assemblePlan(dropCommand, f, { name: 'app1', purgeBackups: true, withBranches: false, onlyBranches: false, withReplicas: false, onlyReplicas: false, ...flags }, env);
     expect(p.steps.map((s) => s.id)).toEqual(['drop-cluster', 'clear-archive-spool', 'remove-config', 'unregister-from-repo-hosts', 'delete-stanza', 'remove-stanza-file', 'forget-cluster']);
   });

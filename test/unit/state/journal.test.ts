@@ -110,7 +110,8 @@ describe('check rules', () => {
     recoveryWindow: { from: 'a', to: 'b' }, preserved: [], freeBytes: { data: 10e9, repo: 10e9 }, interrupted: null, repos: [], takenOver: null, tls: null, replica: null, lastDrill: null, createdAt: null,
   };
   const s3 = { name: 'offsite', index: 2, suspended: null, failing: null, reachable: true, problem: null, lastBackup: { label: 'S', stoppedAt: 'x', ageSeconds: 3600 }, walBehindSeconds: 0 };
-  const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024 };
+  const t = { backupMaxAgeSeconds: 86400, readyMaxAgeSeconds: 600, minFreeBytes: 256 * 1024 * 1024, preservedMaxBytes: 512 * 1048576 };
+  const pre = (mb: number) => ({ path: `/d.pre-sync-${mb}`, reason: 'sync', createdAt: 'x', bytes: mb * 1048576 });
 
   it.each([
     ['healthy', {}, []],
@@ -123,6 +124,8 @@ describe('check rules', () => {
     ['WAL waiting too long', { archive: { ...healthy.archive!, oldestReadySeconds: 3600 } }, [/waited 3600 s/]],
     ['old backup', { lastBackup: { ...healthy.lastBackup!, ageSeconds: 3 * 86400 } }, [/72 h old/]],
     ['no backup', { lastBackup: null, recoveryWindow: null }, [/no backup/, /no recovery window/]],
+    ['preserved directories within preserved-max-mb', { preserved: [pre(200), pre(300)] }, []],
+    ['preserved directories over preserved-max-mb: their size and the prune that frees them', { preserved: [pre(200), pre(200), pre(136)] }, [/^its 3 preserved data directories take 536 MB \(preserved-max-mb 512\) \(hint: pgmam prune app1 --older-than 7d --dry-run/]],
     ['disk full', { freeBytes: { data: 1024, repo: 10e9 } }, [/data filesystem has 0 MB free/]],
     ['interrupted', { interrupted: { command: 'pitr', step: 'restore-backup', status: 'running' as const, since: 'x', rerun: 'r', error: null } }, [/interrupted pitr at restore-backup/]],
     ['an attached repository, healthy', { repos: [s3] }, []],
