@@ -17,7 +17,7 @@ afterAll(async () => {
   rmSync(DATA, { recursive: true, force: true });
 });
 
-const entries = async () => JSON.parse((await run(['list', '--json'])).stdout) as Array<ListEntry & { dataDir: string }>;
+const entries = async (...more: string[]) => JSON.parse((await run(['list', '--json', ...more])).stdout) as Array<ListEntry & { dataDir: string }>;
 
 describe('data-root', () => {
   it('initcluster, pitr, branch create, list and drop keep to the data directory data-root names', async () => {
@@ -49,14 +49,14 @@ describe('data-root', () => {
     const drop = await run(['drop', app, '--with-branches', '--purge-backups', '--yes']);
     expect(drop.code, drop.stderr).toBe(0);
     // Dropped with pg_dropcluster: both data directories gone; the preserved one is kept (rule 1) and
-    // still listed, under the dropped app, until prune removes it.
-    expect((await entries()).some((e) => e.name === branch)).toBe(false);
-    expect((await entries()).find((e) => e.name === app)).toMatchObject({ status: 'dropped', preserved: [{ path: preserved[0] }] });
+    // listed by list --all, under the dropped app, until prune removes it.
+    expect((await entries('--all')).some((e) => e.name === branch)).toBe(false);
+    expect((await entries('--all')).find((e) => e.name === app)).toMatchObject({ status: 'dropped', role: 'dropped', preserved: [{ path: preserved[0] }] });
     expect(readdirSync(`${DATA}/15`)).toEqual([preserved[0]!.split('/').pop()]);
     expect((await sh('pgbackrest', [`--stanza=${app}`, '--output=json', 'info'], { user: 'postgres' })).stdout).not.toContain('"label"');
     const prune = await run(['prune', app, '--older-than', '0', '--yes']);
     expect(prune.code, prune.stderr).toBe(0);
     expect(readdirSync(`${DATA}/15`)).toEqual([]);
-    expect((await entries()).some((e) => e.name === app)).toBe(false);
+    expect((await entries('--all')).some((e) => e.name === app)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 // Kill tests for what the step-by-step matrices leave out: pitr --undo settles a killed pitr; a killed
-// --undo converges; a killed drop is finished by its re-run, stanza last; a killed adopt and a killed
+// --undo converges; a killed drop is finished by its re-run, stanza last; so is a killed purge; a killed adopt and a killed
 // export converge while users keep writing to the (open) cluster.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +51,19 @@ describe('kill: pitr --undo and drop', () => {
     expect(await traces(app)).toEqual([]);
     expect(existsSync(`${STATE}/journal/${app}.json`)).toBe(false);
     matrix.push('drop --purge-backups × delete-stanza → listed as interrupted drop; prune refused (exit 4); re-run finished: stanza deleted, nothing left');
+  });
+
+  it.each(['delete-stanza', 'remove-stanza-file', 'forget-app'])('a purge of a dropped app killed before %s: listed as interrupted, the name still taken; a re-run finishes it; nothing left', { timeout: 300_000 }, async (step) => {
+    const { app } = await appWithTarget();
+    expect((await pgmam(['drop', app, '--yes'])).code).toBe(0);
+    await killBefore(['purge', app], app, step);
+    await expectInterruptedAt(app, 'purge', step);
+    expect((await pgmam(['initcluster', app, '--yes'])).code).toBe(4);
+    const again = await pgmam(['purge', app, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await traces(app)).toEqual([]);
+    expect((await pgmam(['initcluster', app, '--dry-run'])).code).toBe(0);
+    matrix.push(`purge × ${step} → listed as interrupted purge; initcluster of the name refused (exit 4); re-run finished: stanza, stanza file and record gone, the name free`);
   });
 
   it('an adopt killed before its restart: the user keeps writing; a re-run finishes it; no row lost', { timeout: 300_000 }, async () => {

@@ -63,6 +63,25 @@ describe('drop', () => {
     expect((await managedClusters(ctx)).dropped.map((r) => r.name)).toEqual(['app1']);
   });
 
+  it('backups kept: the record stays, marked dropped, so list --all shows the kept stanza and purge deletes it; with --purge-backups it goes', async () => {
+    for (const [purge, kept] of [[false, true], [true, false]] as const) {
+      const { ctx, fs, runner } = fakeContext();
+      runner.register('pg_lsclusters --json', { stdout: '[]' });
+      fs.files.set(`${ctx.paths.clustersDir}/app1_dev_qa.json`, JSON.stringify(devQa));
+      const x = o({ name: 'app1_dev_qa', purgeBackups: purge });
+      const forget = assemblePlan(dropCommand, facts(x), x, env).steps.find((s) => s.id === 'forget-cluster')!;
+      await (forget.run as (c: typeof ctx) => Promise<void>)(ctx);
+      expect(fs.files.has(`${ctx.paths.clustersDir}/app1_dev_qa.json`)).toBe(kept);
+      if (kept) expect((await managedClusters(ctx)).dropped.map((r) => r.name)).toEqual(['app1_dev_qa']);
+    }
+  });
+
+  it('a dropped name: "not managed", with the command that deletes what it left', () => {
+    const x = o({ name: 'gone', purgeBackups: true });
+    const g = assemblePlan(dropCommand, { ...facts(x), dropped: true }, x, env).guards.map((g) => g.check()).find((r) => !r.ok);
+    expect(g).toMatchObject({ ok: false, reason: 'gone is not managed by pgmam', hint: expect.stringContaining('pgmam purge gone') });
+  });
+
   it.each(assemblePlan(dropCommand, facts(o({ withBranches: true, purgeBackups: true })), o({ withBranches: true, purgeBackups: true }), env).steps.map((s, i) => [s.id, i] as const))('killed at %s (step %i): finished, never rolled back', async (_step, at) => {
     const x = o({ withBranches: true, purgeBackups: true });
     const plan = assemblePlan(dropCommand, facts(x), x, env);
