@@ -226,8 +226,8 @@ export function timelineHistoryAvailable(f: SourceFacts, label: string): Guard {
 
 /** The recovery window a restore from the chosen repository reaches (the one list shows: one function). */
 export function sourceWindow(f: SourceFacts, o: { now: Date; online: boolean; timelines: ManagedCluster['timelines'] }): RecoveryWindow | null {
-  // A running cluster's WAL is switched and archived before the restore; an attached repository's archive cannot be.
-  const end = o.online && f.repo.index === 1 ? o.now : f.archivedAt;
+  // A running cluster's WAL is switched and archived (into every repository of its stanza) before the restore.
+  const end = o.online ? o.now : f.archivedAt;
   return recoveryWindow({ backups: f.stanza?.backup ?? [], currentTimeline: f.currentTimeline, history: f.history, end, timelines: o.timelines });
 }
 
@@ -250,7 +250,7 @@ export function targetGuards(f: SourceFacts, t: TargetTime, o: { label: string; 
             `the recovery window starts at ${sec(first.timestamp.stop + 1)} (pgBackRest needs the target at least one whole second after a backup's end)`,
           );
         if (place === 'after' && t.epochUs <= nowUs)
-          return fail(`target ${t.text} is after the newest archived WAL (${window?.to ?? '?'}) ${o.online ? `in repository ${f.repo.name}` : 'of the stopped cluster'}`, 'choose an earlier time, or use --latest');
+          return fail(`target ${t.text} is after the newest archived WAL (${window?.to ?? '?'}) of the stopped cluster`, 'choose an earlier time, or use --latest');
         return pass;
       },
     },
