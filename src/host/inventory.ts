@@ -13,7 +13,7 @@ import { repoScope } from '../pgbackrest/commands.js';
 import { managedClusters, newestArchivedAt, readClusters } from './facts.js';
 import { readLeftovers, type Leftover } from './leftovers.js';
 import { historyFileName, parseHistory, timelineOfWal, type HistoryEntry } from '../restore/timeline.js';
-import { recoveryWindow as recoveryWindow_, type RecoveryWindow } from '../restore/window.js';
+import { recoveryWindow as computeWindow, type RecoveryWindow } from '../restore/window.js';
 
 export interface ListEntry {
   cluster: string;
@@ -158,14 +158,13 @@ export async function gatherListFacts(ctx: Context, o: { all?: boolean } = {}): 
   }
   const clusters = await clustersRead;
   const leftovers = await leftoversRead;
-  // A stanza file alone: its archive places its window (the record-less leftovers are never running).
+  // What dropped apps left: their windows from their archives alone (nothing of theirs runs).
   if (o.all && stanzas)
     await Promise.all(
       leftovers.map(async (l) => {
         const s = stanzas!.get(l.stanza);
         if (!s || !l.repoPath) return;
-        const rec = l.record ?? ({ stanza: l.stanza, repoPath: l.repoPath, timelines: [] } as unknown as ManagedCluster);
-        const [at, line] = await Promise.all([newestArchivedAt(ctx.fs, l.repoPath, s), appLineage(ctx, rec, s)]);
+        const [at, line] = await Promise.all([newestArchivedAt(ctx.fs, l.repoPath, s), appLineage(ctx, { stanza: l.stanza, repoPath: l.repoPath, timelines: l.record?.timelines ?? [] }, s)]);
         if (at) archivedAt.set(l.stanza, at);
         lineages.set(l.stanza, line);
       }),
@@ -202,7 +201,7 @@ export function buildList(f: ListFacts, o: { all?: boolean } = {}): ListEntry[] 
  * An app's timeline as its archive and pgmam's record tell it (the newest timeline either knows; no
  * process per app), and that timeline's history file from the archive: what places its backups.
  */
-async function appLineage(ctx: Pick<Context, 'fs'>, rec: ManagedCluster, s: StanzaInfo): Promise<{ timeline: number | undefined; history: HistoryEntry[] }> {
+async function appLineage(ctx: Pick<Context, 'fs'>, rec: Pick<ManagedCluster, 'stanza' | 'repoPath' | 'timelines'>, s: StanzaInfo): Promise<{ timeline: number | undefined; history: HistoryEntry[] }> {
   const max = archiveMax(s);
   const timeline = Math.max(max ? timelineOfWal(max.wal) : 0, ...rec.timelines.map((t) => t.timeline)) || undefined;
   if (!timeline || timeline === 1 || !max) return { timeline, history: [] };
@@ -221,7 +220,7 @@ export function windowOf(
   line: { timeline: number | undefined; history: HistoryEntry[]; timelines: ManagedCluster['timelines']; runningNow?: Date | undefined } | undefined,
 ): Pick<ListEntry, 'lastBackup' | 'recoveryWindow'> {
   const last = s && lastBackup(s);
-  const recoveryWindow = s && line ? recoveryWindow_({ backups: s.backup, currentTimeline: line.timeline, history: line.history, end: line.runningNow ?? archived, timelines: line.timelines }) : null;
+  const recoveryWindow = s && line ? computeWindow({ backups: s.backup, currentTimeline: line.timeline, history: line.history, end: line.runningNow ?? archived, timelines: line.timelines }) : null;
   return { lastBackup: last ? { type: last.type, label: last.label, stoppedAt: iso(last.timestamp.stop) } : null, recoveryWindow };
 }
 
