@@ -28,7 +28,7 @@ import { expandDataRoot } from '../pg/data-root.js';
 import { stanzaScope } from '../pgbackrest/commands.js';
 import { autostartStep } from './autostart.js';
 import { closeToUsersStep, handOverStep, savedHbaPath } from './hand-over.js';
-import { backupAndMark, checkArchivingStep, readNextXid } from './stanza.js';
+import { backupAndMark, checkArchivingStep, readNextXid, stanzaInRepo } from './stanza.js';
 import { backupShare } from './measures.js';
 import { shownRepoLines, stanzaRepoLines } from './stanza-file.js';
 import { MAX_REPO_INDEX, readRepos, type RepoRecord } from '../state/repos.js';
@@ -95,7 +95,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
   if (q.main.sections.includes(q.name)) taken.push(`stanza [${q.name}] is configured in ${q.main.file}`);
   // The repository is readable by root and postgres only; a non-root run is refused by runs-as-root anyway.
   if (ctx.host.uid === 0)
-    for (const sub of ['backup', 'archive']) if (await ctx.fs.exists(`${repoPath}/${sub}/${q.name}`)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
+    if (await stanzaInRepo(ctx.fs, repoPath, q.name)) taken.push(`stanza ${q.name} exists in repository ${repoPath}`);
   const rec = q.managed.find((r) => r.name === q.name);
   if (rec) taken.push(`pgmam record ${recordPath(paths.clustersDir, q.name)} exists${rec.dropped ? ' (of a dropped app)' : ''}`);
   // Only what a drop keeps (no cluster, no live record): purge is the command that frees the name.

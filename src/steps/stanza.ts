@@ -91,3 +91,19 @@ export async function deleteStanzaEverywhere(ctx: Pick<Context, 'runner' | 'fs' 
     await ctx.runner.run(pgbr.stanzaDelete(scope, true, index));
   }
 }
+
+/** Whether a repository on this host still holds the stanza (its backup or archive directory). */
+export const stanzaInRepo = async (fs: Pick<Context['fs'], 'exists'>, repoPath: string, stanza: string): Promise<boolean> =>
+  (await fs.exists(`${repoPath}/backup/${stanza}`)) || (await fs.exists(`${repoPath}/archive/${stanza}`));
+
+/**
+ * A kept stanza deleted (drop --purge-backups, purge), if the local repository still holds it: the local
+ * copy goes last, so without it every copy is gone. Safe to run again. `localOnly`: without a stanza file
+ * only the local repository can be reached (the scope names it by path).
+ */
+export async function deleteStanzaIfKept(ctx: Pick<Context, 'runner' | 'fs' | 'paths'>, scope: pgbr.PgbrScope, name: string, repoPath: string, localOnly = false): Promise<void> {
+  if (!(await stanzaInRepo(ctx.fs, repoPath, scope.stanza ?? name))) return;
+  if (!localOnly) return deleteStanzaEverywhere(ctx, scope, name);
+  await ctx.runner.run(pgbr.stop(scope), { check: false });
+  await ctx.runner.run(pgbr.stanzaDelete(scope, true, 1));
+}

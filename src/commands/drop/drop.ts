@@ -12,7 +12,7 @@ import { clusterIsNotLocked } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
 import * as pg from '../../pg/commands.js';
 import * as pgbr from '../../pgbackrest/commands.js';
-import { deleteStanzaEverywhere } from '../../steps/stanza.js';
+import { deleteStanzaIfKept } from '../../steps/stanza.js';
 import { unregisterEverywhereStep } from '../../steps/registration.js';
 import { readRepos } from '../../state/repos.js';
 import { clusterTlsDir } from '../../steps/tls.js';
@@ -105,12 +105,7 @@ function dropSteps(t: DropTarget, purge: boolean, ctx: Pick<Context, 'paths' | '
             id: 'delete-stanza',
             title: `delete stanza ${t.stanza} and its backups from ${t.repoPath}, if there`,
             effect: 'destroy' as const,
-            run: async (c: Context) => {
-              const there = (await c.fs.exists(`${t.repoPath}/backup/${t.stanza}`)) || (await c.fs.exists(`${t.repoPath}/archive/${t.stanza}`));
-              if (!there) return;
-              await c.runner.run(pgbr.stop(scope), { check: false });
-              await deleteStanzaEverywhere(c, scope, t.name);
-            },
+            run: (c: Context) => deleteStanzaIfKept(c, scope, t.name, t.repoPath),
             show: [`$ runuser -u postgres -- pgbackrest --stanza=${t.stanza} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${t.stanza} stanza-delete --force`],
           },
           { id: 'remove-stanza-file', title: `remove ${t.stanzaFile}`, effect: 'destroy' as const, run: (c: Context) => c.fs.rm(t.stanzaFile), show: [`rm -f ${t.stanzaFile}`] },

@@ -12,7 +12,7 @@ import * as pgbr from '../../pgbackrest/commands.js';
 import { runFlagsSchema, type CommandModule, type PlanBody, type Recovery } from '../../plan/command.js';
 import { humanTime } from '../../plan/render.js';
 import { fail, pass, type Guard, type Step } from '../../plan/types.js';
-import { deleteStanzaEverywhere } from '../../steps/stanza.js';
+import { deleteStanzaIfKept } from '../../steps/stanza.js';
 import { describeJournal, readJournal, type Journal } from '../../state/journal.js';
 import type { LockHolder } from '../../state/lock.js';
 import { isPreservedName, preservedSchema, recordPath } from '../../state/store.js';
@@ -80,16 +80,10 @@ function purgeSteps(name: string, d: PurgeJournal, ctx: Pick<Context, 'paths'>):
       title: `delete stanza ${d.stanza} and its backups from every repository its stanza file names, if there`,
       effect: 'destroy',
       run: async (c: Context) => {
-        const local = d.repoPath && ((await c.fs.exists(`${d.repoPath}/backup/${d.stanza}`)) || (await c.fs.exists(`${d.repoPath}/archive/${d.stanza}`)));
-        if (!(await c.fs.exists(d.stanzaFile))) {
-          // Without its stanza file only the local repository can be reached.
-          if (!local || !d.repoPath) return;
-          const bare = { ...pgbr.repoScope(d.repoPath, c.paths.stanzaDir), stanza: d.stanza };
-          await c.runner.run(pgbr.stop(bare), { check: false });
-          await c.runner.run(pgbr.stanzaDelete(bare, true, 1));
-          return;
-        }
-        await deleteStanzaEverywhere(c, scope, name);
+        if (!d.repoPath) return;
+        // Without its stanza file only the local repository can be reached, by its path.
+        const bare = !(await c.fs.exists(d.stanzaFile));
+        await deleteStanzaIfKept(c, bare ? { ...pgbr.repoScope(d.repoPath, c.paths.stanzaDir), stanza: d.stanza } : scope, name, d.repoPath, bare);
       },
       show: [`$ runuser -u postgres -- pgbackrest --stanza=${d.stanza} stop`, `$ runuser -u postgres -- pgbackrest --stanza=${d.stanza} stanza-delete --force   (each repository)`],
     },
