@@ -32,7 +32,8 @@ export function recoveryWindow(w: WindowInput): RecoveryWindow | null {
   const last = usable.at(-1);
   if (!first || !last) return null;
   const fromMs = (first.timestamp.stop + 1) * 1000;
-  const toMs = Math.max(last.timestamp.stop * 1000, w.end?.getTime() ?? 0);
+  // Read within a second of the first backup's end: the window is that one second, not reversed.
+  const toMs = Math.max(last.timestamp.stop * 1000, w.end?.getTime() ?? 0, fromMs);
   const excluded = abandonedPeriods([...w.timelines], lineage(w.currentTimeline, w.history))
     .filter((p) => p.untilUs / 1000 > fromMs && p.fromUs / 1000 < toMs)
     .map((p) => ({ from: iso(p.fromUs / 1000), to: iso(p.untilUs / 1000) }));

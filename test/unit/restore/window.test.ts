@@ -33,6 +33,10 @@ describe('recovery window', () => {
     expect(placeInWindow(w, (T0 + 21) * 1_000_000 + 999_999)).toBe('before');
     expect(placeInWindow(w, (T0 + 61) * 1_000_000)).toBe('after');
   });
+  it('read within a second of the only backup\'s end: from and to are that second, never reversed', () => {
+    const w = recoveryWindow({ backups: [F1], currentTimeline: 1, history: [], end: new Date((T0 + 21) * 1000 + 400), timelines: [] });
+    expect(w).toMatchObject({ from: '2026-12-01T04:30:22.000Z', to: '2026-12-01T04:30:22.000Z' });
+  });
   it('names the periods only an abandoned timeline covers', () => {
     const history2 = parseHistory('1\t0/5000000\tbefore 2026-12-01 04:30:23+00\n');
     const w = recoveryWindow({ backups: [F1, F2], currentTimeline: 2, history: history2, end: new Date((T0 + 60) * 1000), timelines: [timelines[0]!] });
