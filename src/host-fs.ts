@@ -5,7 +5,8 @@
 // the descriptor.
 import { runAsOwner } from './runner/execa-runner.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, readFileSync, promises as fsp } from 'node:fs';
+import { constants, createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, promises as fsp } from 'node:fs';
+import { connect } from 'node:net';
 import * as path from 'node:path';
 
 const tmpName = (file: string) => `${file}.pgmam-tmp-${randomBytes(8).toString('hex')}`;
@@ -78,6 +79,8 @@ export interface HostFs {
   /** Copy many files (paths relative to both directories), keeping mode and time; the caller verifies them. */
   copyFiles(fromDir: string, toDir: string, rels: string[], owner?: Owner): Promise<void>;
   sha256(file: string): Promise<string>;
+  /** A Unix socket is at `file` and something accepts a connection on it (a server listening there). */
+  socketAccepts(file: string): Promise<boolean>;
 }
 
 const isMissing = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR';
@@ -95,10 +98,27 @@ async function syncDir(dir: string): Promise<void> {
 /** statfs(2) magic numbers of the filesystems pgmam tells apart (reflink: xfs, btrfs). */
 const FS_TYPES: Record<number, string> = { 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x794c7630: 'overlay', 0x2fc12fc1: 'zfs' };
 
+// The reads below are synchronous system calls behind the async interface: pgmam's reads are small
+// files and directory listings, where the thread pool's round trips (open, stat, read, close, each a
+// hop) cost more than the read (list of 20 clusters reads some 200 files: bench/scale.mjs).
 export const nodeFs: HostFs = {
+  async socketAccepts(file) {
+    const st = await fsp.stat(file).catch(() => undefined);
+    if (!st?.isSocket()) return false;
+    return new Promise((done) => {
+      const sock = connect({ path: file });
+      const end = (ok: boolean) => {
+        sock.destroy();
+        done(ok);
+      };
+      sock.setTimeout(2000, () => end(false));
+      sock.once('connect', () => end(true));
+      sock.once('error', () => end(false));
+    });
+  },
   async readText(file) {
     try {
-      return await fsp.readFile(file, 'utf8');
+      return readFileSync(file, 'utf8');
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw e;
@@ -125,8 +145,8 @@ export const nodeFs: HostFs = {
   },
   async exists(file) {
     try {
-      await fsp.lstat(file);
-      return true;
+      // (throwIfNoEntry: a missing file is an answer, not an exception with its stack trace to build)
+      return lstatSync(file, { throwIfNoEntry: false }) !== undefined;
     } catch (e) {
       if (isMissing(e)) return false;
       throw e;
@@ -134,7 +154,7 @@ export const nodeFs: HostFs = {
   },
   async readdir(dir) {
     try {
-      return (await fsp.readdir(dir)).sort();
+      return readdirSync(dir).sort();
     } catch (e) {
       if (isMissing(e)) return [];
       throw e;
@@ -142,7 +162,8 @@ export const nodeFs: HostFs = {
   },
   async stat(file) {
     try {
-      const s = await fsp.stat(file);
+      const s = statSync(file, { throwIfNoEntry: false });
+      if (!s) return undefined;
       return { uid: s.uid, gid: s.gid, mode: s.mode & 0o7777, size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory() };
     } catch (e) {
       if (isMissing(e)) return undefined;
@@ -259,7 +280,7 @@ export const nodeFs: HostFs = {
   },
   async readlink(file) {
     try {
-      return await fsp.readlink(file);
+      return lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() ? readlinkSync(file) : undefined;
     } catch (e) {
       if (isMissing(e) || (e as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
       throw e;
@@ -389,6 +410,7 @@ export function readOnlyFs(inner: HostFs): HostFs {
     walk: (d) => inner.walk(d),
     treeBytes: (d) => inner.treeBytes(d),
     sha256: (f) => inner.sha256(f),
+    socketAccepts: (f) => inner.socketAccepts(f),
     writeFileAtomic: (f) => refuse(`write ${f}`)(),
     createExclusive: (f) => refuse(`create ${f}`)(),
     mkdirp: (d) => refuse(`mkdir ${d}`)(),

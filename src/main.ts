@@ -10,7 +10,6 @@ import { ChildGroups } from './runner/children.js';
 import { commandsFor, configFlag } from './cli/commands.js';
 import { isLegacyName, legacyHelp, translateLegacy } from './cli/legacy.js';
 import type { GlobalOptions } from './cli/program.js';
-import { lsClusters } from './pg/commands.js';
 import type { Prefetched } from './runner/prefetch.js';
 
 declare const PGMAM_VERSION: string;
@@ -93,15 +92,14 @@ async function readConfig(flag: string | undefined) {
 }
 
 /**
- * list and check wait on pg_lsclusters and, as root, on one `pgbackrest info` of the configured
- * repository: both begin while the command's modules load. A configuration that does not parse
- * starts nothing here (the command reports it).
+ * list and check wait, as root, on one `pgbackrest info` of the configured repository: it begins while
+ * the command's modules load. (The clusters they read from their files, not from pg_lsclusters.) A
+ * configuration that does not parse starts nothing here (the command reports it).
  */
 async function startEarlyReads(args: readonly string[]): Promise<void> {
   const [{ startEarlyRead }, { prefetchKey }] = await Promise.all([import('./runner/early-read.js'), import('./runner/prefetch.js')]);
   const uid = process.getuid?.() ?? 0;
   const start = (cmd: Parameters<typeof startEarlyRead>[0]) => early.set(prefetchKey(cmd), startEarlyRead(cmd, uid, process.env, children));
-  start(lsClusters());
   if (uid !== 0) return;
   const { config } = await loadConfig(configFlag(args)).catch(() => ({ config: undefined }));
   if (!config) return;
@@ -208,8 +206,8 @@ async function main(): Promise<number> {
     }
     // Only the command this line runs is loaded (every one for help or a misspelt command).
     const loaders = commandsFor(args);
-    // list and check wait on pg_lsclusters first: it runs while their modules load.
-    if (loaders.length === 1 && loaders[0]!.readsClustersFirst && !args.some((a) => a === '--help' || a === '-h')) await startEarlyReads(args);
+    // list and check wait on pgBackRest first: it runs while their modules load.
+    if (loaders.length === 1 && loaders[0]!.readsRepoFirst && !args.some((a) => a === '--help' || a === '-h')) await startEarlyReads(args);
     await import('./zod-setup.js');
     const [commands, { buildProgram }] = await Promise.all([Promise.all(loaders.map((c) => c.load())), import('./cli/program.js')]);
     const program = buildProgram(makeContext, { version, selfPath, write, writeErr, commands });

@@ -11,11 +11,11 @@ export type CliCommand = { kind: 'module'; module: CommandModule<any, any, any> 
 export interface CommandLoader {
   name: string;
   load(): Promise<CliCommand>;
-  /** Read-only commands whose first read is `pg_lsclusters --json`: main may start it while they load. */
-  readsClustersFirst?: boolean;
+  /** Read-only commands whose first read is `pgbackrest info` of the configured repository: main may start it while they load. */
+  readsRepoFirst?: boolean;
 }
 
-const m = (name: string, load: () => Promise<CommandModule<any, any, any>>, more: Pick<CommandLoader, 'readsClustersFirst'> = {}): CommandLoader => ({ name, load: async () => ({ kind: 'module', module: await load() }), ...more });
+const m = (name: string, load: () => Promise<CommandModule<any, any, any>>, more: Pick<CommandLoader, 'readsRepoFirst'> = {}): CommandLoader => ({ name, load: async () => ({ kind: 'module', module: await load() }), ...more });
 const b = (name: string, load: () => Promise<CliBatch<any>>): CommandLoader => ({ name, load: async () => ({ kind: 'batch', batch: await load() }) });
 
 export const COMMAND_LOADERS: CommandLoader[] = [
@@ -30,9 +30,9 @@ export const COMMAND_LOADERS: CommandLoader[] = [
   m('branch sync', () => import('../commands/branch/sync.js').then((x) => x.branchSyncCommand)),
   m('branch list', () => import('../commands/branch/list.js').then((x) => x.branchListCommand)),
   m('branch drop', () => import('../commands/drop/drop.js').then((x) => x.branchDropCommand)),
-  m('list', () => import('../commands/list/list.js').then((x) => x.listCommand), { readsClustersFirst: true }),
+  m('list', () => import('../commands/list/list.js').then((x) => x.listCommand), { readsRepoFirst: true }),
   m('install-links', () => import('../commands/install-links/install-links.js').then((x) => x.installLinksCommand)),
-  m('check', () => import('../commands/check/check.js').then((x) => x.checkCommand), { readsClustersFirst: true }),
+  m('check', () => import('../commands/check/check.js').then((x) => x.checkCommand), { readsRepoFirst: true }),
   b('drill', () => import('../commands/drill/drill.js').then((x) => x.drillBatch)),
   m('show', () => import('../commands/show/show.js').then((x) => x.showCommand)),
   m('status', () => import('../commands/control/control.js').then((x) => x.statusCommand)),

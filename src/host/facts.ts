@@ -3,7 +3,8 @@
 import type { Context } from '../context.js';
 import { RefusedError } from '../errors.js';
 import type { HostFs } from '../host-fs.js';
-import { parseLsClusters, type HostCluster } from '../pg/clusters.js';
+import { clustersFromRows, parseLsClusters, type HostCluster } from '../pg/clusters.js';
+import { readClusterFiles } from './cluster-files.js';
 import { lsClusters, PG_LIB, pgBin, SOCKET_DIR } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
 import { DNS_NAME } from '../config/schema.js';
@@ -50,6 +51,22 @@ export async function readClusters(runner: Runner, attempts = 10): Promise<HostC
     if (i < attempts) await new Promise((ok) => setTimeout(ok, 150));
   }
   throw new RefusedError('pgmam', [{ id: 'clusters-are-readable', reason: `pg_lsclusters --json: ${problem}`, hint: 'another cluster may be being created or dropped; try again, or look at pg_lsclusters' }]);
+}
+
+/**
+ * The clusters as pg_lsclusters shows them, read from their files where pgmam reads them as
+ * postgresql-common does (list, check and show: no Perl start); pg_lsclusters itself otherwise.
+ */
+export async function readClustersFast(fs: HostFs, runner: Runner): Promise<HostCluster[]> {
+  const rows = await readClusterFiles(fs);
+  if (rows) {
+    try {
+      return clustersFromRows(rows);
+    } catch {
+      // a row pgmam's reading left incomplete: pg_lsclusters decides (and waits out a half-made cluster)
+    }
+  }
+  return readClusters(runner);
 }
 
 /** PostgreSQL majors whose server binary is installed, newest first. */

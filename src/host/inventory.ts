@@ -1,5 +1,5 @@
-// The host's clusters as list and check see them: pg_lsclusters, pgmam's records, one
-// `pgbackrest info` per repository, and interrupted operations — read-only.
+// The host's clusters as list and check see them: the clusters' files (read as pg_lsclusters reads
+// them), pgmam's records, one `pgbackrest info` per repository, and interrupted operations — read-only.
 import type { Context } from '../context.js';
 import type { HostCluster } from '../pg/clusters.js';
 import { clusterLabel } from '../pg/commands.js';
@@ -10,7 +10,7 @@ import { ReadOnlyRunner } from '../runner/wrappers.js';
 import { ownerAlive, readJournals, stepName, type Journal } from '../state/journal.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
 import { repoScope } from '../pgbackrest/commands.js';
-import { managedClusters, newestArchivedAt, readClusters } from './facts.js';
+import { managedClusters, newestArchivedAt, readClustersFast } from './facts.js';
 import { readLeftovers, type Leftover } from './leftovers.js';
 import { historyFileName, parseHistory, timelineOfWal, type HistoryEntry } from '../restore/timeline.js';
 import { recoveryWindow as computeWindow, type RecoveryWindow } from '../restore/window.js';
@@ -104,9 +104,8 @@ export async function readRepoView(runner: Context['runner'], stanzaDir: string,
 export async function gatherListFacts(ctx: Context, o: { all?: boolean } = {}): Promise<ListFacts> {
   const runner = new ReadOnlyRunner(ctx.runner);
   const problems: string[] = [];
-  // pg_lsclusters (a Perl script that reads every cluster's configuration) is the slowest read: it runs
-  // while pgmam's records and the repositories are read.
-  const clustersRead = readClusters(runner);
+  // The clusters' files are read while pgmam's records and the repositories are.
+  const clustersRead = readClustersFast(ctx.fs, runner);
   clustersRead.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   const canReadRepo = ctx.host.uid === 0;
   // One `info` per repository, covering all its stanzas — not one call per cluster. The configured

@@ -3,7 +3,7 @@
 // drop from before records were kept). `list --all` shows them, `purge` deletes them, and a new
 // cluster's "name taken" refusal names purge as what frees the name.
 import type { Context } from '../context.js';
-import type { HostCluster } from '../pg/clusters.js';
+import { byteOrder, type HostCluster } from '../pg/clusters.js';
 import { parseStanzaFile } from '../pgbackrest/config.js';
 import type { ManagedCluster, Preserved } from '../state/store.js';
 
@@ -48,5 +48,5 @@ export async function readLeftovers(ctx: Pick<Context, 'fs' | 'paths'>, records:
     const version = /\/(\d+)\/[^/]+\/?$/.exec(s.dataDir ?? '')?.[1] ?? '?';
     out.push({ name, version, stanza: name, stanzaFile: path, stanzaFileExists: true, repoPath: s.repoPath, dataDir: s.dataDir, preserved: [], droppedAt: null, record: undefined });
   }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  return out.sort((a, b) => byteOrder(a.name, b.name));
 }

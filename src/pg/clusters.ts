@@ -1,4 +1,4 @@
-// Parses `pg_lsclusters --json` into the host's clusters.
+// Parses `pg_lsclusters --json` (or rows of the same shape) into the host's clusters.
 import { z } from 'zod';
 
 const entry = z.object({
@@ -32,7 +32,12 @@ export interface HostCluster {
 }
 
 export function parseLsClusters(json: string): HostCluster[] {
-  const rows = z.array(entry).parse(JSON.parse(json || '[]'));
+  return clustersFromRows(JSON.parse(json || '[]'));
+}
+
+/** Rows shaped as pg_lsclusters --json prints them (also pgmam's own reading of the same files). */
+export function clustersFromRows(json: unknown): HostCluster[] {
+  const rows = z.array(entry).parse(json);
   return rows
     .map((r) => ({
       version: r.version,
@@ -47,10 +52,13 @@ export function parseLsClusters(json: string): HostCluster[] {
       inRecovery: r.recovery === undefined ? undefined : Boolean(r.recovery),
       archiveCommand: archiveCommandOf(r.config),
     }))
-    .sort((a, b) => a.version.localeCompare(b.version) || a.name.localeCompare(b.name));
+    .sort((a, b) => Number(a.version) - Number(b.version) || byteOrder(a.name, b.name));
 }
 
 function archiveCommandOf(config: unknown): string | undefined {
   const v = config !== null && typeof config === 'object' ? (config as Record<string, unknown>)['archive_command'] : undefined;
   return typeof v === 'string' ? v : undefined;
 }
+
+/** The order pg_lsclusters lists names in (Perl's sort); localeCompare would also load ICU's collator, milliseconds of every start. */
+export const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -33,6 +33,11 @@ export class MemoryFs implements HostFs {
     if (!(await this.exists(f))) return undefined;
     return { uid: 0, gid: 0, mode: 0o644, size: this.files.get(f)?.length ?? 0, mtimeMs: 0, isDirectory: this.dirs.has(f) };
   }
+  /** Sockets something listens on (tests add them). */
+  listening = new Set<string>();
+  async socketAccepts(f: string) {
+    return this.listening.has(f);
+  }
   async freeBytes() {
     return this.free;
   }
