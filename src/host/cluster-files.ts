@@ -16,11 +16,11 @@ const MAX_INCLUDE_DEPTH = 10;
 /** What pgmam does not read as postgresql-common does: pg_lsclusters decides. */
 class NotLikePgCommon extends Error {}
 
-/** A row as `pg_lsclusters --json` prints it (the fields pgmam reads). */
+/** A row as `pg_lsclusters --json` prints it (the fields pgmam reads), with its values' parsed types. */
 export interface ClusterRow {
   version: string;
   cluster: string;
-  port: string;
+  port: number;
   running: boolean;
   pgdata: string;
   configdir: string;
@@ -74,10 +74,10 @@ async function statQuietly(fs: HostFs, file: string) {
 }
 
 /** read_conf_file: settings in file order, includes merged where they stand. */
-async function readConf(fs: HostFs, file: string, depth = 0): Promise<Map<string, string>> {
+async function readConf(fs: HostFs, file: string, depth = 0, read?: string): Promise<Map<string, string>> {
   if (depth > MAX_INCLUDE_DEPTH) throw new NotLikePgCommon(`includes nested deeper than ${MAX_INCLUDE_DEPTH} at ${file}`);
   const conf = new Map<string, string>();
-  const text = await readQuietly(fs, file);
+  const text = read ?? (await readQuietly(fs, file));
   if (text === undefined) return conf;
   const merge = (from: Map<string, string>) => from.forEach((v, k) => conf.set(k, v));
   for (const line of parseConfLines(text, file)) {
@@ -93,9 +93,10 @@ async function readConf(fs: HostFs, file: string, depth = 0): Promise<Map<string
 /** cluster_info, for the fields pgmam reads. */
 async function clusterInfo(fs: HostFs, v: string, c: string): Promise<ClusterRow> {
   const configdir = `${CONF_ROOT}/${v}/${c}`;
-  // A postgresql.conf that is a dead link: PgCommon falls back to /etc/postgresql-common's file.
-  if (!(await statQuietly(fs, `${configdir}/postgresql.conf`))) throw new NotLikePgCommon(`${configdir}/postgresql.conf cannot be read`);
-  const conf = await readConf(fs, `${configdir}/postgresql.conf`);
+  // A postgresql.conf that is a dead link or unreadable: PgCommon falls back to /etc/postgresql-common's file, or reads nothing.
+  const text = await readQuietly(fs, `${configdir}/postgresql.conf`);
+  if (text === undefined) throw new NotLikePgCommon(`${configdir}/postgresql.conf cannot be read`);
+  const conf = await readConf(fs, `${configdir}/postgresql.conf`, 0, text);
   // The pgdata link and a data directory inside /etc are older layouts: pg_lsclusters reads those.
   const pgdata = conf.get('data_directory');
   if (!pgdata) throw new NotLikePgCommon(`${configdir}: no data_directory`);
@@ -104,11 +105,13 @@ async function clusterInfo(fs: HostFs, v: string, c: string): Promise<ClusterRow
     auto.forEach((value, key) => key !== 'data_directory' && conf.set(key, value));
   }
   const port = conf.get('port') || DEFAULT_PORT;
+  // PgCommon's cluster_port_running dies on a port without a digit; pg_lsclusters then fails, and says so.
+  if (!/\d/.test(port)) throw new NotLikePgCommon(`${configdir}: port ${port}`);
   const socketdir = await socketDir(fs, conf, pgdata);
   const pidFile = conf.get('external_pid_file');
   let running = pidFile && pidFile !== '(none)' ? await pidFileRunning(fs, pidFile) : undefined;
   // PgCommon's fallback (a stale pid file, none configured): is a server answering on the port's socket?
-  if (running === undefined) running = /\d/.test(port) ? await fs.socketAccepts(`${socketdir}/.s.PGSQL.${port}`) : false;
+  if (running === undefined) running = await fs.socketAccepts(`${socketdir}/.s.PGSQL.${port}`);
   const signals = Number(v) >= 12 ? ['recovery.signal', 'standby.signal'] : ['recovery.conf'];
   const recovery = (await Promise.all(signals.map((s) => statQuietly(fs, `${pgdata}/${s}`)))).some(Boolean);
   const start = await startConf(fs, `${configdir}/start.conf`);
@@ -117,7 +120,7 @@ async function clusterInfo(fs: HostFs, v: string, c: string): Promise<ClusterRow
   return {
     version: v,
     cluster: c,
-    port,
+    port: Number(port),
     running,
     pgdata,
     configdir,
@@ -140,9 +143,10 @@ async function socketDir(fs: HostFs, conf: Map<string, string>, pgdata: string):
 
 /** check_pidfile_running: true or false when the pid file tells, undefined when it cannot (unreadable, or its process gone). */
 async function pidFileRunning(fs: HostFs, pidFile: string): Promise<boolean | undefined> {
-  if (!(await statQuietly(fs, pidFile))) return false;
   const text = await readQuietly(fs, pidFile);
-  const pid = text === undefined ? undefined : parsePidFile(text);
+  // No pid file: down. One this user cannot read: not known here.
+  if (text === undefined) return (await statQuietly(fs, pidFile)) ? undefined : false;
+  const pid = parsePidFile(text);
   if (pid === undefined) return undefined;
   const cmdline = await readQuietly(fs, `/proc/${pid}/cmdline`);
   if (cmdline === undefined) return undefined;
@@ -150,9 +154,8 @@ async function pidFileRunning(fs: HostFs, pidFile: string): Promise<boolean | un
 }
 
 async function startConf(fs: HostFs, file: string): Promise<string> {
-  const exists = await statQuietly(fs, file);
-  const text = exists ? await readQuietly(fs, file) : undefined;
-  if (exists && text === undefined) throw new NotLikePgCommon(`cannot read ${file}`);
+  const text = await readQuietly(fs, file);
+  if (text === undefined && (await statQuietly(fs, file))) throw new NotLikePgCommon(`cannot read ${file}`);
   const mode = parseStartConf(text);
   if (!mode) throw new NotLikePgCommon(`${file}: not auto, manual or disabled`);
   return mode;

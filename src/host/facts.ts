@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import { RefusedError } from '../errors.js';
 import type { HostFs } from '../host-fs.js';
-import { clustersFromRows, parseLsClusters, type HostCluster } from '../pg/clusters.js';
+import { clustersOf, parseLsClusters, type HostCluster } from '../pg/clusters.js';
 import { readClusterFiles } from './cluster-files.js';
 import { lsClusters, PG_LIB, pgBin, SOCKET_DIR } from '../pg/commands.js';
 import { parseListeningPorts } from '../pg/listening.js';
@@ -59,14 +59,7 @@ export async function readClusters(runner: Runner, attempts = 10): Promise<HostC
  */
 export async function readClustersFast(fs: HostFs, runner: Runner): Promise<HostCluster[]> {
   const rows = await readClusterFiles(fs);
-  if (rows) {
-    try {
-      return clustersFromRows(rows);
-    } catch {
-      // a row pgmam's reading left incomplete: pg_lsclusters decides (and waits out a half-made cluster)
-    }
-  }
-  return readClusters(runner);
+  return rows ? clustersOf(rows) : readClusters(runner);
 }
 
 /** PostgreSQL majors whose server binary is installed, newest first. */

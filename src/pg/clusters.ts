@@ -37,7 +37,11 @@ export function parseLsClusters(json: string): HostCluster[] {
 
 /** Rows shaped as pg_lsclusters --json prints them (also pgmam's own reading of the same files). */
 export function clustersFromRows(json: unknown): HostCluster[] {
-  const rows = z.array(entry).parse(json);
+  return clustersOf(z.array(entry).parse(json));
+}
+
+/** Rows already in that shape's parsed types (pgmam's own reading builds them so): nothing left to check. */
+export function clustersOf(rows: ReadonlyArray<z.output<typeof entry>>): HostCluster[] {
   return rows
     .map((r) => ({
       version: r.version,

@@ -28,8 +28,10 @@ export function parseConfLines(text: string, file: string): ConfLine[] {
   for (const line of text.match(MEANINGFUL) ?? []) {
     let m: RegExpExecArray | null;
     if (BLANK.test(line)) continue;
-    if ((m = INCLUDE_DIR.exec(line))) out.push({ kind: 'include-dir', path: absoluteTo(m[1]!, file) });
-    else if ((m = INCLUDE.exec(line))) out.push({ kind: 'include', path: absoluteTo(m[1]!, file) });
+    // Only a line that begins with "include" can be one (PgCommon tries those first).
+    const mayInclude = /^\s*include/i.test(line);
+    if (mayInclude && (m = INCLUDE_DIR.exec(line))) out.push({ kind: 'include-dir', path: absoluteTo(m[1]!, file) });
+    else if (mayInclude && (m = INCLUDE.exec(line))) out.push({ kind: 'include', path: absoluteTo(m[1]!, file) });
     else if ((m = QUOTED.exec(line))) out.push({ kind: 'set', key: lower ? m[1]!.toLowerCase() : m[1]!, value: m[2]!.replace(/\\(.)/g, '$1').replace(/''/g, "'") });
     else if ((m = SIMPLE.exec(line))) out.push({ kind: 'set', key: lower ? m[1]!.toLowerCase() : m[1]!, value: m[2]! });
     else throw new ConfLineError(`invalid line in ${file}: ${line}`);

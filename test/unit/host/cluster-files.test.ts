@@ -93,7 +93,7 @@ describe('readClusterFiles', () => {
     const fs = host({ pid: '4242\n', cmdline: '/usr/lib/postgresql/15/bin/postgres\0-D\0/var/lib/postgresql/15/app1\0' });
     expect(await readClusterFiles(fs)).toEqual([
       {
-        version: '15', cluster: 'app1', port: '5433', running: true, pgdata: '/var/lib/postgresql/15/app1', configdir: '/etc/postgresql/15/app1',
+        version: '15', cluster: 'app1', port: 5433, running: true, pgdata: '/var/lib/postgresql/15/app1', configdir: '/etc/postgresql/15/app1',
         logfile: '/var/log/postgresql/postgresql-15-app1.log', socketdir: '/var/run/postgresql', start: 'auto', config: { archive_command: 'pgbackrest --stanza=app1 archive-push %p' },
       },
     ]);
@@ -108,14 +108,14 @@ describe('readClusterFiles', () => {
         '/var/lib/postgresql/15/app1/standby.signal': '',
       },
     });
-    expect(await readClusterFiles(fs)).toMatchObject([{ port: '5499', pgdata: '/var/lib/postgresql/15/app1', start: 'manual', logfile: '/srv/logs/app1.log', recovery: true, running: false }]);
+    expect(await readClusterFiles(fs)).toMatchObject([{ port: 5499, pgdata: '/var/lib/postgresql/15/app1', start: 'manual', logfile: '/srv/logs/app1.log', recovery: true, running: false }]);
   });
 
   it('a later conf.d file wins, and a line after the include wins over it', async () => {
     const fs = host({ extra: { '/etc/postgresql/15/app1/conf.d/zz.conf': 'port = 5600\n', '/etc/postgresql/15/app1/conf.d/aa.conf': 'port = 5500\n' } });
-    expect((await readClusterFiles(fs))?.[0]?.port).toBe('5600');
+    expect((await readClusterFiles(fs))?.[0]?.port).toBe(5600);
     fs.files.set('/etc/postgresql/15/app1/postgresql.conf', `${fs.files.get('/etc/postgresql/15/app1/postgresql.conf')}\nport = 5700\n`);
-    expect((await readClusterFiles(fs))?.[0]?.port).toBe('5700');
+    expect((await readClusterFiles(fs))?.[0]?.port).toBe(5700);
   });
 
   it('a pid file whose process is gone: asks the socket, as PgCommon does', async () => {
