@@ -9,6 +9,12 @@ APP=demo_app
 
 if ! $PGMAM list --json | grep -q "\"cluster\": \"15/$APP\""; then
   $PGMAM initcluster "$APP" --db demo
+else
+  # Run again: each run's pitr and branch sync keep the data directory they replaced (preserved, listed);
+  # the earlier runs' go first, so check stays within preserved-max-mb however often the demo runs.
+  for c in "$APP" "${APP}_dev"; do
+    if $PGMAM list --json | grep -q "\"cluster\": \"15/$c\""; then $PGMAM prune "$c" --older-than 0s --yes -q; fi
+  done
 fi
 # Run again on a host without systemd after a reboot, its clusters are down: start them first.
 for c in "$APP" "${APP}_dev" "${APP}_replica"; do
