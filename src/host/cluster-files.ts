@@ -5,11 +5,10 @@
 // created, no data_directory setting) gives undefined: the caller asks pg_lsclusters instead, so both
 // ways agree or the authoritative one answers. Read-only.
 import type { HostFs } from '../host-fs.js';
+import { CONF_ROOT, confDirOf, SOCKET_DIR } from '../pg/commands.js';
 import { ConfLineError, includedConfFiles, parseConfLines, parsePidFile, parseStartConf } from '../pg/conf-file.js';
 
-const CONF_ROOT = '/etc/postgresql';
 const DEFAULT_PORT = '5432';
-const DEFAULT_SOCKET_DIR = '/var/run/postgresql';
 /** PgCommon follows includes without a limit; a loop is left to pg_lsclusters. */
 const MAX_INCLUDE_DEPTH = 10;
 
@@ -39,7 +38,7 @@ export async function readClusterFiles(fs: HostFs): Promise<ClusterRow[] | undef
       await Promise.all(
         versions.map(async (v) => {
           const names = await fs.readdir(`${CONF_ROOT}/${v}`);
-          const has = await Promise.all(names.map((c) => fs.exists(`${CONF_ROOT}/${v}/${c}/postgresql.conf`)));
+          const has = await Promise.all(names.map((c) => fs.exists(`${confDirOf({ version: v, name: c })}/postgresql.conf`)));
           return names.filter((_, i) => has[i]).map((c) => ({ v, c }));
         }),
       )
@@ -51,14 +50,16 @@ export async function readClusterFiles(fs: HostFs): Promise<ClusterRow[] | undef
   }
 }
 
-const isDenied = (e: unknown) => ['EACCES', 'EPERM', 'EISDIR', 'ELOOP'].includes((e as NodeJS.ErrnoException).code ?? '');
+/** Whether `e` is a system error with one of these codes. */
+const codeIn = (e: unknown, codes: readonly string[]) => codes.includes((e as NodeJS.ErrnoException).code ?? '');
+const isDenied = (e: unknown) => codeIn(e, ['EACCES', 'EPERM', 'EISDIR', 'ELOOP']);
 
 /** A file's text; undefined where PgCommon's open fails quietly (missing, or not readable by this user). */
 async function readQuietly(fs: HostFs, file: string): Promise<string | undefined> {
   try {
     return await fs.readText(file);
   } catch (e) {
-    if (['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '')) return undefined;
+    if (codeIn(e, ['EACCES', 'EPERM'])) return undefined;
     throw e;
   }
 }
@@ -68,7 +69,7 @@ async function statQuietly(fs: HostFs, file: string) {
   try {
     return await fs.stat(file);
   } catch (e) {
-    if (['EACCES', 'EPERM', 'ENOTDIR', 'ELOOP'].includes((e as NodeJS.ErrnoException).code ?? '')) return undefined;
+    if (codeIn(e, ['EACCES', 'EPERM', 'ENOTDIR', 'ELOOP'])) return undefined;
     throw e;
   }
 }
@@ -92,7 +93,7 @@ async function readConf(fs: HostFs, file: string, depth = 0, read?: string): Pro
 
 /** cluster_info, for the fields pgmam reads. */
 async function clusterInfo(fs: HostFs, v: string, c: string): Promise<ClusterRow> {
-  const configdir = `${CONF_ROOT}/${v}/${c}`;
+  const configdir = confDirOf({ version: v, name: c });
   // A postgresql.conf that is a dead link or unreadable: PgCommon falls back to /etc/postgresql-common's file, or reads nothing.
   const text = await readQuietly(fs, `${configdir}/postgresql.conf`);
   if (text === undefined) throw new NotLikePgCommon(`${configdir}/postgresql.conf cannot be read`);
@@ -136,9 +137,9 @@ async function clusterInfo(fs: HostFs, v: string, c: string): Promise<ClusterRow
 async function socketDir(fs: HostFs, conf: Map<string, string>, pgdata: string): Promise<string> {
   const configured = conf.get('unix_socket_directories')?.replace(/\s*,.*/s, '');
   if (configured) return configured;
-  const [dir, data] = await Promise.all([statQuietly(fs, DEFAULT_SOCKET_DIR), statQuietly(fs, pgdata)]);
-  if (!dir || !data) throw new NotLikePgCommon(`cannot stat ${dir ? pgdata : DEFAULT_SOCKET_DIR}`);
-  return dir.uid === data.uid ? DEFAULT_SOCKET_DIR : '/tmp';
+  const [dir, data] = await Promise.all([statQuietly(fs, SOCKET_DIR), statQuietly(fs, pgdata)]);
+  if (!dir || !data) throw new NotLikePgCommon(`cannot stat ${dir ? pgdata : SOCKET_DIR}`);
+  return dir.uid === data.uid ? SOCKET_DIR : '/tmp';
 }
 
 /** check_pidfile_running: true or false when the pid file tells, undefined when it cannot (unreadable, or its process gone). */

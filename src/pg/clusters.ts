@@ -35,7 +35,7 @@ export function parseLsClusters(json: string): HostCluster[] {
   return clustersFromRows(JSON.parse(json || '[]'));
 }
 
-/** Rows shaped as pg_lsclusters --json prints them (also pgmam's own reading of the same files). */
+/** Rows as pg_lsclusters --json prints them, checked. */
 export function clustersFromRows(json: unknown): HostCluster[] {
   return clustersOf(z.array(entry).parse(json));
 }

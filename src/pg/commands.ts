@@ -12,7 +12,9 @@ export interface ClusterId {
 export const clusterLabel = (c: ClusterId) => `${c.version}/${c.name}`;
 /** The systemd unit postgresql-common installs for a cluster. */
 export const unitName = (c: ClusterId) => `postgresql@${c.version}-${c.name}`;
-export const confDirOf = (c: ClusterId) => `/etc/postgresql/${c.version}/${c.name}`;
+/** postgresql-common's configuration root: /etc/postgresql/<version>/<name>/ per cluster. */
+export const CONF_ROOT = '/etc/postgresql';
+export const confDirOf = (c: ClusterId) => `${CONF_ROOT}/${c.version}/${c.name}`;
 
 export const lsClusters = (): Cmd => ({ argv: ['pg_lsclusters', '--json'], effect: 'read' });
 
