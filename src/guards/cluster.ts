@@ -19,7 +19,8 @@ export interface PortFacts {
   port: number | undefined;
   /** Clusters (15/app1) whose configuration names this port. */
   configuredBy: string[];
-  listening: boolean;
+  /** What else holds it (host/facts portHolder), if anything. */
+  heldBy: string | undefined;
   range: [number, number];
   explicit: boolean;
 }
@@ -28,7 +29,7 @@ export const portIsFree = (f: PortFacts): Guard => ({
   id: 'port-is-free',
   check() {
     if (f.port === undefined) return fail(`no free port in the range ${f.range[0]}-${f.range[1]}`, 'pass --port, or widen port-min/port-max in the configuration');
-    const why = [...(f.configuredBy.length ? [`configured by cluster ${f.configuredBy.join(', ')}`] : []), ...(f.listening ? ['something is listening on it'] : [])];
+    const why = [...(f.configuredBy.length ? [`configured by cluster ${f.configuredBy.join(', ')}`] : []), ...(f.heldBy ? [f.heldBy] : [])];
     return why.length ? fail(`port ${f.port} is not free: ${why.join(' and ')}`, 'choose another --port, or leave it out to get a free one') : pass;
   },
 });

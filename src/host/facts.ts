@@ -85,16 +85,35 @@ export function repoPathFrom(configured: string, main: MainConfig): string {
 }
 
 /**
- * The port a new cluster gets: the one asked for, else the first in port-min..port-max that no
- * cluster's configuration names and nothing listens on (TCP, or a Unix socket of that number);
- * with what holds it, for the guard.
+ * What holds `port` against a new postmaster, or undefined: a TCP listener, a Unix socket of that
+ * number that answers, or a socket lock file naming a running process (postgres refuses to start
+ * beside it). A socket and lock file left by a killed postmaster hold nothing: the next postmaster
+ * on that port replaces both (PostgreSQL's CreateLockFile and StreamServerPort).
  */
-export async function choosePort(ctx: Pick<Context, 'fs' | 'config'>, clusters: HostCluster[], listening: Set<number>, asked: number | undefined): Promise<{ port: number | undefined; portConfiguredBy: string[]; portListening: boolean }> {
+export async function portHolder(ctx: Pick<Context, 'fs' | 'host'>, listening: Set<number>, port: number): Promise<string | undefined> {
+  if (listening.has(port)) return 'something is listening on it';
+  const socket = `${SOCKET_DIR}/.s.PGSQL.${port}`;
+  if (await ctx.fs.socketAccepts(socket)) return `something answers on its Unix socket ${socket}`;
+  // A single-user backend writes its PID negated.
+  const pid = Math.abs(Number.parseInt((await ctx.fs.readText(`${socket}.lock`).catch(() => undefined)) ?? '', 10));
+  if (pid > 0 && ctx.host.isProcessAlive(pid)) return `${socket}.lock names running process ${pid}`;
+  return undefined;
+}
+
+/**
+ * The port a new cluster gets: the one asked for, else the first in port-min..port-max that no
+ * cluster's configuration names and nothing holds (portHolder); with what holds it, for the guard.
+ */
+export async function choosePort(
+  ctx: Pick<Context, 'fs' | 'config' | 'host'>,
+  clusters: HostCluster[],
+  listening: Set<number>,
+  asked: number | undefined,
+): Promise<{ port: number | undefined; portConfiguredBy: string[]; portHeldBy: string | undefined }> {
   const configuredBy = (p: number) => clusters.filter((c) => c.port === p).map((c) => `${c.version}/${c.name}`);
-  const isListening = async (p: number) => listening.has(p) || (await ctx.fs.exists(`${SOCKET_DIR}/.s.PGSQL.${p}`));
   let port = asked;
-  for (let p = ctx.config['port-min']; port === undefined && p <= ctx.config['port-max']; p++) if (!configuredBy(p).length && !(await isListening(p))) port = p;
-  return { port, portConfiguredBy: port === undefined ? [] : configuredBy(port), portListening: port === undefined ? false : await isListening(port) };
+  for (let p = ctx.config['port-min']; port === undefined && p <= ctx.config['port-max']; p++) if (!configuredBy(p).length && !(await portHolder(ctx, listening, p))) port = p;
+  return { port, portConfiguredBy: port === undefined ? [] : configuredBy(port), portHeldBy: port === undefined ? undefined : await portHolder(ctx, listening, port) };
 }
 
 export async function listeningPorts(fs: HostFs): Promise<Set<number>> {

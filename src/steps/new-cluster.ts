@@ -43,7 +43,8 @@ export interface NewClusterFacts {
   nameFreedByPurge?: boolean;
   port: number | undefined;
   portConfiguredBy: string[];
-  portListening: boolean;
+  /** What else holds the port (host/facts portHolder). */
+  portHeldBy: string | undefined;
   repo: { path: string; exists: boolean; writableByPostgres: boolean | undefined };
   disk: Array<{ path: string; freeBytes: number | undefined }>;
   lock: { holder: LockHolder | undefined; alive: boolean };
@@ -136,7 +137,7 @@ export async function gatherNewCluster(ctx: Context, runner: Runner, q: NewClust
 export function newClusterGuards(f: NewClusterFacts, name: string, explicitPort: boolean, config: Config, extraBytes = 0): Guard[] {
   return [
     nameIsFree(name, f.nameTakenBy, f.nameFreedByPurge),
-    portIsFree({ port: f.port, configuredBy: f.portConfiguredBy, listening: f.portListening, range: [config['port-min'], config['port-max']], explicit: explicitPort }),
+    portIsFree({ port: f.port, configuredBy: f.portConfiguredBy, heldBy: f.portHeldBy, range: [config['port-min'], config['port-max']], explicit: explicitPort }),
     repoIsWritable(f.repo),
     enoughDisk(
       f.disk.map((d) => ({ ...d, freeBytes: d.freeBytes === undefined ? undefined : d.freeBytes - extraBytes })),

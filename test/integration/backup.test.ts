@@ -119,7 +119,7 @@ describe('pgmam backup', () => {
     try {
       const before = await types(a);
       const r = await run(['backup', '--all', '--type', 'incr', '--force']);
-      expect(r.code).toBe(7);
+      expect(r.code, r.stderr).toBe(7);
       expect(r.stdout).toContain(`15/${b}: failed: 15/${b} is down`);
       expect((await types(a)).length).toBe(before.length + 1);
     } finally {
@@ -137,7 +137,7 @@ describe('pgmam backup', () => {
     try {
       const before = await types(a);
       const skipped = await pgmam(['backup', a, '--type', 'incr', '--force', '--config', noWait]);
-      expect(skipped.code).toBe(4);
+      expect(skipped.code, skipped.stderr).toBe(4);
       expect(skipped.stdout).toContain('locked');
       expect(await types(a)).toEqual(before);
 

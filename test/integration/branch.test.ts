@@ -98,7 +98,7 @@ describe('pgmam branch create', () => {
     // A failing script: exit 6, the branch left stopped and listed.
     writeFileSync(`${dir}/03-broken.sql`, 'select * from no_such_table;\n');
     const broken = await pgmam(['branch', 'create', parent, '--name', 'broken', '--post-sql', dir]);
-    expect(broken.code).toBe(6);
+    expect(broken.code, broken.stderr).toBe(6);
     expect(broken.stderr).toContain('03-broken.sql');
     expect(await listEntry(`${parent}_broken`)).toMatchObject({ managed: true, status: 'down' });
     expect(await rows(port)).toBe('A,X,Y');

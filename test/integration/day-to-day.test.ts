@@ -72,7 +72,7 @@ describe('read-only: show, status, conninfo, logs', () => {
 
   it('check --prometheus into a directory that does not exist: exit 4 with one clear line, no stack trace', async () => {
     const r = await pgmam(['check', app, '--prometheus', '/nonexistent/dir/x.prom']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toContain('pgmam: check refused: --prometheus /nonexistent/dir/x.prom: the directory /nonexistent/dir does not exist');
     expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
   });
@@ -90,17 +90,17 @@ describe('read-only: show, status, conninfo, logs', () => {
 
   it('--json errors: one JSON object on stdout (code, message, every refusal) as well as the stderr lines', async () => {
     const r = await pgmam(['status', 't_nosuchapp', '--json']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(JSON.parse(r.stdout)).toEqual({ error: { code: 4, message: 'status refused: t_nosuchapp is not managed by pgmam', refusals: [{ guard: 'cluster-is-managed', reason: 't_nosuchapp is not managed by pgmam', hint: 'see pgmam list' }] } });
     expect(r.stderr).toContain('pgmam: status refused: t_nosuchapp is not managed by pgmam');
     const u = await pgmam(['list', '--nope', '--json']);
-    expect(u.code).toBe(2);
+    expect(u.code, u.stderr).toBe(2);
     expect(JSON.parse(u.stdout)).toMatchObject({ error: { code: 2, message: expect.stringContaining("unknown option '--nope'") } });
   });
 
   it('an unknown command never suggests one that changes anything', async () => {
     const r = await pgmam(['stp', app]);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toBe("pgmam: unknown command 'stp'; see pgmam --help");
   });
 });
@@ -168,7 +168,7 @@ describe('check says why and what to do', () => {
     try {
       const t0 = Date.now();
       const r = await pgmam(['check', app]);
-      expect(r.code).toBe(7);
+      expect(r.code, r.stderr).toBe(7);
       expect(r.stdout).toContain(`its stanza ${app} is stopped (pgbackrest stop): archiving and backups refuse until it is started (hint: runuser -u postgres -- pgbackrest --stanza=${app} start)`);
       // Not pgbackrest check's minute of waiting for a segment that cannot be archived.
       expect(Date.now() - t0).toBeLessThan(30_000);

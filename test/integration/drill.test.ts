@@ -140,7 +140,7 @@ describe('drill', () => {
     }
     expect(await lastDrillOf()).toMatchObject({ ok: false, rtoSeconds: null });
     const c = await pgmam(['check', app]);
-    expect(c.code).toBe(7);
+    expect(c.code, c.stderr).toBe(7);
     expect(c.stdout).toContain('failed at restore-backup: the backup is damaged');
     expect(await appState()).toEqual(before);
     await noScratch();

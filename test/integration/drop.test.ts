@@ -21,7 +21,7 @@ describe('pgmam drop', () => {
   it('refuses an app that still has branches, and without --yes off a terminal; nothing changes', async () => {
     const before = await names();
     const r = await pgmam(['drop', app, '--yes']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toContain(`still has branches: ${app}_dev`);
     expect((await pgmam(['drop', other])).code).toBe(2);
     expect(await names()).toEqual(before);

@@ -56,7 +56,7 @@ describe('--dry-run changes nothing', () => {
   it('branch list only reads: the same rows with or without --dry-run', async () => {
     const a = await pgmam(['branch', 'list', '--json']);
     const b = await pgmam(['branch', 'list', '--json', '--dry-run']);
-    expect(a.code).toBe(0);
+    expect(a.code, a.stderr).toBe(0);
     expect(JSON.parse(b.stdout)).toEqual(JSON.parse(a.stdout));
     expect((JSON.parse(a.stdout) as Array<{ name: string }>).map((x) => x.name)).toContain(branch);
   });

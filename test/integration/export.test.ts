@@ -49,7 +49,7 @@ describe('pgmam export', () => {
     bytes[1000] = bytes[1000]! ^ 0xff;
     writeFileSync(file, bytes);
     const bad = await pgmam(['export', '--verify', dir]);
-    expect(bad.code).toBe(4);
+    expect(bad.code, bad.stderr).toBe(4);
     expect(bad.stderr).toContain(`${file}: checksum mismatch`);
   });
 
@@ -101,7 +101,7 @@ describe('pgmam export', () => {
     bytes[20] = bytes[20]! ^ 0xff;
     writeFileSync(f, bytes);
     const refused = await pgmam(['initcluster', `${app}_bad`, '--from-export', damaged]);
-    expect(refused.code).toBe(4);
+    expect(refused.code, refused.stderr).toBe(4);
     expect(refused.stderr).toContain('second.dump: checksum mismatch');
     expect(await traces(`${app}_bad`)).toEqual([]);
   });

@@ -60,7 +60,7 @@ describe('a fleet sharing one repository', () => {
     const onA = JSON.parse((await run(['repo', 'list', '--apps', 'fleet', '--json'])).stdout) as Array<{ stanza: string; host: string; role: string; here: boolean; newestBackup: unknown; newestWal: string }>;
     expect(onA.find((r) => r.stanza === app.name)).toMatchObject({ host: hostname(), role: 'app', here: true });
     const listB = await pgmamOnB(b, ['repo', 'list', '--apps', 'fleet', '--json']);
-    expect(listB.code).toBe(0);
+    expect(listB.code, listB.stderr).toBe(0);
     const row = (JSON.parse(listB.stdout) as typeof onA).find((r) => r.stanza === app.name)!;
     expect(row).toMatchObject({ host: hostname(), role: 'app', here: false });
     expect(row.newestWal).toMatch(/^00000001[0-9A-F]{16}$/);
@@ -72,17 +72,17 @@ describe('a fleet sharing one repository', () => {
     const attachNew = (await pgmamOnB(b, ['repo', 'list', '--json'])).stdout;
     expect(JSON.parse(attachNew).find((x: { name: string }) => x.name === 'fleet').attachNew).toBe(false);
     // attach-new no: B's initcluster only gets the local repository; attach it: refused for the name.
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const attach = await pgmamOnB(b, ['repo', 'attach', 'fleet', app.name, '--yes']);
-    expect(attach.code).toBe(4);
+    expect(attach.code, attach.stderr).toBe(4);
     expect(attach.stdout + attach.stderr).toContain(`stanza ${app.name} exists in repository fleet (its newest backup is from host ${hostname()})`);
     expect((await pgmamOnB(b, ['drop', app.name, '--purge-backups', '--yes'])).code).toBe(0);
     // With attach-new yes, initcluster itself refuses the name before making anything.
     expect((await pgmamOnB(b, ['repo', 'remove', 'fleet', '--yes'])).code).toBe(0);
     const again = await pgmamOnB(b, ['repo', 'add', 'fleet', '--s3-endpoint', endpoint, '--s3-bucket', rgw.bucket, '--s3-key-file', '/etc/pgmam/s3.key', '--ca-file', '/etc/pgmam/ca.crt', '--path', repoPath, '--attach-new', 'yes']);
-    expect(again.code).toBe(0);
+    expect(again.code, again.stderr).toBe(0);
     const refused = await pgmamOnB(b, ['initcluster', app.name, '--yes']);
-    expect(refused.code).toBe(4);
+    expect(refused.code, refused.stderr).toBe(4);
     expect(refused.stderr).toContain(`stanza ${app.name} exists in repository fleet`);
     expect(await clustersOnB()).not.toContain(app.name);
     expect((await onB(b, ['ls', '/etc/pgbackrest/conf.d'])).stdout).not.toContain(app.name);
@@ -96,7 +96,7 @@ describe('a fleet sharing one repository', () => {
     const before = await sharedArchive();
     const r = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--as', copy, '--to', target, '--yes', '-q']);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const port = await portOnB(copy);
     expect(await sqlOnB(b, port, "select count(*) from fleet where tag = 'before-copy'")).toBe('100');
     expect(await sqlOnB(b, port, "select count(*) from fleet where tag = 'after-target'")).toBe('0');
@@ -106,14 +106,14 @@ describe('a fleet sharing one repository', () => {
     expect(after.filter((e) => !before.includes(e) && !e.startsWith('00000001'))).toEqual([]);
     const check = await pgmamOnB(b, ['check', copy]);
     expect(check.stdout).toContain('healthy');
-    expect(check.code).toBe(0);
+    expect(check.code, check.stderr).toBe(0);
     const apps = JSON.parse((await pgmamOnB(b, ['repo', 'list', '--apps', 'fleet', '--json'])).stdout) as Array<{ stanza: string; host: string; here: boolean }>;
     expect(apps.find((x) => x.stanza === copy)).toMatchObject({ host: b.name, here: true });
     const listed = JSON.parse((await pgmamOnB(b, ['list', '--json'])).stdout) as Array<{ name: string; origin: unknown }>;
     expect(listed.find((e) => e.name === copy)!.origin).toEqual({ stanza: app.name, repo: 'fleet', host: hostname(), mode: 'copy' });
     // No secret in what recover shows or logs (the source configuration holds them, root:postgres 0640, and is gone).
     const dry = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--as', `${copy}x`, '--dry-run']);
-    expect(dry.code).toBe(0);
+    expect(dry.code, dry.stderr).toBe(0);
     for (const text of [dry.stdout, dry.stderr, r.stdout, readFileSync(`${b.root}/var-log-pgmam/pgmam.log`, 'utf8')]) {
       expect(text).not.toContain(rgw.secret);
       expect(text).not.toContain(rgw.access);
@@ -124,7 +124,7 @@ describe('a fleet sharing one repository', () => {
   it('a takeover is refused while host A still archives (exit 4), and nothing is made on B', async () => {
     await writeAndArchive(app.port, 10, 'still-running');
     const r = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--yes']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(new RegExp(`stanza ${app.name} in repository fleet received WAL \\d+ s ago`));
     expect(await clustersOnB()).not.toContain(`${app.name} `);
   });
@@ -136,7 +136,7 @@ describe('a fleet sharing one repository', () => {
     await sleep((TAKEOVER_IDLE + 2) * 1000);
     const r = await pgmamOnB(b, ['recover', app.name, '--from-repo', 'fleet', '--yes', '-q']);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const port = await portOnB(app.name);
     expect(await sqlOnB(b, port, 'select count(*) from fleet')).toBe(String(rows));
     await sqlOnB(b, port, "insert into fleet values (0, 'on-b')");
@@ -153,7 +153,7 @@ describe('a fleet sharing one repository', () => {
     expect((await run(['backup', app.name, '--type', 'full'])).code).toBe(4);
     // check sees the takeover and fences it.
     const check = await run(['check', app.name, '--json']);
-    expect(check.code).toBe(7);
+    expect(check.code, check.stderr).toBe(7);
     const health = (JSON.parse(check.stdout) as Array<{ name: string; takenOver: { timeline: number; host: string; fenced: boolean } | null }>).find((h) => h.name === app.name)!;
     expect(health.takenOver).toMatchObject({ timeline: 2, host: b.name, fenced: true });
     expect((await sh('pg_lsclusters', ['-h'])).stdout).toMatch(new RegExp(`15\\s+${app.name}\\s+\\d+\\s+down`));

@@ -1,7 +1,7 @@
 // Integration suite setup and the final leftovers check: the tools must be there (a missing binary
 // is a failure, never a skip), and nothing a test made may remain when the suite ends.
 import { execaSync } from 'execa';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { PGMAM, TEST_BASE, testNamesOnHost, removeTestCluster } from './helpers.js';
 
 export function setup(): void {
@@ -24,5 +24,23 @@ export async function teardown(): Promise<void> {
   // Async archive-push status files of test stanzas (t_ names are the tests' own); drop removes its own, raw removals may not.
   const spool = '/var/spool/pgbackrest/archive';
   for (const d of existsSync(spool) ? readdirSync(spool) : []) if (d.startsWith('t_')) rmSync(`${spool}/${d}`, { recursive: true, force: true });
+  removeStaleTestSockets();
   if (left.length) throw new Error(`leftovers after the suite (now removed): ${left.join(', ')}`);
+}
+
+/**
+ * A test cluster's postmaster killed outright (a machine stopped mid-run) leaves its socket and lock
+ * file: pgmam takes such a port again (host/facts portHolder), but their lock may name a PID reused
+ * since. Only those whose lock names a t_ data directory and a process that is gone.
+ */
+function removeStaleTestSockets(): void {
+  const dir = '/var/run/postgresql';
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    const m = /^\.s\.PGSQL\.(\d+)\.lock$/.exec(f);
+    if (!m) continue;
+    const [pid, dataDir] = readFileSync(`${dir}/${f}`, 'utf8').split('\n');
+    if (!/^\/var\/lib\/postgresql\/\d+\/t_[0-9a-f]{8}/.test(dataDir ?? '') || existsSync(`/proc/${Math.abs(Number(pid))}`)) continue;
+    rmSync(`${dir}/.s.PGSQL.${m[1]}`, { force: true });
+    rmSync(`${dir}/${f}`, { force: true });
+  }
 }

@@ -120,13 +120,16 @@ const listeningPorts = (): Set<number> => {
   return ports;
 };
 
-/** A random port in the tests' own range that no cluster configures and nothing listens on. */
+/**
+ * A random port in the tests' own range that no cluster configures, nothing listens on, and no Unix
+ * socket lock file names (one a killed postmaster left may name a PID reused since: pgmam then refuses).
+ */
 export async function freePort(): Promise<number> {
   const used = new Set((await clusters()).map((c) => Number(c.port)));
   const listening = listeningPorts();
   for (;;) {
     const p = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN + 1));
-    if (!used.has(p) && !listening.has(p)) return p;
+    if (!used.has(p) && !listening.has(p) && !existsSync(`/var/run/postgresql/.s.PGSQL.${p}.lock`)) return p;
   }
 }
 

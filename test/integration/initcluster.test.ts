@@ -1,6 +1,6 @@
 // initcluster → list → pgbackrest info/check, through the built bin/pgmam on real clusters.
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { PGMAM, STATE, TEST_ROOT, freePort, pgbackrestInfo, pgmam, removeTestCluster, sh, sql, traces, uniqueName } from './helpers.js';
 
@@ -21,7 +21,7 @@ describe('pgmam initcluster', () => {
     expect(r.code, r.stderr).toBe(0);
 
     const list = await pgmam(['list', '--json']);
-    expect(list.code).toBe(0);
+    expect(list.code, list.stderr).toBe(0);
     const entry = (JSON.parse(list.stdout) as Array<Record<string, any>>).find((e) => e.name === name)!;
     expect(entry).toMatchObject({ cluster: `15/${name}`, managed: true, role: 'app', status: 'online', stanza: name, parent: null, preserved: [] });
     expect(entry.port).toBeGreaterThanOrEqual(26000);
@@ -93,9 +93,46 @@ describe('pgmam initcluster', () => {
     writeFileSync(`${dir}/pgbackrest`, '#!/bin/sh\nfor a in "$@"; do [ "$a" = backup ] && { echo "ERROR: [099]: injected failure" >&2; exit 99; }; done\nexec /usr/bin/pgbackrest "$@"\n', { mode: 0o755 });
     const r = await pgmam(['initcluster', name, '--port', String(port)], { env: { PATH: `${dir}:${process.env['PATH']}` } });
     rmSync(dir, { recursive: true });
-    expect(r.code).toBe(6);
+    expect(r.code, r.stderr).toBe(6);
     expect(r.stderr).toContain('backup-full');
     expect(await traces(name)).toEqual([]);
     expect(existsSync(`${STATE}/clusters/${name}.json`)).toBe(false);
+  });
+  it('takes a port whose socket a killed postmaster left behind; refuses one whose socket lock file names a running process (4)', async () => {
+    const uid = Number((await sh('id', ['-u', 'postgres'])).stdout);
+    const gid = Number((await sh('id', ['-g', 'postgres'])).stdout);
+    // What a SIGKILLed postmaster leaves in the socket directory: its socket, nothing listening on it, and a lock file naming its PID.
+    const leave = async (port: number, pid: number) => {
+      const sock = `/var/run/postgresql/.s.PGSQL.${port}`;
+      expect((await sh('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind('${sock}')`], { user: 'postgres' })).code).toBe(0);
+      writeFileSync(`${sock}.lock`, `${pid}\n/var/lib/postgresql/15/t_gone\n1796243399\n${port}\n/var/run/postgresql\n`, { mode: 0o600 });
+      chownSync(`${sock}.lock`, uid, gid);
+      return sock;
+    };
+    const exited = Number((await execa('sh', ['-c', 'echo $$'])).stdout);
+
+    const held = await freePort();
+    const heldSock = await leave(held, process.pid); // this test's own process: running
+    try {
+      const refused = uniqueName();
+      const r = await pgmam(['initcluster', refused, '--port', String(held)]);
+      expect(r.code, r.stderr).toBe(4);
+      expect(await traces(refused)).toEqual([]);
+      expect(readFileSync(`${heldSock}.lock`, 'utf8').split('\n')[0]).toBe(String(process.pid));
+    } finally {
+      rmSync(heldSock, { force: true });
+      rmSync(`${heldSock}.lock`, { force: true });
+    }
+
+    const stale = await freePort();
+    const staleSock = await leave(stale, exited);
+    const name = uniqueName();
+    made.push(name);
+    const r = await pgmam(['initcluster', name, '--port', String(stale)]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await sql(stale, 'select 1')).toBe('1');
+    // The new postmaster replaced both: the lock names it.
+    const postmaster = readFileSync(`/var/lib/postgresql/15/${name}/postmaster.pid`, 'utf8').split('\n')[0];
+    expect(readFileSync(`${staleSock}.lock`, 'utf8').split('\n')[0]).toBe(postmaster);
   });
 });

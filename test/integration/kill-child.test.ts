@@ -72,7 +72,7 @@ describe('kill matrix: kills and signals while a child runs', () => {
     expect(e.interrupted, `${r.stderr}\njournals: ${existsSync(`${STATE}/journal`) ? readdirSync(`${STATE}/journal`).join(', ') : '-'}`).toMatchObject({ command: 'pitr', step: 'restore-backup', status: 'failed' });
     // check counts it unhealthy (exit 7) and names the command that settles it.
     const health = await pgmam(['check', app, '--json']);
-    expect(health.code).toBe(7);
+    expect(health.code, health.stderr).toBe(7);
     expect(JSON.parse(health.stdout)[0].problems.join('\n')).toMatch(/failed pitr at restore-backup \(run: pgmam pitr/);
     rmSync(wrap, { recursive: true, force: true });
     const again = await pgmam(['pitr', app, '--to', target, '--yes']);

@@ -36,11 +36,11 @@ describe('a branch dropped with its backups kept', () => {
 
   it('keeps the name taken: initcluster is refused with the command that frees it; drop and branch drop say the same', async () => {
     const init = await pgmam(['initcluster', branch, '--yes']);
-    expect(init.code).toBe(4);
+    expect(init.code, init.stderr).toBe(4);
     expect(init.stderr).toContain(`pgmam purge ${branch} deletes its kept backups and frees the name`);
     for (const args of [['drop', branch, '--purge-backups', '--yes'], ['branch', 'drop', branch, '--purge-backups', '--yes']]) {
       const r = await pgmam(args);
-      expect(r.code).toBe(4);
+      expect(r.code, r.stderr).toBe(4);
       expect(r.stderr).toContain(`${branch} was dropped; pgmam purge ${branch} deletes`);
     }
     expect((await pgbackrestInfo(branch))[0]!.backup.length).toBeGreaterThan(0);
@@ -71,7 +71,7 @@ describe('a dropped app with a preserved data directory', () => {
     const cfg = `${TEST_ROOT}/leftovers-preserved.conf`;
     writeFileSync(cfg, [...testConfigLines(), 'preserved-max-mb = 1'].join('\n') + '\n');
     const r = await pgmam(['check', other, '--json'], { env: { PGMAM_CONFIG: cfg } });
-    expect(r.code).toBe(7);
+    expect(r.code, r.stderr).toBe(7);
     const h = (JSON.parse(r.stdout) as Array<{ name: string; problems: string[] }>).find((x) => x.name === other)!;
     expect(h.problems).toEqual([expect.stringMatching(/^its 1 preserved data directory takes \d+ MB \(preserved-max-mb 1\) \(hint: pgmam prune /)]);
     expect((await pgmam(['check', other])).code).toBe(0);

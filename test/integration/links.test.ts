@@ -15,10 +15,10 @@ describe('pgmam install-links', () => {
       const help = await pgmam(['--help'], { bin: `${prefix}/initcluster` });
       expect(help.stdout).toContain('usage: initcluster -a APP [-p PORT]\n  the same as: pgmam initcluster APP [--port PORT]');
       const branch = await pgmam(['--help'], { bin: `${prefix}/pgbranch` });
-      expect(branch.code).toBe(0);
+      expect(branch.code, branch.stderr).toBe(0);
       expect(branch.stdout).toContain('usage: pgbranch -c -a APP [-n NAME] | pgbranch -b BRANCH sync');
       const backup = await pgmam(['-h'], { bin: `${prefix}/pgbackup` });
-      expect(backup.code).toBe(0);
+      expect(backup.code, backup.stderr).toBe(0);
       expect(backup.stdout).toContain('usage: pgbackup [-path DIR]');
       // Running it again changes nothing and succeeds.
       await pgmamOk(['install-links', '--prefix', prefix]);
@@ -31,7 +31,7 @@ describe('pgmam install-links', () => {
     const prefix = mkdtempSync('/tmp/pgmam-links-');
     writeFileSync(`${prefix}/pitr`, 'a user script');
     const r = await pgmam(['install-links', '--prefix', prefix]);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toContain(`${prefix}/pitr`);
     expect(() => readlinkSync(`${prefix}/pgmam`)).toThrow();
     rmSync(prefix, { recursive: true });

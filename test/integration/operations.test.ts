@@ -30,7 +30,7 @@ describe('pgmam adopt', () => {
 
     // Without --yes and without a terminal: the restart it needs is refused (exit 2), nothing changes.
     const noYes = await pgmam(['adopt', `15/${name}`]);
-    expect(noYes.code).toBe(2);
+    expect(noYes.code, noYes.stderr).toBe(2);
     expect(await traces(name)).toEqual([`cluster 15/${name}`, `/etc/postgresql/15/${name}`, `/var/lib/postgresql/15/${name}`]);
 
     const r = await pgmam(['adopt', `15/${name}`, '--yes', '--json']);
@@ -47,7 +47,7 @@ describe('pgmam adopt', () => {
     // Adopting again: refused, nothing changes.
     const backups = (await pgbackrestInfo(name))[0]!.backup.length;
     const again = await pgmam(['adopt', `15/${name}`, '--yes']);
-    expect(again.code).toBe(4);
+    expect(again.code, again.stderr).toBe(4);
     expect((await pgbackrestInfo(name))[0]!.backup.length).toBe(backups);
   });
 
@@ -63,7 +63,7 @@ describe('pgmam adopt', () => {
     const before = readdirSync(`/etc/postgresql/15/${name}/conf.d`).sort();
 
     const r = await pgmam(['adopt', `15/${name}`, '--yes']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/archives WAL elsewhere/);
     expect(readdirSync(`/etc/postgresql/15/${name}/conf.d`).sort()).toEqual(before);
     expect((await listEntry(name)).managed).toBe(false);
@@ -110,7 +110,7 @@ describe('pgmam check', () => {
     await sql(port, 'select pg_switch_wal()');
     for (let i = 0; i < 50 && (await sql(port, 'select failed_count from pg_stat_archiver')) === '0'; i++) await sleep(100);
     const bad = await pgmam(['check', '--json', '--prometheus', prom]);
-    expect(bad.code).toBe(7);
+    expect(bad.code, bad.stderr).toBe(7);
     const mine = (JSON.parse(bad.stdout) as Health[]).find((h) => h.cluster === `15/${app}`)!;
     expect(mine.healthy).toBe(false);
     expect(mine.archive?.checkOk).toBe(false);
@@ -140,12 +140,12 @@ describe('pgmam prune', () => {
     expect(preserved).toHaveLength(1);
 
     const dry = await pgmam(['prune', app, '--older-than', '0s', '--dry-run']);
-    expect(dry.code).toBe(0);
+    expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`rm -rf ${preserved[0]}`);
     expect(existsSync(preserved[0]!)).toBe(true);
 
     const young = await pgmam(['prune', app, '--older-than', '1h', '--yes']);
-    expect(young.code).toBe(0);
+    expect(young.code, young.stderr).toBe(0);
     expect(existsSync(preserved[0]!)).toBe(true);
 
     expect((await pgmam(['prune', app, '--older-than', '0s'])).code).toBe(2);

@@ -86,7 +86,7 @@ describe('an S3 outage', () => {
 
   it('during the outage check exits 7 and names the failing repository', async () => {
     const check = await run(['check', client.name]);
-    expect(check.code).toBe(7);
+    expect(check.code, check.stderr).toBe(7);
     expect(check.stdout).toMatch(/repository flaky/);
   }, 60_000);
 
@@ -99,7 +99,7 @@ describe('an S3 outage', () => {
     expect(readFileSync(`${STANZA_DIR}/${piled.name}.conf`, 'utf8')).not.toMatch(/^repo2-/m);
     await waitFor('pg_wal to drain into the local repository', () => ready(piled.name) === 0, 90_000);
     const check = await run(['check', piled.name]);
-    expect(check.code).toBe(7);
+    expect(check.code, check.stderr).toBe(7);
     expect(check.stdout).toMatch(/repository flaky is suspended/);
   }, 180_000);
 
@@ -149,7 +149,7 @@ describe('an S3 outage', () => {
     const inside = new Date(Date.parse(gap.from) + 2000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '+00');
     const before = await sql(piled.port, 'select count(*) from t');
     const pitr = await run(['pitr', piled.name, '--to', inside, '--repo', 'flaky', '--yes']);
-    expect(pitr.code).toBe(4);
+    expect(pitr.code, pitr.stderr).toBe(4);
     expect(pitr.stderr).toMatch(/misses WAL from/);
     expect(await sql(piled.port, 'select count(*) from t')).toBe(before);
   }, 60_000);

@@ -114,7 +114,7 @@ describe('configuration file: exit 3', () => {
     expect(r.stderr).toContain('port-min');
     expect(r.stderr).toContain('compress-type');
     const missing = await pgmam(['list', '--config', `${dir}/missing.conf`]);
-    expect(missing.code).toBe(3);
+    expect(missing.code, missing.stderr).toBe(3);
     rmSync(dir, { recursive: true });
   });
 });

@@ -88,7 +88,7 @@ describe('replica create from the repository', () => {
     await sql(port, "insert into t select 'filler' from generate_series(1, 20000)");
     await sql(port, 'select pg_switch_wal()');
     const r = await pgmam(['check', replica, '--json']);
-    expect(r.code).toBe(7);
+    expect(r.code, r.stderr).toBe(7);
     const h = JSON.parse(r.stdout)[0];
     expect(h.replica.streaming).toBe(false);
     expect(h.replica.slot.retainedBytes).toBeGreaterThan(0);
@@ -174,7 +174,7 @@ describe('failover', () => {
 
   it('drop --with-replicas removes the app and its replica', { timeout: 120_000 }, async () => {
     const refused = await pgmam(['drop', replica, '--yes']);
-    expect(refused.code).toBe(4);
+    expect(refused.code, refused.stderr).toBe(4);
     const r = await pgmam(['drop', replica, '--with-replicas', '--purge-backups', '--yes']);
     expect(r.code, r.stderr).toBe(0);
     expect((await clusters()).filter((c) => c.cluster === app || c.cluster === replica)).toEqual([]);

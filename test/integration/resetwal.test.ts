@@ -23,7 +23,7 @@ afterAll(async () => {
 describe('pgmam resetwal', () => {
   it('refuses a running cluster and an unmanaged one, changing nothing', async () => {
     const r = await pgmam(['resetwal', app, '--yes']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toContain('is running');
     expect((await listEntry(app)).status).toBe('online');
     expect((await sh('pg_createcluster', ['15', unmanaged, '--port', '26991'])).code).toBe(0);
@@ -39,7 +39,7 @@ describe('pgmam resetwal', () => {
 
     // Without --yes and without a terminal: refused, nothing changed.
     const noYes = await pgmam(['resetwal', app]);
-    expect(noYes.code).toBe(2);
+    expect(noYes.code, noYes.stderr).toBe(2);
     expect(preservedDirs()).toEqual([]);
     expect((await clusters()).find((c) => c.cluster === app)!.running).toBe(0);
 

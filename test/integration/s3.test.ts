@@ -97,7 +97,7 @@ describe('an S3 repository beside the local one', () => {
     expect((await repoLs(n, 2, `archive/${n}/15-1/${seg.slice(0, 16)}`)).some((l) => l.startsWith(seg))).toBe(true);
     // Removing it while an app is attached is refused, and changes nothing.
     const remove = await run(['repo', 'remove', 'offsite', '--yes']);
-    expect(remove.code).toBe(4);
+    expect(remove.code, remove.stderr).toBe(4);
     expect(repoFiles()).toEqual(['offsite.ca.crt', 'offsite.json', 'offsite.secrets']);
   });
 
@@ -120,7 +120,7 @@ describe('an S3 repository beside the local one', () => {
     expect(check.code, check.stdout).toBe(0);
     expect((JSON.parse(check.stdout) as Array<{ repos: Array<{ name: string; reachable: boolean }> }>)[0]!.repos).toEqual([expect.objectContaining({ name: 'offsite', reachable: true })]);
     const unknown = await run(['backup', n, '--repo', 'nosuch']);
-    expect(unknown.code).toBe(4);
+    expect(unknown.code, unknown.stderr).toBe(4);
   });
 
   it('attach to an app made before the repository, then detach: the stanza file follows, the backups stay', async () => {
@@ -132,7 +132,7 @@ describe('an S3 repository beside the local one', () => {
     // attach-new: offsite (added with the default yes) is repo2, later is not attached.
     expect(readFileSync(`/etc/pgbackrest/conf.d/${n}.conf`, 'utf8')).not.toMatch(/^repo3-/m);
     const unknown = await run(['repo', 'attach', 'later', 't_nosuch0']);
-    expect(unknown.code).toBe(4);
+    expect(unknown.code, unknown.stderr).toBe(4);
     const attach = await run(['repo', 'attach', 'later', n, '--json']);
     expect(attach.code, attach.stderr).toBe(0);
     expect(readFileSync(`/etc/pgbackrest/conf.d/${n}.conf`, 'utf8')).toMatch(/^repo3-type=s3$/m);

@@ -82,7 +82,7 @@ async function writeRows(n: number): Promise<void> {
 describe('a repository host over TLS', () => {
   it('repo add refuses a server whose certificate the CA does not verify (exit 4), and records nothing', async () => {
     const r = await addVault('/etc/pgmam/other-ca.crt');
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(readdirSync(`${b.root}/var-lib-pgmam`).includes('repos') ? readdirSync(`${b.root}/var-lib-pgmam/repos`) : []).toEqual([]);
   });
 
@@ -97,13 +97,13 @@ describe('a repository host over TLS', () => {
   it('attaching is refused while host B runs no server for the repository host to reach the app (exit 4), and the stanza file is unchanged', async () => {
     const before = (await onB(b, ['cat', `/etc/pgbackrest/conf.d/${app.name}.conf`])).stdout;
     const r = await pgmamOnB(b, ['repo', 'attach', 'vault', app.name]);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect((await onB(b, ['cat', `/etc/pgbackrest/conf.d/${app.name}.conf`])).stdout).toBe(before);
   });
 
   it('with B serving, attach creates the stanza on A, archives WAL into it and registers the app there', async () => {
     const serve = await pgmamOnB(b, ['repo', 'serve', '--address', b.addrB, '--port', String(portB), '--ca-file', '/etc/pgmam/ca.crt', '--cert-file', '/etc/pgmam/b.crt', '--key-file', '/etc/pgmam/b.key', '--allow', CN_A, '--yes']);
-    expect(serve.code).toBe(0);
+    expect(serve.code, serve.stderr).toBe(0);
     expect((await pgmamOnB(b, ['repo', 'attach', 'vault', app.name])).code).toBe(0);
     expect(registrations()).toEqual({ [app.name]: 'registered' });
     await writeRows(100);
@@ -114,13 +114,13 @@ describe('a repository host over TLS', () => {
 
   it("B's backup leaves the repository host's backups to it: --repo vault is refused (exit 4)", async () => {
     const r = await pgmamOnB(b, ['backup', app.name, '--repo', 'vault']);
-    expect(r.code).toBe(4);
+    expect(r.code, r.stderr).toBe(4);
     expect(await backupsInVault()).toEqual([]);
   });
 
   it("A's repo backup-clients backs the app up through B's server; the backup names host B", async () => {
     const r = await run(['repo', 'backup-clients', '--all', '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Array<{ stanza: string; result: string; type: string; label: string }>;
     expect(out.map((x) => [x.stanza, x.result, x.type])).toEqual([[app.name, 'backed-up', 'full']]);
     const backups = await backupsInVault();
@@ -130,14 +130,14 @@ describe('a repository host over TLS', () => {
 
   it("B's check is healthy with the repository host's backup", async () => {
     const r = await pgmamOnB(b, ['check', app.name, '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
   });
 
   it('B restores from the repository host (pitr --repo vault --latest): every row, those after the backup from the WAL it archived there', async () => {
     await writeRows(50);
     await sqlOnB(b, app.port, 'select pg_switch_wal()');
     const r = await pgmamOnB(b, ['pitr', app.name, '--latest', '--repo', 'vault', '--yes']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(Number(await sqlOnB(b, app.port, 'select count(*) from vault'))).toBe(rows);
   });
 

@@ -95,6 +95,6 @@ describe('TLS by default', () => {
     const warn = `${TEST_ROOT}/tls-warn.conf`;
     writeFileSync(warn, [...testConfigLines(), 'tls-warn-days = 3650'].join('\n') + '\n');
     const r = await pgmam(['check', app.name, '--json'], { env: { PGMAM_CONFIG: warn } });
-    expect(r.code).toBe(7);
+    expect(r.code, r.stderr).toBe(7);
   });
 });

@@ -30,7 +30,7 @@ export const aRecord = (name = 'app1', over: Partial<ManagedCluster> = {}): Mana
 
 /** What gatherNewCluster finds on a host where the name and port are free. */
 export const aNewCluster = (name = 'app1', over: Partial<NewClusterFacts> = {}): NewClusterFacts => ({
-  dataDir: `/var/lib/postgresql/15/${name}`, nameTakenBy: [], port: 5433, portConfiguredBy: [], portListening: false,
+  dataDir: `/var/lib/postgresql/15/${name}`, nameTakenBy: [], port: 5433, portConfiguredBy: [], portHeldBy: undefined,
   repo: { path: '/var/lib/pgbackrest', exists: true, writableByPostgres: true }, disk: [{ path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }],
   lock: { holder: undefined, alive: false }, attach: [], unreadableRepos: [], fqdn: undefined,
   ...over,

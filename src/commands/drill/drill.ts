@@ -57,7 +57,7 @@ export interface DrillFacts {
     takenBy: string[];
     port: number | undefined;
     portConfiguredBy: string[];
-    portListening: boolean;
+    portHeldBy: string | undefined;
     disk: { path: string; freeBytes: number | undefined };
     lock: { holder: Awaited<ReturnType<typeof lockFacts>>['holder']; alive: boolean };
   };
@@ -110,7 +110,7 @@ export function drillGuards(f: DrillFacts, o: DrillTargetOptions, env: Pick<Plan
       check: () =>
         s.takenBy.length ? fail(`the drill's scratch cluster ${s.name} cannot be made: ${s.takenBy.join('; ')}`, `pgmam drill restores into ${s.name} and drops it after; rename or remove what holds that name`) : pass,
     },
-    portIsFree({ port: s.port, configuredBy: s.portConfiguredBy, listening: s.portListening, range: [env.config['port-min'], env.config['port-max']], explicit: false }),
+    portIsFree({ port: s.port, configuredBy: s.portConfiguredBy, heldBy: s.portHeldBy, range: [env.config['port-min'], env.config['port-max']], explicit: false }),
     enoughDisk([{ path: s.disk.path, freeBytes: s.disk.freeBytes === undefined ? undefined : s.disk.freeBytes - (set?.info?.size ?? 0) }], env.config['min-free-mb']),
     clusterIsNotLocked(s.name, s.lock.holder, s.lock.alive),
     { id: 'pg-amcheck-is-installed', check: () => (f.amcheck ? pass : fail(`${pg.pgBin(version, 'pg_amcheck')} is missing`, `apt-get install postgresql-client-${version}`)) },

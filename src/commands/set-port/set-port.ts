@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Context } from '../../context.js';
 import { clusterIsManaged, clusterIsNotLocked, portIsFree } from '../../guards/cluster.js';
 import { runsAsRoot } from '../../guards/host.js';
-import { listeningPorts, lockFacts, managedClusters, readClusters, resolvingApp } from '../../host/facts.js';
+import { listeningPorts, lockFacts, portHolder, managedClusters, readClusters, resolvingApp } from '../../host/facts.js';
 import { nameArg, nameSchema, portArg } from '../../names.js';
 import type { HostCluster } from '../../pg/clusters.js';
 import * as pg from '../../pg/commands.js';
@@ -29,7 +29,8 @@ export interface SetPortFacts {
   record: ManagedCluster | undefined;
   cluster: HostCluster | undefined;
   portConfiguredBy: string[];
-  portListening: boolean;
+  /** What else holds the port (host/facts portHolder). */
+  portHeldBy: string | undefined;
   sessions: number | undefined;
   /** Replicas of the app stream from its port (their primary_conninfo names it). */
   replicas: string[];
@@ -48,7 +49,7 @@ export async function gatherSetPort(ctx: Context, o: SetPortOptions): Promise<Se
     record,
     cluster,
     portConfiguredBy: clusters.filter((c) => c.port === o.port && c.name !== o.name).map((c) => `${c.version}/${c.name}`),
-    portListening: listening.has(o.port) || (await ctx.fs.exists(`${pg.SOCKET_DIR}/.s.PGSQL.${o.port}`)),
+    portHeldBy: await portHolder(ctx, listening, o.port),
     sessions,
     replicas: managed.records.filter((r) => r.role === 'replica' && r.parent === o.name).map((r) => r.cluster),
     stanzaPort: record ? parseStanzaFile((await ctx.fs.readText(record.stanzaFile).catch(() => undefined)) ?? '')?.port : undefined,
@@ -62,7 +63,7 @@ export function setPortGuards(f: SetPortFacts, o: SetPortOptions, env: Pick<Plan
     runsAsRoot(f.uid, 'change a port'),
     clusterIsManaged(o.name, f.record, f.cluster),
     { id: 'port-differs', check: () => (f.cluster && f.cluster.port === o.port && f.stanzaPort === o.port ? fail(`${label} already uses port ${o.port}, and its stanza file says so`) : pass) },
-    portIsFree({ port: o.port, configuredBy: f.portConfiguredBy, listening: f.cluster?.port !== o.port && f.portListening, range: [env.config['port-min'], env.config['port-max']], explicit: true }),
+    portIsFree({ port: o.port, configuredBy: f.portConfiguredBy, heldBy: f.cluster?.port !== o.port ? f.portHeldBy : undefined, range: [env.config['port-min'], env.config['port-max']], explicit: true }),
     {
       id: 'cluster-has-no-replicas',
       check: () => (f.replicas.length ? fail(`${label} has replicas that stream from its port: ${f.replicas.join(', ')}`, `pgmam replica drop each, change the port, then pgmam replica create ${o.name}`) : pass),

@@ -114,7 +114,7 @@ describe('logs --pgmam', () => {
 });
 
 describe('set-port', () => {
-  const sf = (over: Partial<SetPortFacts> = {}): SetPortFacts => ({ uid: 0, record: aRecord('app1'), cluster: aCluster('app1'), portConfiguredBy: [], portListening: false, sessions: 2, replicas: [], stanzaPort: 5433, lock: { holder: undefined, alive: false }, ...over });
+  const sf = (over: Partial<SetPortFacts> = {}): SetPortFacts => ({ uid: 0, record: aRecord('app1'), cluster: aCluster('app1'), portConfiguredBy: [], portHeldBy: undefined, sessions: 2, replicas: [], stanzaPort: 5433, lock: { holder: undefined, alive: false }, ...over });
   const so: SetPortOptions = { name: 'app1', port: 5544, json: false, dryRun: false, yes: false, keepOnError: false };
   const failed = (f: SetPortFacts, o = so) => setPortGuards(f, o, env).filter((g) => !g.check().ok).map((g) => g.id);
   it('the port and the stanza file together (as postgres for its configuration), then a restart on the new port and an archiving check', () => {
@@ -137,7 +137,7 @@ describe('set-port', () => {
   it.each([
     ['the port it has', sf(), { ...so, port: 5433 }, ['port-differs']],
     ['a port another cluster has', sf({ portConfiguredBy: ['15/other'] }), so, ['port-is-free']],
-    ['a port something listens on', sf({ portListening: true }), so, ['port-is-free']],
+    ['a port something listens on', sf({ portHeldBy: "something is listening on it" }), so, ['port-is-free']],
     ['an app with replicas', sf({ replicas: ['15/app1_replica'] }), so, ['cluster-has-no-replicas']],
     ['an unmanaged name', sf({ record: undefined, cluster: undefined }), so, ['cluster-is-managed']],
   ])('refuses %s', (_w, f, o, ids) => expect(failed(f, o)).toEqual(ids));

@@ -35,7 +35,7 @@ const facts = (over: Partial<DrillFacts> = {}): DrillFacts => ({
   uid: 0,
   now: new Date('2026-11-22T06:00:00Z'),
   app: app(),
-  scratch: { name: 'app1_drill', dataDir: '/var/lib/postgresql/15/app1_drill', takenBy: [], port: 5440, portConfiguredBy: [], portListening: false, disk: { path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }, lock: { holder: undefined, alive: false } },
+  scratch: { name: 'app1_drill', dataDir: '/var/lib/postgresql/15/app1_drill', takenBy: [], port: 5440, portConfiguredBy: [], portHeldBy: undefined, disk: { path: '/var/lib/postgresql/15', freeBytes: 10 * 1024 ** 3 }, lock: { holder: undefined, alive: false } },
   amcheck: true,
   probe: undefined,
   postgres: { uid: 101, gid: 104 },

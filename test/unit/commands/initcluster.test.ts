@@ -44,7 +44,7 @@ describe('initcluster guards', () => {
         tools: { ...facts().tools, pgbackrest: undefined },
         nameTakenBy: ['cluster 15/app1 exists'],
         portConfiguredBy: ['15/main'],
-        portListening: true,
+        portHeldBy: "something is listening on it",
         repo: { path: '/r', exists: true, writableByPostgres: false },
         disk: [{ path: '/r', freeBytes: 1024 }],
         lock: { holder: { pid: 77, command: 'pitr', startedAt: 'x' }, alive: true },
