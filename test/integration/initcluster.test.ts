@@ -105,7 +105,8 @@ describe('pgmam initcluster', () => {
     const leave = async (port: number, pid: number) => {
       const sock = `/var/run/postgresql/.s.PGSQL.${port}`;
       expect((await sh('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind('${sock}')`], { user: 'postgres' })).code).toBe(0);
-      writeFileSync(`${sock}.lock`, `${pid}\n/var/lib/postgresql/15/t_gone\n1796243399\n${port}\n/var/run/postgresql\n`, { mode: 0o600 });
+      // A t_ data directory: should this test fail before a postmaster replaces them, the suite's teardown removes both.
+      writeFileSync(`${sock}.lock`, `${pid}\n/var/lib/postgresql/15/${uniqueName()}\n1796243399\n${port}\n/var/run/postgresql\n`, { mode: 0o600 });
       chownSync(`${sock}.lock`, uid, gid);
       return sock;
     };
